@@ -1,0 +1,82 @@
+"""The ``nightpipe`` console script."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from nightpipe import __version__
+from nightpipe.cli import config_cmd, demo_cmd
+from nightpipe.cli.common import CliState, console
+from nightpipe.errors import NightpipeError
+from nightpipe.logs import configure_logging
+
+app = typer.Typer(
+    name="nightpipe",
+    help="From a night of raw observatory frames to calibrated images, photometry and light curves.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console().print(f"nightpipe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Configuration file (TOML or INI)", envvar="NIGHTPIPE_CONFIG"
+    ),
+    set_: list[str] = typer.Option([], "--set", "-s", help="Override a setting: section.key=value"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debugging detail"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors; no progress bars"),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors"),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit"
+    ),
+) -> None:
+    """Global options shared by every command."""
+    ctx.obj = CliState(config_path=config, overrides=list(set_), quiet=quiet, verbose=verbose, debug=debug)
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    configure_logging(level)
+
+
+config_cmd.register(app)
+demo_cmd.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; typed errors become one line on stderr and a non-zero exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        app(args=args, prog_name="nightpipe", standalone_mode=False)
+    except NightpipeError as exc:
+        if debug:
+            raise
+        console(err=True).print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        console(err=True).print("aborted")
+        return 130
+    except typer.TyperException as exc:  # usage errors: unknown command, bad option...
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        return int(getattr(exc, "exit_code", 2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Shared CLI plumbing: the context state, settings loading, rich progress bars, output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from nightpipe.config import Settings, load_settings
+
+
+@dataclass
+class CliState:
+    """What the global options decided, shared by every subcommand."""
+
+    config_path: Path | None = None
+    overrides: list[str] = field(default_factory=list)
+    quiet: bool = False
+    verbose: bool = False
+    debug: bool = False
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The effective settings, loaded and validated once."""
+        if self._settings is None:
+            self._settings = load_settings(self.config_path, overrides=self.overrides)
+        return self._settings
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The :class:`CliState` of the running command."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):
+        obj = CliState()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def console(err: bool = False) -> Console:
+    """A rich console on stdout (results) or stderr (messages, progress)."""
+    return Console(stderr=err, highlight=False, soft_wrap=True)
+
+
+class RichProgress:
+    """A rich progress bar implementing :class:`nightpipe.progress.Progress` on stderr."""
+
+    def __init__(self, *, disable: bool = False) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[item]}", style="dim"),
+            console=console(err=True),
+            disable=disable,
+            transient=False,
+        )
+        self._task: TaskID | None = None
+
+    def start(self, total: int, description: str) -> None:
+        """Open a bar for ``total`` items."""
+        if self._task is None:
+            self._progress.start()
+        else:
+            self._progress.stop_task(self._task)
+        self._task = self._progress.add_task(description, total=total, item="")
+
+    def advance(self, item: str | None = None) -> None:
+        """Advance the bar by one item."""
+        if self._task is not None:
+            self._progress.update(self._task, advance=1, item=(item or "")[-40:])
+
+    def stop(self) -> None:
+        """Close the bar."""
+        if self._task is not None:
+            self._progress.stop()
+            self._task = None
+
+
+def progress_for(ctx: typer.Context) -> RichProgress:
+    """A progress bar, silent under ``--quiet``."""
+    return RichProgress(disable=state(ctx).quiet)

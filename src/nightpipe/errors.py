@@ -1,0 +1,87 @@
+"""Typed exceptions of nightpipe.
+
+Every message names the file (or keyword, or setting) concerned and says what to do
+next. Library code raises these; only the CLI and web layers turn them into exit codes
+and pages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class NightpipeError(Exception):
+    """Base class of all nightpipe errors.
+
+    Parameters
+    ----------
+    message
+        What went wrong, in one sentence.
+    path
+        The file concerned, when there is one; it is put first in the message.
+    hint
+        What the user should do about it.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, path: Path | str | None = None, hint: str | None = None):
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message}" if self.path is not None else self.message
+        if self.hint:
+            text = f"{text} ({self.hint})"
+        return text
+
+    def __reduce__(self) -> tuple[object, ...]:  # picklable across dask workers
+        return (_rebuild, (type(self), self.message, self.path, self.hint))
+
+
+def _rebuild(cls: type[NightpipeError], message: str, path: Path | None, hint: str | None) -> NightpipeError:
+    return cls(message, path=path, hint=hint)
+
+
+class ConfigError(NightpipeError):
+    """A setting is unknown, has the wrong type, or the configuration file cannot be read."""
+
+    exit_code = 2
+
+
+class FitsReadError(NightpipeError):
+    """A file is not FITS, is truncated or corrupt, or lacks the data we need."""
+
+
+class HeaderError(NightpipeError):
+    """A header keyword is missing or has a value that cannot be understood."""
+
+
+class CalibrationError(NightpipeError):
+    """Masters cannot be built or applied (no match, wrong shape, zero flat...)."""
+
+
+class AstrometryError(NightpipeError):
+    """A frame cannot be plate-solved or its WCS fails the checks."""
+
+
+class PhotometryError(NightpipeError):
+    """Sources cannot be detected or measured."""
+
+
+class CatalogError(NightpipeError):
+    """A reference catalogue cannot be queried, read or is not cached while offline."""
+
+
+class TimeseriesError(NightpipeError):
+    """A light curve cannot be built or fitted."""
+
+
+class StoreError(NightpipeError):
+    """The database cannot be opened, migrated or written."""
+
+
+class PipelineError(NightpipeError):
+    """A pipeline run cannot proceed (lock held, missing inputs...)."""

@@ -1,0 +1,129 @@
+"""Reading FITS files with clear errors, and writing products atomically.
+
+Raw files are only ever opened read-only. Every product is written to a temporary
+file in the destination folder and renamed into place, so that a crash never leaves a
+half-written file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from astropy.io import fits
+
+from nightpipe.errors import FitsReadError
+
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.bz2", ".mt")
+
+
+def is_fits_name(path: Path) -> bool:
+    """True when the file name has one of the FITS suffixes we scan (case-insensitive)."""
+    name = path.name.lower()
+    return any(name.endswith(s) for s in FITS_SUFFIXES)
+
+
+@contextmanager
+def open_fits(path: Path | str, **kwargs: Any) -> Iterator[fits.HDUList]:
+    """Open a FITS file read-only, turning every failure into a :class:`FitsReadError`.
+
+    Examples
+    --------
+    >>> with open_fits("frame.fits") as hdul:  # doctest: +SKIP
+    ...     header = hdul[0].header
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FitsReadError("file not found", path=path, hint="check the path")
+    try:
+        hdul = fits.open(path, mode="readonly", memmap=False, **kwargs)
+    except (OSError, ValueError, TypeError, IndexError, EOFError) as exc:
+        raise FitsReadError(
+            f"not a readable FITS file ({exc})",
+            path=path,
+            hint="the file is corrupt, truncated or not FITS; re-copy it or move it away",
+        ) from None
+    try:
+        yield hdul
+    finally:
+        hdul.close()
+
+
+def image_hdu_index(hdul: fits.HDUList) -> int:
+    """Index of the first HDU holding a 2-D image (primary or extension)."""
+    for index, hdu in enumerate(hdul):
+        if isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
+            naxis = hdu.header.get("NAXIS", 0)
+            if naxis >= 2 and hdu.header.get("NAXIS1", 0) > 0 and hdu.header.get("NAXIS2", 0) > 0:
+                return index
+    raise FitsReadError(
+        "no 2-D image in any HDU",
+        path=hdul.filename(),
+        hint="this is not an image; move it out of the night folder",
+    )
+
+
+def read_image(
+    path: Path | str, hdu: int | None = None, dtype: Any = np.float32
+) -> tuple[np.ndarray, fits.Header]:
+    """Read one 2-D image and its header; the data are converted to ``dtype``.
+
+    Truncated data or a wrong shape are a :class:`FitsReadError` naming the file.
+    """
+    path = Path(path)
+    with open_fits(path) as hdul:
+        index = image_hdu_index(hdul) if hdu is None else hdu
+        try:
+            header = hdul[index].header.copy()
+            data = hdul[index].data
+            if data is None or data.ndim != 2:
+                raise FitsReadError(f"HDU {index} does not hold a 2-D image", path=path)
+            array = np.asarray(data, dtype=dtype)
+        except (OSError, ValueError, TypeError, IndexError) as exc:
+            raise FitsReadError(
+                f"cannot read image data of HDU {index} ({exc})",
+                path=path,
+                hint="the file is probably truncated; re-copy it",
+            ) from None
+    return array, header
+
+
+@contextmanager
+def atomic_path(destination: Path | str, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; rename it into place on success.
+
+    On an exception the temporary file is removed and ``destination`` is untouched.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=suffix or ".tmp", dir=destination.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, destination)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextmanager
+def atomic_open(destination: Path | str, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file for writing and rename it to ``destination`` when closed cleanly."""
+    with atomic_path(destination) as tmp, open(tmp, mode, **kwargs) as handle:
+        yield handle
+
+
+def write_fits_atomic(hdul: fits.HDUList, destination: Path | str) -> Path:
+    """Write an HDU list to ``destination`` atomically (overwriting what was there)."""
+    destination = Path(destination)
+    with atomic_path(destination, suffix=".fits") as tmp:
+        hdul.writeto(tmp, overwrite=True, output_verify="silentfix")
+    return destination

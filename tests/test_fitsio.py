@@ -1,0 +1,40 @@
+"""FITS reading errors name the file; atomic writes leave nothing half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from nightpipe.errors import FitsReadError
+from nightpipe.frames.fitsio import atomic_path, read_image, write_fits_atomic
+
+
+def test_not_fits_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "notes with space.fits"
+    bad.write_text("hello")
+    with pytest.raises(FitsReadError, match="notes with space.fits"):
+        read_image(bad)
+
+
+def test_truncated_file(tmp_path: Path) -> None:
+    good = tmp_path / "good.fits"
+    fits.PrimaryHDU(np.ones((100, 100), np.float32)).writeto(good)
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(FitsReadError, match=r"cut\.fits"):
+        read_image(cut)
+
+
+def test_atomic_write_round_trip_and_failure(tmp_path: Path) -> None:
+    dest = tmp_path / "out" / "x.fits"
+    write_fits_atomic(fits.HDUList([fits.PrimaryHDU(np.zeros((4, 5), np.float32))]), dest)
+    data, _ = read_image(dest)
+    assert data.shape == (4, 5)
+    with pytest.raises(RuntimeError), atomic_path(dest) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("crash")
+    assert read_image(dest)[0].shape == (4, 5)
+    assert [p.name for p in dest.parent.iterdir()] == ["x.fits"]

@@ -1,0 +1,31 @@
+"""The database opens and migrates on SQLite and PostgreSQL, and stores frames."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, inspect, select
+
+from nightpipe.store import open_database
+from nightpipe.store.models import Frame
+
+
+def test_migrate_and_store_a_frame(db_url: str) -> None:
+    db = open_database(db_url)
+    try:
+        tables = set(inspect(db.engine).get_table_names())
+        assert {"frames", "masters", "step_runs", "alembic_version"} <= tables
+        with db.session() as s:
+            s.add(Frame(path="/a b/c.fits", size=5_000_000_000, mtime=1.0, kind="bias"))
+        with db.session() as s:
+            assert s.scalar(select(func.count()).select_from(Frame)) == 1
+            assert s.scalar(select(Frame.size)) == 5_000_000_000
+    finally:
+        db.dispose()
+    again = open_database(db_url)  # migrating twice is a no-op
+    again.dispose()
+
+
+def test_sqlite_uses_wal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = open_database(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    db.dispose()
