@@ -1,0 +1,50 @@
+"""Recording the outcome of a pipeline step per frame (idempotent upsert)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nightpipe.store.base import utcnow
+from nightpipe.store.models import StepRun
+
+
+def record_step(
+    session: Session,
+    *,
+    step: str,
+    status: str,
+    frame_id: int | None = None,
+    night: str | None = None,
+    reason: str | None = None,
+    input_hash: str | None = None,
+    output_path: str | None = None,
+    details: dict[str, Any] | None = None,
+    seconds: float | None = None,
+) -> StepRun:
+    """Insert or update the row of ``step`` for ``frame_id`` (status: ok, failed, skipped)."""
+    query = select(StepRun).where(StepRun.step == step)
+    query = query.where(StepRun.frame_id.is_(None) if frame_id is None else StepRun.frame_id == frame_id)
+    if frame_id is None:
+        query = query.where(StepRun.night == night)
+    row = session.scalars(query).first()
+    if row is None:
+        row = StepRun(step=step, frame_id=frame_id)
+        session.add(row)
+    row.night = night
+    row.status = status
+    row.reason = reason
+    row.input_hash = input_hash
+    row.output_path = output_path
+    row.details = details
+    row.seconds = seconds
+    row.finished_at = utcnow()
+    session.flush()
+    return row
+
+
+def step_status(session: Session, *, step: str, frame_id: int) -> StepRun | None:
+    """The recorded outcome of ``step`` for ``frame_id``, if any."""
+    return session.scalars(select(StepRun).where(StepRun.step == step, StepRun.frame_id == frame_id)).first()
