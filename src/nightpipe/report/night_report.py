@@ -1,0 +1,269 @@
+"""The night report: one self-contained HTML file (figures embedded) and a ZIP of products."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from nightpipe import __version__
+from nightpipe.config import Settings
+from nightpipe.frames.fitsio import atomic_open, atomic_path
+from nightpipe.report.embed import figure_data_uri, png_data_uri, table_html
+from nightpipe.store.db import Database
+from nightpipe.store.models import Frame, Master, StepRun
+
+log = logging.getLogger(__name__)
+
+FRAME_STEPS = ("calibrate", "solve", "photometry")
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}th{background:#f3f3f3}
+.ok{color:#176e2c}.failed{color:#b00020;font-weight:bold}.skipped{color:#888}
+.figs img{max-width:100%;margin:.5em 0;border:1px solid #eee}.empty{color:#888}
+.summary span{display:inline-block;margin-right:2em}
+"""
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Where the report and the ZIP went."""
+
+    html: Path
+    zip: Path
+
+
+def night_products(output: Path, night: str) -> list[Path]:
+    """Product files of a night (tables, light curves, plots, masters), not calibrated frames."""
+    found: list[Path] = []
+    for sub in ("sources", "lightcurves", "plots", "astrometry", "tables"):
+        folder = output / sub / night
+        if folder.is_dir():
+            found += sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return found
+
+
+def _frame_rows(db: Database, night: str | None) -> list[dict[str, Any]]:
+    with db.session() as session:
+        query = select(Frame).order_by(Frame.mid_utc, Frame.path)
+        if night is not None:
+            query = query.where(Frame.night == night)
+        frames = list(session.scalars(query))
+        ids = [f.id for f in frames]
+        runs = list(session.scalars(select(StepRun).where(StepRun.frame_id.in_(ids)))) if ids else []
+    by_frame: dict[int, dict[str, StepRun]] = {}
+    for run in runs:
+        if run.frame_id is not None:
+            by_frame.setdefault(run.frame_id, {})[run.step] = run
+    rows = []
+    for frame in frames:
+        row: dict[str, Any] = {
+            "file": Path(frame.path).name,
+            "kind": frame.kind + (" (inferred)" if frame.kind_inferred else ""),
+            "filter": frame.filter,
+            "exptime": frame.exptime,
+            "mid UTC": frame.mid_utc.strftime("%H:%M:%S") if frame.mid_utc else None,
+            "status": frame.status if frame.status == "ok" else f"{frame.status}: {frame.error}",
+        }
+        for step in FRAME_STEPS:
+            step_run = by_frame.get(frame.id, {}).get(step)
+            row[step] = None if step_run is None else step_run.status
+        rows.append(row)
+    return rows
+
+
+def _failures(db: Database, night: str | None) -> list[dict[str, Any]]:
+    with db.session() as session:
+        query = (
+            select(StepRun, Frame)
+            .join(Frame, StepRun.frame_id == Frame.id, isouter=True)
+            .where(StepRun.status == "failed")
+        )
+        rows = []
+        for run, frame in session.execute(query):
+            if night is not None and (frame.night if frame is not None else run.night) != night:
+                continue
+            rows.append(
+                {
+                    "step": run.step,
+                    "file": Path(frame.path).name if frame is not None else "(night)",
+                    "reason": run.reason,
+                }
+            )
+        bad = select(Frame).where(Frame.status == "bad")
+        if night is not None:
+            bad = bad.where((Frame.night == night) | Frame.night.is_(None))
+        rows += [{"step": "scan", "file": Path(f.path).name, "reason": f.error} for f in session.scalars(bad)]
+    return rows
+
+
+def _night_steps(db: Database, night: str | None) -> list[dict[str, Any]]:
+    with db.session() as session:
+        runs = session.scalars(
+            select(StepRun).where(StepRun.frame_id.is_(None), StepRun.night == night).order_by(StepRun.id)
+        )
+        rows = []
+        for run in runs:
+            summary = (run.details or {}).get("summary", {})
+            rows.append(
+                {
+                    "step": run.step.removeprefix("night:"),
+                    "status": run.status,
+                    "wall s": run.seconds,
+                    "cpu s": (run.details or {}).get("cpu_s"),
+                    "summary": ", ".join(f"{k}={v}" for k, v in summary.items()),
+                    "error": run.reason,
+                }
+            )
+    return rows
+
+
+def _masters(db: Database) -> list[dict[str, Any]]:
+    with db.session() as session:
+        masters = session.scalars(select(Master).where(Master.valid).order_by(Master.kind, Master.obs_time))
+        return [
+            {
+                "kind": m.kind,
+                "file": Path(m.path).name,
+                "binning": f"{m.xbin}x{m.ybin}",
+                "filter": m.filter,
+                "exptime": m.exptime,
+                "frames": m.nframes,
+                "date": m.obs_time.date().isoformat() if m.obs_time else None,
+            }
+            for m in masters
+        ]
+
+
+def _conditions_figure(output: Path, night: str) -> str | None:
+    """Seeing, sky, airmass and zero point over the night, from the source tables' metadata."""
+    from astropy.table import Table
+
+    folder = output / "sources" / night
+    if not folder.is_dir():
+        return None
+    series: dict[str, list[float]] = {"time": [], "fwhm_px": [], "sky": [], "airmass": [], "zero_point": []}
+    for path in sorted(folder.glob("*.ecsv")):
+        meta = Table.read(path, format="ascii.ecsv").meta
+        time = meta.get("jd_utc") or meta.get("bjd_tdb")
+        if time is None:
+            continue
+        series["time"].append(float(time))
+        for key in ("fwhm_px", "sky", "airmass", "zero_point"):
+            value = meta.get(key)
+            series[key].append(float(value) if value is not None else np.nan)
+    if len(series["time"]) < 2:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in ("fwhm_px", "sky", "airmass", "zero_point") if np.isfinite(series[k]).any()]
+    if not keys:
+        return None
+    t = np.asarray(series["time"])
+    hours = (t - np.floor(t.min() - 0.5) - 0.5) * 24.0
+    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 2.0 * len(keys)), sharex=True, squeeze=False)
+    labels = {"fwhm_px": "FWHM (px)", "sky": "sky (ADU/px)", "airmass": "airmass", "zero_point": "zero point"}
+    for ax, key in zip(axes[:, 0], keys, strict=True):
+        ax.plot(hours, series[key], ".", ms=4)
+        ax.set_ylabel(labels[key])
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("hours since midnight UT of the night's date")
+    fig.suptitle(f"Conditions over the night {night}")
+    return figure_data_uri(fig)
+
+
+def _figure_gallery(output: Path, night: str) -> str:
+    parts = []
+    for sub in ("lightcurves", "plots"):
+        folder = output / sub / night
+        if not folder.is_dir():
+            continue
+        for png in sorted(folder.rglob("*.png")):
+            caption = html.escape(str(png.relative_to(output)))
+            image = f"<img src='{png_data_uri(png)}' alt='{caption}'>"
+            parts.append(f"<figure>{image}<figcaption>{caption}</figcaption></figure>")
+    return "".join(parts) or "<p class='empty'>no plots</p>"
+
+
+def _fits(output: Path, night: str) -> str:
+    folder = output / "lightcurves" / night
+    rows = []
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*fit*.json")):
+            data = json.loads(path.read_text())
+            flat = {k: v for k, v in data.items() if isinstance(v, str | int | float)}
+            params = data.get("parameters") or {}
+            for name, value in params.items() if isinstance(params, dict) else []:
+                if isinstance(value, dict):
+                    flat[name] = " ".join(
+                        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
+                    )
+                else:
+                    flat[name] = value
+            flat["file"] = path.name
+            rows.append(flat)
+    return table_html(rows)
+
+
+def write_night_report(settings: Settings, db: Database, night: str) -> ReportPaths:
+    """Write ``reports/<night>.html`` and ``reports/<night>.zip`` under ``paths.output``."""
+    output = settings.paths.output
+    frames = _frame_rows(db, night)
+    failures = _failures(db, night)
+    conditions = _conditions_figure(output, night)
+    counts: dict[str, int] = {}
+    for row in frames:
+        counts[row["kind"]] = counts.get(row["kind"], 0) + 1
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = [
+        f"<h1>{html.escape(settings.observatory.name)}: night {html.escape(night)}</h1>",
+        f"<p class='summary'><span>{len(frames)} frames</span>"
+        + "".join(f"<span>{html.escape(k)}: {v}</span>" for k, v in sorted(counts.items()))
+        + f"<span>{len(failures)} failures</span>"
+        + f"<span>generated {generated} by nightpipe {__version__}</span></p>",
+        "<h2>Steps</h2>",
+        table_html(_night_steps(db, night)),
+        "<h2>Light curves and fits</h2>",
+        _fits(output, night),
+        "<h2>Conditions over the night</h2>",
+        f"<img src='{conditions}' alt='conditions'>"
+        if conditions
+        else "<p class='empty'>no source tables yet</p>",
+        "<h2>Figures</h2>",
+        f"<div class='figs'>{_figure_gallery(output, night)}</div>",
+        "<h2>Masters in the library</h2>",
+        table_html(_masters(db)),
+        "<h2>Failures</h2>",
+        table_html(failures),
+        "<h2>Frames</h2>",
+        table_html(frames, limit=2000),
+    ]
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>nightpipe {html.escape(night)}</title><style>{CSS}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>"
+    )
+    report = output / "reports" / f"{night}.html"
+    with atomic_open(report, "w", encoding="utf-8") as handle:
+        handle.write(page)
+    archive = output / "reports" / f"{night}.zip"
+    with atomic_path(archive, suffix=".zip") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(report, f"{night}/report.html")
+        for path in night_products(output, night):
+            zf.write(path, f"{night}/{path.relative_to(output)}")
+    log.info("report written to %s", report)
+    return ReportPaths(html=report, zip=archive)
