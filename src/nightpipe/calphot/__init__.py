@@ -1,0 +1,1 @@
+"""Photometric calibration: cross-matching, zero points, band transformations, extinction, ensembles."""
