@@ -1,0 +1,475 @@
+"""Aperture photometry of TESS and Kepler/K2 pixel files.
+
+The maths are pure functions on arrays (apertures, background, sums, centroids,
+systematics regression); :func:`photometer` applies them to a
+:class:`~nightpipe.tess.readers.PixelFile` and returns a :class:`PixelPhotometry`, whose
+:meth:`~PixelPhotometry.to_lightcurve` gives the same
+:class:`~nightpipe.timeseries.lightcurve.LightCurve` as a ground-based night, so that
+detrending, transit fits, exports and plots are shared.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from nightpipe.errors import PhotometryError
+from nightpipe.tess.quality import BitmaskName, bitmask_value, good_cadences
+from nightpipe.tess.readers import PixelFile
+
+if TYPE_CHECKING:
+    from nightpipe.timeseries.lightcurve import LightCurve
+
+log = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+ApertureChoice = Literal["auto", "pipeline", "threshold"]
+BackgroundChoice = Literal["auto", "file", "pixels", "none"]
+SystematicsChoice = Literal["none", "regression", "pld"]
+
+MAD_TO_STD = 1.4826
+
+
+# --------------------------------------------------------------------------- pure maths
+
+
+def median_image(flux: FloatArray, good: BoolArray | None = None) -> FloatArray:
+    """Per-pixel median over cadences (of the ``good`` ones), ignoring NaNs."""
+    cube = flux if good is None or not good.any() else flux[good]
+    finite = np.isfinite(cube)
+    filled = np.where(finite, cube, np.inf)
+    counts = finite.sum(axis=0)
+    # median of the finite values per pixel, without nanmedian's all-NaN warnings
+    ordered = np.sort(filled, axis=0)
+    lo = np.clip((counts - 1) // 2, 0, cube.shape[0] - 1)
+    hi = np.clip(counts // 2, 0, cube.shape[0] - 1)
+    med = 0.5 * (np.take_along_axis(ordered, lo[None], 0)[0] + np.take_along_axis(ordered, hi[None], 0)[0])
+    return np.where(counts > 0, med, np.nan)
+
+
+def threshold_aperture(
+    image: FloatArray,
+    threshold: float = 3.0,
+    reference_pixel: tuple[float, float] | Literal["center"] | None = "center",
+) -> BoolArray:
+    """Pixels brighter than ``median + threshold * robust std`` of an image.
+
+    When several separate regions pass, only the one holding the pixel nearest to
+    ``reference_pixel`` (column, row; ``"center"`` is the image centre) is kept; ``None``
+    keeps them all. This is the rule of lightkurve's ``create_threshold_mask``.
+
+    Examples
+    --------
+    >>> img = np.zeros((5, 5)); img[2, 2] = 10.0; img[2, 3] = 8.0; img[0, 0] = 9.0
+    >>> threshold_aperture(img).astype(int)[2].tolist()
+    [0, 0, 1, 1, 0]
+    """
+    values = image[np.isfinite(image)]
+    if values.size == 0:
+        return np.zeros(image.shape, dtype=bool)
+    centre = float(np.median(values))
+    spread = MAD_TO_STD * float(np.median(np.abs(values - centre)))
+    mask = np.nan_to_num(image, nan=-np.inf) >= centre + threshold * spread
+    if reference_pixel is None or not mask.any():
+        return mask
+    if reference_pixel == "center":
+        reference_pixel = (image.shape[1] / 2.0, image.shape[0] / 2.0)
+    labels, _ = ndimage.label(mask)
+    rows, cols = np.nonzero(labels)
+    nearest = int(np.argmin(np.hypot(rows - reference_pixel[1], cols - reference_pixel[0])))
+    return labels == labels[rows[nearest], cols[nearest]]
+
+
+def background_mask(image: FloatArray, aperture: BoolArray, *, grow: int = 1) -> BoolArray:
+    """Background pixels: finite, outside the aperture grown by ``grow`` pixels, and no
+    brighter than the median of those remaining (so stars do not bias the sky)."""
+    avoid = ndimage.binary_dilation(aperture, iterations=grow) if grow > 0 and aperture.any() else aperture
+    candidates = np.isfinite(image) & ~avoid
+    if candidates.sum() < 3:
+        candidates = np.isfinite(image) & ~aperture
+    if not candidates.any():
+        return candidates
+    return candidates & (image <= np.median(image[candidates]))
+
+
+def background_per_cadence(flux: FloatArray, mask: BoolArray) -> tuple[FloatArray, FloatArray]:
+    """Per-pixel background of each cadence (median of the ``mask`` pixels) and its error.
+
+    The error is the standard error of a median, ``1.2533 * std / sqrt(n)``.
+    """
+    if not mask.any():
+        raise PhotometryError("no background pixels", hint="use a larger cut-out or background='file'")
+    pixels = flux[:, mask]
+    n = np.isfinite(pixels).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        filled = np.where(np.isfinite(pixels), pixels, np.nan)
+        level = np.full(flux.shape[0], np.nan)
+        spread = np.full(flux.shape[0], np.nan)
+        ok = n > 0
+        if ok.any():
+            level[ok] = np.nanmedian(filled[ok], axis=1)
+            spread[ok] = np.nanstd(filled[ok], axis=1)
+        error = 1.2533 * spread / np.sqrt(np.maximum(n, 1))
+    return level, error
+
+
+def aperture_sum(
+    flux: FloatArray,
+    flux_err: FloatArray,
+    aperture: BoolArray,
+    background: FloatArray | None = None,
+    background_err: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """Sum of the aperture pixels of each cadence, minus ``background`` (per pixel) times their number.
+
+    Non-finite pixels count as zero (as in the SPOC SAP flux and lightkurve); a cadence with
+    no finite aperture pixel gives NaN. The error adds the pixel errors and the background
+    error (``npix * background_err``) in quadrature.
+    """
+    if aperture.shape != flux.shape[1:]:
+        raise PhotometryError(f"aperture shape {aperture.shape} differs from the pixels {flux.shape[1:]}")
+    if not aperture.any():
+        raise PhotometryError("the aperture has no pixel", hint="lower the threshold or give an aperture")
+    pixels = flux[:, aperture]
+    finite = np.isfinite(pixels)
+    npix = finite.sum(axis=1).astype(np.float64)
+    total = np.where(finite, pixels, 0.0).sum(axis=1)
+    errors = flux_err[:, aperture]
+    variance = np.where(np.isfinite(errors) & finite, errors**2, 0.0).sum(axis=1)
+    if background is not None:
+        total = total - npix * background
+        if background_err is not None:
+            variance = variance + (npix * np.nan_to_num(background_err)) ** 2
+    total = np.where(npix > 0, total, np.nan)
+    error = np.where(npix > 0, np.sqrt(variance), np.nan)
+    if not np.isfinite(flux_err[:, aperture]).any():
+        error = np.full_like(total, np.nan)
+    return total, error
+
+
+def photon_noise(flux: FloatArray, background: FloatArray, exptime_s: float) -> FloatArray:
+    """Photon-noise error of a flux in e-/s: ``sqrt((flux + background) * t) / t``.
+
+    ``background`` is the background summed over the aperture, e-/s. Used only when the
+    file gives no pixel errors (single-cadence images).
+
+    Examples
+    --------
+    >>> photon_noise(np.array([100.0]), np.array([0.0]), 100.0).round(3).tolist()
+    [1.0]
+    """
+    electrons = np.clip(np.nan_to_num(flux) + np.nan_to_num(background), 0.0, None) * exptime_s
+    return np.sqrt(electrons) / exptime_s
+
+
+def centroids(flux: FloatArray, aperture: BoolArray) -> tuple[FloatArray, FloatArray]:
+    """Flux-weighted centre (column, row) of the aperture pixels of each cadence, 0-based pixels."""
+    rows, cols = np.nonzero(aperture)
+    pixels = np.nan_to_num(flux[:, rows, cols])
+    total = pixels.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        col = (pixels * cols).sum(axis=1) / total
+        row = (pixels * rows).sum(axis=1) / total
+    return col, row
+
+
+def pld_regressors(flux: FloatArray, aperture: BoolArray, n_components: int = 5) -> FloatArray:
+    """First-order pixel-level-decorrelation regressors: the leading principal components of the
+    aperture pixels' fractional fluxes (each pixel divided by the aperture sum), which carry the
+    pointing jitter but not the astrophysical signal."""
+    pixels = np.nan_to_num(flux[:, aperture])
+    total = pixels.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fractions = np.where(total != 0, pixels / total, 0.0)
+    centred = fractions - fractions.mean(axis=0)
+    if centred.shape[0] < 2 or not np.any(centred):
+        return np.zeros((flux.shape[0], 0))
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    k = int(min(n_components, int((s > s[0] * 1e-8).sum())))
+    return u[:, :k] * s[:k]
+
+
+def regress_out(
+    flux: FloatArray,
+    flux_err: FloatArray,
+    regressors: FloatArray,
+    fit_mask: BoolArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Remove the part of ``flux`` that is linear in ``regressors`` (columns), keeping its mean level.
+
+    The coefficients are fitted by weighted least squares on the cadences of ``fit_mask``
+    (good and, when known, out of transit, so that the transit is not fitted away).
+    Returns the corrected flux and the coefficients (intercept first).
+    """
+    if regressors.ndim != 2 or regressors.shape[0] != flux.shape[0]:
+        raise PhotometryError(f"regressors of shape {regressors.shape} for {flux.shape[0]} cadences")
+    std = regressors[fit_mask].std(axis=0) if fit_mask.any() else np.zeros(regressors.shape[1])
+    keep = np.isfinite(std) & (std > 0)
+    reg = regressors[:, keep]
+    mean = reg[fit_mask].mean(axis=0) if fit_mask.any() else np.zeros(reg.shape[1])
+    scaled = (reg - mean) / std[keep]
+    design = np.column_stack([np.ones(flux.shape[0]), scaled])
+    usable = fit_mask & np.all(np.isfinite(design), axis=1) & np.isfinite(flux)
+    if usable.sum() < design.shape[1] + 3:
+        raise PhotometryError(
+            f"too few cadences ({int(usable.sum())}) to fit {design.shape[1]} systematics terms",
+            hint="use systematics='none' for short series",
+        )
+    weights = np.where(
+        np.isfinite(flux_err) & (flux_err > 0), 1.0 / np.where(flux_err > 0, flux_err, 1.0), 1.0
+    )
+    w = weights[usable]
+    coef, *_ = np.linalg.lstsq(design[usable] * w[:, None], flux[usable] * w, rcond=None)
+    model = np.nan_to_num(design[:, 1:]) @ coef[1:]
+    return flux - model, coef
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+@dataclass(frozen=True, eq=False)
+class PixelPhotometry:
+    """Aperture photometry of every cadence of a pixel file.
+
+    Attributes
+    ----------
+    time
+        BJD_TDB (or the scale of ``meta["time_scale"]``) of every cadence.
+    flux, flux_err
+        Background-subtracted aperture flux, e-/s (systematics-corrected when asked).
+    raw_flux
+        The flux before the systematics correction.
+    background
+        Per-pixel background of each cadence, e-/s (what was subtracted, from the file or pixels).
+    centroid_col, centroid_row
+        Flux-weighted centre in the cut-out, 0-based pixels.
+    quality
+        The file's quality word per cadence.
+    good
+        Cadences kept: quality passes the bitmask, time and flux finite.
+    aperture, background_pixels
+        The masks used (``background_pixels`` is ``None`` when the background came from the file).
+    meta
+        Provenance: file, target, mission, aperture source, background source, bitmask,
+        systematics method, time source.
+    """
+
+    time: FloatArray
+    flux: FloatArray
+    flux_err: FloatArray
+    raw_flux: FloatArray
+    background: FloatArray
+    centroid_col: FloatArray
+    centroid_row: FloatArray
+    quality: NDArray[np.int64]
+    good: BoolArray
+    aperture: BoolArray
+    background_pixels: BoolArray | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_lightcurve(self, *, only_good: bool = True, normalize: bool = True) -> LightCurve:
+        """This photometry as a :class:`nightpipe.timeseries.lightcurve.LightCurve`.
+
+        Parameters
+        ----------
+        only_good
+            Keep only the :attr:`good` cadences.
+        normalize
+            Divide by the median flux (relative flux, as for a differential ground light curve).
+        """
+        from nightpipe.timeseries.lightcurve import LightCurve
+
+        keep = self.good if only_good else np.isfinite(self.time)
+        err = np.where(np.isfinite(self.flux_err), self.flux_err, np.nan)
+        lc = LightCurve(
+            time=self.time[keep],
+            flux=self.flux[keep],
+            flux_err=err[keep],
+            target_flux=self.raw_flux[keep],
+            aux={
+                "sky": self.background[keep],
+                "x": self.centroid_col[keep],
+                "y": self.centroid_row[keep],
+            },
+            meta={**self.meta, "quality": self.quality[keep].tolist()},
+        )
+        return lc.normalize() if normalize and keep.any() else lc
+
+
+def choose_aperture(
+    pixels: PixelFile,
+    aperture: ApertureChoice | BoolArray,
+    image: FloatArray,
+    *,
+    threshold: float = 3.0,
+) -> tuple[BoolArray, str]:
+    """The aperture mask to use and a word saying where it came from."""
+    if isinstance(aperture, np.ndarray):
+        mask = np.asarray(aperture, dtype=bool)
+        if mask.shape != pixels.shape:
+            raise PhotometryError(
+                f"custom aperture of shape {mask.shape} for pixels of shape {pixels.shape}",
+                path=pixels.path,
+                hint="give a boolean mask of the cut-out's shape",
+            )
+        return mask, "custom"
+    if aperture in ("auto", "pipeline"):
+        mask_or_none = pixels.pipeline_aperture
+        if mask_or_none is not None:
+            return mask_or_none, "pipeline"
+        if aperture == "pipeline":
+            raise PhotometryError(
+                "the file has no pipeline aperture (APERTURE bit 2)",
+                path=pixels.path,
+                hint="use aperture='threshold' (CLI: --aperture threshold)",
+            )
+    if aperture not in ("auto", "threshold"):
+        raise PhotometryError(f"unknown aperture choice {aperture!r}", hint="auto, pipeline or threshold")
+    mask = threshold_aperture(image, threshold)
+    if not mask.any():
+        raise PhotometryError(
+            f"no pixel above {threshold} sigma",
+            path=pixels.path,
+            hint="lower the threshold or give an aperture",
+        )
+    return mask, f"threshold {threshold:g} sigma"
+
+
+def photometer(
+    pixels: PixelFile,
+    *,
+    aperture: ApertureChoice | BoolArray = "auto",
+    background: BackgroundChoice = "auto",
+    quality_bitmask: BitmaskName | int = "default",
+    threshold: float = 3.0,
+    systematics: SystematicsChoice = "none",
+    transit_mask: BoolArray | None = None,
+    pld_components: int = 5,
+) -> PixelPhotometry:
+    """Aperture photometry of a pixel file.
+
+    Parameters
+    ----------
+    pixels
+        What :func:`~nightpipe.tess.readers.read_pixel_file` returned.
+    aperture
+        ``auto`` (the pipeline aperture when present, else a threshold aperture),
+        ``pipeline``, ``threshold``, or a boolean mask of the cut-out's shape.
+    background
+        ``file`` (use the file's background: SPOC fluxes are already background-subtracted,
+        otherwise ``FLUX_BKG`` is subtracted), ``pixels`` (median of background pixels, per
+        cadence, subtracted from the file's fluxes), ``none``, or ``auto`` (``file`` when the
+        file is background-subtracted, else ``pixels``).
+    quality_bitmask
+        Cadences whose quality word has any of these bits are not ``good``.
+    threshold
+        Sigma of the threshold aperture.
+    systematics
+        ``none``; ``regression`` (linear in background and centroid shifts); ``pld``
+        (first-order pixel-level decorrelation, ``pld_components`` principal components).
+    transit_mask
+        True for cadences in transit, excluded from the systematics fit.
+
+    Raises
+    ------
+    PhotometryError
+        For an unusable aperture, no background pixels, or too few cadences for the correction.
+    """
+    bitmask = bitmask_value(pixels.mission, quality_bitmask)
+    good = good_cadences(pixels.quality, bitmask) & np.isfinite(pixels.time)
+    image = median_image(pixels.flux, good)
+    mask, aperture_source = choose_aperture(pixels, aperture, image, threshold=threshold)
+    source = background
+    if source == "auto":
+        source = "file" if pixels.background_subtracted else "pixels"
+    flux = pixels.flux
+    bkg_mask: BoolArray | None = None
+    n = pixels.n_cadences
+    if source == "file":
+        if pixels.background_subtracted:
+            level = (
+                np.nanmean(np.where(mask, pixels.flux_bkg, np.nan), axis=(1, 2))
+                if pixels.flux_bkg is not None
+                else np.zeros(n)
+            )
+            total, error = aperture_sum(flux, pixels.flux_err, mask)
+        elif pixels.flux_bkg is not None:
+            level = np.nanmean(np.where(mask, pixels.flux_bkg, np.nan), axis=(1, 2))
+            total, error = aperture_sum(flux - pixels.flux_bkg, pixels.flux_err, mask)
+        else:
+            raise PhotometryError(
+                "the file has no background (not subtracted, no FLUX_BKG)",
+                path=pixels.path,
+                hint="use background='pixels' (CLI: --background pixels)",
+            )
+    elif source == "pixels":
+        bkg_mask = background_mask(image, mask)
+        level, level_err = background_per_cadence(flux, bkg_mask)
+        total, error = aperture_sum(flux, pixels.flux_err, mask, level, level_err)
+    elif source == "none":
+        level = np.zeros(n)
+        total, error = aperture_sum(flux, pixels.flux_err, mask)
+    else:
+        raise PhotometryError(f"unknown background choice {background!r}", hint="auto, file, pixels or none")
+    error_source = "file"
+    if not np.isfinite(error).any() and np.isfinite(pixels.exptime_s) and pixels.exptime_s > 0:
+        error = photon_noise(total, level * mask.sum(), pixels.exptime_s)
+        error_source = "photon noise of flux and background"
+    col, row = centroids(flux, mask)
+    good &= np.isfinite(total)
+    corrected = total
+    if systematics != "none":
+        fit_mask = good & ~(transit_mask if transit_mask is not None else np.zeros(n, dtype=bool))
+        if systematics == "regression":
+            regressors = np.column_stack([level, col, row, col**2, row**2, col * row])
+        elif systematics == "pld":
+            regressors = pld_regressors(flux, mask, pld_components)
+        else:
+            raise PhotometryError(
+                f"unknown systematics choice {systematics!r}", hint="none, regression or pld"
+            )
+        corrected, _ = regress_out(total, error, regressors, fit_mask)
+    meta = {
+        "file": str(pixels.path),
+        "target": pixels.target,
+        "mission": pixels.mission,
+        "kind": pixels.kind,
+        "aperture_source": aperture_source,
+        "aperture_px": int(mask.sum()),
+        "background_source": source,
+        "quality_bitmask": bitmask,
+        "systematics": systematics,
+        "time_scale": "BJD_TDB" if pixels.time_system.is_bjd_tdb else "JD_TDB",
+        "time_source": pixels.time_system.description,
+        "flux_unit": "e-/s",
+        "flux_err_source": error_source,
+    }
+    log.info(
+        "%s: %d cadences, %d good, aperture %s (%d px), background %s",
+        pixels.path.name,
+        n,
+        int(good.sum()),
+        aperture_source,
+        int(mask.sum()),
+        source,
+    )
+    return PixelPhotometry(
+        time=pixels.time_bjd,
+        flux=corrected,
+        flux_err=error,
+        raw_flux=total,
+        background=level,
+        centroid_col=col,
+        centroid_row=row,
+        quality=pixels.quality,
+        good=good,
+        aperture=mask,
+        background_pixels=bkg_mask,
+        meta=meta,
+    )

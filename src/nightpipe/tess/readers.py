@@ -1,0 +1,607 @@
+"""Reading TESS and Kepler/K2 pixel files and light-curve files from disk.
+
+Supported pixel files:
+
+* SPOC target pixel files (TESS, Kepler, K2): a ``PIXELS`` table with one row per cadence
+  (``TIME``, ``FLUX``, ``FLUX_ERR``, ``FLUX_BKG``, ``QUALITY``...) and an ``APERTURE`` image
+  whose bits mark the pipeline's optimal aperture;
+* TESScut cut-outs of full-frame images (same layout, no pipeline aperture, not
+  background-subtracted);
+* single-cadence images of a pixel file (for example written by ``kepimages``), with the
+  time in the header (``MIDTIME`` or ``TSTART``/``TSTOP``).
+
+Supported light-curve files: SPOC light curves (``SAP_FLUX``, ``PDCSAP_FLUX``) and the
+common high-level science products (QLP ``KSPSAP_FLUX``, TASOC ``FLUX_CORR``, eleanor
+``CORR_FLUX``, K2SFF ``FCOR``, EVEREST ``FLUX``...).
+
+Times are kept as in the file (BTJD or BKJD) together with the :class:`TimeSystem` read
+from the header; :attr:`PixelFile.time_bjd` gives BJD_TDB. Files are only read.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from astropy.io import fits
+from numpy.typing import NDArray
+
+from nightpipe.errors import FitsReadError, HeaderError
+from nightpipe.frames.fitsio import open_fits
+from nightpipe.tess.times import MISSION_BJDREF, TimeSystem, time_system_from_header
+
+log = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+PixelKind = Literal["tpf", "tesscut", "image"]
+
+#: Aperture-extension bits (SPOC): collected, in the optimal aperture, used for the background.
+APERTURE_COLLECTED = 1
+APERTURE_OPTIMAL = 2
+APERTURE_BACKGROUND = 4
+
+
+@dataclass(frozen=True, eq=False)
+class PixelFile:
+    """The pixels of one target over time, as read from a pixel file.
+
+    Attributes
+    ----------
+    path
+        The file read.
+    kind
+        ``tpf`` (pipeline target pixel file), ``tesscut`` (FFI cut-out) or ``image``
+        (a single cadence stored as an image).
+    mission
+        ``TESS``, ``Kepler`` or ``K2``.
+    target
+        The object name (``OBJECT``), e.g. ``TIC 25155310``.
+    time
+        Times as in the file (BTJD or BKJD), one per cadence; NaN where the file has none.
+    time_system
+        How :attr:`time` relates to BJD_TDB.
+    cadenceno
+        Cadence numbers.
+    flux, flux_err
+        Calibrated pixel fluxes and errors, e-/s, shape (cadences, rows, columns); errors
+        are NaN when the file has none.
+    flux_bkg
+        The background the pipeline estimated (and subtracted when
+        :attr:`background_subtracted`), same shape, or ``None``.
+    quality
+        Quality word of each cadence (see :mod:`nightpipe.tess.quality`).
+    pos_corr
+        Pipeline position corrections (column, row) per cadence, or ``None``.
+    aperture_bits
+        The ``APERTURE`` image, or ``None``.
+    background_subtracted
+        Whether :attr:`flux` is already background-subtracted.
+    column, row
+        CCD column and row of the lower-left pixel.
+    ra, dec
+        Target coordinates (degrees), when given.
+    exptime_s
+        Effective exposure time of one cadence, seconds (NaN when unknown).
+    header
+        The primary header merged with the data extension's (extension wins).
+    """
+
+    path: Path
+    kind: PixelKind
+    mission: str
+    target: str
+    time: FloatArray
+    time_system: TimeSystem
+    cadenceno: IntArray
+    flux: FloatArray
+    flux_err: FloatArray
+    flux_bkg: FloatArray | None
+    quality: IntArray
+    pos_corr: tuple[FloatArray, FloatArray] | None
+    aperture_bits: IntArray | None
+    background_subtracted: bool
+    column: int = 0
+    row: int = 0
+    ra: float | None = None
+    dec: float | None = None
+    exptime_s: float = float("nan")
+    header: fits.Header = field(default_factory=fits.Header)
+
+    @property
+    def n_cadences(self) -> int:
+        """Number of cadences."""
+        return int(self.time.size)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape (rows, columns) of one cadence's image."""
+        return (int(self.flux.shape[1]), int(self.flux.shape[2]))
+
+    @property
+    def time_bjd(self) -> FloatArray:
+        """Mid-cadence times as full Julian dates, BJD_TDB when ``time_system.is_bjd_tdb``."""
+        return self.time_system.to_bjd(self.time)
+
+    @property
+    def pipeline_aperture(self) -> NDArray[np.bool_] | None:
+        """The pipeline's optimal aperture (bit 2 of ``APERTURE``), or ``None`` when it has none."""
+        if self.aperture_bits is None:
+            return None
+        mask = (self.aperture_bits & APERTURE_OPTIMAL) > 0
+        return mask if mask.any() else None
+
+    @property
+    def pipeline_background(self) -> NDArray[np.bool_] | None:
+        """The pipeline's background pixels (bit 3 of ``APERTURE``), or ``None``."""
+        if self.aperture_bits is None:
+            return None
+        mask = (self.aperture_bits & APERTURE_BACKGROUND) > 0
+        return mask if mask.any() else None
+
+
+@dataclass(frozen=True, eq=False)
+class LightCurveFile:
+    """A light curve read from a SPOC or HLSP light-curve file.
+
+    Attributes
+    ----------
+    path, mission, target, time, time_system, quality
+        As for :class:`PixelFile`.
+    flux, flux_err
+        The chosen flux column and its error (NaN where the file has none).
+    flux_column
+        Name of the chosen column (``PDCSAP_FLUX``, ``SAP_FLUX``, ``KSPSAP_FLUX``...).
+    columns
+        Every other numeric 1-D column by name (centroids, background...).
+    """
+
+    path: Path
+    mission: str
+    target: str
+    time: FloatArray
+    time_system: TimeSystem
+    flux: FloatArray
+    flux_err: FloatArray
+    quality: IntArray
+    flux_column: str
+    columns: dict[str, FloatArray] = field(default_factory=dict)
+    ra: float | None = None
+    dec: float | None = None
+    header: fits.Header = field(default_factory=fits.Header)
+
+    @property
+    def time_bjd(self) -> FloatArray:
+        """Times as full Julian dates (BJD_TDB when ``time_system.is_bjd_tdb``)."""
+        return self.time_system.to_bjd(self.time)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def merged_header(primary: fits.Header, extension: fits.Header) -> fits.Header:
+    """The primary header updated with an extension's keywords (the extension wins)."""
+    header = primary.copy()
+    skip = {"XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUNT", "TFIELDS", "EXTNAME"}
+    for card in extension.cards:
+        key = card.keyword
+        if key in skip or key.startswith(("TTYPE", "TFORM", "TUNIT", "TDISP", "TDIM", "TNULL")):
+            continue
+        if key == "HISTORY":
+            header.add_history(str(card.value))
+            continue
+        if key in ("COMMENT", ""):
+            continue
+        header[key] = (card.value, card.comment)
+    return header
+
+
+def detect_mission(header: fits.Header, path: Path | str | None = None) -> str:
+    """``TESS``, ``Kepler`` or ``K2`` from ``TELESCOP``/``MISSION``/``BJDREFI``.
+
+    Raises
+    ------
+    HeaderError
+        When none of these keywords identifies the mission.
+    """
+    telescope = str(header.get("TELESCOP", "") or "").strip().upper()
+    mission = str(header.get("MISSION", "") or "").strip().upper()
+    if telescope == "TESS" or mission == "TESS":
+        return "TESS"
+    if mission == "K2" or "CAMPAIGN" in header:
+        return "K2"
+    if telescope == "KEPLER" or mission == "KEPLER":
+        return "Kepler"
+    refi = header.get("BJDREFI")
+    if isinstance(refi, int | float):
+        for name, ref in MISSION_BJDREF.items():
+            if abs(float(refi) - ref) < 1:
+                return name
+    raise HeaderError(
+        "cannot tell the mission: no TELESCOP, MISSION or BJDREFI keyword",
+        path=path,
+        hint="this reads TESS, Kepler and K2 files; set TELESCOP in a copy of the file",
+    )
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _exptime_s(header: fits.Header) -> float:
+    """Effective exposure of one cadence in seconds (TIMEDEL x DEADC, else frame sums)."""
+    timedel = _float_or_none(header.get("TIMEDEL"))
+    deadc = _float_or_none(header.get("DEADC")) or 1.0
+    if timedel is not None:
+        return timedel * 86400.0 * deadc
+    int_time = _float_or_none(header.get("INT_TIME"))
+    num_frm = _float_or_none(header.get("NUM_FRM"))
+    if int_time is not None and num_frm is not None:
+        return int_time * num_frm
+    return float("nan")
+
+
+def _table_hdu(hdul: fits.HDUList, names: tuple[str, ...], required: str) -> fits.BinTableHDU | None:
+    for name in names:
+        if name in hdul and isinstance(hdul[name], fits.BinTableHDU):
+            return hdul[name]
+    for hdu in hdul[1:]:
+        if isinstance(hdu, fits.BinTableHDU) and required in hdu.columns.names:
+            return hdu
+    return None
+
+
+def _column(data: fits.FITS_rec, name: str, path: Path, dtype: Any = np.float64) -> np.ndarray:
+    try:
+        return np.array(data[name], dtype=dtype)
+    except (KeyError, ValueError, TypeError, OSError) as exc:
+        raise FitsReadError(
+            f"cannot read column {name} ({exc})", path=path, hint="the file is probably truncated; re-copy it"
+        ) from None
+
+
+def _is_tesscut(header: fits.Header) -> bool:
+    creator = str(header.get("CREATOR", "") or "").lower()
+    origin = str(header.get("ORIGIN", "") or "").lower()
+    return "astrocut" in creator or "tesscut" in creator or "mast" in origin or "stsci" in origin
+
+
+def _background_subtracted(header: fits.Header, kind: PixelKind) -> bool:
+    history = " ".join(str(h) for h in header.get("HISTORY", [])).upper()
+    if "FLUX_PLUS_BKG" in history:
+        return False  # kepimages with imtype=FLUX_PLUS_BKG put the background back
+    value = header.get("BACKAPP")
+    if isinstance(value, bool):
+        return value
+    return kind == "tpf"
+
+
+# --------------------------------------------------------------------------- pixel files
+
+
+def read_pixel_file(path: Path | str) -> PixelFile:
+    """Read a TESS/Kepler/K2 target pixel file, TESScut cut-out or single-cadence image.
+
+    Parameters
+    ----------
+    path
+        The FITS file (``.fits`` or ``.fits.gz``); it is opened read-only.
+
+    Returns
+    -------
+    PixelFile
+        Every cadence (none is dropped here: quality masking is the photometry's choice).
+
+    Raises
+    ------
+    FitsReadError
+        When the file is missing, not FITS, truncated, or holds neither a pixel table nor an image.
+    HeaderError
+        When the mission or the time reference cannot be determined.
+
+    Examples
+    --------
+    >>> tpf = read_pixel_file("tess25155310-s01-first-cadences.fits.gz")  # doctest: +SKIP
+    >>> tpf.time_bjd[:2]  # doctest: +SKIP
+    array([2458325.29525977, 2458325.29664867])
+    """
+    path = Path(path)
+    with open_fits(path) as hdul:
+        try:
+            primary = hdul[0].header
+            if "LIGHTCURVE" in hdul:
+                raise FitsReadError(
+                    "this is a light-curve file, not a pixel file",
+                    path=path,
+                    hint="read it with read_lightcurve_file (`nightpipe tess` tells them apart)",
+                )
+            table = _table_hdu(hdul, ("PIXELS", "TARGETTABLES"), "FLUX")
+            if table is not None:
+                return _read_tpf(path, hdul, primary, table)
+            for hdu in hdul:
+                if (
+                    isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU)
+                    and hdu.header.get("NAXIS", 0) == 2
+                    and hdu.name != "APERTURE"
+                ):
+                    return _read_image(path, primary, hdu)
+        except (OSError, EOFError, IndexError, ValueError, TypeError) as exc:
+            raise FitsReadError(
+                f"cannot read the pixel data ({exc})", path=path, hint="the file is truncated; re-copy it"
+            ) from None
+    raise FitsReadError(
+        "no pixel table (PIXELS extension with a FLUX column) and no 2-D image",
+        path=path,
+        hint="this is not a TESS/Kepler pixel file; light-curve files are read with read_lightcurve_file",
+    )
+
+
+def _read_tpf(path: Path, hdul: fits.HDUList, primary: fits.Header, table: fits.BinTableHDU) -> PixelFile:
+    header = merged_header(primary, table.header)
+    mission = detect_mission(header, path)
+    kind: PixelKind = "tesscut" if _is_tesscut(header) else "tpf"
+    data = table.data
+    if data is None or len(data) == 0:
+        raise FitsReadError("the pixel table has no cadences", path=path, hint="use a file with data")
+    flux = _column(data, "FLUX", path)
+    if flux.ndim != 3:
+        raise FitsReadError(
+            f"FLUX column has shape {flux.shape}, expected (cadences, rows, columns)",
+            path=path,
+            hint="this is not a target pixel file",
+        )
+    names = set(data.columns.names)
+    n = flux.shape[0]
+    flux_err = _column(data, "FLUX_ERR", path) if "FLUX_ERR" in names else np.full_like(flux, np.nan)
+    flux_bkg = _column(data, "FLUX_BKG", path) if "FLUX_BKG" in names else None
+    if flux_err.shape != flux.shape:
+        raise FitsReadError(f"FLUX_ERR shape {flux_err.shape} differs from FLUX {flux.shape}", path=path)
+    if flux_bkg is not None and flux_bkg.shape != flux.shape:
+        log.warning("%s: FLUX_BKG shape %s differs from FLUX; ignored", path, flux_bkg.shape)
+        flux_bkg = None
+    if "TIME" not in names:
+        raise FitsReadError("the pixel table has no TIME column", path=path, hint="this file cannot be timed")
+    time = _column(data, "TIME", path)
+    quality = _column(data, "QUALITY", path, np.int64) if "QUALITY" in names else np.zeros(n, np.int64)
+    cadenceno = _column(data, "CADENCENO", path, np.int64) if "CADENCENO" in names else np.arange(n)
+    pos_corr = None
+    if {"POS_CORR1", "POS_CORR2"} <= names:
+        pos_corr = (_column(data, "POS_CORR1", path), _column(data, "POS_CORR2", path))
+    aperture_bits = _aperture_bits(hdul, flux.shape[1:], path)
+    column = int(_float_or_none(table.header.get("1CRV5P", table.header.get("1CRV4P"))) or 0)
+    row = int(_float_or_none(table.header.get("2CRV5P", table.header.get("2CRV4P"))) or 0)
+    return PixelFile(
+        path=path,
+        kind=kind,
+        mission=mission,
+        target=str(header.get("OBJECT", "") or path.name.split(".")[0]).strip(),
+        time=time,
+        time_system=time_system_from_header(header, mission, path=path),
+        cadenceno=cadenceno,
+        flux=flux,
+        flux_err=flux_err,
+        flux_bkg=flux_bkg,
+        quality=quality,
+        pos_corr=pos_corr,
+        aperture_bits=aperture_bits,
+        background_subtracted=_background_subtracted(header, kind),
+        column=column,
+        row=row,
+        ra=_float_or_none(header.get("RA_OBJ")),
+        dec=_float_or_none(header.get("DEC_OBJ")),
+        exptime_s=_exptime_s(header),
+        header=header,
+    )
+
+
+def _aperture_bits(hdul: fits.HDUList, shape: tuple[int, ...], path: Path) -> IntArray | None:
+    if "APERTURE" not in hdul:
+        return None
+    data = hdul["APERTURE"].data
+    if data is None:
+        return None
+    bits = np.nan_to_num(np.asarray(data, dtype=np.float64)).astype(np.int64)
+    if bits.shape != tuple(shape):
+        log.warning("%s: APERTURE shape %s differs from the pixels %s; ignored", path, bits.shape, shape)
+        return None
+    return bits
+
+
+def _read_image(path: Path, primary: fits.Header, hdu: fits.ImageHDU | fits.PrimaryHDU) -> PixelFile:
+    header = primary if hdu.header is primary else merged_header(primary, hdu.header)
+    mission = detect_mission(header, path)
+    system = time_system_from_header(header, mission, path=path)
+    midtime = _float_or_none(header.get("MIDTIME"))
+    if midtime is not None:
+        time = midtime - system.offset
+    else:
+        tstart = _float_or_none(header.get("TSTART"))
+        tstop = _float_or_none(header.get("TSTOP"))
+        if tstart is None or tstop is None:
+            raise HeaderError(
+                "single-cadence image without MIDTIME or TSTART/TSTOP",
+                path=path,
+                hint="the cadence time is unknown; use the target pixel file instead",
+            )
+        time = 0.5 * (tstart + tstop)
+    try:
+        image = np.asarray(hdu.data, dtype=np.float64)
+    except (TypeError, ValueError, OSError) as exc:
+        raise FitsReadError(f"cannot read the image ({exc})", path=path, hint="re-copy the file") from None
+    flux = image[None, :, :]
+    column = int(_float_or_none(header.get("CRVAL1P")) or 0)
+    row = int(_float_or_none(header.get("CRVAL2P")) or 0)
+    return PixelFile(
+        path=path,
+        kind="image",
+        mission=mission,
+        target=str(header.get("OBJECT", "") or path.name.split(".")[0]).strip(),
+        time=np.array([time], dtype=np.float64),
+        time_system=system,
+        cadenceno=np.array([int(_float_or_none(header.get("CADENCEN")) or 0)], dtype=np.int64),
+        flux=flux,
+        flux_err=np.full_like(flux, np.nan),
+        flux_bkg=None,
+        quality=np.array([int(_float_or_none(header.get("QUALITY")) or 0)], dtype=np.int64),
+        pos_corr=None,
+        aperture_bits=None,
+        background_subtracted=_background_subtracted(header, "image"),
+        column=column,
+        row=row,
+        ra=_float_or_none(header.get("RA_OBJ")),
+        dec=_float_or_none(header.get("DEC_OBJ")),
+        exptime_s=_exptime_s(header),
+        header=header,
+    )
+
+
+# --------------------------------------------------------------------------- light-curve files
+
+#: Flux columns tried in order when none is asked for: corrected fluxes first.
+FLUX_COLUMNS = (
+    "PDCSAP_FLUX",
+    "KSPSAP_FLUX",
+    "FLUX_CORR",
+    "CORR_FLUX",
+    "FCOR",
+    "FLUX",
+    "SAP_FLUX",
+    "FLUX_RAW",
+    "RAW_FLUX",
+    "FRAW",
+)
+TIME_COLUMNS = ("TIME", "T", "BJD", "TMID_BJD")
+
+
+def _error_column(names: set[str], flux_column: str) -> str | None:
+    for candidate in (f"{flux_column}_ERR", flux_column.replace("FLUX", "FLUX_ERR"), "FLUX_ERR"):
+        if candidate in names:
+            return candidate
+    return None
+
+
+def read_lightcurve_file(path: Path | str, *, flux_column: str | None = None) -> LightCurveFile:
+    """Read a SPOC or HLSP light-curve file.
+
+    Parameters
+    ----------
+    path
+        The FITS file; it is opened read-only.
+    flux_column
+        The flux to use (``PDCSAP_FLUX``, ``SAP_FLUX``...). ``None`` takes the first of
+        :data:`FLUX_COLUMNS` present, so systematics-corrected fluxes are preferred.
+
+    Raises
+    ------
+    FitsReadError
+        When there is no table with a time and a flux column, or the asked column is absent.
+    HeaderError
+        When the mission or time reference cannot be determined.
+    """
+    path = Path(path)
+    with open_fits(path) as hdul:
+        try:
+            return _read_lightcurve(path, hdul, flux_column)
+        except (OSError, EOFError, IndexError, ValueError, TypeError) as exc:
+            raise FitsReadError(
+                f"cannot read the light-curve table ({exc})",
+                path=path,
+                hint="the file is truncated; re-copy it",
+            ) from None
+
+
+def _read_lightcurve(path: Path, hdul: fits.HDUList, flux_column: str | None) -> LightCurveFile:
+    table = _table_hdu(hdul, ("LIGHTCURVE",), "TIME")
+    if table is None:
+        table = next((h for h in hdul[1:] if isinstance(h, fits.BinTableHDU)), None)
+    if table is None or table.data is None:
+        raise FitsReadError(
+            "no light-curve table",
+            path=path,
+            hint="give a SPOC or HLSP light-curve file (LIGHTCURVE table)",
+        )
+    header = merged_header(hdul[0].header, table.header)
+    data = table.data
+    names = {n.upper(): n for n in data.columns.names}
+    time_name = next((names[t] for t in TIME_COLUMNS if t in names), None)
+    if time_name is None:
+        raise FitsReadError(
+            f"no time column (looked for {', '.join(TIME_COLUMNS)})",
+            path=path,
+            hint="not a light-curve file",
+        )
+    if flux_column is None:
+        chosen = next((c for c in FLUX_COLUMNS if c in names), None)
+        if chosen is None:
+            raise FitsReadError(
+                f"no flux column (looked for {', '.join(FLUX_COLUMNS)})",
+                path=path,
+                hint="name the column with flux_column / --flux-column",
+            )
+    else:
+        chosen = flux_column.upper()
+        if chosen not in names:
+            raise FitsReadError(
+                f"no column {flux_column!r}",
+                path=path,
+                hint=f"columns present: {', '.join(sorted(names))}",
+            )
+    mission = detect_mission(header, path)
+    time = _column(data, names[time_name], path)
+    finite = time[np.isfinite(time)]
+    if time_name == "TMID_BJD" or (finite.size and np.nanmedian(finite) > 2.0e6):
+        system = TimeSystem(0.0, "TDB", "SOLARSYSTEM", "BJD", ("times are full BJD_TDB",))
+    else:
+        system = time_system_from_header(header, mission, path=path)
+    flux = _column(data, names[chosen], path)
+    err_name = _error_column(set(names), chosen)
+    flux_err = _column(data, names[err_name], path) if err_name else np.full_like(flux, np.nan)
+    quality = (
+        _column(data, names["QUALITY"], path, np.int64)
+        if "QUALITY" in names
+        else np.zeros(time.size, np.int64)
+    )
+    columns: dict[str, FloatArray] = {}
+    for upper, name in names.items():
+        if upper in (chosen, time_name, "QUALITY") or upper == err_name:
+            continue
+        values = np.asarray(data[name])
+        if values.ndim == 1 and np.issubdtype(values.dtype, np.number):
+            columns[upper] = values.astype(np.float64)
+    return LightCurveFile(
+        path=path,
+        mission=mission,
+        target=str(header.get("OBJECT", "") or path.name.split(".")[0]).strip(),
+        time=time,
+        time_system=system,
+        flux=flux,
+        flux_err=flux_err,
+        quality=quality,
+        flux_column=chosen,
+        columns=columns,
+        ra=_float_or_none(header.get("RA_OBJ")),
+        dec=_float_or_none(header.get("DEC_OBJ")),
+        header=header,
+    )
+
+
+def is_lightcurve_file(path: Path | str) -> bool:
+    """True when the file holds a light-curve table rather than pixels (for dispatching)."""
+    with open_fits(path) as hdul:
+        if "LIGHTCURVE" in hdul:
+            return True
+        for hdu in hdul[1:]:
+            if isinstance(hdu, fits.BinTableHDU):
+                names = {n.upper() for n in hdu.columns.names}
+                if "FLUX" in names and hdu.columns["FLUX"].dim is not None:
+                    return False
+                if names & set(FLUX_COLUMNS) and names & set(TIME_COLUMNS):
+                    return True
+    return False
