@@ -1,0 +1,245 @@
+"""Solving the frames of a night: header WCS, reference-frame matching, solve-field fallback.
+
+:class:`NightSolver` is fed frames one after the other (data and header, in time order). The
+first frame that needs it is solved with ``solve-field`` on its star list, refined against the
+index stars with SIP, and becomes the reference. Every later frame is matched to the reference
+star list (offset voting and an affine fit), which gives a first WCS at almost no cost; that
+WCS is then refined on the index stars (CRVAL and CD; the reference's SIP distortion is kept)
+and checked. A frame whose matching or checks fail gets a full solve of its own. A frame that
+cannot be solved raises :class:`~nightpipe.errors.AstrometryError` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from nightpipe.astrometry.checks import (
+    RefinedWcs,
+    WcsQuality,
+    check_wcs,
+    header_has_celestial_wcs,
+    refine_wcs,
+    wcs_geometry,
+)
+from nightpipe.astrometry.fitting import SipTerms, fit_wcs, sip_of
+from nightpipe.astrometry.hints import hints_from_header
+from nightpipe.astrometry.index_catalog import IndexCatalog, RefStars
+from nightpipe.astrometry.match import match_points
+from nightpipe.astrometry.solver import run_solve_field
+from nightpipe.astrometry.sources import StarList, detect_stars
+from nightpipe.config import AstrometryConfig
+from nightpipe.errors import AstrometryError, CatalogError
+
+log = logging.getLogger(__name__)
+
+MIN_MATCHES = 8
+MIN_UNSATURATED_FOR_FIT = 15
+
+
+@dataclass(frozen=True)
+class FrameSolution:
+    """The outcome of solving one frame."""
+
+    wcs: WCS
+    method: str  # "header", "reference-match" or "solve-field"
+    quality: WcsQuality
+    stars: StarList
+    seconds: float
+    note: str = ""
+
+
+@dataclass
+class _Reference:
+    stars: StarList
+    wcs: WCS
+    sip: SipTerms | None
+
+
+@dataclass
+class NightSolver:
+    """Solve a sequence of frames of one field, re-using a reference frame's solution.
+
+    Parameters
+    ----------
+    config
+        The ``astrometry`` settings.
+    catalog
+        Reference stars (from the index files) used to check and refine every WCS.
+
+    Examples
+    --------
+    >>> cfg = settings.astrometry  # doctest: +SKIP
+    >>> solver = NightSolver(cfg, IndexCatalog.from_dirs(cfg.index_dirs))  # doctest: +SKIP
+    >>> solution = solver.solve(data, header, name="frame 1")  # doctest: +SKIP
+    """
+
+    config: AstrometryConfig
+    catalog: IndexCatalog
+    reference: _Reference | None = None
+    _cone: tuple[float, float, float, RefStars] | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ catalogue
+    def refs_near(self, ra: float, dec: float, radius: float) -> RefStars:
+        """Index stars within ``radius`` of a position, from a cached wider cone when possible."""
+        if self._cone is not None:
+            cra, cdec, crad, stars = self._cone
+            dist = _separation(cra, cdec, ra, dec)
+            if dist + radius <= crad:
+                return stars
+        crad = radius + 0.5
+        stars = self.catalog.cone(ra, dec, crad)
+        self._cone = (ra, dec, crad, stars)
+        return stars
+
+    def _field_radius(self, wcs: WCS, shape: tuple[int, int]) -> tuple[float, float, float]:
+        geometry = wcs_geometry(wcs, shape)
+        half_diag = 0.5 * np.hypot(*shape) * geometry.pixel_scale / 3600.0
+        return geometry.ra_center, geometry.dec_center, 1.2 * half_diag
+
+    # ------------------------------------------------------------------ steps
+    def _refine(
+        self, wcs: WCS, stars: StarList, *, fixed_sip: SipTerms | None, max_shift_px: float = 0.0
+    ) -> RefinedWcs | None:
+        ra, dec, radius = self._field_radius(wcs, stars.shape)
+        refs = self.refs_near(ra, dec, radius)
+        radius_px = max(3.0, 1.5 * (stars.fwhm_px if np.isfinite(stars.fwhm_px) else 2.0))
+        kwargs = dict(
+            sip_order=self.config.sip_order,
+            fixed_sip=fixed_sip,
+            radius_px=radius_px,
+            max_shift_px=max_shift_px,
+            min_matches=MIN_MATCHES,
+        )
+        unsaturated = stars.select(~stars.saturated)
+        best = None
+        if len(unsaturated) >= MIN_UNSATURATED_FOR_FIT:
+            best = refine_wcs(wcs, unsaturated, refs, **kwargs)  # type: ignore[arg-type]
+            if best is not None and best.quality.n_matched < MIN_UNSATURATED_FOR_FIT:
+                best = None
+        if best is None:
+            best = refine_wcs(wcs, stars, refs, **kwargs)  # type: ignore[arg-type]
+        return best
+
+    def _acceptable(self, quality: WcsQuality) -> str | None:
+        if quality.n_matched < MIN_MATCHES:
+            return f"only {quality.n_matched} index stars matched (of {quality.n_reference} on the frame)"
+        if not quality.rms_arcsec <= self.config.max_rms_arcsec:
+            limit = self.config.max_rms_arcsec
+            return f"residual RMS {quality.rms_arcsec:.2f} arcsec exceeds astrometry.max_rms_arcsec={limit}"
+        return None
+
+    def try_header(self, header: fits.Header, stars: StarList) -> tuple[WcsQuality | None, str]:
+        """Check the header's own WCS; returns its quality when it passes, else the reason."""
+        wcs = header_has_celestial_wcs(header)
+        if wcs is None:
+            return None, "no celestial WCS in the header"
+        ra, dec, radius = self._field_radius(wcs, stars.shape)
+        refs = self.refs_near(ra, dec, radius)
+        radius_px = max(3.0, 1.5 * (stars.fwhm_px if np.isfinite(stars.fwhm_px) else 2.0))
+        quality = check_wcs(wcs, stars, refs, radius_px=radius_px)
+        problem = self._acceptable(quality)
+        return (None, f"header WCS rejected: {problem}") if problem else (quality, "")
+
+    def try_reference(self, stars: StarList) -> tuple[RefinedWcs | None, str]:
+        """WCS from matching the frame's stars to the reference frame's, refined on index stars."""
+        ref = self.reference
+        if ref is None:
+            return None, "no reference frame yet"
+        height, width = stars.shape
+        match = match_points(
+            stars.xy[:150], ref.stars.xy[:150], max_shift=0.75 * max(height, width), radius=3.0
+        )
+        if match is None or len(match) < MIN_MATCHES:
+            return None, "matching to the reference frame failed"
+        scale = np.sqrt(abs(np.linalg.det(match.matrix[:, :2])))
+        if not 0.95 < scale < 1.05:
+            return None, f"reference match implies a scale change of {scale:.3f}"
+        ref_xy = ref.stars.xy[:150][match.dst_index]
+        sky = ref.wcs.all_pix2world(ref_xy, 0)
+        frame_xy = stars.xy[:150][match.src_index]
+        guess = fit_wcs(
+            frame_xy[:, 0], frame_xy[:, 1], sky[:, 0], sky[:, 1], shape=stars.shape, fixed_sip=ref.sip
+        )
+        refined = self._refine(guess, stars, fixed_sip=ref.sip)
+        if refined is None:
+            return None, "too few index stars matched after reference matching"
+        problem = self._acceptable(refined.quality)
+        return (None, problem) if problem else (refined, "")
+
+    def try_solve_field(self, header: fits.Header, stars: StarList) -> tuple[RefinedWcs | None, str]:
+        """A full solve of the star list with solve-field, refined with SIP on the index stars."""
+        cfg = self.config
+        result = run_solve_field(
+            stars,
+            hints=hints_from_header(header, cfg),
+            index_dirs=cfg.index_dirs,
+            program=cfg.solve_field,
+            timeout_s=cfg.timeout_s,
+            tweak_order=cfg.sip_order,
+        )
+        refined = self._refine(result.wcs, stars, fixed_sip=None)
+        if refined is None:
+            return None, "solve-field solved but too few index stars matched to refine"
+        problem = self._acceptable(refined.quality)
+        return (None, problem) if problem else (refined, "")
+
+    # ------------------------------------------------------------------ entry point
+    def solve(
+        self,
+        data: np.ndarray,
+        header: fits.Header,
+        *,
+        name: str = "frame",
+        mask: np.ndarray | None = None,
+        saturated_pixels: np.ndarray | None = None,
+    ) -> FrameSolution:
+        """Find a checked WCS for one frame.
+
+        Raises
+        ------
+        AstrometryError
+            With every reason when nothing works (too few stars, solver failure, checks).
+        """
+        start = time.perf_counter()
+        stars = detect_stars(data, mask=mask, saturated_pixels=saturated_pixels, max_stars=300)
+        if len(stars) < MIN_MATCHES:
+            raise AstrometryError(
+                f"only {len(stars)} stars detected (blank, cloudy or badly out of focus?)", path=name
+            )
+        reasons: list[str] = []
+        if self.config.use_header_wcs:
+            quality, why = self.try_header(header, stars)
+            if quality is not None:
+                wcs = header_has_celestial_wcs(header)
+                assert wcs is not None
+                return FrameSolution(wcs, "header", quality, stars, time.perf_counter() - start)
+            reasons.append(why)
+        refined, why = self.try_reference(stars)
+        method = "reference-match"
+        if refined is None:
+            if self.reference is not None:
+                reasons.append(why)
+            try:
+                refined, why = self.try_solve_field(header, stars)
+            except (AstrometryError, CatalogError) as exc:
+                refined, why = None, exc.message
+            method = "solve-field"
+            if refined is None:
+                reasons.append(why)
+                raise AstrometryError("; ".join(r for r in reasons if r), path=name)
+            if self.reference is None:
+                self.reference = _Reference(stars.brightest(150), refined.wcs, sip_of(refined.wcs))
+        note = "; ".join(r for r in reasons if r and not r.startswith("no celestial WCS"))
+        return FrameSolution(refined.wcs, method, refined.quality, stars, time.perf_counter() - start, note)
+
+
+def _separation(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    r1, d1, r2, d2 = np.radians([ra1, dec1, ra2, dec2])
+    cos = np.sin(d1) * np.sin(d2) + np.cos(d1) * np.cos(d2) * np.cos(r1 - r2)
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
