@@ -1,0 +1,106 @@
+"""Calibrating one frame's source table against a reference catalogue (pure: tables in, tables out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.table import Table
+
+from nightpipe.calphot.crossmatch import Match, crossmatch, match_radius_arcsec
+from nightpipe.calphot.transforms import Reference, reference_magnitudes
+from nightpipe.calphot.zeropoint import ZeroPointFit, fit_zero_point, instrumental_mag
+from nightpipe.errors import PhotometryError
+
+
+@dataclass(frozen=True)
+class FrameCalibration:
+    """The zero-point fit of one frame, its matches, and the table with calibrated magnitudes."""
+
+    fit: ZeroPointFit
+    match: Match
+    reference: Reference
+    inst_mag: np.ndarray  # per source of the table
+    fit_sources: np.ndarray  # table rows that entered the fit (fit.used indexes these)
+    fit_refs: np.ndarray  # their catalogue rows
+    aperture_index: int
+    aperture_px: float
+    table: Table
+
+
+def choose_aperture(table: Table, fwhm_factor: float = 2.5) -> int:
+    """The aperture whose radius is nearest ``fwhm_factor`` x the frame FWHM (photometric, not best-SNR)."""
+    radii = np.asarray(table.meta.get("aper_radii_px") or [], float)
+    if radii.size == 0:
+        raise PhotometryError(
+            "source table has no 'aper_radii_px' in its metadata",
+            hint="re-run the photometry step of this version",
+        )
+    fwhm = table.meta.get("fwhm_px")
+    if fwhm is None or not np.isfinite(fwhm):
+        return int(radii.size // 2)
+    return int(np.argmin(np.abs(radii - fwhm_factor * float(fwhm))))
+
+
+def calibrate_table(
+    table: Table,
+    catalog: Table,
+    band: str,
+    *,
+    wcs_rms_arcsec: float | None = None,
+    pixel_scale_arcsec: float = 1.0,
+    sigma: float = 3.0,
+    fit_colour: bool = False,
+    max_flag: int = 0,
+) -> FrameCalibration:
+    """Fit the zero point of a frame and add ``mag``, ``mag_err``, ``cat_id``, ``cat_mag`` columns.
+
+    Only sources with ``flags <= max_flag`` (clean by default) take part in the fit; every
+    source with a positive flux gets a calibrated magnitude. The zero point, its error
+    and provenance go into the table's ``meta``.
+    """
+    if not {"ra", "dec", "aper_flux"} <= set(table.colnames):
+        raise PhotometryError("source table lacks ra/dec/aper_flux columns", hint="solve the frame first")
+    k = choose_aperture(table)
+    radius = float(np.asarray(table.meta["aper_radii_px"], float)[k])
+    flux = np.asarray(table["aper_flux"], float)
+    flux_err = np.asarray(table["aper_flux_err"], float)
+    if flux.ndim == 2:
+        flux, flux_err = flux[:, k], flux_err[:, k]
+    exptime = float(table.meta.get("exptime") or 1.0)
+    inst, inst_err = instrumental_mag(flux, flux_err, exptime)
+    ref = reference_magnitudes(catalog, band)
+    if not np.isfinite(ref.mag).any():
+        raise PhotometryError(
+            f"catalogue {catalog.meta.get('catalog')} has no magnitudes usable for band {band}"
+        )
+    radius_arcsec = match_radius_arcsec(wcs_rms_arcsec, pixel_scale_arcsec)
+    match = crossmatch(table["ra"], table["dec"], catalog["ra"], catalog["dec"], radius_arcsec)
+    flags = np.asarray(table["flags"], int) if "flags" in table.colnames else np.zeros(len(table), int)
+    clean = flags[match.source_index] <= max_flag
+    s, r = match.source_index[clean], match.ref_index[clean]
+    fit = fit_zero_point(
+        inst[s], inst_err[s], ref.mag[r], ref.err[r], ref.colour[r], fit_colour=fit_colour, sigma=sigma
+    )
+    out = table.copy()
+    out["mag"] = inst + fit.zero_point
+    out["mag_err"] = np.hypot(inst_err, fit.zero_point_err)
+    cat_id = np.full(len(out), "", dtype=object)
+    cat_mag = np.full(len(out), np.nan)
+    cat_id[match.source_index] = np.asarray(catalog["id"]).astype(str)[match.ref_index]
+    cat_mag[match.source_index] = ref.mag[match.ref_index]
+    out["cat_id"] = cat_id.astype(str)
+    out["cat_mag"] = cat_mag
+    out.meta.update(
+        {
+            "zero_point": fit.zero_point,
+            "zero_point_err": fit.zero_point_err,
+            "zero_point_rms": fit.rms,
+            "zero_point_n": fit.n_used,
+            "zero_point_catalog": str(catalog.meta.get("catalog")),
+            "zero_point_band": ref.band,
+            "zero_point_band_source": ref.source,
+            "zero_point_aperture_px": radius,
+        }
+    )
+    return FrameCalibration(fit, match, ref, inst, s, r, k, radius, out)

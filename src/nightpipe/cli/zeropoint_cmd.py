@@ -1,0 +1,39 @@
+"""``nightpipe zeropoints``: calibrate the night's source tables against a reference catalogue."""
+
+from __future__ import annotations
+
+import typer
+
+from nightpipe.calphot.step import run_zeropoints
+from nightpipe.cli.common import console, progress_for, state
+from nightpipe.store import open_database
+
+
+def zeropoints(
+    ctx: typer.Context,
+    night: str | None = typer.Option(None, "--night", help="Night (YYYY-MM-DD); all nights when omitted"),
+) -> None:
+    """Fit per-frame zero points (and extinction) against the reference catalogues."""
+    settings = state(ctx).settings
+    db = open_database(settings.database.url)
+    try:
+        summary = run_zeropoints(settings, db, night=night, progress=progress_for(ctx))
+    finally:
+        db.dispose()
+    out = console()
+    out.print(f"{summary.processed} frames calibrated against {summary.catalog}, {summary.failed} failed")
+    if summary.zero_point_median is not None:
+        out.print(
+            f"zero point median {summary.zero_point_median:.3f}, scatter {summary.zero_point_std:.3f} mag"
+        )
+    if summary.extinction_k is not None:
+        out.print(f"extinction k = {summary.extinction_k:.3f} ± {summary.extinction_k_err:.3f} mag/airmass")
+    if summary.sources_csv:
+        out.print(f"catalogue vs measured: {summary.sources_csv}")
+    if summary.failed:
+        raise typer.Exit(3)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``zeropoints`` command."""
+    app.command("zeropoints")(zeropoints)
