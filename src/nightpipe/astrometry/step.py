@@ -1,0 +1,346 @@
+"""The ``solve`` step: a checked WCS for every calibrated frame of a night (or for given files).
+
+Frames are taken in time order. The first one is solved with ``solve-field`` and becomes the
+reference; the others are matched to it (see :mod:`nightpipe.astrometry.series`). The WCS is
+written into the calibrated frame's primary header atomically; given raw files are never
+touched: a solved copy is written to ``<output>/solved/``. One bad frame is recorded with its
+reason and the night goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nightpipe.astrometry.index_catalog import IndexCatalog
+from nightpipe.astrometry.series import FrameSolution, NightSolver
+from nightpipe.astrometry.wcs_io import read_frame_for_solving, strip_wcs, was_solved_by_us, write_solution
+from nightpipe.config import Settings
+from nightpipe.errors import AstrometryError, CatalogError, FitsReadError, NightpipeError
+from nightpipe.progress import NullProgress, Progress
+from nightpipe.store.db import Database
+from nightpipe.store.models import Frame, StepRun
+from nightpipe.store.models_astrometry import PlateSolution
+from nightpipe.store.steps import record_step
+
+log = logging.getLogger(__name__)
+
+STEP = "solve"
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    """What happened to one frame."""
+
+    name: str
+    source: str
+    output: str | None
+    solved: bool
+    method: str | None = None
+    n_matched: int | None = None
+    rms_arcsec: float | None = None
+    rms_px: float | None = None
+    pixel_scale: float | None = None
+    rotation: float | None = None
+    ra_center: float | None = None
+    dec_center: float | None = None
+    seconds: float | None = None
+    reason: str | None = None
+    frame_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (for JSON details and reports)."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class SolveSummary:
+    """The outcome of a ``solve`` run."""
+
+    outcomes: list[FrameOutcome] = field(default_factory=list)
+    skipped: int = 0
+    plot: Path | None = None
+
+    @property
+    def solved(self) -> int:
+        """Frames that got a WCS."""
+        return sum(o.solved for o in self.outcomes)
+
+    @property
+    def failed(self) -> int:
+        """Frames that could not be solved."""
+        return sum(not o.solved for o in self.outcomes)
+
+    @property
+    def methods(self) -> dict[str, int]:
+        """How many frames each method solved."""
+        return dict(Counter(o.method for o in self.outcomes if o.solved and o.method))
+
+
+@dataclass(frozen=True)
+class _Job:
+    name: str
+    source: Path
+    destination: Path
+    frame_id: int | None = None
+    night: str | None = None
+    input_hash: str | None = None
+
+
+def _outcome_from(job: _Job, solution: FrameSolution, output: Path) -> FrameOutcome:
+    q = solution.quality
+    return FrameOutcome(
+        name=job.name,
+        source=str(job.source),
+        output=str(output),
+        solved=True,
+        method=solution.method,
+        n_matched=q.n_matched,
+        rms_arcsec=float(q.rms_arcsec),
+        rms_px=float(q.rms_px),
+        pixel_scale=q.geometry.pixel_scale,
+        rotation=q.geometry.rotation,
+        ra_center=q.geometry.ra_center,
+        dec_center=q.geometry.dec_center,
+        seconds=solution.seconds,
+        reason=solution.note or None,
+        frame_id=job.frame_id,
+    )
+
+
+def _solve_one(solver: NightSolver, job: _Job) -> tuple[FrameOutcome, FrameSolution | None]:
+    start = time.perf_counter()
+    try:
+        frame = read_frame_for_solving(job.source)
+        header = frame.header
+        if was_solved_by_us(header):
+            header = strip_wcs(header.copy())  # re-solve instead of trusting our own earlier WCS
+        solution = solver.solve(
+            frame.data, header, name=job.name, mask=frame.mask, saturated_pixels=frame.saturated
+        )
+        output = write_solution(job.source, solution, job.destination, hdu=frame.hdu)
+        return _outcome_from(job, solution, output), solution
+    except (AstrometryError, FitsReadError, CatalogError) as exc:
+        log.warning("%s", exc)
+        reason = exc.message if exc.path is not None else str(exc)
+        return FrameOutcome(
+            job.name,
+            str(job.source),
+            None,
+            False,
+            seconds=time.perf_counter() - start,
+            reason=reason,
+            frame_id=job.frame_id,
+        ), None
+    except NightpipeError as exc:
+        log.warning("%s", exc)
+        return FrameOutcome(
+            job.name, str(job.source), None, False, reason=str(exc), frame_id=job.frame_id
+        ), None
+
+
+def _solve_jobs(
+    settings: Settings,
+    jobs: Sequence[_Job],
+    *,
+    progress: Progress | None,
+    on_outcome: Any = None,
+    plot_dir: Path | None = None,
+) -> SolveSummary:
+    summary = SolveSummary()
+    if not jobs:
+        return summary
+    catalog = IndexCatalog.from_dirs(settings.astrometry.index_dirs)
+    solver = NightSolver(settings.astrometry, catalog)
+    bar = progress or NullProgress()
+    bar.start(len(jobs), "solve")
+    plotted = False
+    try:
+        for job in jobs:
+            outcome, solution = _solve_one(solver, job)
+            summary.outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(job, outcome, solution)
+            if solution is not None and plot_dir is not None and not plotted:
+                summary.plot = _plot_sample(solver, job, solution, plot_dir)
+                plotted = True
+            bar.advance(job.name)
+    finally:
+        bar.stop()
+    return summary
+
+
+def _plot_sample(solver: NightSolver, job: _Job, solution: FrameSolution, plot_dir: Path) -> Path | None:
+    from nightpipe.report.astrometry_plots import plot_catalogue_overlay
+
+    try:
+        frame = read_frame_for_solving(job.destination)
+        geometry = solution.quality.geometry
+        refs = solver.refs_near(geometry.ra_center, geometry.dec_center, 1.0)
+        path = plot_dir / f"astrometry_{Path(job.name).stem}.png"
+        return plot_catalogue_overlay(
+            frame.data,
+            solution.wcs,
+            solution.stars,
+            refs,
+            path,
+            title=f"{job.name}: {solution.method}, {solution.quality.n_matched} index stars, "
+            f'RMS {solution.quality.rms_arcsec:.2f}"',
+        )
+    except (NightpipeError, OSError, ValueError) as exc:
+        log.warning("could not draw the astrometry plot of %s: %s", job.name, exc)
+        return None
+
+
+def solve_files(
+    settings: Settings,
+    paths: Iterable[Path],
+    *,
+    outdir: Path | None = None,
+    progress: Progress | None = None,
+    plot: bool = True,
+) -> SolveSummary:
+    """Solve FITS files given directly (as one series, in the order given).
+
+    Each result is a new file ``<outdir>/<stem>.fits`` (default ``<paths.output>/solved``):
+    the input is never modified. Unsolvable files are reported with their reason.
+    """
+    out = Path(outdir) if outdir is not None else Path(settings.paths.output) / "solved"
+    jobs = []
+    for path in paths:
+        path = Path(path)
+        stem = path.name.split(".")[0] or path.stem
+        destination = out / f"{stem}.fits"
+        if destination.resolve() == path.resolve():
+            destination = out / f"{stem}.solved.fits"
+        jobs.append(_Job(name=path.name, source=path, destination=destination))
+    return _solve_jobs(settings, jobs, progress=progress, plot_dir=out / "plots" if plot else None)
+
+
+def _calibrated_jobs(session: Session, settings: Settings, night: str | None) -> list[_Job]:
+    query = (
+        select(Frame, StepRun)
+        .join(StepRun, StepRun.frame_id == Frame.id)
+        .where(StepRun.step == "calibrate", StepRun.status == "ok", StepRun.output_path.is_not(None))
+    )
+    if night is not None:
+        query = query.where(Frame.night == night)
+    rows = session.execute(query).all()
+    digest = settings.digest("astrometry")
+    jobs = []
+    for frame, run in sorted(rows, key=lambda r: (r[0].mid_utc is None, r[0].mid_utc or 0, r[0].path)):
+        path = Path(str(run.output_path))
+        jobs.append(
+            _Job(
+                name=path.name,
+                source=path,
+                destination=path,
+                frame_id=frame.id,
+                night=frame.night,
+                input_hash=f"{run.input_hash or ''}:{digest}"[-64:],
+            )
+        )
+    return jobs
+
+
+def _record(db: Database, job: _Job, outcome: FrameOutcome, solution: FrameSolution | None) -> None:
+    with db.session() as session:
+        row = session.scalars(select(PlateSolution).where(PlateSolution.frame_id == job.frame_id)).first()
+        if row is None:
+            row = PlateSolution(frame_id=job.frame_id)
+            session.add(row)
+        row.night = job.night
+        row.path = outcome.output or str(job.source)
+        row.solved = outcome.solved
+        row.method = outcome.method
+        row.n_matched = outcome.n_matched
+        row.rms_arcsec = outcome.rms_arcsec
+        row.rms_px = outcome.rms_px
+        row.pixel_scale = outcome.pixel_scale
+        row.rotation = outcome.rotation
+        row.ra_center = outcome.ra_center
+        row.dec_center = outcome.dec_center
+        row.seconds = outcome.seconds
+        row.reason = outcome.reason
+        if solution is not None:
+            row.n_stars = len(solution.stars)
+            row.n_reference = solution.quality.n_reference
+            row.flipped = solution.quality.geometry.flipped
+            row.sip_order = int(solution.wcs.sip.a_order) if solution.wcs.sip is not None else 0
+            row.fwhm_px = float(solution.stars.fwhm_px)
+        record_step(
+            session,
+            step=STEP,
+            status="ok" if outcome.solved else "failed",
+            frame_id=job.frame_id,
+            night=job.night,
+            reason=outcome.reason,
+            input_hash=job.input_hash,
+            output_path=outcome.output,
+            details={k: v for k, v in outcome.as_dict().items() if k not in ("source", "output", "reason")},
+            seconds=outcome.seconds,
+        )
+
+
+def run_solve(
+    settings: Settings,
+    db: Database,
+    *,
+    night: str | None = None,
+    progress: Progress | None = None,
+    force: bool = False,
+    plot: bool = True,
+) -> SolveSummary:
+    """Plate-solve the calibrated frames recorded in the database (one night, or all).
+
+    Frames already solved with the same inputs and settings are skipped unless ``force``.
+    Each outcome is stored in ``plate_solutions`` and as a ``solve`` step run.
+
+    Parameters
+    ----------
+    settings
+        The effective settings (``astrometry`` section).
+    db
+        The open database.
+    night
+        Only this night (``YYYY-MM-DD``); ``None``: every night with calibrated frames.
+    progress
+        Progress sink for the loop over frames.
+    force
+        Solve again frames already solved.
+    plot
+        Draw the catalogue-overlay plot of the first solved frame of each night.
+    """
+    with db.session() as session:
+        jobs = _calibrated_jobs(session, settings, night)
+        done = {
+            run.frame_id: run.input_hash
+            for run in session.scalars(select(StepRun).where(StepRun.step == STEP, StepRun.status == "ok"))
+        }
+    todo = [j for j in jobs if force or done.get(j.frame_id) != j.input_hash]
+    skipped = len(jobs) - len(todo)
+    if skipped:
+        log.info("%d frames already solved with these settings (use --force to redo)", skipped)
+    total = SolveSummary(skipped=skipped)
+    nights = sorted({j.night or "" for j in todo})
+    for one_night in nights:
+        night_jobs = [j for j in todo if (j.night or "") == one_night]
+        plot_dir = Path(settings.paths.output) / "plots" / (one_night or "unknown") if plot else None
+        summary = _solve_jobs(
+            settings,
+            night_jobs,
+            progress=progress,
+            on_outcome=lambda job, outcome, solution: _record(db, job, outcome, solution),
+            plot_dir=plot_dir,
+        )
+        total.outcomes.extend(summary.outcomes)
+        total.plot = total.plot or summary.plot
+    return total
