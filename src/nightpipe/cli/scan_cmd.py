@@ -1,0 +1,129 @@
+"""``nightpipe scan PATH...`` and ``nightpipe frames``: the frame inventory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from nightpipe.cli.common import console, progress_for, state
+from nightpipe.errors import FitsReadError
+from nightpipe.inventory import group_frames, problem_frames, scan_paths
+from nightpipe.store import open_database
+
+
+class OutputFormat(StrEnum):
+    """Output formats of ``nightpipe frames``."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def scan(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., help="Files or folders to scan (recursively)"),
+) -> None:
+    """Scan folders of FITS frames into the database (only new or changed files are read)."""
+    for path in paths:
+        if not path.exists():
+            raise FitsReadError("no such file or folder", path=path, hint="check the path")
+    settings = state(ctx).settings
+    db = open_database(settings.database.url)
+    try:
+        summary = scan_paths(paths, settings, db, progress=progress_for(ctx))
+    finally:
+        db.dispose()
+    console().print(
+        f"{summary.files} files: {summary.added} added, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged, {summary.bad} bad; {summary.missing} missing; "
+        f"{summary.frames} frames read in {summary.seconds:.1f} s"
+    )
+    if summary.bad or summary.missing:
+        console(err=True).print("see `nightpipe frames --problems` for the unreadable and missing files")
+
+
+def frames(
+    ctx: typer.Context,
+    output: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, csv or json"),
+    night: str | None = typer.Option(None, "--night", "-n", help="Only this night (YYYY-MM-DD)"),
+    problems: bool = typer.Option(False, "--problems", help="List bad and missing files instead"),
+) -> None:
+    """List the frames known, grouped by kind x binning x filter x exposure x temperature."""
+    settings = state(ctx).settings
+    db = open_database(settings.database.url)
+    try:
+        with db.session() as session:
+            if problems:
+                rows = [
+                    {"path": f.path, "hdu": f.hdu, "status": f.status, "reason": f.error}
+                    for f in problem_frames(session)
+                ]
+            else:
+                rows = [g.as_dict() for g in group_frames(session, night=night)]
+    finally:
+        db.dispose()
+    if output is OutputFormat.json:
+        console().print(json.dumps(rows, indent=2), markup=False)
+    elif output is OutputFormat.csv:
+        console().print(_csv(rows), markup=False, end="")
+    elif problems:
+        console().print(_problem_table(rows))
+    else:
+        console().print(_group_table(rows))
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _group_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="frames (kind x binning x filter x exposure x temperature)")
+    columns = (
+        ("kind", "left"), ("binning", "center"), ("filter", "left"), ("exptime s", "right"),
+        ("temp C", "right"), ("count", "right"), ("first UTC", "left"), ("last UTC", "left"),
+        ("nights", "left"),
+    )  # fmt: skip
+    for name, justify in columns:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(
+            row["kind"],
+            row["binning"],
+            row["filter"] or "-",
+            "-" if row["exptime"] is None else f"{row['exptime']:g}",
+            "-" if row["temperature"] is None else f"{row['temperature']:g}",
+            str(row["count"]),
+            (row["first_utc"] or "-")[:19],
+            (row["last_utc"] or "-")[:19],
+            ", ".join(row["nights"]) or "-",
+        )
+    return table
+
+
+def _problem_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="bad and missing files")
+    for name in ("status", "path", "reason"):
+        table.add_column(name)
+    for row in rows:
+        table.add_row(row["status"], row["path"], row["reason"] or "")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``scan`` and ``frames`` commands to the main app."""
+    app.command("scan")(scan)
+    app.command("frames")(frames)

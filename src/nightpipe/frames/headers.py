@@ -1,0 +1,652 @@
+"""Header normalisation: the many FITS header dialects -> one frozen record of values.
+
+Observatory software writes the same facts under many keywords (``IMAGETYP`` /
+``OBSTYPE``, ``EXPTIME`` / ``EXPOSURE``, ``XBINNING`` / ``CCDSUM``...) and many
+spellings (``'Bias Frame'``, ``'ZERO'``, ``'SKY_FLAT'``...). This module turns a plain
+mapping of header cards into a :class:`FrameHeader`; it does no I/O, so every rule is
+tested on dictionaries. :func:`infer_kind_from_pixels` classifies a frame from a small
+pixel sample when neither the header nor the file name says what it is.
+
+The dialects handled are those of MaxIm DL (several versions), SBIG, Apogee, ACP,
+MicroObservatory, ESO/MIDAS (DFOSC with its non-standard keywords), NOT/ALFOSC,
+Gemini/GMOS, SAAO, DSS/SkyView, Kepler/TESS, N.I.N.A./SharpCap (``GAIN`` setting +
+``EGAIN`` e-/ADU).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+
+from nightpipe.config import CameraOverride
+
+log = logging.getLogger(__name__)
+
+KINDS = ("bias", "dark", "flat", "light", "unknown")
+
+#: Keywords naming the frame type, in order of preference.
+TYPE_KEYS = ("IMAGETYP", "IMAGETYPE", "IMGTYPE", "OBSTYPE", "FRAMETYP", "FRAMETYPE", "FRAME", "EXPTYPE")
+EXPTIME_KEYS = ("EXPTIME", "EXPOSURE", "EXP", "ITIME", "EXPOSED", "TELAPSE")
+FILTER_KEYS = (
+    "FILTER",
+    "FILT",
+    "FILTNAME",
+    "FILTER1",
+    "FILTER2",
+    "INSFILTE",
+    "FILTERS",
+    "FILTER_A",
+    "FILTER_B",
+)
+CCD_TEMP_KEYS = ("CCD-TEMP", "CCD_TEMP", "CCDTEMP", "DET-TEMP", "DETTEMP", "CAMTEMP", "TEMPERAT")
+SET_TEMP_KEYS = ("SET-TEMP", "SET_TEMP", "SETTEMP", "CCD-TSET", "TEMPSET")
+GAIN_E_KEYS = ("EGAIN", "GAIN_E", "E-GAIN", "GAIN")
+OFFSET_KEYS = ("OFFSET", "CCDOFFST", "BLKLEVEL", "PEDESTAL")
+READOUT_KEYS = ("READOUTM", "READMODE", "READOUT", "RDMODE", "GAINM")
+OBJECT_KEYS = ("OBJECT", "OBJNAME", "TARGNAME", "TARGET")
+OBSERVER_KEYS = ("OBSERVER", "AUTHOR")
+SITE_KEYS = ("OBSERVAT", "SITENAME", "SITE", "OBSERVATORY")
+TELESCOPE_KEYS = ("TELESCOP", "TELESCOPE")
+INSTRUMENT_KEYS = ("INSTRUME", "CAMERA", "DETECTOR")
+LAT_KEYS = ("SITELAT", "LAT-OBS", "OBSLAT", "LATITUDE", "OBSGEO-B", "GEOLAT")
+LON_KEYS = ("SITELONG", "LONG-OBS", "OBSLONG", "LONGITUD", "LONGITUDE", "OBSGEO-L", "GEOLON")
+ELEV_KEYS = ("SITEELEV", "ALT-OBS", "ELEVATIO", "OBSGEO-H", "HEIGHT")
+
+_OPEN_FILTERS = {"", "open", "free", "none", "empty", "clear0", "blank"}
+_LIGHT_WORDS = {"light", "object", "science", "sci", "target", "obj", "lightframe"}
+_SKIP_CARDS = {"COMMENT", "HISTORY", ""}
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    """The normalised facts of one frame's header; ``None`` where the header is silent.
+
+    Attributes
+    ----------
+    kind
+        ``bias``, ``dark``, ``flat``, ``light`` or ``unknown``.
+    kind_inferred
+        True when no frame-type keyword gave the kind (it came from OBJECT, the file name
+        or the pixels).
+    kind_source
+        Where the kind came from, e.g. ``"IMAGETYP='Dark Frame'"`` or ``"file name"``.
+    exptime
+        Exposure time, seconds.
+    xbin, ybin
+        Binning factors.
+    ccd_temp, set_temp
+        Measured detector temperature and its set point, degrees C (Kelvin values above
+        100 are converted).
+    ra, dec
+        Target or pointing, degrees (ICRS/J2000 as the header gives it).
+    site_lat, site_lon, site_elev
+        Observatory position from the header (longitude east-positive as written; see
+        :func:`nightpipe.frames.timing.resolve_location` for the sign checks).
+    """
+
+    kind: str = "unknown"
+    kind_inferred: bool = False
+    kind_source: str | None = None
+    filter: str | None = None
+    exptime: float | None = None
+    xbin: int | None = None
+    ybin: int | None = None
+    gain: float | None = None
+    offset: float | None = None
+    readout_mode: str | None = None
+    ccd_temp: float | None = None
+    set_temp: float | None = None
+    naxis1: int | None = None
+    naxis2: int | None = None
+    object: str | None = None
+    ra: float | None = None
+    dec: float | None = None
+    observer: str | None = None
+    site: str | None = None
+    telescope: str | None = None
+    instrument: str | None = None
+    date_obs: str | None = None
+    site_lat: float | None = None
+    site_lon: float | None = None
+    site_elev: float | None = None
+
+
+# --------------------------------------------------------------------------- cards
+
+
+def header_cards(header: fits.Header) -> dict[str, Any]:
+    """The header as a JSON-safe ``{KEYWORD: value}`` dict (first occurrence wins).
+
+    COMMENT, HISTORY and blank cards are dropped; undefined values become ``None``,
+    non-finite floats and other odd values become strings. Cards astropy cannot parse
+    (non-standard keywords, as in ESO/MIDAS headers) are kept under their raw keyword
+    when their value can be read, and skipped otherwise.
+
+    Examples
+    --------
+    >>> h = fits.Header([("IMAGETYP", "Bias Frame"), ("EXPTIME", 0.0), ("HISTORY", "x")])
+    >>> header_cards(h)
+    {'IMAGETYP': 'Bias Frame', 'EXPTIME': 0.0}
+    """
+    cards: dict[str, Any] = {}
+    for card in header.cards:
+        try:
+            key = card.keyword
+            if key in _SKIP_CARDS or key in cards:
+                continue
+            cards[key] = _json_value(card.value)
+        except (ValueError, TypeError, fits.verify.VerifyError):
+            continue
+    return cards
+
+
+def header_comments(header: fits.Header, keys: Sequence[str] = FILTER_KEYS) -> dict[str, str]:
+    """Comments of the given keywords (filter wheels that store a slot number keep the name there)."""
+    out: dict[str, str] = {}
+    for key in keys:
+        if key in header:
+            try:
+                comment = header.comments[key]
+            except (KeyError, ValueError, IndexError):
+                continue
+            if comment:
+                out[key] = str(comment).strip()
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value.replace("\x00", "") if isinstance(value, str) else value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, fits.card.Undefined):
+        return None
+    if isinstance(value, np.generic):
+        return _json_value(value.item())
+    return str(value)
+
+
+def apply_overrides(cards: Mapping[str, Any], overrides: Sequence[CameraOverride]) -> dict[str, Any]:
+    """Apply the per-camera header fixes of the configuration to a card dict (a new dict).
+
+    An override applies when every ``match`` keyword is present with the given value
+    (compared as stripped, case-insensitive text); its ``set`` keywords then replace or
+    add cards.
+
+    Examples
+    --------
+    >>> fix = CameraOverride(match={"INSTRUME": "Main"}, set={"IMAGETYP": "Light"})
+    >>> apply_overrides({"INSTRUME": "Main "}, [fix])["IMAGETYP"]
+    'Light'
+    """
+    out = dict(cards)
+    for rule in overrides:
+        if all(
+            _text(out.get(key.upper())) == str(value).strip().lower() for key, value in rule.match.items()
+        ):
+            for key, value in rule.set.items():
+                out[key.upper()] = value
+    return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value).strip().lower()
+
+
+# --------------------------------------------------------------------------- kind
+
+
+def normalize_kind(value: Any) -> str | None:
+    """Map a frame-type value (``'Bias Frame'``, ``'ZERO'``, ``'SKY_FLAT'``...) to a kind.
+
+    Returns ``None`` when the text names none of bias, dark, flat or light (an arc, a
+    focus frame...).
+
+    Examples
+    --------
+    >>> [normalize_kind(v) for v in ("Bias Frame", "ZERO", "Dark Frame", "SKY_FLAT", "OBJECT")]
+    ['bias', 'bias', 'dark', 'flat', 'light']
+    >>> normalize_kind("Flat Dark"), normalize_kind("arc") is None
+    ('dark', True)
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    tokens = [t for t in re.split(r"[^a-z]+", str(value).lower()) if t]
+    if not tokens:
+        return None
+    if any("dark" in t for t in tokens):
+        return "dark"
+    if any("bias" in t for t in tokens) or "zero" in tokens:
+        return "bias"
+    if any("flat" in t for t in tokens) or "twilight" in tokens:
+        return "flat"
+    if any(t in _LIGHT_WORDS for t in tokens) or " ".join(tokens) in {"light frame", "light frames"}:
+        return "light"
+    return None
+
+
+def kind_from_name(name: str) -> str | None:
+    """The kind a file name announces (``darktest1.fit`` -> dark), if any; 'light' only as a word."""
+    stem = name.lower()
+    tokens = [t for t in re.split(r"[^a-z]+", stem) if t]
+    if any("dark" in t for t in tokens):
+        return "dark"
+    if any("bias" in t for t in tokens) or "zero" in tokens:
+        return "bias"
+    if any("flat" in t for t in tokens):
+        return "flat"
+    if any(t in {"light", "lights", "science", "sci"} for t in tokens):
+        return "light"
+    return None
+
+
+def kind_from_header(cards: Mapping[str, Any], filename: str = "") -> tuple[str, bool, str | None]:
+    """The kind of a frame from its header and name: ``(kind, inferred, source)``.
+
+    In order: a frame-type keyword; a calibration word in OBJECT (``'SKY_FLAT'``); a
+    calibration word in the file name; a target name in OBJECT (a light). ``'unknown'``
+    when nothing tells, and the caller may then look at the pixels
+    (:func:`infer_kind_from_pixels`).
+    """
+    for key in TYPE_KEYS:
+        value = cards.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        kind = normalize_kind(value)
+        return (kind or "unknown"), False, _source(key, value)
+    obj = _clean_str(_first(cards, OBJECT_KEYS))
+    kind = normalize_kind(obj) if obj else None
+    if kind is not None and kind != "light":
+        return kind, True, _source("OBJECT", obj)
+    kind = kind_from_name(filename)
+    if kind is not None:
+        return kind, True, "file name"
+    if obj and kind is None:
+        return "light", True, _source("OBJECT", obj)
+    return "unknown", True, None
+
+
+def _source(key: str, value: Any) -> str:
+    return f"{key}={str(value).strip()!r}"[:64]
+
+
+def _block_background(data: np.ndarray, block: int = 16) -> np.ndarray:
+    """A coarse background: medians of ``block`` x ``block`` cells, repeated back to full size."""
+    ny, nx = data.shape
+    by, bx = max(ny // block, 1), max(nx // block, 1)
+    hy, hx = ny // by, nx // bx
+    cells = data[: by * hy, : bx * hx].reshape(by, hy, bx, hx)
+    grid = np.median(cells, axis=(1, 3))
+    background = np.repeat(np.repeat(grid, hy, axis=0), hx, axis=1)
+    out = np.empty_like(data)
+    out[: by * hy, : bx * hx] = background
+    out[by * hy :, : bx * hx] = background[-1:, :]
+    out[:, bx * hx :] = out[:, bx * hx - 1 : bx * hx]
+    return out
+
+
+def infer_kind_from_pixels(
+    sample: np.ndarray, exptime: float | None, *, full_scale: float = 65535.0
+) -> tuple[str, str]:
+    """Classify a frame from a pixel sample (a central cut-out): ``(kind, reason)``.
+
+    A coarse background (medians of 16 x 16 cells) is removed first, so gradients and
+    vignetting do not count as structure. A frame whose median is above 10 % of
+    ``full_scale`` and whose pixel noise is at least photon noise (variance above
+    median/10, i.e. any gain below 10 e-/ADU) is a flat, unless it is crowded with stars
+    (a bias or dark has a high offset but only read noise). Stars make compact groups of
+    bright pixels: if more than 2e-4 of the pixels are 5 sigma above the background *and*
+    touch another such pixel, the frame is a light. Otherwise a zero exposure is a
+    bias, a positive one a dark.
+
+    Parameters
+    ----------
+    sample
+        2-D array of pixel values (NaNs ignored).
+    exptime
+        Exposure time, seconds, or ``None``.
+    full_scale
+        The largest value the detector can give (from BITPIX/BZERO).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> infer_kind_from_pixels(rng.normal(1000, 10, (64, 64)), 0.0)[0]
+    'bias'
+    """
+    data = np.asarray(sample, dtype=np.float64)
+    finite = data[np.isfinite(data)]
+    if data.ndim != 2 or finite.size < 256 or min(data.shape) < 16:
+        return "unknown", "stats: too few pixels"
+    median = float(np.median(finite))
+    residual = np.nan_to_num(data, nan=median) - _block_background(np.nan_to_num(data, nan=median))
+    sigma = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
+    if sigma <= 0:
+        sigma = float(np.std(residual)) or 1.0
+    high = residual > 5.0 * sigma
+    neighbour = np.zeros_like(high)
+    neighbour[:, 1:] |= high[:, :-1]
+    neighbour[:, :-1] |= high[:, 1:]
+    neighbour[1:, :] |= high[:-1, :]
+    neighbour[:-1, :] |= high[1:, :]
+    fraction = float((high & neighbour).sum()) / data.size
+    photon_noise = sigma**2 > median / 10.0  # Poisson noise for any gain below 10 e-/ADU
+    if median > 0.1 * full_scale and photon_noise and fraction < 2e-3:
+        return "flat", f"stats: level {median:.0f}, photon noise"
+    if fraction > 2e-4:
+        return "light", f"stats: {fraction:.1e} clustered bright px"
+    if exptime is not None and exptime <= 0:
+        return "bias", "stats: zero exposure, no structure"
+    if exptime is not None:
+        return "dark", "stats: no light, positive exposure"
+    return "unknown", "stats: no light, no exposure time"
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _first(cards: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    for key in keys:
+        value = cards.get(key)
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return value
+    return None
+
+
+def _clean_str(value: Any, limit: int = 128) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).replace("\x00", "").strip()
+    return text[:limit] or None
+
+
+def to_float(value: Any) -> float | None:
+    """A finite float from a card value (numbers or numeric text), else ``None``.
+
+    Examples
+    --------
+    >>> to_float("060.00"), to_float("abc"), to_float(float("nan"))
+    (60.0, None, None)
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _to_int(value: Any) -> int | None:
+    number = to_float(value)
+    if number is None or number <= 0 or number != int(number):
+        return None
+    return int(number)
+
+
+def binning(cards: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """Binning factors from XBINNING/YBINNING, CCDSUM ``'2 2'``, BINNING ``'2x2'`` or ``2``...
+
+    Examples
+    --------
+    >>> binning({"CCDSUM": "1 1"}), binning({"BINNING": "3x3"}), binning({"XBINNING": 2})
+    ((1, 1), (3, 3), (2, 2))
+    """
+    for xkey, ykey in (
+        ("XBINNING", "YBINNING"),
+        ("CCDXBIN", "CCDYBIN"),
+        ("XBIN", "YBIN"),
+        ("BINX", "BINY"),
+        ("HBIN", "VBIN"),
+    ):
+        x = _to_int(cards.get(xkey))
+        if x is not None:
+            y = _to_int(cards.get(ykey))
+            return x, (y if y is not None else x)
+    for key in ("CCDSUM", "BINNING", "BIN"):
+        value = cards.get(key)
+        if value is None:
+            continue
+        parts = [p for p in re.split(r"[\sx×,*]+", str(value).strip().lower()) if p]
+        numbers = [_to_int(p) for p in parts]
+        if len(numbers) == 1 and numbers[0] is not None:
+            return numbers[0], numbers[0]
+        if len(numbers) >= 2 and numbers[0] is not None and numbers[1] is not None:
+            return numbers[0], numbers[1]
+    return None, None
+
+
+def filter_name(cards: Mapping[str, Any], comments: Mapping[str, str] | None = None) -> str | None:
+    """The filter: FILTER/FILT/FILTNAME/INSFILTE, or the non-open elements of FILTER1+FILTER2.
+
+    A filter wheel that writes a slot number with the name in the comment (DFOSC
+    ``FILTER_A = 1 / Stroem_u_711``) gives the name. Open/empty slots are skipped;
+    ``None`` when no filter is named.
+
+    Examples
+    --------
+    >>> filter_name({"FILTER1": "GG455_G0329", "FILTER2": "open2-8"})
+    'GG455_G0329'
+    """
+    comments = comments or {}
+    for key in ("FILTER", "FILT", "FILTNAME", "INSFILTE", "FILTERS"):
+        value = _clean_str(cards.get(key), 64)
+        if value is not None:
+            return value
+    parts = []
+    for key in ("FILTER1", "FILTER2", "FILTER3", "FILTER_A", "FILTER_B"):
+        value = cards.get(key)
+        if value is None:
+            continue
+        value, comment = _repair_card(value, comments.get(key))
+        text = _clean_str(value, 64)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            text = _clean_str(comment, 64)
+        if text is None or _is_open(text):
+            continue
+        parts.append(text)
+    return "+".join(parts)[:64] if parts else None
+
+
+def _repair_card(value: Any, comment: str | None) -> tuple[Any, str | None]:
+    """Split a value astropy could not parse (``'=  1 / Stroem_u_711'`` from a keyword longer
+    than 8 characters) into its value and comment."""
+    if not isinstance(value, str) or not value.lstrip().startswith("="):
+        return value, comment
+    body, _, note = value.lstrip()[1:].partition("/")
+    body = body.strip().strip("'").strip()
+    number = to_float(body)
+    if number is not None:
+        return (int(number) if number == int(number) else number), (note.strip() or comment)
+    return body, (note.strip() or comment)
+
+
+def _is_open(text: str) -> bool:
+    word = text.strip().lower()
+    return word in _OPEN_FILTERS or word.startswith("open")
+
+
+def temperature(value: Any) -> float | None:
+    """Degrees C; values above 100 are taken as Kelvin (MicroObservatory CAMTEMP = 271.0)."""
+    number = to_float(value)
+    if number is None:
+        return None
+    return round(number - 273.15, 3) if number > 100.0 else number
+
+
+def sexagesimal(value: Any, *, hours: bool) -> float | None:
+    """Degrees from ``'14 03 13'``, ``'+54:20:41'`` or a number; hours x 15 when ``hours``.
+
+    Plain numbers (or numeric text without separators) are taken as degrees.
+
+    Examples
+    --------
+    >>> round(sexagesimal("02 04 00", hours=True), 4), sexagesimal("-00:30:00", hours=False)
+    (31.0, -0.5)
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return to_float(value)
+    text = str(value).strip()
+    parts = [p for p in re.split(r"[\s:hdms°'\"]+", text) if p]
+    if len(parts) == 1:
+        return to_float(parts[0])
+    try:
+        numbers = [float(p) for p in parts[:3]]
+    except ValueError:
+        return None
+    sign = -1.0 if text.startswith("-") else 1.0
+    numbers[0] = abs(numbers[0])
+    degrees = numbers[0] + sum(n / 60.0**i for i, n in enumerate(numbers[1:], start=1))
+    result = sign * degrees * (15.0 if hours else 1.0)
+    return result if math.isfinite(result) else None
+
+
+def coordinates(cards: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """Target or pointing (RA, Dec) in degrees.
+
+    In order: OBJCTRA/OBJCTDEC (the target, MaxIm), RA/DEC, then the WCS reference
+    point CRVAL1/2 when CTYPE1 is celestial. Sexagesimal RA text is in hours. A numeric
+    RA that matches CRVAL1/15 is in hours (ESO/DFOSC ``RA = 19.07489``). A (0, 0)
+    pair beside other coordinates is ignored (DSS placeholders).
+    """
+    crval = None
+    ctype = str(cards.get("CTYPE1", "")).upper()
+    if ctype.startswith("RA"):
+        c1, c2 = to_float(cards.get("CRVAL1")), to_float(cards.get("CRVAL2"))
+        if c1 is not None and c2 is not None:
+            crval = (c1 % 360.0, c2)
+    for rkey, dkey in (("OBJCTRA", "OBJCTDEC"), ("RA", "DEC"), ("RA_OBJ", "DEC_OBJ"), ("TELRA", "TELDEC")):
+        rvalue, dvalue = cards.get(rkey), cards.get(dkey)
+        if rvalue is None or dvalue is None:
+            continue
+        ra = sexagesimal(rvalue, hours=isinstance(rvalue, str) and _has_separator(rvalue))
+        dec = sexagesimal(dvalue, hours=False)
+        if ra is None or dec is None or (ra == 0.0 and dec == 0.0) or not -90 <= dec <= 90:
+            continue
+        numeric = not isinstance(rvalue, str) or not _has_separator(rvalue)
+        if numeric and crval is not None and ra < 24 and abs(ra * 15.0 - crval[0]) < abs(ra - crval[0]):
+            ra *= 15.0
+        return ra % 360.0, dec
+    if crval is not None:
+        return crval
+    return None, None
+
+
+def _has_separator(text: str) -> bool:
+    return bool(re.search(r"\d[\s:hdm]+\d", text.strip()))
+
+
+def site_position(cards: Mapping[str, Any]) -> tuple[float | None, float | None, float | None]:
+    """Observatory latitude, longitude (as written, east-positive by FITS convention), elevation."""
+    lat = lon = None
+    for key in LAT_KEYS:
+        if key in cards:
+            lat = sexagesimal(cards[key], hours=False)
+            if lat is not None and -90 <= lat <= 90:
+                break
+            lat = None
+    for key in LON_KEYS:
+        if key in cards:
+            lon = sexagesimal(cards[key], hours=False)
+            if lon is not None and -360 <= lon <= 360:
+                break
+            lon = None
+    elev = to_float(_first(cards, ELEV_KEYS))
+    if lat is None or lon is None:
+        return None, None, elev
+    return lat, (lon + 180.0) % 360.0 - 180.0, elev
+
+
+def exposure_time(cards: Mapping[str, Any]) -> float | None:
+    """Seconds from EXPTIME/EXPOSURE/EXP/ITIME; negative values are ``None``."""
+    for key in EXPTIME_KEYS:
+        value = to_float(cards.get(key))
+        if value is not None:
+            return value if value >= 0 else None
+    return None
+
+
+def gain_offset_mode(cards: Mapping[str, Any]) -> tuple[float | None, float | None, str | None]:
+    """Gain in e-/ADU (EGAIN before GAIN, since CMOS software writes the gain *setting* in GAIN),
+    offset, and readout mode (READOUTM..., or the text of a non-numeric GAIN)."""
+    gain = None
+    for key in GAIN_E_KEYS:
+        gain = to_float(cards.get(key))
+        if gain is not None and gain > 0:
+            break
+        gain = None
+    offset = to_float(_first(cards, OFFSET_KEYS))
+    mode = _clean_str(_first(cards, READOUT_KEYS), 64)
+    return gain, offset, mode
+
+
+def normalize_header(
+    cards: Mapping[str, Any],
+    *,
+    filename: str = "",
+    comments: Mapping[str, str] | None = None,
+) -> FrameHeader:
+    """Normalise one frame's header cards into a :class:`FrameHeader`.
+
+    Parameters
+    ----------
+    cards
+        ``{KEYWORD: value}`` of the frame (for an extension: primary cards updated with
+        the extension's), after :func:`apply_overrides`.
+    filename
+        The file's name, used to infer the kind when the header has no frame type.
+    comments
+        Comments of the filter keywords (see :func:`header_comments`).
+
+    Examples
+    --------
+    >>> h = normalize_header({"IMAGETYP": "Dark Frame", "EXPTIME": 5.0, "XBINNING": 3,
+    ...                       "YBINNING": 3, "CCD-TEMP": -4.4, "EGAIN": 0.4})
+    >>> h.kind, h.exptime, (h.xbin, h.ybin), h.gain
+    ('dark', 5.0, (3, 3), 0.4)
+    """
+    kind, inferred, source = kind_from_header(cards, filename)
+    xbin, ybin = binning(cards)
+    gain, offset, mode = gain_offset_mode(cards)
+    ra, dec = coordinates(cards)
+    lat, lon, elev = site_position(cards)
+    naxis1 = _to_int(cards.get("ZNAXIS1", cards.get("NAXIS1")))
+    naxis2 = _to_int(cards.get("ZNAXIS2", cards.get("NAXIS2")))
+    return FrameHeader(
+        kind=kind,
+        kind_inferred=inferred,
+        kind_source=source,
+        filter=filter_name(cards, comments),
+        exptime=exposure_time(cards),
+        xbin=xbin,
+        ybin=ybin,
+        gain=gain,
+        offset=offset,
+        readout_mode=mode,
+        ccd_temp=temperature(_first(cards, CCD_TEMP_KEYS)),
+        set_temp=temperature(_first(cards, SET_TEMP_KEYS)),
+        naxis1=naxis1,
+        naxis2=naxis2,
+        object=_clean_str(_first(cards, OBJECT_KEYS)),
+        ra=ra,
+        dec=dec,
+        observer=_clean_str(_first(cards, OBSERVER_KEYS)),
+        site=_clean_str(_first(cards, SITE_KEYS)),
+        telescope=_clean_str(_first(cards, TELESCOPE_KEYS)),
+        instrument=_clean_str(_first(cards, INSTRUMENT_KEYS)),
+        date_obs=_clean_str(cards.get("DATE-OBS"), 64),
+        site_lat=lat,
+        site_lon=lon,
+        site_elev=elev,
+    )

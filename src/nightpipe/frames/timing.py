@@ -1,0 +1,444 @@
+"""Frame times: UTC mid-exposure from whatever the header gives, JD_UTC, BJD_TDB, the night.
+
+Headers give the time of an exposure in many ways: ``DATE-OBS`` with the time of day,
+or a date only with a separate ``TIME-OBS`` / ``UT`` / ``UTSTART``; local time with an
+offset (MicroObservatory ``2017-12-19T18:33:43.317-0700`` beside ``UT-OBS``); a
+mid-exposure ``DATE-AVG``; ``MJD-OBS`` or ``JD`` with few decimals; an end time. The
+parsing here is pure (dicts in, datetimes out) and records in ``source`` which
+keywords the time came from. :func:`barycentric_times` does the astropy part on whole
+arrays at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from nightpipe.config import ObservatoryConfig, TargetConfig
+from nightpipe.frames.headers import to_float
+
+log = logging.getLogger(__name__)
+
+MJD0 = 2400000.5
+_UNIX_JD = 2440587.5
+#: Time-of-day keywords used with a date-only DATE-OBS, most precise first.
+TIME_OF_DAY_KEYS = (
+    "UTSTART",
+    "TIME-OBS",
+    "UT-OBS",
+    "TIME-BEG",
+    "UT",
+    "UTC",
+    "UT-START",
+    "TM-START",
+    "TM_START",
+)
+_ISO = re.compile(
+    r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?)?"
+    r"\s*(Z|UTC|UT|[+-]\d{2}:?\d{2})?\s*$",
+    re.IGNORECASE,
+)
+_OLD_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{2})\s*$")
+
+
+@dataclass(frozen=True)
+class ParsedDate:
+    """A date(-time) read from a header value.
+
+    Attributes
+    ----------
+    value
+        Naive datetime as written (local time when ``offset_hours`` is not 0).
+    has_time
+        False for a date without the time of day.
+    offset_hours
+        The zone written in the value (``-0700`` -> -7.0; ``Z`` -> 0.0), ``None`` if absent.
+    """
+
+    value: datetime
+    has_time: bool
+    offset_hours: float | None
+
+
+@dataclass(frozen=True)
+class ExposureTime:
+    """The UTC mid-exposure of a frame and how it was found.
+
+    Attributes
+    ----------
+    mid_utc
+        Timezone-aware UTC datetime of the middle of the exposure.
+    source
+        The keywords used, e.g. ``"UT-OBS start + EXPTIME/2 (DATE-OBS -0700 agrees)"``.
+    precision_s
+        How precise the keywords are, seconds (86.4 for an MJD with 3 decimals).
+    local_offset_hours
+        The local-time offset a header revealed (used to check the site longitude).
+    """
+
+    mid_utc: datetime
+    source: str
+    precision_s: float
+    local_offset_hours: float | None = None
+
+
+def parse_date(value: Any) -> ParsedDate | None:
+    """Parse ISO ``YYYY-MM-DD[Thh:mm[:ss.sss]][zone]`` or the old ``DD/MM/YY`` FITS date.
+
+    Examples
+    --------
+    >>> p = parse_date("2017-12-19T18:33:43.317-0700")
+    >>> p.value.isoformat(), p.has_time, p.offset_hours
+    ('2017-12-19T18:33:43.317000', True, -7.0)
+    >>> parse_date("15/04/88").value.date().isoformat()
+    '1988-04-15'
+    """
+    if not isinstance(value, str):
+        return None
+    match = _ISO.match(value)
+    if match:
+        year, month, day, hour, minute, second, zone = match.groups()
+        try:
+            base = datetime(int(year), int(month), int(day))
+        except ValueError:
+            return None
+        if hour is None:
+            return ParsedDate(base, False, _zone_hours(zone))
+        seconds = float(second) if second else 0.0
+        if int(hour) > 24 or int(minute) > 59 or seconds >= 61:
+            return None
+        stamp = base + timedelta(hours=int(hour), minutes=int(minute), seconds=seconds)
+        return ParsedDate(stamp, True, _zone_hours(zone))
+    old = _OLD_DATE.match(value)
+    if old:
+        day, month, year = (int(g) for g in old.groups())
+        try:
+            return ParsedDate(datetime(1900 + year, month, day), False, None)
+        except ValueError:
+            return None
+    return None
+
+
+def _zone_hours(zone: str | None) -> float | None:
+    if zone is None:
+        return None
+    zone = zone.upper()
+    if zone in {"Z", "UT", "UTC"}:
+        return 0.0
+    sign = -1.0 if zone.startswith("-") else 1.0
+    digits = zone[1:].replace(":", "")
+    return sign * (int(digits[:2]) + int(digits[2:4]) / 60.0)
+
+
+def seconds_of_day(value: Any, key: str = "") -> float | None:
+    """Seconds after midnight from ``'hh:mm:ss.s'``, decimal hours (NOT ``UT = 20.578``),
+    or seconds (ESO ``TM_START = 81573``).
+
+    Examples
+    --------
+    >>> seconds_of_day("00:42:27.4"), seconds_of_day(20.5), seconds_of_day(81573, "TM_START")
+    (2547.4, 73800.0, 81573.0)
+    """
+    if isinstance(value, str):
+        parsed = parse_date(value)
+        if parsed is not None:
+            if not parsed.has_time:
+                return None
+            return (
+                parsed.value - parsed.value.replace(hour=0, minute=0, second=0, microsecond=0)
+            ).total_seconds()
+        parts = value.strip().split(":")
+        if len(parts) >= 2:
+            try:
+                h, m = int(parts[0]), int(parts[1])
+                s = float(parts[2]) if len(parts) > 2 and parts[2] else 0.0
+            except ValueError:
+                return None
+            if 0 <= h <= 24 and 0 <= m < 60 and 0 <= s < 61:
+                return h * 3600.0 + m * 60.0 + s
+            return None
+    number = to_float(value)
+    if number is None or number < 0:
+        return None
+    if key.upper().startswith("TM"):
+        return number if number < 86400 else None
+    return number * 3600.0 if number < 24 else None
+
+
+def _decimals(value: Any) -> int:
+    text = value if isinstance(value, str) else repr(float(value))
+    if "e" in text.lower():
+        return 6
+    return len(text.split(".")[1].rstrip()) if "." in text else 0
+
+
+def _iso_precision(text: str) -> float:
+    match = _ISO.match(text)
+    second = match.group(6) if match else None
+    if second is None:
+        return 60.0
+    return max(10.0 ** -_decimals(second), 1e-6) if "." in second else 1.0
+
+
+def _utc(naive: datetime, offset_hours: float | None) -> datetime:
+    if offset_hours:
+        naive = naive - timedelta(hours=offset_hours)
+    return naive.replace(tzinfo=UTC)
+
+
+def _from_jd(jd: float) -> datetime:
+    return datetime.fromtimestamp((jd - _UNIX_JD) * 86400.0, tz=UTC)
+
+
+def _full_datetimes(
+    cards: Mapping[str, Any], utc_offset_hours: float | None
+) -> list[tuple[str, datetime, float, float | None]]:
+    """Full date-times of the exposure start: (description, utc, precision, local offset)."""
+    found: list[tuple[str, datetime, float, float | None]] = []
+    for key in ("UT-OBS", "DATE-BEG", "DATE-OBS"):
+        parsed = parse_date(cards.get(key))
+        if parsed is None or not parsed.has_time:
+            continue
+        offset = parsed.offset_hours
+        label = key
+        if offset is None and key == "DATE-OBS" and utc_offset_hours is not None:
+            offset = utc_offset_hours
+            label = f"DATE-OBS (local, observatory.utc_offset_hours={utc_offset_hours:+g})"
+        elif offset:
+            label = f"{key} (local {offset:+05.1f} h)"
+        found.append(
+            (label, _utc(parsed.value, offset), _iso_precision(str(cards[key])), parsed.offset_hours)
+        )
+    return found
+
+
+def exposure_mid(
+    cards: Mapping[str, Any], exptime: float | None, *, utc_offset_hours: float | None = None
+) -> ExposureTime | None:
+    """The UTC mid-exposure of a frame from its header cards, or ``None`` when no time is given.
+
+    Order of preference: a mid-exposure keyword (``DATE-AVG``, ``MJD-AVG``, AstroImageJ
+    ``JD_UTC``); a full start date-time (``UT-OBS``, ``DATE-BEG``, ``DATE-OBS``, local
+    offsets converted; a DATE-OBS without zone is UTC unless ``utc_offset_hours`` is
+    given); a date plus a time-of-day keyword (``UTSTART``, ``TIME-OBS``, ``UT``...);
+    ``DATE-END`` minus the exposure; ``MJD-OBS``/``JD``/``JD-OBS`` (their precision is
+    taken from the number of decimals). A start time gets half the exposure added.
+
+    Parameters
+    ----------
+    cards
+        Header cards.
+    exptime
+        Exposure time, seconds (``None``: treated as 0 and said so in the source).
+    utc_offset_hours
+        Offset of a zone-less local DATE-OBS (``observatory.utc_offset_hours``).
+
+    Examples
+    --------
+    >>> t = exposure_mid({"DATE-OBS": "2019-08-08", "TIME-OBS": "00:42:27.4"}, 90.0)
+    >>> t.mid_utc.isoformat(), t.source
+    ('2019-08-08T00:43:12.400000+00:00', 'DATE-OBS + TIME-OBS start + EXPTIME/2')
+    """
+    mid = _mid_keywords(cards)
+    if mid is not None:
+        return mid
+    start = _start_time(cards, utc_offset_hours)
+    if start is None:
+        end = parse_date(cards.get("DATE-END"))
+        if end is None or not end.has_time or exptime is None:
+            return None
+        stamp = _utc(end.value, end.offset_hours) - timedelta(seconds=exptime / 2.0)
+        return ExposureTime(stamp, "DATE-END - EXPTIME/2", 1.0, end.offset_hours)
+    label, stamp, precision, offset = start
+    half = (exptime or 0.0) / 2.0
+    suffix = " + EXPTIME/2" if exptime is not None else " (no exposure time: start used)"
+    return ExposureTime(stamp + timedelta(seconds=half), f"{label}{suffix}"[:256], precision, offset)
+
+
+def _mid_keywords(cards: Mapping[str, Any]) -> ExposureTime | None:
+    parsed = parse_date(cards.get("DATE-AVG"))
+    if parsed is not None and parsed.has_time:
+        return ExposureTime(_utc(parsed.value, parsed.offset_hours), "DATE-AVG (mid-exposure)", 1e-3)
+    for key, zero in (("MJD-AVG", MJD0), ("JD_UTC", 0.0)):
+        value = to_float(cards.get(key))
+        if value is not None and value > 0 and _decimals(cards[key]) >= 5:
+            return ExposureTime(
+                _from_jd(value + zero), f"{key} (mid-exposure)", 86400 * 10.0 ** -_decimals(cards[key])
+            )
+    return None
+
+
+def _start_time(
+    cards: Mapping[str, Any], utc_offset_hours: float | None
+) -> tuple[str, datetime, float, float | None] | None:
+    full = _full_datetimes(cards, utc_offset_hours)
+    if full:
+        label, stamp, precision, _ = full[0]
+        offsets = [o for _, _, _, o in full if o]
+        agree = []
+        for other_label, other, _, _ in full[1:]:
+            gap = abs((other - stamp).total_seconds())
+            if gap <= 1.0:
+                agree.append(other_label.split(" ")[0] + (" local" if "local" in other_label else ""))
+            else:
+                log.warning("%s and %s disagree by %.1f s; %s is used", label, other_label, gap, label)
+        note = f" start ({' and '.join(agree)} agree)" if agree else " start"
+        return label + note, stamp, precision, offsets[0] if offsets else None
+    date_only = None
+    for key in ("DATE-OBS", "DATE-BEG", "DATE"):
+        parsed = parse_date(cards.get(key))
+        if parsed is not None:
+            date_only = (key, parsed)
+            break
+    if date_only is not None:
+        for key in TIME_OF_DAY_KEYS:
+            seconds = seconds_of_day(cards.get(key), key) if key in cards else None
+            if seconds is not None:
+                dkey, parsed = date_only
+                stamp = _utc(
+                    parsed.value.replace(hour=0, minute=0, second=0, microsecond=0), parsed.offset_hours
+                )
+                return f"{dkey} + {key} start", stamp + timedelta(seconds=seconds), 1.0, None
+    for key, zero in (("MJD-OBS", MJD0), ("MJD-STRT", MJD0), ("JD", 0.0), ("JD-OBS", 0.0)):
+        value = to_float(cards.get(key))
+        if value is not None and value > 0:
+            digits = _decimals(cards[key])
+            precision = 86400.0 * 10.0**-digits
+            if digits < 2:
+                continue
+            return (
+                f"{key} start ({digits} decimals, ±{precision / 2:.0f} s)",
+                _from_jd(value + zero),
+                precision,
+                None,
+            )
+    return None
+
+
+def night_of(mid_utc: datetime, longitude_east_deg: float) -> str:
+    """The local evening date ``YYYY-MM-DD``: UTC date of ``mid_utc + longitude/15 h - 12 h``.
+
+    Examples
+    --------
+    >>> night_of(datetime(2017, 12, 20, 8, 36, tzinfo=UTC), -110.88)
+    '2017-12-19'
+    """
+    shifted = mid_utc.astimezone(UTC) + timedelta(hours=longitude_east_deg / 15.0 - 12.0)
+    return shifted.date().isoformat()
+
+
+def resolve_location(
+    lat: float | None,
+    lon: float | None,
+    elev: float | None,
+    observatory: ObservatoryConfig,
+    *,
+    local_offset_hours: float | None = None,
+) -> tuple[float, float, float, str]:
+    """The observatory position used for a frame: ``(lat, lon_east, elevation_m, source)``.
+
+    The header position is used when it has one, else the configured observatory.
+    Longitude signs are not reliable in headers (some software writes west-positive
+    values): a header longitude is negated when the negated value is the configured
+    observatory's, or when a local-time offset in the header (``-0700``) says the site
+    is on the other side of Greenwich.
+
+    Examples
+    --------
+    >>> obs = ObservatoryConfig(latitude=31.68, longitude=-110.88)
+    >>> resolve_location(31.68, 110.88, None, obs)[1]
+    -110.88
+    """
+    if lat is None or lon is None:
+        return observatory.latitude, _wrap(observatory.longitude), observatory.elevation, "settings"
+    height = elev if elev is not None and -500 < elev < 9000 else observatory.elevation
+    conf_lon = _wrap(observatory.longitude)
+    same_lat = abs(lat - observatory.latitude) < 0.5
+    if same_lat and abs(_wrap(-lon - conf_lon)) < 0.5 and abs(_wrap(lon - conf_lon)) >= 0.5:
+        return lat, -lon, height, "header (longitude sign flipped to match settings)"
+    if local_offset_hours and abs(lon) > 15 and (lon > 0) != (local_offset_hours > 0):
+        return lat, -lon, height, "header (longitude sign flipped to match the local-time offset)"
+    return lat, lon, height, "header"
+
+
+def _wrap(lon: float) -> float:
+    return (lon + 180.0) % 360.0 - 180.0
+
+
+def match_target(object_name: str | None, targets: Sequence[TargetConfig]) -> TargetConfig | None:
+    """The configured target whose name matches OBJECT, ignoring case, spaces and dashes.
+
+    Examples
+    --------
+    >>> t = TargetConfig(name="HAT-P-32", ra=31.04, dec=46.69)
+    >>> match_target("HATP-32 ", [t]).name
+    'HAT-P-32'
+    """
+    if not object_name:
+        return None
+    key = re.sub(r"[^a-z0-9]", "", object_name.lower())
+    for target in targets:
+        if key and re.sub(r"[^a-z0-9]", "", target.name.lower()) == key and target.ra is not None:
+            return target
+    return None
+
+
+def julian_dates(mid_utc: Sequence[datetime]) -> np.ndarray:
+    """JD (UTC) of timezone-aware datetimes, computed with astropy."""
+    from astropy.time import Time
+
+    if not mid_utc:
+        return np.zeros(0)
+    return np.asarray(Time(list(mid_utc), scale="utc").jd, dtype=np.float64)
+
+
+def barycentric_times(
+    mid_utc: Sequence[datetime],
+    ra_deg: Sequence[float | None],
+    dec_deg: Sequence[float | None],
+    lat_deg: Sequence[float],
+    lon_deg: Sequence[float],
+    height_m: Sequence[float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """JD_UTC and BJD_TDB of many frames at once (astropy, ``builtin`` ephemeris).
+
+    BJD_TDB = JD of ``mid_utc`` in TDB + the barycentric light-travel time towards
+    (``ra``, ``dec``) seen from the observatory. Frames without coordinates get NaN.
+
+    Returns
+    -------
+    jd_utc, bjd_tdb
+        Arrays of the same length as ``mid_utc``.
+    """
+    from astropy import units as u
+    from astropy.coordinates import EarthLocation, SkyCoord
+    from astropy.time import Time
+
+    n = len(mid_utc)
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    location = EarthLocation.from_geodetic(
+        np.asarray(lon_deg, float) * u.deg,
+        np.asarray(lat_deg, float) * u.deg,
+        np.asarray(height_m, float) * u.m,
+    )
+    times = Time(list(mid_utc), scale="utc", location=location)
+    jd = np.asarray(times.jd, dtype=np.float64)
+    bjd = np.full(n, np.nan)
+    ra = np.array([np.nan if v is None else v for v in ra_deg], dtype=float)
+    dec = np.array([np.nan if v is None else v for v in dec_deg], dtype=float)
+    ok = np.isfinite(ra) & np.isfinite(dec)
+    if ok.any():
+        sub = times[ok]
+        coords = SkyCoord(ra[ok] * u.deg, dec[ok] * u.deg, frame="icrs")
+        ltt = sub.light_travel_time(coords, kind="barycentric", ephemeris="builtin")
+        tdb = sub.tdb + ltt
+        bjd[ok] = tdb.jd1 + tdb.jd2
+    return jd, bjd

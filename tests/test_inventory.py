@@ -1,0 +1,358 @@
+"""The frame inventory: scanning, incremental rescans, bad files, queries, the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from sqlalchemy import select
+
+from nightpipe import inventory
+from nightpipe.cli.app import main
+from nightpipe.config import CameraOverride, Settings, TargetConfig, validate_settings
+from nightpipe.inventory import (
+    ScanSummary,
+    calibration_frames,
+    group_frames,
+    is_scannable,
+    light_frames,
+    problem_frames,
+    scan_paths,
+)
+from nightpipe.progress import CountingProgress
+from nightpipe.store import Database, open_database
+from nightpipe.store.models import Frame
+
+
+def _frame(path: Path, imagetyp: str | None, *, exptime: float = 10.0, filt: str | None = "V",
+           date: str = "2024-03-01T03:00:00", binning: int = 1, seed: int = 0) -> Path:  # fmt: skip
+    rng = np.random.default_rng(seed)
+    hdu = fits.PrimaryHDU(rng.normal(1000, 10, (32, 48)).astype(np.float32))
+    if imagetyp is not None:
+        hdu.header["IMAGETYP"] = imagetyp
+    hdu.header["EXPTIME"] = exptime
+    if filt is not None:
+        hdu.header["FILTER"] = filt
+    hdu.header["DATE-OBS"] = date
+    hdu.header["XBINNING"] = binning
+    hdu.header["YBINNING"] = binning
+    hdu.header["CCD-TEMP"] = -10.2
+    hdu.header["SET-TEMP"] = -10.0
+    hdu.header["OBJCTRA"] = "02 04 10"
+    hdu.header["OBJCTDEC"] = "+46 41 23"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hdu.writeto(path)
+    return path
+
+
+@pytest.fixture
+def night(tmp_path: Path) -> Path:
+    """A small night: calibrations, lights, MEF, compressed, and broken files."""
+    root = tmp_path / "raw night"
+    for i in range(3):
+        _frame(root / "cal" / f"Bias Frame {i}.fits", "Bias Frame", exptime=0.0, filt=None, seed=i)
+        _frame(root / "cal" / f"dark_{i}.fit", "Dark Frame", exptime=30.0, filt=None, seed=10 + i)
+        _frame(root / "cal" / f"flat_{i}.fts", "Flat Field", exptime=2.0, filt="V", seed=20 + i)
+    for i in range(4):
+        _frame(root / "lights" / f"target {i}.FITS", "Light Frame", exptime=60.0,
+               date=f"2024-03-01T0{3 + i}:00:00", seed=30 + i)  # fmt: skip
+    # binned frames, no IMAGETYP (OBJECT says light)
+    binned = _frame(root / "lights" / "binned.fits", None, exptime=60.0, binning=2)
+    with fits.open(binned, mode="update") as hdul:
+        hdul[0].header["OBJECT"] = "HATP-32"
+    # multi-extension: two image HDUs after an empty primary
+    mef = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((8, 8), np.float32)),
+                        fits.ImageHDU(np.ones((8, 8), np.float32))])  # fmt: skip
+    mef[0].header["OBSTYPE"] = "OBJECT"
+    mef[0].header["EXPTIME"] = 5.0
+    mef[0].header["DATE-OBS"] = "2024-03-01"
+    mef[0].header["UT"] = "04:30:00"
+    mef.writeto(root / "mef.fits")
+    # compressed copies
+    src = (root / "lights" / "target 0.FITS").read_bytes()
+    (root / "lights" / "target 0 copy.fits.gz").write_bytes(gzip.compress(src))
+    comp = fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(np.arange(64, dtype=np.int16).reshape(8, 8))])
+    comp[1].header["IMAGETYP"] = "BIAS"
+    comp.writeto(root / "cal" / "bias.fits.fz")
+    # broken ones
+    (root / "junk").mkdir()
+    (root / "junk" / "notes.fits").write_text("this is not FITS")
+    (root / "junk" / "empty.fit").write_bytes(b"")
+    (root / "junk" / "cut.fits").write_bytes(src[: len(src) - 2880])
+    fits.BinTableHDU.from_columns([fits.Column(name="a", format="D", array=np.arange(3.0))]).writeto(
+        root / "junk" / "table.fits"
+    )
+    (root / "readme.txt").write_text("not scanned")
+    return root
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = open_database(db_url)
+    yield database
+    database.dispose()
+
+
+def _rows(db: Database) -> list[Frame]:
+    with db.session() as s:
+        return list(s.scalars(select(Frame).order_by(Frame.path, Frame.hdu)))
+
+
+def _by_name(db: Database) -> dict[tuple[str, int], Frame]:
+    return {(os.path.basename(f.path), f.hdu): f for f in _rows(db)}
+
+
+def test_is_scannable() -> None:
+    for name in (
+        "a.fits",
+        "a.FIT",
+        "a.fts",
+        "a.FITS",
+        "a.fits.fz",
+        "a.fits.gz",
+        "a.mt",
+        "a b.fit",
+        "w.fit.bz2",
+    ):
+        assert is_scannable(name), name
+    for name in ("a.txt", "a.fits.tmp", ".hidden.fits", "a.png"):
+        assert not is_scannable(name), name
+
+
+def test_scan_a_night(night: Path, db: Database) -> None:
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in night.rglob("*") if p.is_file()}
+    progress = CountingProgress()
+    summary = scan_paths([night], Settings(), db, progress=progress)
+    # 9 cal + 1 .fz + 4 lights + 1 binned + 1 gz + 1 MEF + 4 junk = 21 files
+    assert (summary.added, summary.updated, summary.unchanged, summary.missing, summary.bad) == (
+        21,
+        0,
+        0,
+        0,
+        4,
+    )
+    assert summary.frames == 18  # 16 single-image files + 2 extensions of the MEF
+    assert progress.total == 21 and progress.done == 21
+    rows = _by_name(db)
+    assert rows[("Bias Frame 0.fits", 0)].kind == "bias"
+    assert rows[("dark_1.fit", 0)].kind == "dark" and rows[("dark_1.fit", 0)].exptime == 30.0
+    flat = rows[("flat_2.fts", 0)]
+    assert (flat.kind, flat.filter, flat.kind_inferred, flat.kind_source) == (
+        "flat",
+        "V",
+        False,
+        "IMAGETYP='Flat Field'",
+    )
+    assert (flat.naxis1, flat.naxis2, flat.xbin, flat.ybin) == (48, 32, 1, 1)
+    assert (flat.ccd_temp, flat.set_temp) == (-10.2, -10.0)
+    assert flat.sha1 is not None and len(flat.sha1) == 40
+    assert flat.header is not None and flat.header["IMAGETYP"] == "Flat Field"
+    binned = rows[("binned.fits", 0)]
+    assert (binned.kind, binned.kind_inferred, binned.xbin, binned.ybin) == ("light", True, 2, 2)
+    assert rows[("bias.fits.fz", 1)].kind == "bias"
+    assert rows[("target 0 copy.fits.gz", 0)].kind == "light"
+    mef = [rows[("mef.fits", 1)], rows[("mef.fits", 2)]]
+    assert [m.kind for m in mef] == ["light", "light"]
+    assert mef[0].time_source == "DATE-OBS + UT start + EXPTIME/2"
+    light = rows[("target 2.FITS", 0)]
+    assert (
+        light.mid_utc is not None and light.mid_utc.replace(tzinfo=None).isoformat() == "2024-03-01T05:00:30"
+    )
+    assert light.time_source == "DATE-OBS start + EXPTIME/2"
+    assert light.night == "2024-02-29"  # default observatory: Arizona
+    assert light.jd_utc == pytest.approx(2460370.7086806, abs=1e-6)
+    assert light.bjd_tdb is not None and abs(light.bjd_tdb - light.jd_utc - 69.184 / 86400) < 500 / 86400
+    bad = {os.path.basename(f.path): f for f in _rows(db) if f.status == "bad"}
+    assert set(bad) == {"notes.fits", "empty.fit", "cut.fits", "table.fits"}
+    assert "truncated" in (bad["cut.fits"].error or "")
+    assert "no 2-D image" in (bad["table.fits"].error or "")
+    assert all(str(night) in (f.error or "") for f in bad.values())  # the message names the file
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in night.rglob("*") if p.is_file()}
+    assert after == before  # raw files are never modified
+
+
+def test_rescan_reads_nothing_unchanged(night: Path, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    scan_paths([night], settings, db)
+    ids = {(f.path, f.hdu): f.id for f in _rows(db)}
+    reads: list[str] = []
+    hashes: list[str] = []
+    real_read, real_hash = inventory.read_file_frames, inventory.file_sha1
+
+    def counting_read(path: str, s: Settings) -> list[inventory.FrameInfo]:
+        reads.append(os.path.basename(path))
+        return real_read(path, s)
+
+    def counting_hash(path: str, chunk_size: int = 1 << 20) -> str:
+        hashes.append(os.path.basename(path))
+        return real_hash(path, chunk_size)
+
+    monkeypatch.setattr(inventory, "read_file_frames", counting_read)
+    monkeypatch.setattr(inventory, "file_sha1", counting_hash)
+    again = scan_paths([night], settings, db)
+    assert again == ScanSummary(unchanged=21, seconds=again.seconds)
+    assert reads == [] and hashes == []
+    assert {(f.path, f.hdu): f.id for f in _rows(db)} == ids
+
+    # touched (new mtime) but same bytes: hashed, not read
+    touched = night / "cal" / "dark_0.fit"
+    os.utime(touched, (1_700_000_000, 1_700_000_000))
+    # changed content: read again, same row id
+    changed = night / "lights" / "target 1.FITS"
+    with fits.open(changed) as hdul:
+        hdul[0].header["FILTER"] = "R"
+        hdul.writeto(changed.with_suffix(".tmp"), overwrite=True)
+    os.replace(changed.with_suffix(".tmp"), changed)
+    # new and vanished files
+    _frame(night / "lights" / "new one.fits", "LIGHT", seed=99)
+    (night / "cal" / "flat_0.fts").unlink()
+    third = scan_paths([night], settings, db)
+    assert (third.added, third.updated, third.unchanged, third.missing, third.bad) == (1, 1, 19, 1, 0)
+    assert sorted(hashes) == ["dark_0.fit", "new one.fits", "target 1.FITS"]
+    assert sorted(reads) == ["new one.fits", "target 1.FITS"]
+    rows = _by_name(db)
+    assert rows[("target 1.FITS", 0)].filter == "R"
+    assert rows[("target 1.FITS", 0)].id == ids[(str(changed), 0)]
+    assert rows[("dark_0.fit", 0)].mtime == 1_700_000_000
+    assert rows[("flat_0.fts", 0)].status == "missing"
+    # the flat comes back: read again and ok
+    _frame(night / "cal" / "flat_0.fts", "Flat Field", exptime=2.0, seed=20)
+    fourth = scan_paths([night], settings, db)
+    assert (fourth.updated, fourth.missing) == (1, 0)
+    assert _by_name(db)[("flat_0.fts", 0)].status == "ok"
+
+
+def test_scanning_a_subfolder_does_not_mark_the_rest_missing(night: Path, db: Database) -> None:
+    scan_paths([night], Settings(), db)
+    sub = scan_paths([night / "cal"], Settings(), db)
+    assert sub.missing == 0 and sub.unchanged == 10
+    # a sibling folder whose name shares the prefix is not "under" cal
+    _frame(night.parent / "raw night_2" / "x.fits", "BIAS")
+    scan_paths([night.parent / "raw night_2"], Settings(), db)
+    (night.parent / "raw night_2" / "x.fits").unlink()
+    assert scan_paths([night], Settings(), db).missing == 0
+
+
+def test_queries_and_groups(night: Path, db: Database) -> None:
+    scan_paths([night], Settings(), db)
+    with db.session() as s:
+        lights = light_frames(s)
+        assert len(lights) == 8  # 4 + binned + gz copy + 2 MEF extensions
+        assert [f.mid_utc for f in lights] == sorted(f.mid_utc for f in lights if f.mid_utc is not None)
+        assert len(light_frames(s, night="2024-02-29")) == 8
+        assert light_frames(s, night="2024-03-01") == []
+        assert len(calibration_frames(s, "bias")) == 4
+        assert len(calibration_frames(s, "flat", filter="V")) == 3
+        assert calibration_frames(s, "flat", filter="R") == []
+        assert len(calibration_frames(s, "dark", xbin=1, ybin=1)) == 3
+        with pytest.raises(ValueError, match="kind"):
+            calibration_frames(s, "light")
+        groups = group_frames(s)
+        problems = problem_frames(s)
+    assert len(problems) == 4 and all(p.status == "bad" for p in problems)
+    keyed = {(g.kind, g.binning, g.filter, g.exptime, g.temperature): g.count for g in groups}
+    assert keyed[("bias", "1x1", None, 0.0, -10.0)] == 3
+    assert keyed[("dark", "1x1", None, 30.0, -10.0)] == 3
+    assert keyed[("flat", "1x1", "V", 2.0, -10.0)] == 3
+    assert keyed[("light", "2x2", "V", 60.0, -10.0)] == 1
+    assert keyed[("light", "1x1", "V", 60.0, -10.0)] == 5
+    assert [g.kind for g in groups] == sorted(
+        (g.kind for g in groups), key=["bias", "dark", "flat", "light"].index
+    )
+
+
+def test_overrides_and_targets_from_settings(night: Path, db: Database) -> None:
+    settings = validate_settings(
+        {
+            "camera": {
+                "overrides": [{"match": {"FILTER": "V", "IMAGETYP": "Flat Field"}, "set": {"FILTER": "Vj"}}]
+            },
+            "timeseries": {"targets": [{"name": "HAT-P-32", "ra": 31.0, "dec": 46.0}]},
+        }
+    )
+    assert isinstance(settings.camera.overrides[0], CameraOverride)
+    assert isinstance(settings.timeseries.targets[0], TargetConfig)
+    scan_paths([night / "cal", night / "lights"], settings, db)
+    rows = _by_name(db)
+    assert rows[("flat_0.fts", 0)].filter == "Vj"
+    assert rows[("target 0.FITS", 0)].filter == "V"
+    # binned.fits has OBJECT = HATP-32: its BJD uses the configured target, not OBJCTRA/DEC
+    binned, other = rows[("binned.fits", 0)], rows[("target 0.FITS", 0)]
+    assert binned.bjd_tdb is not None and other.bjd_tdb is not None
+    assert binned.mid_utc == other.mid_utc
+    assert abs(binned.bjd_tdb - other.bjd_tdb) * 86400 > 0.5  # 0.7 deg apart on the sky
+
+
+def test_real_data_scan(shared_data: Path, tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'real.sqlite'}")
+    try:
+        summary = scan_paths([shared_data], Settings(), db)
+        assert summary.bad == 2  # the two FITS tables of stellarphot-eyuma
+        rows = _by_name(db)
+        assert rows[("flattest.fit", 0)].kind == "bias"
+        dfosc = rows[("dfosc_skyflat_badfitskeys.mt", 0)]
+        assert (dfosc.kind, dfosc.kind_inferred, dfosc.filter) == ("flat", True, "Stroem_u_711")
+        assert rows[("NOT.fits", 1)].kind == "flat" and ("NOT.fits", 0) not in rows
+        assert [rows[("gmos.fits", i)].kind for i in (1, 2, 3)] == ["light"] * 3
+        dark = rows[("Screen Center_Dark_20180619_00000161.fits", 0)]
+        assert (dark.kind, dark.xbin, dark.ybin, dark.exptime) == ("dark", 3, 3, 5.0)
+        assert rows[("wasp_12.B.060.fits", 0)].kind == "light"
+        assert rows[("wasp_12.B.060.fits", 0)].kind_source.startswith("stats")  # type: ignore[union-attr]
+        with db.session() as s:
+            hat = light_frames(s, night="2017-12-19")
+        assert len(hat) == 142
+        assert all(f.time_source and f.time_source.startswith("UT-OBS") for f in hat)
+        assert hat[0].mid_utc is not None and hat[0].mid_utc.isoformat()[:19] == "2017-12-20T01:34:13"
+        again = scan_paths([shared_data], Settings(), db)
+        assert again.unchanged == summary.files and again.added == again.updated == 0
+    finally:
+        db.dispose()
+
+
+def test_cli_scan_and_frames(night: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    base = ["-q", "--set", f'database.url="{url}"']
+    assert main([*base, "scan", str(night)]) == 0
+    out = capsys.readouterr().out
+    assert "21 files: 21 added" in out and "4 bad" in out
+    assert main([*base, "frames", "--format", "json"]) == 0
+    groups = json.loads(capsys.readouterr().out)
+    assert groups[0]["kind"] == "bias"
+    assert any(g["kind"] == "bias" and g["binning"] == "1x1" and g["count"] == 3 for g in groups)
+    assert main([*base, "frames", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "kind,binning,filter,exptime,temperature,count,first_utc,last_utc,nights"
+    assert len(lines) == 1 + len(groups)
+    assert main([*base, "frames"]) == 0
+    assert "light" in capsys.readouterr().out
+    assert main([*base, "frames", "--problems", "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 4
+    assert main([*base, "scan", str(tmp_path / "nowhere")]) == 1
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_copy_of_real_frames_with_spaces(shared_data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "with space"
+    for src in (shared_data / "guilford-sbig-darks").glob("*.fits"):
+        shutil.copy(src, folder / src.name if folder.exists() else _mk(folder) / src.name)
+    db = open_database(f"sqlite:///{tmp_path / 'g.sqlite'}")
+    try:
+        assert scan_paths([folder], Settings(), db).added == 4
+        with db.session() as s:
+            darks = calibration_frames(s, "dark", xbin=3, ybin=3)
+        assert len(darks) == 4 and all(" " in Path(d.path).name for d in darks)
+        assert {d.night for d in darks} == {"2018-06-18"}
+    finally:
+        db.dispose()
+
+
+def _mk(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    return folder
