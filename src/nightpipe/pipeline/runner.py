@@ -125,6 +125,9 @@ def run_steps(steps: Sequence[Step], context: NightContext) -> RunSummary:
         except NightpipeError as exc:
             status, error = "failed", f"{step.name}: {exc}"
             log.error("%s", error, extra={"step": step.name})
+        except Exception as exc:  # a bug in a step must not stop an unattended night
+            status, error = "failed", f"{step.name}: internal error {exc.__class__.__name__}: {exc}"
+            log.exception("%s", error, extra={"step": step.name})
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         result = StepResult(step.name, status, wall, cpu, summary, _failed_count(summary), error)
         results.append(result)

@@ -1,0 +1,53 @@
+"""``nightpipe run``: the whole night, from the raw folder to the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from nightpipe.cli.common import console, progress_for, state
+from nightpipe.pipeline.night import run_night
+
+
+def run(
+    ctx: typer.Context,
+    raw_dirs: list[Path] = typer.Argument(..., help="Folder(s) of the night's raw frames"),
+    night: str | None = typer.Option(None, "--night", help="Only this night (YYYY-MM-DD)"),
+    steps: str | None = typer.Option(None, "--steps", help="Comma-separated steps to run (default: all)"),
+    workers: int | None = typer.Option(None, "--workers", help="Local Dask cluster of N processes"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler"),
+) -> None:
+    """Run scan, masters, calibration, solving, photometry, zero points, light curves and the report."""
+    cli = state(ctx)
+    if workers is not None:
+        cli.overrides.append(f"parallel.workers={workers}")
+    if scheduler is not None:
+        cli.overrides.append(f"parallel.scheduler={scheduler!r}")
+    settings = cli.settings
+    chosen = [s.strip() for s in steps.split(",")] if steps else None
+    result = run_night(settings, raw_dirs, night=night, steps=chosen, progress=progress_for(ctx))
+    table = Table(title="nightpipe run")
+    for column in ("night", "step", "status", "wall s", "cpu s", "summary"):
+        table.add_column(column)
+    for label, summary in [("setup", result.setup), *result.nights.items()]:
+        for step in summary.steps:
+            brief = ", ".join(
+                f"{k}={v}" for k, v in step.summary.items() if not isinstance(v, str) or len(v) < 40
+            )
+            status = step.status if step.error is None else f"{step.status}: {step.error}"
+            table.add_row(label, step.name, status, f"{step.wall_s:.1f}", f"{step.cpu_s:.1f}", brief[:90])
+    out = console()
+    out.print(table)
+    for night_name in result.nights:
+        report = settings.paths.output / "reports" / f"{night_name}.html"
+        if report.exists():
+            out.print(f"report for {night_name}: {report.resolve()}")
+    out.print(f"products: {settings.paths.output.resolve()}   database: {settings.database.url}")
+    raise typer.Exit(result.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``run`` command."""
+    app.command("run")(run)

@@ -1,0 +1,207 @@
+"""The night recipe: scan, masters, calibrate, solve, photometry, zero points, light curves, report.
+
+Each step is a thin adapter from :class:`~nightpipe.pipeline.runner.NightContext` to the
+library function of its module; the modules do the per-frame work, skip what is already
+done with the same inputs and settings, and record each frame's outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from nightpipe.config import Settings
+from nightpipe.errors import PipelineError
+from nightpipe.pipeline.lock import night_lock
+from nightpipe.pipeline.parallel import dask_client
+from nightpipe.pipeline.runner import NightContext, RunSummary, Step, StepResult, run_steps
+from nightpipe.progress import NullProgress, Progress
+from nightpipe.store.db import Database, open_database
+from nightpipe.store.models import Frame
+
+log = logging.getLogger(__name__)
+
+
+def _scan(ctx: NightContext) -> Any:
+    from nightpipe.inventory import scan_paths
+
+    return scan_paths(list(ctx.raw_dirs), ctx.settings, ctx.db, progress=ctx.progress)
+
+
+def _masters(ctx: NightContext) -> Any:
+    from nightpipe.calib.masters import run_masters
+
+    return run_masters(ctx.settings, ctx.db, progress=ctx.progress, plots=True)
+
+
+def _calibrate(ctx: NightContext) -> Any:
+    from nightpipe.calib.calibrate import run_calibrate
+
+    return run_calibrate(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress)
+
+
+def _solve(ctx: NightContext) -> Any:
+    from nightpipe.astrometry.step import run_solve
+
+    return run_solve(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress)
+
+
+def _photometry(ctx: NightContext) -> Any:
+    from nightpipe.photometry.step import run_photometry
+
+    return run_photometry(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress)
+
+
+def _zeropoints(ctx: NightContext) -> Any:
+    from nightpipe.calphot.step import run_zeropoints
+
+    return run_zeropoints(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress)
+
+
+def _lightcurves(ctx: NightContext) -> Any:
+    from nightpipe.timeseries.step import run_lightcurves
+
+    return run_lightcurves(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress)
+
+
+def _report(ctx: NightContext) -> Any:
+    from nightpipe.report.night_report import write_night_report
+
+    if ctx.night is None:
+        return {"skipped": "no night"}
+    paths = write_night_report(ctx.settings, ctx.db, ctx.night)
+    return {"html": str(paths.html), "zip": str(paths.zip)}
+
+
+SCAN = Step("scan", "find and classify the raw frames", ("raw folder",), ("frames",), _scan)
+MASTERS = Step("masters", "build master bias, dark and flat", ("frames",), ("masters",), _masters)
+NIGHT_STEPS: tuple[Step, ...] = (
+    Step(
+        "calibrate", "calibrate the light frames", ("frames", "masters"), ("calibrated frames",), _calibrate
+    ),
+    Step("solve", "plate-solve the calibrated frames", ("calibrated frames",), ("WCS",), _solve),
+    Step(
+        "photometry",
+        "detect and measure sources",
+        ("calibrated frames", "WCS"),
+        ("source tables",),
+        _photometry,
+    ),
+    Step(
+        "zeropoints",
+        "calibrate magnitudes against a catalogue",
+        ("source tables",),
+        ("zero points",),
+        _zeropoints,
+    ),
+    Step(
+        "lightcurves",
+        "differential light curves and transit fits",
+        ("source tables",),
+        ("light curves",),
+        _lightcurves,
+    ),
+    Step("report", "write the night report", ("everything",), ("report",), _report),
+)
+
+
+@dataclass(frozen=True)
+class NightRun:
+    """The outcome of ``nightpipe run``: per night, the summary of its steps."""
+
+    nights: dict[str, RunSummary]
+    setup: RunSummary
+
+    @property
+    def exit_code(self) -> int:
+        """The worst exit code of the set-up and every night."""
+        codes = [self.setup.exit_code, *(s.exit_code for s in self.nights.values())]
+        return max(codes) if codes else 0
+
+    @property
+    def steps(self) -> tuple[StepResult, ...]:
+        """Every step result, set-up first."""
+        return self.setup.steps + tuple(r for s in self.nights.values() for r in s.steps)
+
+
+def nights_in(db: Database, raw_dirs: Sequence[Path]) -> list[str]:
+    """The nights of the light frames found under ``raw_dirs``."""
+    prefixes = [str(Path(d).resolve()) for d in raw_dirs]
+    with db.session() as session:
+        rows = session.execute(
+            select(Frame.path, Frame.night).where(Frame.kind == "light", Frame.status == "ok")
+        )
+        nights = {
+            n for path, n in rows if n and any(str(Path(path).resolve()).startswith(p) for p in prefixes)
+        }
+    return sorted(nights)
+
+
+def run_night(
+    settings: Settings,
+    raw_dirs: Sequence[Path],
+    *,
+    night: str | None = None,
+    steps: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    db: Database | None = None,
+) -> NightRun:
+    """Run the whole pipeline on the raw folders: scan and masters once, then every night's steps.
+
+    Parameters
+    ----------
+    steps
+        Names of the steps to run (default: all).
+    night
+        Restrict the per-night steps to one night (``YYYY-MM-DD``).
+
+    Raises
+    ------
+    PipelineError
+        When a raw folder does not exist or another run holds the lock.
+    """
+    for folder in raw_dirs:
+        if not Path(folder).is_dir():
+            raise PipelineError(
+                "raw folder not found", path=folder, hint="give the folder of the night's frames"
+            )
+    wanted = set(steps) if steps else None
+    progress = progress or NullProgress()
+    own_db = db is None
+    database = db or open_database(settings.database.url)
+    output = settings.paths.output
+    try:
+        with night_lock(output, "run"), dask_client(settings.parallel) as client:
+            base = NightContext(
+                settings=settings,
+                db=database,
+                raw_dirs=tuple(Path(d) for d in raw_dirs),
+                progress=progress,
+                client=client,
+            )
+            setup_steps = [s for s in (SCAN, MASTERS) if wanted is None or s.name in wanted]
+            setup = run_steps(setup_steps, base)
+            nights = [night] if night else nights_in(database, raw_dirs)
+            results: dict[str, RunSummary] = {}
+            for this_night in nights:
+                ctx = NightContext(
+                    settings=settings,
+                    db=database,
+                    raw_dirs=base.raw_dirs,
+                    night=this_night,
+                    progress=progress,
+                    client=client,
+                )
+                chosen = [s for s in NIGHT_STEPS if wanted is None or s.name in wanted]
+                results[this_night] = run_steps(chosen, ctx)
+            if not nights:
+                log.warning("no light frames found under %s", ", ".join(str(d) for d in raw_dirs))
+            return NightRun(nights=results, setup=setup)
+    finally:
+        if own_db:
+            database.dispose()
