@@ -171,17 +171,18 @@ def simulate_source_tables(
         flags = np.zeros(n_stars, dtype=np.uint16)
         if field_.saturated is not None:
             flags[field_.saturated] = int(PixelFlag.SATURATED)
-        order = rng.permutation(n_stars)
+        inside = (x >= 0) & (x <= 649) & (y >= 0) & (y <= 499)  # stars off the chip are not detected
+        order = rng.permutation(np.flatnonzero(inside))
         table = Table(
             {
-                "id": np.arange(n_stars) + 1,
+                "id": order + 1,
                 "x": x[order],
                 "y": y[order],
                 "ra": (field_.ra if with_wcs else np.full(n_stars, np.nan))[order],
                 "dec": (field_.dec if with_wcs else np.full(n_stars, np.nan))[order],
-                "fwhm": np.full(n_stars, 2.3548 * sigma_psf[i]),
+                "fwhm": np.full(order.size, 2.3548 * sigma_psf[i]),
                 "peak": (total / (2 * np.pi * sigma_psf[i] ** 2))[order],
-                "bkg": np.full(n_stars, sky[i]),
+                "bkg": np.full(order.size, sky[i]),
                 "aper_flux": ap[order],
                 "aper_flux_err": ap_err[order],
                 "flags": flags[order],
