@@ -1,0 +1,401 @@
+"""Space light curves in the shared light-curve engine: quality masking, folding, multi-transit
+fits with a known period, and per-transit mid-times for O-C.
+
+A light-curve file (SPOC PDCSAP/SAP, HLSP) or a pixel file's photometry becomes a
+:class:`~nightpipe.timeseries.lightcurve.LightCurve`; the transit fit is the shared
+:func:`~nightpipe.timeseries.transit.fit_transit`. A TESS sector spans many transits, so
+the light curve is cut into windows around each transit, each window is normalised by a
+low-order polynomial fitted to its out-of-transit points (removing the slow stellar and
+instrumental trends that a single global detrending cannot follow), and the windows are
+fitted together with the period fixed. Each transit is then fitted on its own with the
+shape held at the joint solution, giving its mid-time for an O-C diagram.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nightpipe.errors import TimeseriesError
+from nightpipe.tess.quality import BitmaskName, bitmask_value, good_cadences
+from nightpipe.tess.readers import LightCurveFile
+from nightpipe.timeseries.lightcurve import LightCurve
+from nightpipe.timeseries.transit import FitOptions, TransitFit, TransitPriors, fit_transit
+
+log = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+#: Auxiliary columns of light-curve files carried into ``LightCurve.aux`` (file column -> aux name).
+AUX_COLUMNS = {
+    "SAP_BKG": "sky",
+    "MOM_CENTR1": "x",
+    "MOM_CENTR2": "y",
+    "BKG": "sky",
+    "SAP_X": "x",
+    "SAP_Y": "y",
+}
+
+
+# --------------------------------------------------------------------------- from files
+
+
+def lightcurve_from_file(
+    lcf: LightCurveFile, *, quality_bitmask: BitmaskName | int = "default", normalize: bool = True
+) -> LightCurve:
+    """The good cadences of a light-curve file as a shared :class:`LightCurve`.
+
+    Cadences whose quality word has a bit of ``quality_bitmask``, or whose time or flux is
+    not finite, are dropped; times are BJD_TDB (``meta["time_scale"]`` says otherwise when
+    the file is not barycentric).
+
+    Raises
+    ------
+    TimeseriesError
+        When no cadence is left.
+    """
+    bitmask = bitmask_value(lcf.mission, quality_bitmask)
+    good = good_cadences(lcf.quality, bitmask) & np.isfinite(lcf.time) & np.isfinite(lcf.flux)
+    if not good.any():
+        raise TimeseriesError(
+            f"no good cadence in {lcf.flux_column} after the quality mask {bitmask}",
+            path=lcf.path,
+            hint="try --quality none or another --flux-column",
+        )
+    aux = {}
+    for column, name in AUX_COLUMNS.items():
+        values = lcf.columns.get(column)
+        if values is not None and name not in aux and np.isfinite(values[good]).all():
+            aux[name] = values[good]
+    err = lcf.flux_err[good]
+    lc = LightCurve(
+        time=lcf.time_bjd[good],
+        flux=lcf.flux[good],
+        flux_err=np.where(np.isfinite(err), err, np.nan),
+        aux=aux,
+        meta={
+            "target": lcf.target,
+            "file": str(lcf.path),
+            "mission": lcf.mission,
+            "flux_column": lcf.flux_column,
+            "quality_bitmask": bitmask,
+            "n_rejected_quality": int((~good_cadences(lcf.quality, bitmask)).sum()),
+            "time_scale": "BJD_TDB" if lcf.time_system.is_bjd_tdb else "JD_TDB",
+            "time_source": lcf.time_system.description,
+        },
+    )
+    return lc.normalize() if normalize else lc
+
+
+# --------------------------------------------------------------------------- ephemeris maths
+
+
+def phase_fold(time: FloatArray, period: float, t0: float) -> FloatArray:
+    """Time from the nearest mid-transit, days, in ``[-period/2, period/2)``.
+
+    Examples
+    --------
+    >>> phase_fold(np.array([10.0, 10.9, 12.4]), 1.0, 0.0).round(2).tolist()
+    [0.0, -0.1, 0.4]
+    """
+    return np.asarray((time - t0 + 0.5 * period) % period - 0.5 * period, dtype=np.float64)
+
+
+def epoch_numbers(time: FloatArray, period: float, t0: float) -> IntArray:
+    """The transit epoch nearest each time (0 at ``t0``)."""
+    return np.round((np.asarray(time) - t0) / period).astype(np.int64)
+
+
+def find_ephemeris(
+    lc: LightCurve, period: float, durations: tuple[float, ...] = (0.04, 0.06, 0.08, 0.1, 0.13, 0.17, 0.22)
+) -> tuple[float, float, float]:
+    """Mid-time, duration and depth of the deepest box-shaped dip at a known period.
+
+    Uses astropy's box least squares at the single ``period``; the mid-time returned is the
+    one of the epoch nearest the middle of the light curve.
+    """
+    from astropy.timeseries import BoxLeastSquares
+
+    usable = np.asarray([d for d in durations if d < 0.5 * period])
+    if usable.size == 0:
+        raise TimeseriesError(f"period {period} d too short for a transit search", hint="check --period")
+    err = lc.flux_err if np.all(np.isfinite(lc.flux_err)) and np.all(lc.flux_err > 0) else None
+    bls = BoxLeastSquares(lc.time, lc.flux, dy=err)
+    result = bls.power(np.array([period]), usable, oversample=20)
+    t0 = float(result.transit_time[0])
+    mid = float(np.median(lc.time))
+    t0 += round((mid - t0) / period) * period
+    return t0, float(result.duration[0]), float(result.depth[0])
+
+
+def transit_duration(priors: TransitPriors) -> float | None:
+    """Total duration (days) from the priors' a/Rs, inclination and radius ratio, when known."""
+    if priors.a_rs is None:
+        return None
+    inc = math.radians(priors.inc if priors.inc is not None else 90.0)
+    rp = priors.rp_rs or 0.1
+    b = priors.a_rs * math.cos(inc)
+    arg = math.sqrt(max((1 + rp) ** 2 - b**2, 0.0)) / (priors.a_rs * math.sin(inc))
+    return priors.period / math.pi * math.asin(min(arg, 1.0))
+
+
+@dataclass(frozen=True)
+class Window:
+    """The points around one transit: its epoch, index of the points, and how well it is covered."""
+
+    epoch: int
+    index: IntArray
+    n_in: int
+    n_before: int
+    n_after: int
+
+    @property
+    def complete(self) -> bool:
+        """In-transit points and out-of-transit points on both sides."""
+        return self.n_in >= 5 and self.n_before >= 5 and self.n_after >= 5
+
+
+def transit_windows(
+    time: FloatArray, period: float, t0: float, duration: float, *, half_width: float = 2.0
+) -> list[Window]:
+    """The windows of ``half_width`` durations either side of each mid-transit the data touch."""
+    dt = phase_fold(time, period, t0)
+    epochs = epoch_numbers(time, period, t0)
+    near = np.abs(dt) <= half_width * duration
+    windows = []
+    for epoch in np.unique(epochs[near]):
+        index = np.flatnonzero(near & (epochs == epoch))
+        local = dt[index]
+        windows.append(
+            Window(
+                epoch=int(epoch),
+                index=index,
+                n_in=int((np.abs(local) < 0.5 * duration).sum()),
+                n_before=int((local <= -0.75 * duration).sum()),
+                n_after=int((local >= 0.75 * duration).sum()),
+            )
+        )
+    return windows
+
+
+def normalise_windows(
+    lc: LightCurve, windows: list[Window], period: float, t0: float, duration: float, *, order: int = 1
+) -> LightCurve:
+    """Keep only the window points, each window divided by a polynomial (``order``) fitted to its
+    out-of-transit points; windows without out-of-transit points on both sides are dropped."""
+    keep: list[IntArray] = []
+    flux = lc.flux.copy()
+    err = lc.flux_err.copy()
+    dt = phase_fold(lc.time, period, t0)
+    for w in windows:
+        if not w.complete:
+            log.info("transit epoch %d is only partly covered: left out of the fit", w.epoch)
+            continue
+        # the baseline avoids 1.5 durations around mid-transit: the duration may be underestimated
+        out = w.index[np.abs(dt[w.index]) >= 0.75 * duration]
+        x = lc.time[out] - lc.time[w.index].mean()
+        coef = np.polyfit(x, lc.flux[out], min(order, max(0, out.size - 2)))
+        trend = np.polyval(coef, lc.time[w.index] - lc.time[w.index].mean())
+        flux[w.index] = lc.flux[w.index] / trend
+        err[w.index] = lc.flux_err[w.index] / trend
+        keep.append(w.index)
+    if not keep:
+        raise TimeseriesError(
+            "no transit is fully covered (in-transit points and baseline on both sides)",
+            hint="check the period and mid-time, or give a longer light curve",
+        )
+    index = np.concatenate(keep)
+    return lc.with_flux(flux, err, window_normalised=True).select(index)
+
+
+# --------------------------------------------------------------------------- fits
+
+
+@dataclass(frozen=True, eq=False)
+class TransitTime:
+    """One transit's fitted mid-time and its O-C against the reference ephemeris."""
+
+    epoch: int
+    tc: float
+    tc_err: float
+    predicted: float
+    n_points: int
+
+    @property
+    def o_minus_c_min(self) -> float:
+        """Observed minus calculated, minutes."""
+        return (self.tc - self.predicted) * 1440.0
+
+    @property
+    def err_min(self) -> float:
+        """Error of the mid-time, minutes."""
+        return self.tc_err * 1440.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Plain numbers for JSON."""
+        return {
+            "epoch": self.epoch,
+            "tc": self.tc,
+            "tc_err": self.tc_err,
+            "predicted": self.predicted,
+            "o_minus_c_min": self.o_minus_c_min,
+            "err_min": self.err_min,
+            "n_points": self.n_points,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class MultiTransitResult:
+    """A joint fit of every covered transit, the per-transit mid-times and a refined ephemeris."""
+
+    fit: TransitFit
+    windows_lc: LightCurve
+    t0: float
+    duration: float
+    times: list[TransitTime]
+    ephemeris: dict[str, float] | None
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description (the joint fit's summary plus the timing)."""
+        out = self.fit.summary()
+        out["multi_transit"] = {
+            "period": self.fit.extra.get("period"),
+            "reference_t0": self.t0,
+            "window_duration_days": self.duration,
+            "n_transits": len({int(e) for e in self.windows_lc.meta.get("epochs", [])}),
+            "transit_times": [t.as_dict() for t in self.times],
+            "linear_ephemeris": self.ephemeris,
+        }
+        return out
+
+
+def fit_multi_transit(
+    lc: LightCurve,
+    priors: TransitPriors,
+    options: FitOptions | None = None,
+    *,
+    per_transit: bool = True,
+    window_order: int = 1,
+) -> MultiTransitResult:
+    """Fit all covered transits of a long light curve jointly (period fixed), then each alone.
+
+    Parameters
+    ----------
+    lc
+        The whole light curve (e.g. a TESS sector), BJD_TDB.
+    priors
+        Period (required), and when known ``t0``, ``a_rs``, ``inc``, limb darkening. Without
+        ``t0`` the mid-time and duration come from a box search at the period.
+    options
+        Options of the shared fit; the detrending candidates are ignored (the windows are
+        normalised instead).
+    per_transit
+        Also fit each transit's mid-time (shape fixed at the joint fit) for O-C.
+    window_order
+        Polynomial order of each window's baseline.
+
+    Raises
+    ------
+    TimeseriesError
+        When no transit is covered, or the fit fails.
+    """
+    opts = replace(options or FitOptions(), detrend=())
+    lc = lc.sort().finite() if np.isfinite(lc.flux_err).all() else lc.sort()
+    duration = transit_duration(priors)
+    t0 = priors.t0
+    if t0 is None or duration is None:
+        found_t0, found_duration, depth = find_ephemeris(lc, priors.period)
+        log.info("box search: t0 %.5f, duration %.3f d, depth %.5f", found_t0, found_duration, depth)
+        t0 = found_t0 if t0 is None else t0
+        duration = found_duration if duration is None else duration
+    windows = transit_windows(lc.time, priors.period, t0, duration)
+    flat = normalise_windows(lc, windows, priors.period, t0, duration, order=window_order)
+    epochs = epoch_numbers(flat.time, priors.period, t0)
+    flat = flat.with_meta(epochs=sorted({int(e) for e in epochs}))
+    start_priors = replace(priors, t0=t0) if priors.t0 is None else priors
+    fit = fit_transit(flat, start_priors, opts)
+    fit = replace(fit, extra={**fit.extra, "period": priors.period})
+    times: list[TransitTime] = []
+    ephemeris = None
+    if per_transit:
+        times = transit_times(flat, fit, priors.period, t0, duration, opts)
+        ephemeris = linear_ephemeris(times, priors.period)
+    return MultiTransitResult(
+        fit=fit, windows_lc=flat, t0=t0, duration=duration, times=times, ephemeris=ephemeris
+    )
+
+
+def transit_times(
+    flat: LightCurve,
+    fit: TransitFit,
+    period: float,
+    t0: float,
+    duration: float,
+    options: FitOptions | None = None,
+) -> list[TransitTime]:
+    """Mid-time of each transit in ``flat`` (window-normalised), shape fixed at ``fit``'s solution.
+
+    Each window is fitted alone with ``a/Rs`` and the inclination held by tight Gaussian priors
+    (1 %, 0.1 degree) at the joint values and the limb darkening fixed, so that its mid-time
+    (and a free depth) are what the window decides. The reference ephemeris is the joint fit's
+    mid-time plus whole periods (``t0`` only names the windows).
+    """
+    opts = replace(options or FitOptions(), detrend=())
+    tc_ref = fit.value("tc")
+    shape = TransitPriors(
+        period=period,
+        t0=tc_ref,
+        rp_rs=fit.value("rp_rs"),
+        a_rs=fit.value("a_rs"),
+        a_rs_err=0.01 * fit.value("a_rs"),
+        inc=fit.value("inc"),
+        inc_err=0.1,
+        u=(fit.value("u1"), fit.value("u2")),
+    )
+    epochs = epoch_numbers(flat.time, period, tc_ref)
+    out: list[TransitTime] = []
+    for epoch in np.unique(epochs):
+        part = flat.select(epochs == epoch)
+        if len(part) < 12:
+            continue
+        predicted = tc_ref + int(epoch) * period
+        try:
+            single = fit_transit(part, replace(shape, t0=predicted), opts)
+        except TimeseriesError as exc:
+            log.warning("transit epoch %d not fitted: %s", epoch, exc)
+            continue
+        tc = single.params["tc"]
+        out.append(TransitTime(int(epoch), tc.median, tc.err, predicted, int(single.used.sum())))
+    return out
+
+
+def linear_ephemeris(times: list[TransitTime], period: float) -> dict[str, float] | None:
+    """Weighted least-squares ``tc = T0 + E * P`` through the mid-times, with errors and chi2.
+
+    ``None`` with fewer than two transits.
+    """
+    if len(times) < 2:
+        return None
+    epochs = np.array([t.epoch for t in times], dtype=np.float64)
+    tc = np.array([t.tc for t in times])
+    err = np.array([max(t.tc_err, 1e-7) for t in times])
+    design = np.column_stack([np.ones_like(epochs), epochs]) / err[:, None]
+    cov = np.linalg.inv(design.T @ design)
+    coef = cov @ design.T @ (tc / err)
+    resid = (tc - (coef[0] + coef[1] * epochs)) / err
+    dof = max(1, len(times) - 2)
+    return {
+        "t0": float(coef[0]),
+        "t0_err": float(math.sqrt(cov[0, 0])),
+        "period": float(coef[1]),
+        "period_err": float(math.sqrt(cov[1, 1])),
+        "chi2_red": float(np.sum(resid**2) / dof),
+        "input_period": period,
+    }
