@@ -1,0 +1,207 @@
+"""Unattended use: copy new files from an incoming folder into the archive by night, then process.
+
+``ingest`` is one pass (cron-friendly); ``watch`` repeats it until stopped. A file is
+copied to ``ARCHIVE/<night>/<its path under INCOMING>`` through a temporary file, its
+checksum verified against the source, then renamed into place; the source is deleted
+only with ``move=True`` and only after that verification. A manifest remembers what was
+ingested (by size, mtime and checksum) so each pass reads only new or changed files.
+Files still being written (changed within ``settle_s`` seconds) wait for the next pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from nightpipe.config import Settings
+from nightpipe.errors import NightpipeError
+from nightpipe.frames.fitsio import atomic_open, atomic_path
+from nightpipe.frames.timing import exposure_mid, night_of, resolve_location
+from nightpipe.inventory import is_scannable, read_file_frames
+
+log = logging.getLogger(__name__)
+MANIFEST = ".nightpipe-ingested.json"
+UNDATED = "undated"
+
+
+@dataclass
+class IngestSummary:
+    """What one pass did."""
+
+    copied: int = 0
+    unchanged: int = 0
+    waiting: int = 0
+    bad: int = 0
+    moved: int = 0
+    nights: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+
+def file_night(path: Path, settings: Settings) -> str:
+    """The observing night of a frame from its header (``undated`` when it has no usable time)."""
+    frames = read_file_frames(str(path), settings)
+    head = frames[0]
+    stamp = exposure_mid(
+        head.cards, head.header.exptime, utc_offset_hours=settings.observatory.utc_offset_hours
+    )
+    if stamp is None:
+        return UNDATED
+    _, lon, _, _ = resolve_location(
+        head.header.site_lat,
+        head.header.site_lon,
+        head.header.site_elev,
+        settings.observatory,
+        local_offset_hours=stamp.local_offset_hours,
+    )
+    return night_of(stamp.mid_utc, lon)
+
+
+def _sha1(path: Path) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verified_copy(source: Path, destination: Path) -> str:
+    """Copy ``source`` to ``destination`` atomically and verify the copy's SHA-1; returns it.
+
+    Raises
+    ------
+    NightpipeError
+        When the copy's checksum differs from the source's (the destination is not created).
+    """
+    expected = _sha1(source)
+    with atomic_path(destination, suffix=".part") as tmp:
+        shutil.copyfile(source, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        got = _sha1(tmp)
+        if got != expected:
+            raise NightpipeError(
+                f"copy verification failed (sha1 {got} != {expected})",
+                path=source,
+                hint="check the disk; the file will be retried on the next pass",
+            )
+    shutil.copystat(source, destination)
+    return expected
+
+
+def _load_manifest(archive: Path) -> dict[str, dict[str, object]]:
+    path = archive / MANIFEST
+    if not path.is_file():
+        return {}
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _save_manifest(archive: Path, manifest: dict[str, dict[str, object]]) -> None:
+    with atomic_open(archive / MANIFEST, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=1, sort_keys=True)
+
+
+def ingest(
+    incoming: Path,
+    archive: Path,
+    settings: Settings,
+    *,
+    move: bool = False,
+    settle_s: float = 30.0,
+    clock: Callable[[], float] = time.time,
+) -> IngestSummary:
+    """Copy new frames from ``incoming`` into ``archive/<night>/`` (one pass)."""
+    if not incoming.is_dir():
+        raise NightpipeError("incoming folder not found", path=incoming, hint="create it or fix the path")
+    archive.mkdir(parents=True, exist_ok=True)
+    manifest = _load_manifest(archive)
+    summary = IngestSummary()
+    now = clock()
+    for path in sorted(p for p in incoming.rglob("*") if p.is_file() and is_scannable(p.name)):
+        key = str(path.resolve())
+        stat = path.stat()
+        seen = manifest.get(key)
+        if seen is not None and seen.get("size") == stat.st_size and seen.get("mtime") == stat.st_mtime:
+            summary.unchanged += 1
+            continue
+        if now - stat.st_mtime < settle_s:
+            summary.waiting += 1
+            continue
+        try:
+            night = file_night(path, settings)
+            destination = archive / night / path.relative_to(incoming)
+            sha1 = verified_copy(path, destination)
+        except NightpipeError as exc:
+            summary.bad += 1
+            summary.errors.append(str(exc))
+            log.warning("%s", exc, extra={"step": "ingest"})
+            manifest[key] = {"size": stat.st_size, "mtime": stat.st_mtime, "error": str(exc)}
+            continue
+        manifest[key] = {"size": stat.st_size, "mtime": stat.st_mtime, "sha1": sha1, "dest": str(destination)}
+        summary.copied += 1
+        summary.nights.add(night)
+        if move:
+            path.unlink()
+            summary.moved += 1
+    _save_manifest(archive, manifest)
+    if summary.errors:
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        with open(archive / "ingest-errors.log", "a", encoding="utf-8") as handle:
+            handle.writelines(f"{stamp} {line}\n" for line in summary.errors)
+    return summary
+
+
+def write_error_log(night_dir: Path, lines: list[str]) -> Path:
+    """Append a run's failures to ``<night>/nightpipe-errors.log`` (created when there are any)."""
+    path = night_dir / "nightpipe-errors.log"
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"# run {stamp}: {len(lines)} problem(s)\n")
+        handle.writelines(f"{line}\n" for line in lines)
+    return path
+
+
+def process_nights(settings: Settings, archive: Path, nights: set[str]) -> dict[str, int]:
+    """Run the pipeline on each archive night that received files; returns exit codes by night.
+
+    Failures (steps, frames, the ingest's own) go to ``<night>/nightpipe-errors.log``.
+    """
+    from sqlalchemy import select
+
+    from nightpipe.pipeline.night import run_night
+    from nightpipe.store.db import open_database
+    from nightpipe.store.models import Frame, StepRun
+
+    codes: dict[str, int] = {}
+    for night in sorted(nights - {UNDATED}):
+        folder = archive / night
+        result = run_night(settings, [folder])
+        codes[night] = result.exit_code
+        lines = [s.error for s in result.steps if s.error]
+        db = open_database(settings.database.url)
+        try:
+            with db.session() as session:
+                failed = session.execute(
+                    select(StepRun.step, Frame.path, StepRun.reason)
+                    .join(Frame, StepRun.frame_id == Frame.id)
+                    .where(StepRun.status == "failed", Frame.path.startswith(str(folder.resolve())))
+                ).all()
+                bad = session.execute(
+                    select(Frame.path, Frame.error).where(
+                        Frame.status == "bad", Frame.path.startswith(str(folder.resolve()))
+                    )
+                ).all()
+        finally:
+            db.dispose()
+        lines += [f"{step}: {Path(path).name}: {reason}" for step, path, reason in failed]
+        lines += [f"scan: {Path(path).name}: {error}" for path, error in bad]
+        if lines:
+            write_error_log(folder, lines)
+    return codes
