@@ -62,7 +62,7 @@ def test_file_night_of_real_frames(shared_data: Path) -> None:
 
 
 def test_verified_copy_refuses_missing_source(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(NightpipeError, match="cannot copy"):
         verified_copy(tmp_path / "nope.fits", tmp_path / "out" / "x.fits")
     assert not (tmp_path / "out" / "x.fits").exists()
 

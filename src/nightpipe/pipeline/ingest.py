@@ -78,21 +78,28 @@ def verified_copy(source: Path, destination: Path) -> str:
     Raises
     ------
     NightpipeError
-        When the copy's checksum differs from the source's (the destination is not created).
+        When the copy fails or its checksum differs from the source's (nothing is left behind).
     """
-    expected = _sha1(source)
-    with atomic_path(destination, suffix=".part") as tmp:
-        shutil.copyfile(source, tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        got = _sha1(tmp)
-        if got != expected:
-            raise NightpipeError(
-                f"copy verification failed (sha1 {got} != {expected})",
-                path=source,
-                hint="check the disk; the file will be retried on the next pass",
-            )
-    shutil.copystat(source, destination)
+    try:
+        expected = _sha1(source)
+        with atomic_path(destination, suffix=".part") as tmp:
+            shutil.copyfile(source, tmp)
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            got = _sha1(tmp)
+            if got != expected:
+                raise NightpipeError(
+                    f"copy verification failed (sha1 {got} != {expected})",
+                    path=source,
+                    hint="check the disk; the file will be retried on the next pass",
+                )
+        shutil.copystat(source, destination)
+    except OSError as exc:
+        raise NightpipeError(
+            f"cannot copy into the archive ({exc.strerror or exc})",
+            path=source,
+            hint="check that the file still exists and the archive is writable",
+        ) from None
     return expected
 
 
