@@ -9,7 +9,16 @@ from pathlib import Path
 import typer
 
 from nightpipe import __version__
-from nightpipe.cli import config_cmd, demo_cmd, scan_cmd, solve_cmd, zeropoint_cmd
+from nightpipe.cli import (
+    config_cmd,
+    demo_cmd,
+    ingest_cmd,
+    lc_cmd,
+    run_cmd,
+    scan_cmd,
+    solve_cmd,
+    zeropoint_cmd,
+)
 from nightpipe.cli.common import CliState, console
 from nightpipe.errors import NightpipeError
 from nightpipe.logs import configure_logging
@@ -52,6 +61,9 @@ def root(
 
 config_cmd.register(app)
 demo_cmd.register(app)
+run_cmd.register(app)
+ingest_cmd.register(app)
+lc_cmd.register(app)
 scan_cmd.register(app)
 zeropoint_cmd.register(app)
 solve_cmd.register(app)
