@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MIN_MATCHES = 8
 MIN_UNSATURATED_FOR_FIT = 15
+DETECT_SIGMA = 8.0  # star lists for astrometry need only the few hundred brightest stars
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,14 @@ class NightSolver:
             With every reason when nothing works (too few stars, solver failure, checks).
         """
         start = time.perf_counter()
-        stars = detect_stars(data, mask=mask, saturated_pixels=saturated_pixels, max_stars=300)
+        stars = detect_stars(
+            data,
+            mask=mask,
+            saturated_pixels=saturated_pixels,
+            max_stars=300,
+            sigma=DETECT_SIGMA,
+            deblend_nthresh=8,
+        )
         if len(stars) < MIN_MATCHES:
             raise AstrometryError(
                 f"only {len(stars)} stars detected (blank, cloudy or badly out of focus?)", path=name
