@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from astropy.io import fits
+from astropy.stats import mad_std
+from sqlalchemy import select
 
 from nightpipe.calib.library import (
     MasterKeys,
@@ -16,9 +23,11 @@ from nightpipe.calib.library import (
     match_master,
     register_master,
 )
+from nightpipe.calib.masters import central_region, flat_problem, group_frames, run_masters
 from nightpipe.config import Settings, validate_settings
+from nightpipe.frames.flags import PixelFlag
 from nightpipe.store import open_database
-from nightpipe.store.models import Frame
+from nightpipe.store.models import Frame, Master, StepRun
 
 T0 = datetime(2024, 3, 10, 4, 0, tzinfo=UTC)
 
@@ -178,3 +187,347 @@ def test_empty_library_finds_nothing(tmp_path: Any, kind: str) -> None:
             assert outcome.master is None and kind in str(outcome.reason)
     finally:
         db.dispose()
+
+
+# =========================================================================== building masters
+
+NY, NX = 64, 80  # trimmed science area
+OVERSCAN = 8  # columns of overscan at the right
+BIAS_LEVEL = 1000.0
+READ_NOISE = 8.0  # ADU
+DARK_RATE = 0.4  # ADU/s
+DARK_EXP = 100.0
+NIGHT_T = datetime(2024, 5, 1, 3, 0, tzinfo=UTC)
+
+
+def _truth(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:NY, 0:NX]
+    r2 = ((yy - NY / 2) / NY) ** 2 + ((xx - NX / 2) / NX) ** 2
+    flat = (1.0 - 0.6 * r2) * rng.normal(1.0, 0.01, (NY, NX))  # vignetting + pixel response
+    flat[10, 20] = 0.0  # dead pixel
+    pattern = rng.normal(0.0, 3.0, (NY, NX))  # fixed bias pattern
+    hot = np.zeros((NY, NX), bool)
+    hot[5, 7] = hot[40, 60] = True
+    return {"flat": flat, "pattern": pattern, "hot": hot}
+
+
+def _raw(
+    rng: np.random.Generator, truth: dict[str, np.ndarray], *, exptime: float, light: float, overscan: float
+) -> np.ndarray:
+    """One raw frame with an overscan strip: bias + pattern + dark + light x flat + noise."""
+    image = BIAS_LEVEL + overscan + truth["pattern"]
+    dark = DARK_RATE * exptime + np.where(truth["hot"], 50.0 * exptime, 0.0)
+    signal = dark + light * truth["flat"]
+    image = image + rng.poisson(np.maximum(signal, 0)) + rng.normal(0, READ_NOISE, (NY, NX))
+    strip = BIAS_LEVEL + overscan + rng.normal(0, READ_NOISE, (NY, OVERSCAN))
+    return np.clip(np.hstack([image, strip]), 0, 65535).astype(np.uint16)
+
+
+def _write_raw(path: Path, data: np.ndarray, kind: str, exptime: float, filt: str | None) -> None:
+    header = fits.Header()
+    header["IMAGETYP"] = kind
+    header["EXPTIME"] = exptime
+    header["BIASSEC"] = f"[{NX + 1}:{NX + OVERSCAN},1:{NY}]"
+    header["TRIMSEC"] = f"[1:{NX},1:{NY}]"
+    if filt:
+        header["FILTER"] = filt
+    fits.PrimaryHDU(data, header=header).writeto(path)
+
+
+def _make_night(
+    root: Path, *, seed: int = 0, bad_flat: bool = True
+) -> tuple[list[Frame], dict[str, np.ndarray]]:
+    truth = _truth(seed)
+    rng = np.random.default_rng(seed + 1)
+    root.mkdir(parents=True, exist_ok=True)
+    frames: list[Frame] = []
+    plan = [("bias", 0.0, 0.0, None)] * 9 + [("dark", DARK_EXP, 0.0, None)] * 7
+    plan += [("flat", 2.0, level, "V") for level in (20000.0, 14000.0, 9000.0, 6000.0, 4000.0, 3000.0)]
+    for i, (kind, exptime, light, filt) in enumerate(plan):
+        data = _raw(rng, truth, exptime=exptime, light=light, overscan=float(rng.normal(0, 20)))
+        path = root / f"{kind} {i:02d}.fits"
+        _write_raw(path, data, kind, exptime, filt)
+        frames.append(_frame_row(path, kind, exptime, filt, NIGHT_T + timedelta(minutes=i)))
+    if bad_flat:
+        data = _raw(rng, truth, exptime=2.0, light=5000.0, overscan=0.0)
+        data[20:40, 30:50] = 0  # a dead zone: bias-subtracted it is strongly negative
+        path = root / "flat bad.fits"
+        _write_raw(path, data, "flat", 2.0, "V")
+        frames.append(_frame_row(path, "flat", 2.0, "V", NIGHT_T + timedelta(minutes=30)))
+    return frames, truth
+
+
+def _frame_row(path: Path, kind: str, exptime: float, filt: str | None, when: datetime) -> Frame:
+    stat = path.stat()
+    return Frame(
+        path=str(path),
+        hdu=0,
+        size=stat.st_size,
+        mtime=stat.st_mtime,
+        sha1=hashlib.sha1(path.read_bytes()).hexdigest(),
+        status="ok",
+        kind=kind,
+        filter=filt,
+        exptime=exptime,
+        xbin=1,
+        ybin=1,
+        gain=1.0,
+        naxis1=NX + OVERSCAN,
+        naxis2=NY,
+        ccd_temp=-10.0,
+        mid_utc=when,
+        night="2024-04-30",
+    )
+
+
+def _night_settings(tmp_path: Path, db_url: str, **cal: Any) -> Settings:
+    return validate_settings(
+        {
+            "paths": {"output": str(tmp_path / "out"), "masters": str(tmp_path / "out" / "masters")},
+            "database": {"url": db_url},
+            "calibration": cal,
+        }
+    )
+
+
+def _digests(paths: list[Path]) -> list[str]:
+    return [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+
+
+def test_masters_recover_the_truth_of_a_synthetic_night(tmp_path: Path, db_url: str) -> None:
+    frames, truth = _make_night(tmp_path / "raw night")
+    raw_paths = [Path(f.path) for f in frames]
+    before = _digests(raw_paths)
+    settings = _night_settings(tmp_path, db_url)
+    db = open_database(db_url)
+    try:
+        with db.session() as s:
+            s.add_all(frames)
+        summary = run_masters(settings, db, plots=True)
+        assert not summary.failed, summary.failed
+        assert len(summary.bad_frames) == 1 and "flat bad.fits" in summary.bad_frames[0][1]
+        assert "zero or negative region" in summary.bad_frames[0][1]
+        with db.session() as s:
+            rows = {m.kind: m for m in s.scalars(select(Master))}
+            failed = s.scalars(select(StepRun).where(StepRun.status == "failed")).all()
+            assert [Path(str(r.reason).split(":")[0]).name for r in failed] == ["flat bad.fits"]
+            ok = s.scalars(select(StepRun).where(StepRun.status == "ok")).all()
+            assert len(ok) == 9 + 7 + 6
+        assert set(rows) == {"bias", "dark", "flat", "badpix"}
+
+        # --- bias: level, fixed pattern and read noise within their statistical errors
+        bias = rows["bias"]
+        with fits.open(bias.path) as hdul:
+            assert (
+                hdul[0].data.dtype.kind == "f"
+                and hdul[0].header["BITPIX"] == -32
+                and hdul[0].data.shape == (NY, NX)
+            )
+            assert hdul["UNCERT"].header["BITPIX"] == -32 and hdul["MASK"].data.dtype.kind == "u"
+            assert hdul[0].header["NCOMBINE"] == 9 and hdul[0].header["NPINHASH"] == bias.inputs_hash
+            assert any("overscan median subtracted" in str(h) for h in hdul[0].header["HISTORY"])
+            master_bias = hdul[0].data.astype(np.float64)
+            bias_err = hdul["UNCERT"].data
+        # overscan subtracted: what is left is the fixed pattern
+        resid = master_bias - truth["pattern"]
+        sem = READ_NOISE * np.sqrt(np.pi / 2) / np.sqrt(9)
+        assert abs(resid.mean()) < 5 * sem / np.sqrt(resid.size) + 0.5  # overscan medians: ~0.3 ADU
+        assert resid.std() == pytest.approx(sem, rel=0.15)
+        assert float(np.median(bias_err)) == pytest.approx(sem, rel=0.15)
+        assert bias.quality["frame_noise"] == pytest.approx(READ_NOISE, rel=0.08)
+        assert bias.nframes == 9 and not bias.bias_included
+
+        # --- dark: bias-subtracted, dark current and hot pixels recovered
+        dark = rows["dark"]
+        assert not dark.bias_included and dark.exptime == DARK_EXP
+        expected_rate_err = np.sqrt(DARK_RATE * DARK_EXP + 2 * READ_NOISE**2) / np.sqrt(7) / DARK_EXP
+        assert dark.quality["dark_current"] == pytest.approx(DARK_RATE, abs=5 * expected_rate_err)
+        with fits.open(dark.path) as hdul:
+            hot = (hdul["MASK"].data & PixelFlag.HOT) > 0
+        np.testing.assert_array_equal(hot, truth["hot"])
+
+        # --- flat: the shape, after normalising twilight flats of different levels
+        flat = rows["flat"]
+        assert flat.filter == "V" and flat.nframes == 6
+        with fits.open(flat.path) as hdul:
+            master_flat = hdul[0].data.astype(np.float64)
+            flat_mask = hdul["MASK"].data
+        shape = truth["flat"] / np.median(truth["flat"][central_region((NY, NX), 0.5)])
+        good = shape > 0.1
+        ratio = master_flat[good] / shape[good]
+        assert np.median(ratio) == pytest.approx(1.0, abs=0.003)
+        # the scatter of the ratio is the photon + read noise of the combined flats
+        assert ratio.std() < 0.012
+        assert flat_mask[10, 20] & PixelFlag.DEAD
+        assert flat.quality["illumination_min"] < 0.95 < flat.quality["illumination_max"] <= 1.05
+
+        badpix = rows["badpix"]
+        with fits.open(badpix.path) as hdul:
+            bp = hdul[0].data
+        assert bp.dtype.kind == "u" and bp[5, 7] & PixelFlag.HOT and bp[10, 20] & PixelFlag.DEAD
+        plots = list((tmp_path / "out" / "plots").rglob("*.png"))
+        assert len(plots) == 3
+
+        # --- the raw files are untouched, and a rebuild with the same inputs is skipped
+        assert _digests(raw_paths) == before
+        again = run_masters(settings, db)
+        assert not again.built and len(again.skipped) == 3
+        changed = run_masters(_night_settings(tmp_path, db_url, sigma_low=4.0, sigma_high=4.0), db)
+        assert len(changed.built) == 4  # new settings: everything again (3 masters + bad pixels)
+    finally:
+        db.dispose()
+
+
+def test_dark_without_bias_is_bias_included(tmp_path: Path) -> None:
+    frames, _ = _make_night(tmp_path / "raw", bad_flat=False)
+    darks = [f for f in frames if f.kind == "dark"]
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    db = open_database(url)
+    try:
+        with db.session() as s:
+            s.add_all(darks)
+        summary = run_masters(_night_settings(tmp_path, url, overscan="none"), db)
+        assert len(summary.built) == 2
+        with db.session() as s:
+            dark = s.scalars(select(Master).where(Master.kind == "dark")).one()
+            assert dark.bias_included
+            assert dark.quality["level"] == pytest.approx(BIAS_LEVEL + DARK_RATE * DARK_EXP, abs=15)
+            # a bias-included dark is never scaled to another exposure
+            frame = _frame(
+                exptime=30.0,
+                naxis1=NX + OVERSCAN,
+                naxis2=NY,
+                gain=1.0,
+                offset=None,
+                readout_mode=None,
+                ccd_temp=-10.0,
+                mid_utc=NIGHT_T,
+            )
+            assert find_master(s, frame, "dark", _settings()) is None
+            same = _frame(
+                exptime=DARK_EXP,
+                naxis1=NX + OVERSCAN,
+                naxis2=NY,
+                gain=1.0,
+                offset=None,
+                readout_mode=None,
+                ccd_temp=-10.0,
+                mid_utc=NIGHT_T,
+            )
+            assert find_master(s, same, "dark", _settings()) is not None
+    finally:
+        db.dispose()
+
+
+def test_grouping_splits_by_keys_and_temperature(tmp_path: Path) -> None:
+    def f(kind: str, **kw: Any) -> Frame:
+        base: dict[str, Any] = {
+            "path": f"/x/{kind}{len(kw)}",
+            "hdu": 0,
+            "kind": kind,
+            "xbin": 1,
+            "ybin": 1,
+            "naxis1": 10,
+            "naxis2": 10,
+            "gain": 1.0,
+            "exptime": 1.0,
+            "ccd_temp": -10.0,
+            "night": "2024-01-01",
+            "filter": None,
+        }
+        base.update(kw)
+        return Frame(**base)
+
+    frames = [
+        f("bias"),
+        f("bias", ccd_temp=-9.0),
+        f("bias", ccd_temp=-2.0),
+        f("bias", xbin=2, ybin=2),
+        f("dark", exptime=30.0),
+        f("dark", exptime=30.0001),
+        f("dark", exptime=60.0),
+        f("flat", filter="R"),
+        f("flat", filter="r "),
+        f("flat", filter="V"),
+        f("light"),
+        f("bias", night="2024-01-02"),
+    ]
+    groups = group_frames(frames, _settings())
+    sizes = sorted((g.kind, len(g.frames)) for g in groups)
+    assert sizes == [
+        ("bias", 1),
+        ("bias", 1),
+        ("bias", 1),
+        ("bias", 2),
+        ("dark", 1),
+        ("dark", 2),
+        ("flat", 1),
+        ("flat", 2),
+    ]
+
+
+def test_flat_problem_and_central_region() -> None:
+    image = np.full((64, 64), 100.0)
+    assert flat_problem(image) is None
+    image[16:24, 32:39] = -1.0  # 56 of 64 pixels of one cell
+    problem = flat_problem(image)
+    assert problem is not None and "x=33..40, y=17..24" in problem
+    image[16:24, 32:39] = 100.0
+    image[::3, ::3] = 0.0  # scattered zeros are dead pixels, not a region
+    assert flat_problem(image) is None
+    assert flat_problem(np.full((4, 4), np.nan)) == "has no finite pixel"
+    assert central_region((10, 10), 0.01) == (slice(4, 5), slice(4, 5))
+
+
+def test_real_feder_bias_and_dark_agree_with_ccdproc(shared_data: Path, tmp_path: Path) -> None:
+    ccdproc = pytest.importorskip("ccdproc")
+    from astropy.nddata import CCDData
+
+    folder = shared_data / "feder-apogee"
+    biases = sorted(folder.glob("biastest*.fit"))
+    darks = sorted(folder.glob("darktest*.fit"))
+    assert len(biases) == 5 and len(darks) == 5
+    rows = []
+    for i, path in enumerate(biases + darks):
+        header = fits.getheader(path)
+        kind = "bias" if path in biases else "dark"
+        row = _frame_row(path, kind, float(header["EXPTIME"]), None, NIGHT_T + timedelta(minutes=i))
+        row.naxis1, row.naxis2 = int(header["NAXIS1"]), int(header["NAXIS2"])
+        row.ccd_temp = None
+        rows.append(row)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    db = open_database(url)
+    # ccdproc.combine(sigma_clip=True) clips once: compare with one iteration
+    settings = _night_settings(tmp_path, url, max_iters=1)
+    try:
+        with db.session() as s:
+            s.add_all(rows)
+        summary = run_masters(settings, db)
+        assert not summary.failed and len(summary.built) == 3
+        with db.session() as s:
+            got = {m.kind: m for m in s.scalars(select(Master))}
+        ours_bias = fits.getdata(got["bias"].path)
+        ours_dark = fits.getdata(got["dark"].path)
+    finally:
+        db.dispose()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peer_bias = ccdproc.combine(
+            [CCDData.read(p, unit="adu") for p in biases],
+            method="median",
+            sigma_clip=True,
+            sigma_clip_func=np.ma.median,
+            sigma_clip_dev_func=mad_std,
+        )
+        peer_dark = ccdproc.combine(
+            [ccdproc.subtract_bias(CCDData.read(p, unit="adu"), peer_bias) for p in darks],
+            method="median",
+            sigma_clip=True,
+            sigma_clip_func=np.ma.median,
+            sigma_clip_dev_func=mad_std,
+        )
+    np.testing.assert_allclose(ours_bias, peer_bias.data, rtol=1e-6)
+    np.testing.assert_allclose(ours_dark, peer_dark.data, atol=1e-2)
+    assert got["bias"].quality["level"] == pytest.approx(float(np.median(peer_bias.data)))
+    assert got["dark"].quality["rejected_fraction"] >= 0.0 and got["dark"].nframes == 5

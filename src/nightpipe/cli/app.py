@@ -14,9 +14,12 @@ from nightpipe.cli import (
     demo_cmd,
     ingest_cmd,
     lc_cmd,
+    lightcurve_cmd,
+    masters_cmd,
     run_cmd,
     scan_cmd,
     solve_cmd,
+    tess_cmd,
     zeropoint_cmd,
 )
 from nightpipe.cli.common import CliState, console
@@ -67,6 +70,9 @@ lc_cmd.register(app)
 scan_cmd.register(app)
 zeropoint_cmd.register(app)
 solve_cmd.register(app)
+masters_cmd.register(app)
+lightcurve_cmd.register(app)
+tess_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
