@@ -14,12 +14,10 @@ from nightpipe.cli import (
     demo_cmd,
     ingest_cmd,
     lc_cmd,
-    lightcurve_cmd,
     masters_cmd,
     run_cmd,
     scan_cmd,
     solve_cmd,
-    tess_cmd,
     zeropoint_cmd,
 )
 from nightpipe.cli.common import CliState, console
@@ -71,8 +69,6 @@ scan_cmd.register(app)
 zeropoint_cmd.register(app)
 solve_cmd.register(app)
 masters_cmd.register(app)
-lightcurve_cmd.register(app)
-tess_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
