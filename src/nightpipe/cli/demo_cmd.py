@@ -1,4 +1,4 @@
-"""``nightpipe demo``: make (or reuse) the demo night and run what the pipeline has on it."""
+"""``nightpipe demo``: make (or reuse) the demo night and run the whole pipeline on it."""
 
 from __future__ import annotations
 
@@ -6,29 +6,23 @@ from pathlib import Path
 
 import typer
 
-from nightpipe.cli.common import console, state
-from nightpipe.config import default_toml
-from nightpipe.frames.fitsio import atomic_open
-from nightpipe.store import open_database
+from nightpipe.cli.common import console, progress_for
+from nightpipe.cli.run_cmd import print_run
+from nightpipe.pipeline.demo import prepare_demo
+from nightpipe.pipeline.night import run_night
 
 
 def demo(
     ctx: typer.Context,
     outdir: Path = typer.Argument(Path("demo"), help="Folder for the demo night and its products"),
 ) -> None:
-    """Generate the demo night and run the whole pipeline on it."""
-    outdir.mkdir(parents=True, exist_ok=True)
-    cfg = outdir / "nightpipe.toml"
-    if not cfg.exists():
-        with atomic_open(cfg, "w", encoding="utf-8") as handle:
-            handle.write(default_toml())
-    settings = state(ctx).settings
-    url = f"sqlite:///{(outdir / 'nightpipe.sqlite').resolve()}"
-    open_database(url).dispose()
-    out = console()
-    out.print(f"configuration: {cfg}")
-    out.print(f"database:      {url}")
-    out.print(f"observatory:   {settings.observatory.name}")
+    """Generate the demo night (a simulated transit on a real star field) and run the whole pipeline."""
+    progress = progress_for(ctx)
+    settings, raw = prepare_demo(outdir, progress=progress)
+    console().print(f"demo night: {raw}  (settings: {outdir / 'nightpipe.toml'})")
+    result = run_night(settings, [raw], progress=progress)
+    print_run(result, settings)
+    raise typer.Exit(result.exit_code)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from nightpipe.cli.common import console, progress_for, state
-from nightpipe.pipeline.night import run_night
+from nightpipe.config import Settings
+from nightpipe.pipeline.night import NightRun, run_night
 
 
 def run(
@@ -28,6 +29,12 @@ def run(
     settings = cli.settings
     chosen = [s.strip() for s in steps.split(",")] if steps else None
     result = run_night(settings, raw_dirs, night=night, steps=chosen, progress=progress_for(ctx))
+    print_run(result, settings)
+    raise typer.Exit(result.exit_code)
+
+
+def print_run(result: NightRun, settings: Settings) -> None:
+    """A table of every step (status, wall and CPU time, summary) and where the products are."""
     table = Table(title="nightpipe run")
     for column in ("night", "step", "status", "wall s", "cpu s", "summary"):
         table.add_column(column)
@@ -45,7 +52,6 @@ def run(
         if report.exists():
             out.print(f"report for {night_name}: {report.resolve()}")
     out.print(f"products: {settings.paths.output.resolve()}   database: {settings.database.url}")
-    raise typer.Exit(result.exit_code)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,124 @@
+"""The demo night: a simulated night of a transiting planet on a real star field, and its settings.
+
+The field is centred on HAT-P-32's sky position. When astrometry.net index files are
+installed, the bright stars are the real Tycho-2 stars of that field (so that the demo
+frames plate-solve offline like real ones), completed by random fainter stars; without
+index files the simulator's random field is used and the solve step says why it failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from nightpipe.config import Settings, load_settings, toml_value
+from nightpipe.frames.fitsio import atomic_open
+from nightpipe.progress import Progress
+from nightpipe.simulate.options import SimOptions, StarList
+
+log = logging.getLogger(__name__)
+
+DEMO_RA, DEMO_DEC = 31.0429, 46.6878
+
+
+def _field_stars(options: SimOptions, index_dirs: tuple[Path, ...], seed: int) -> StarList | None:
+    """Tycho-2 stars of the demo field plus random faint ones, or None without index files."""
+    from nightpipe.astrometry.index_catalog import IndexCatalog, find_index_files
+
+    if not find_index_files(index_dirs):
+        log.warning(
+            "no astrometry.net index files in %s: the demo field is random and will not solve",
+            ", ".join(map(str, index_dirs)),
+        )
+        return None
+    half_deg = options.camera.size * options.sky.pixel_scale / 3600.0 / 2.0
+    radius = half_deg * 1.6
+    bright = IndexCatalog.from_dirs(index_dirs, max_files=None).cone(
+        options.site.ra, options.site.dec, radius
+    )
+    rng = np.random.default_rng(seed)
+    n_faint = 400
+    # dN/dm ~ 10^(0.3 m) between 12 and 17.5: inverse-transform sampling
+    lo, hi, slope = 12.0, 17.5, 0.3 * np.log(10)
+    u = rng.uniform(size=n_faint)
+    mags = np.log(np.exp(slope * lo) + u * (np.exp(slope * hi) - np.exp(slope * lo))) / slope
+    cosd = np.cos(np.radians(options.site.dec))
+    ra = options.site.ra + rng.uniform(-radius, radius, n_faint) / cosd
+    dec = options.site.dec + rng.uniform(-radius, radius, n_faint)
+    keep = np.isfinite(bright.mag)
+    return StarList(
+        ra=np.concatenate([bright.ra[keep], ra]),
+        dec=np.concatenate([bright.dec[keep], dec]),
+        mag=np.concatenate([bright.mag[keep], mags]),
+    )
+
+
+def demo_options(index_dirs: tuple[Path, ...], *, seed: int = 2017) -> SimOptions:
+    """Simulation options of the demo night (1024x1024, 60 lights, transit, MaxIm DL headers)."""
+    options = SimOptions(seed=seed, dialect="maxim", target_mag=11.0)
+    options = replace(options, site=replace(options.site, ra=DEMO_RA, dec=DEMO_DEC, object_name="DEMO-1"))
+    stars = _field_stars(options, index_dirs, seed)
+    return replace(options, stars=stars) if stars is not None else options
+
+
+def _settings_toml(outdir: Path, truth: dict[str, object]) -> str:
+    field = truth["field"]
+    transit = truth["transit"]
+    assert isinstance(field, dict) and isinstance(transit, dict)
+    site = field["site"]
+    stars = field["stars"]
+    target = int(field["target_index"])
+    camera = truth.get("camera", {})
+    assert isinstance(camera, dict)
+    lines = [
+        "# Settings of the nightpipe demo night (written by `nightpipe demo`).",
+        "[observatory]",
+        f"name = {toml_value(site['name'])}",
+        f"latitude = {site['latitude']}",
+        f"longitude = {site['longitude']}",
+        f"elevation = {site['elevation']}",
+        "[camera]",
+        f"gain = {camera.get('gain', 1.5)}",
+        f"read_noise = {camera.get('read_noise_e', 9.0)}",
+        "[paths]",
+        f"output = {toml_value(str(outdir / 'out'))}",
+        f"masters = {toml_value(str(outdir / 'out' / 'masters'))}",
+        f"cache = {toml_value(str(outdir / 'cache'))}",
+        "[database]",
+        f"url = {toml_value('sqlite:///' + str((outdir / 'nightpipe.sqlite').resolve()))}",
+        "[catalog]",
+        'order = ["tycho2"]',
+        "offline = true",
+        "[timeseries]",
+        "steps = 1500",
+        "[[timeseries.targets]]",
+        'name = "DEMO-1"',
+        f"ra = {float(stars['ra'][target])}",
+        f"dec = {float(stars['dec'][target])}",
+        f"period = {transit['period']}",
+        f"t0_bjd = {transit['t0_bjd_tdb']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def prepare_demo(outdir: Path, *, progress: Progress | None = None) -> tuple[Settings, Path]:
+    """Simulate the demo night into ``outdir/raw`` (once) and write ``outdir/nightpipe.toml``."""
+    from nightpipe.simulate.night import simulate_night
+
+    outdir = outdir.resolve()
+    raw = outdir / "raw"
+    truth_path = raw / "truth.json"
+    config = outdir / "nightpipe.toml"
+    base = load_settings(config if config.is_file() else None, environ={})
+    if not truth_path.is_file():
+        simulate_night(raw, demo_options(base.astrometry.index_dirs), progress=progress)
+    truth = json.loads(truth_path.read_text())
+    if not config.is_file():
+        with atomic_open(config, "w", encoding="utf-8") as handle:
+            handle.write(_settings_toml(outdir, truth))
+    return load_settings(config), raw
