@@ -17,6 +17,7 @@ from nightpipe.cli import (
     masters_cmd,
     run_cmd,
     scan_cmd,
+    simulate_cmd,
     solve_cmd,
     zeropoint_cmd,
 )
@@ -69,6 +70,7 @@ scan_cmd.register(app)
 zeropoint_cmd.register(app)
 solve_cmd.register(app)
 masters_cmd.register(app)
+simulate_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

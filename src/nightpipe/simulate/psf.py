@@ -28,8 +28,9 @@ def profile(r2: np.ndarray, fwhm: float, kind: str, beta: float) -> np.ndarray:
     return t ** np.float32(-beta)
 
 
-def _size_classes(full: int) -> tuple[tuple[float, float, int], ...]:
-    return ((1e5, np.inf, full), (1e4, 1e5, max(3 * full // 4, 3)), (0.0, 1e4, max(full // 2, 3)))
+def _size_classes(full: int, fwhm: float) -> tuple[tuple[float, float, int], ...]:
+    floor = max(int(np.ceil(2 * fwhm)), 3)
+    return ((1e5, np.inf, full), (1e4, 1e5, max(3 * full // 4, floor)), (0.0, 1e4, max(full // 2, floor)))
 
 
 def _stamps(
@@ -78,9 +79,9 @@ def render_stars(
     Each star is drawn in a square stamp, the profile integrated over each pixel on an
     ``oversample`` x ``oversample`` grid and normalised so that the stamp holds exactly
     ``flux`` (light falling outside the image is lost). The stamp half-size is
-    :func:`stamp_radius` for stars above 10^5 electrons, and 3/4 and 1/2 of it for stars
-    above 10^4 and fainter ones, whose far wings lie well below the sky noise (their light
-    stays in the stamp). All stars of a size class are computed at once with array
+    :func:`stamp_radius` for stars above 10^5 electrons, and 3/4 and 1/2 of it (at least
+    2 FWHM) for stars above 10^4 and fainter ones, whose far wings lie well below the sky
+    noise (their light stays in the stamp). All stars of a size class are computed at once with array
     operations and accumulated with :func:`numpy.bincount`.
 
     Parameters
@@ -117,7 +118,7 @@ def render_stars(
     keep = (x > -full) & (x < nx + full) & (y > -full) & (y < ny + full) & (flux > 0)
     x, y, flux = x[keep], y[keep], flux[keep]
     image = np.zeros(ny * nx, dtype=np.float64)
-    for lo, hi, rad in _size_classes(full):
+    for lo, hi, rad in _size_classes(full, fwhm):
         sel = (flux >= lo) & (flux < hi)
         if np.any(sel):
             index, values = _stamps(shape, x[sel], y[sel], flux[sel], fwhm, kind, beta, rad, oversample)
@@ -164,7 +165,7 @@ def render_stars_compiled(
     keep = (x > -full) & (x < nx + full) & (y > -full) & (y < ny + full) & (flux > 0)
     x, y, flux = x[keep], y[keep], flux[keep]
     radius = np.empty(x.size, dtype=np.int64)
-    for lo, hi, rad in _size_classes(full):
+    for lo, hi, rad in _size_classes(full, fwhm):
         radius[(flux >= lo) & (flux < hi)] = rad
     if kind == "gaussian":
         code, inv_scale = GAUSSIAN, 1.0 / (fwhm / 2.3548200450309493) ** 2

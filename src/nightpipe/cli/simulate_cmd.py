@@ -1,0 +1,168 @@
+"""``nightpipe simulate``: write a synthetic raw night with a truth file."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+
+from nightpipe.cli.common import console, progress_for, state
+from nightpipe.errors import ConfigError
+from nightpipe.simulate import DIALECTS, SimOptions, simulate_night
+from nightpipe.simulate.night import TRUTH_FILE
+
+
+def _options(
+    *,
+    seed: int,
+    dialect: str,
+    size: int,
+    binning: int,
+    overscan: int,
+    adc_bits: int,
+    lights: int,
+    exptime: float,
+    cadence: float,
+    start: str | None,
+    ra: float | None,
+    dec: float | None,
+    object_name: str,
+    filter_name: str,
+    n_bias: int,
+    n_dark: int,
+    dark_exptimes: list[float],
+    n_flat: int,
+    dome_flats: bool,
+    psf: str,
+    fwhm: float,
+    pixel_scale: float,
+    cosmic_rate: float,
+    transit: bool,
+    variable: bool,
+    moving: bool,
+    wcs: bool,
+    latitude: float,
+    longitude: float,
+    elevation: float,
+    site_name: str,
+) -> SimOptions:
+    if psf not in ("moffat", "gaussian"):
+        raise ConfigError(f"--psf {psf!r} is not moffat or gaussian")
+    if dialect not in DIALECTS:
+        raise ConfigError(f"--dialect {dialect!r} is not one of {', '.join(DIALECTS)}")
+    base = SimOptions()
+    site = replace(
+        base.site,
+        n_lights=lights,
+        exptime=exptime,
+        cadence=cadence,
+        object_name=object_name,
+        filter=filter_name,
+        latitude=latitude,
+        longitude=longitude,
+        elevation=elevation,
+        name=site_name,
+    )
+    if start is not None:
+        site = replace(site, start_utc=start)
+    if ra is not None:
+        site = replace(site, ra=ra)
+    if dec is not None:
+        site = replace(site, dec=dec)
+    return replace(
+        base,
+        seed=seed,
+        dialect=dialect,  # type: ignore[arg-type]
+        write_wcs=wcs,
+        camera=replace(base.camera, size=size, binning=binning, overscan=overscan, adc_bits=adc_bits),
+        calibration=replace(
+            base.calibration,
+            n_bias=n_bias,
+            n_dark=n_dark,
+            dark_exptimes=tuple(dark_exptimes) or base.calibration.dark_exptimes,
+            n_flat=n_flat,
+            flat_filters=tuple(dict.fromkeys((filter_name, *base.calibration.flat_filters[1:]))),
+            flat_kind="dome" if dome_flats else "twilight",
+        ),
+        site=site,
+        sky=replace(base.sky, psf=psf, fwhm=fwhm, pixel_scale=pixel_scale, cosmic_rate=cosmic_rate),  # type: ignore[arg-type]
+        transit=replace(base.transit, enabled=transit),
+        variable_comparison=variable,
+        moving_object=moving,
+    )
+
+
+def simulate(
+    ctx: typer.Context,
+    outdir: Path = typer.Argument(..., help="Folder for the raw frames and truth.json"),
+    size: int = typer.Option(1024, help="Frame width and height, binned pixels"),
+    lights: int = typer.Option(60, help="Number of light frames"),
+    dialect: str = typer.Option("maxim", help=f"Header dialect: {', '.join(DIALECTS)}"),
+    seed: int = typer.Option(1, help="Random seed (same seed, same night)"),
+    binning: int = typer.Option(1, help="On-chip binning"),
+    overscan: int = typer.Option(0, help="Width of an overscan strip (0: none)"),
+    adc_bits: int = typer.Option(16, help="ADC depth (12 for MicroObservatory-like cameras)"),
+    exptime: float = typer.Option(60.0, help="Exposure time of the lights, s"),
+    cadence: float = typer.Option(300.0, help="Time between light starts, s"),
+    start: str | None = typer.Option(None, help="UTC start of the first light (ISO)"),
+    ra: float | None = typer.Option(None, help="Pointing RA, degrees"),
+    dec: float | None = typer.Option(None, help="Pointing Dec, degrees"),
+    object_name: str = typer.Option("SIM-1", "--object", help="OBJECT of the lights"),
+    filter_name: str = typer.Option("V", "--filter", help="Filter of the lights (and flats)"),
+    n_bias: int = typer.Option(10, "--bias", help="Bias frames"),
+    n_dark: int = typer.Option(5, "--darks", help="Darks per exposure time"),
+    dark_exptimes: list[float] = typer.Option([], "--dark-exptime", help="Dark exposure times (repeat)"),
+    n_flat: int = typer.Option(10, "--flats", help="Flats per filter"),
+    dome_flats: bool = typer.Option(False, "--dome-flats", help="Dome flats instead of twilight flats"),
+    psf: str = typer.Option("moffat", help="PSF: moffat or gaussian"),
+    fwhm: float = typer.Option(3.5, help="Median seeing at zenith, arcsec"),
+    pixel_scale: float = typer.Option(1.5, help="Unbinned pixel scale, arcsec/px"),
+    cosmic_rate: float = typer.Option(2.0, help="Cosmic rays per cm^2 per minute"),
+    transit: bool = typer.Option(True, "--transit/--no-transit", help="Inject the transit"),
+    variable: bool = typer.Option(False, "--variable", help="Make one comparison star variable"),
+    moving: bool = typer.Option(False, "--moving", help="Add a moving object"),
+    wcs: bool = typer.Option(False, "--wcs", help="Write the true WCS into the light headers"),
+) -> None:
+    """Write a synthetic night of raw frames (seeded, reproducible) and its truth.json."""
+    obs = state(ctx).settings.observatory
+    options = _options(
+        seed=seed,
+        dialect=dialect,
+        size=size,
+        binning=binning,
+        overscan=overscan,
+        adc_bits=adc_bits,
+        lights=lights,
+        exptime=exptime,
+        cadence=cadence,
+        start=start,
+        ra=ra,
+        dec=dec,
+        object_name=object_name,
+        filter_name=filter_name,
+        n_bias=n_bias,
+        n_dark=n_dark,
+        dark_exptimes=dark_exptimes,
+        n_flat=n_flat,
+        dome_flats=dome_flats,
+        psf=psf,
+        fwhm=fwhm,
+        pixel_scale=pixel_scale,
+        cosmic_rate=cosmic_rate,
+        transit=transit,
+        variable=variable,
+        moving=moving,
+        wcs=wcs,
+        latitude=obs.latitude,
+        longitude=obs.longitude,
+        elevation=obs.elevation,
+        site_name=obs.name,
+    )
+    truth = simulate_night(outdir, options, progress=progress_for(ctx))
+    console().print(f"wrote {len(truth.frames)} frames and {outdir / TRUTH_FILE}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``simulate`` command to the main app."""
+    app.command("simulate")(simulate)
