@@ -161,6 +161,21 @@ class TargetConfig(_Section):
     rp_rs: float | None = Field(None, gt=0, description="Planet-to-star radius ratio prior")
     a_rs: float | None = Field(None, gt=0, description="Scaled semi-major axis prior")
     inclination: float | None = Field(None, gt=0, le=90, description="Inclination prior, degrees")
+    period_err: float | None = Field(None, ge=0, description="Error of the period, days")
+    a_rs_err: float | None = Field(None, gt=0, description="Width of the a/Rs prior (default 5 %)")
+    inclination_err: float | None = Field(None, gt=0, description="Width of the inclination prior, degrees")
+    ecc: float = Field(0.0, ge=0, lt=1, description="Orbital eccentricity (fixed)")
+    omega: float = Field(90.0, ge=-360, le=360, description="Argument of periastron, degrees (fixed)")
+    limb_darkening: tuple[float, float] | None = Field(
+        None, description="Quadratic limb-darkening u1, u2; empty: fitted freely"
+    )
+    limb_darkening_err: float | None = Field(
+        None, gt=0, description="Prior width on u1 and u2; empty with limb_darkening: held fixed"
+    )
+    planet: str | None = Field(None, description="Planet name for reports (default: name + ' b')")
+    vsx: tuple[tuple[float, float], ...] = Field(
+        (), description="Known variable stars (ra, dec) never used as comparisons"
+    )
     comparisons: tuple[tuple[float, float], ...] = Field(
         (), description="Manual comparison stars as (ra, dec) pairs; empty: automatic"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from astropy.table import Table
@@ -165,7 +165,7 @@ def build_lightcurve(
         rel[good, ap.index] / np.nanmedian(rel[good, ap.index]), sigma=outlier_sigma
     )
     for i in np.flatnonzero(outlier):
-        dropped.append((frames[i], f"outlier: > {outlier_sigma:g} x MAD from the running median of 7 points"))
+        dropped.append((frames[i], f"outlier: > {outlier_sigma:g} x MAD from the median of its 6 neighbours"))
     keep = good & ~outlier
     if keep.sum() < 3:
         raise TimeseriesError(f"only {int(keep.sum())} usable frames for {target.name}")
@@ -206,11 +206,12 @@ def build_lightcurve(
             "comparisons": [int(c) for c in comps],
             "comparison_weights": [float(w) for w in choice.weights],
             "comparisons_manual": choice.manual,
-            "outlier_rule": f"|flux - running median of 7| > {outlier_sigma:g} x 1.4826 MAD",
+            "outlier_rule": f"|flux - median of the 6 neighbours| > {outlier_sigma:g} x 1.4826 MAD",
             "n_outliers": int(outlier.sum()),
             "frames": frames,
             "naxis2": shape[0] if shape else None,
         },
     ).select(keep)
     lc = lc.with_meta(frames=[f for f, k in zip(frames, keep, strict=True) if k])
+    choice = replace(choice, leave_one_out=choice.leave_one_out[keep])
     return Assembled(lc, matrix, star, choice, ap, dropped)

@@ -22,14 +22,18 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.table import Table
 from numpy.typing import NDArray
 
-from nightpipe.config import ObservatoryConfig
+from nightpipe.config import ObservatoryConfig, Settings, TargetConfig
 from nightpipe.errors import TimeseriesError
 from nightpipe.timeseries.lightcurve import LightCurve
+
+if TYPE_CHECKING:
+    from nightpipe.timeseries.transit import TransitFit
 
 log = logging.getLogger(__name__)
 FloatArray = NDArray[np.float64]
@@ -323,3 +327,79 @@ def lightcurve_from_table(
         aux["airmass"] = airmass_series(utc, ra, dec, site)
         meta["airmass_source"] = "computed from the target coordinates and the observatory"
     return LightCurve(time=time, flux=flux, flux_err=err, jd_utc=jd_utc, aux=aux, meta=meta)
+
+
+def fit_csv(
+    path: Path | str,
+    settings: Settings,
+    *,
+    outdir: Path | str | None = None,
+    target: str | None = None,
+    time_col: str | None = None,
+    flux_col: str | None = None,
+    err_col: str | None = None,
+    priors: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    plots: bool = True,
+) -> tuple[TransitFit, dict[str, Path]]:
+    """Read a light-curve table, fit it like a night's light curve, and write the same products.
+
+    Parameters
+    ----------
+    path
+        CSV / text / ECSV / EXOTIC JSON file.
+    settings
+        The settings: ``timeseries`` (fit options, targets) and ``observatory`` (for BJD and airmass).
+    outdir
+        Where to write the products (default: beside the input, ``<stem>_fit/``).
+    target
+        Name of a configured target whose coordinates and parameters to use (default: the only
+        configured target, or none).
+    priors, options
+        Overrides of the priors (``period``, ``t0``, ``rp_rs``...) and fit options (``steps``...).
+    """
+    from nightpipe.timeseries.products import fit_options, priors_from_target, safe_stem, write_products
+    from nightpipe.timeseries.transit import fit_transit
+
+    path = Path(path)
+    table = read_table(path)
+    tcfg = _pick_target(settings, target)
+    name = target or (tcfg.name if tcfg else None) or table.meta.get("name") or path.stem
+    lc = lightcurve_from_table(
+        table,
+        time_col=time_col,
+        flux_col=flux_col,
+        err_col=err_col,
+        target=name,
+        ra=tcfg.ra if tcfg else None,
+        dec=tcfg.dec if tcfg else None,
+        site=settings.observatory if tcfg else None,
+        path=path,
+    )
+    base = tcfg or TargetConfig(name=name)
+    pri = priors_from_target(base, **(priors or {}))
+    exptime = float(np.nanmedian(lc.aux["exptime"])) if "exptime" in lc.aux else None
+    opts = fit_options(settings.timeseries, exptime_s=exptime, **(options or {}))
+    fit = fit_transit(lc, pri, opts)
+    out = Path(outdir) if outdir is not None else path.parent / f"{path.stem}_fit"
+    products = write_products(
+        out,
+        safe_stem(name),
+        lc,
+        fit,
+        planet=base.planet,
+        exptime_s=exptime,
+        extra={"input": str(path)},
+        plots=plots,
+    )
+    return fit, products
+
+
+def _pick_target(settings: Settings, name: str | None) -> TargetConfig | None:
+    targets = settings.timeseries.targets
+    if name is not None:
+        for t in targets:
+            if t.name.lower() == name.lower():
+                return t
+        return None
+    return targets[0] if len(targets) == 1 else None

@@ -8,8 +8,8 @@ The aperture is the one with the lowest scatter out of transit: the standard dev
 out-of-transit points around a quadratic in time (or, without an ephemeris, the point-to-point
 scatter ``std(diff) / sqrt 2``, which ignores slow trends).
 
-Outliers before the fit: a point further than ``sigma`` x 1.4826 MAD from the running median of
-the 7 points around it is rejected.
+Outliers before the fit: a point further than ``sigma`` x 1.4826 MAD (of all such residuals) from
+the median of its 6 neighbours (3 on each side) is rejected.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import median_filter
 
 from nightpipe.errors import TimeseriesError
 
@@ -119,14 +118,17 @@ def choose_aperture(
 
 
 def running_median_outliers(flux: FloatArray, *, sigma: float = 4.0, window: int = 7) -> NDArray[np.bool_]:
-    """True for points further than ``sigma`` x 1.4826 MAD from the running median of ``window`` points."""
+    """True for points further than ``sigma`` x 1.4826 MAD from the median of their neighbours."""
     good = np.isfinite(flux)
     out = ~good
     if good.sum() < window:
         return out
     values = flux[good]
-    smooth = median_filter(values, size=window, mode="nearest")
-    resid = values - smooth
+    half = window // 2
+    padded = np.pad(values, half, mode="reflect")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window).copy()
+    windows[:, half] = np.nan  # the median of the neighbours, without the point itself
+    resid = values - np.nanmedian(windows, axis=1)
     mad = 1.4826 * np.median(np.abs(resid - np.median(resid)))
     if mad == 0:
         return out

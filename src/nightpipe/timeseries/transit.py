@@ -380,6 +380,7 @@ class TransitFit:
             "params": {k: v.as_dict() for k, v in self.params.items()},
             "fixed": self.fixed,
             "derived": self.extra.get("derived", {}),
+            "orbit": {k: self.extra.get(k) for k in ("period", "ecc", "omega")},
             "detrend": {
                 "vectors": list(self.detrend_vectors),
                 "coefficients": [float(c) for c in self.detrend_coef],
@@ -647,7 +648,14 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
         sample_names=tuple(free),
         acceptance=acceptance,
         outlier_rule=rule,
-        extra={"derived": derived, "sampler": sampler_info, "errors_known": errors_known},
+        extra={
+            "derived": derived,
+            "sampler": sampler_info,
+            "errors_known": errors_known,
+            "period": priors.period,
+            "ecc": priors.ecc,
+            "omega": priors.omega,
+        },
     )
     log.info(
         "transit fit: Rp/Rs %.4f +- %.4f, tc %.5f +- %.5f, rms %.3f %%, %d/%d points",
@@ -712,16 +720,16 @@ def _sample(
     sampler.run_mcmc(np.array(start), opts.steps, progress=False)
     burn = opts.steps // 2
     chain = sampler.get_chain(discard=burn, flat=True)
-    try:
-        tau = sampler.get_autocorr_time(discard=burn, quiet=True)
-        tau_max = float(np.nanmax(tau))
-    except (emcee.autocorr.AutocorrError, ValueError):  # pragma: no cover - quiet=True warns instead
+    try:  # tol=0: an estimate even for a short chain (reported, not enforced)
+        tau_max = float(np.nanmax(sampler.get_autocorr_time(discard=burn, tol=0)))
+    except (emcee.autocorr.AutocorrError, ValueError):  # pragma: no cover
         tau_max = math.nan
     info = {
         "walkers": nwalkers,
         "steps": opts.steps,
         "burn": burn,
         "autocorr_steps": tau_max,
+        "chain_over_autocorr": (opts.steps - burn) / tau_max if tau_max > 0 else None,
         "samples": int(chain.shape[0]),
     }
     return np.asarray(chain), float(np.mean(sampler.acceptance_fraction)), info

@@ -1,0 +1,251 @@
+"""The light-curve step: from a night's source tables to each configured target's light curve and fit.
+
+Reads ``sources/<night>/*.ecsv`` under ``paths.output``, builds the differential light curve of
+every target of ``timeseries.targets`` that has coordinates, fits its transit when it has a
+period, and writes ``lightcurves/<night>/<target>.*`` (CSV, fit JSON, AAVSO report, plots).
+A table that cannot be read, or a frame dropped from a light curve, is recorded with its reason
+(per frame when the frame is in the database); a target that fails is recorded and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+from sqlalchemy import select
+
+from nightpipe.config import Settings, TargetConfig
+from nightpipe.errors import NightpipeError, TimeseriesError
+from nightpipe.progress import NullProgress, Progress
+from nightpipe.store.db import Database
+from nightpipe.store.models import Frame
+from nightpipe.store.steps import record_step
+from nightpipe.timeseries.assemble import TargetSpec, build_lightcurve
+from nightpipe.timeseries.products import fit_options, priors_from_target, safe_stem, write_products
+from nightpipe.timeseries.transit import fit_transit
+
+log = logging.getLogger(__name__)
+STEP = "lightcurve"
+
+
+@dataclass
+class LightcurveSummary:
+    """What the step did for each night and target."""
+
+    nights: list[str] = field(default_factory=list)
+    targets: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    skipped: str | None = None
+
+
+def read_source_tables(
+    folder: Path, progress: Progress | None = None
+) -> tuple[list[Table], list[tuple[str, str]]]:
+    """Read every ``*.ecsv`` source table of a night folder; unreadable ones are returned with a reason."""
+    progress = progress or NullProgress()
+    paths = sorted(folder.glob("*.ecsv"))
+    progress.start(len(paths), f"reading source tables of {folder.name}")
+    tables: list[Table] = []
+    bad: list[tuple[str, str]] = []
+    for path in paths:
+        try:
+            table = Table.read(path, format="ascii.ecsv")
+            missing = [
+                c for c in ("x", "y", "ra", "dec", "aper_flux", "aper_flux_err") if c not in table.colnames
+            ]
+            if missing:
+                raise TimeseriesError(f"source table lacks columns {', '.join(missing)}", path=path)
+            if table.meta.get("bjd_tdb") is None:
+                raise TimeseriesError("source table has no bjd_tdb in its meta", path=path)
+            table.meta.setdefault("frame", path.stem)
+            table.meta["table_path"] = str(path)
+            tables.append(table)
+        except NightpipeError as exc:
+            bad.append((path.stem, str(exc)))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            bad.append((path.stem, f"{path}: unreadable source table ({exc.__class__.__name__}: {exc})"))
+        progress.advance(path.name)
+    progress.stop()
+    return tables, bad
+
+
+def _nights(sources: Path, night: str | None) -> list[str]:
+    if night is not None:
+        return [night]
+    return sorted(p.name for p in sources.iterdir() if p.is_dir()) if sources.is_dir() else []
+
+
+def _frame_ids(db: Database, night: str) -> dict[str, int]:
+    with db.session() as session:
+        rows = session.execute(select(Frame.id, Frame.path).where(Frame.night == night)).all()
+    return {Path(path).name.split(".")[0]: int(fid) for fid, path in rows}
+
+
+def run_lightcurves(
+    settings: Settings,
+    db: Database,
+    *,
+    night: str | None = None,
+    targets: Sequence[str] = (),
+    progress: Progress | None = None,
+    plots: bool = True,
+) -> LightcurveSummary:
+    """Build and fit the light curve of every configured target for one night (or every night).
+
+    Parameters
+    ----------
+    settings
+        ``paths.output`` locates the source tables and products; ``timeseries`` gives targets and fit.
+    db
+        Outcomes are recorded as step ``lightcurve`` (per night, and per dropped frame).
+    night
+        ``YYYY-MM-DD``; ``None`` processes every night folder under ``sources/``.
+    targets
+        Only these target names (default: all configured).
+    """
+    summary = LightcurveSummary()
+    output = Path(settings.paths.output)
+    chosen = [t for t in settings.timeseries.targets if not targets or t.name in targets]
+    if not chosen:
+        log.warning("no target configured: no light curve built (add a [[timeseries.targets]] block)")
+        summary.skipped = "no target configured"
+        return summary
+    for name in _nights(output / "sources", night):
+        summary.nights.append(name)
+        folder = output / "sources" / name
+        if not folder.is_dir():
+            raise TimeseriesError(
+                "no source tables for this night", path=folder, hint="run the photometry step"
+            )
+        tables, bad = read_source_tables(folder, progress)
+        summary.unreadable.extend(bad)
+        ids = _frame_ids(db, name)
+        with db.session() as session:
+            for stem, reason in bad:
+                if stem in ids:
+                    record_step(
+                        session, step=STEP, status="failed", frame_id=ids[stem], night=name, reason=reason
+                    )
+        details: dict[str, Any] = {}
+        for target in chosen:
+            start = time.perf_counter()
+            try:
+                result = _one_target(settings, tables, target, output / "lightcurves" / name, plots=plots)
+            except NightpipeError as exc:
+                log.error("night %s, target %s: %s", name, target.name, exc)
+                summary.failed.append((f"{name}/{target.name}", str(exc)))
+                details[target.name] = {"status": "failed", "reason": str(exc)}
+                continue
+            result["night"] = name
+            result["seconds"] = time.perf_counter() - start
+            summary.targets.append(result)
+            details[target.name] = {k: v for k, v in result.items() if k != "dropped"}
+            with db.session() as session:
+                for stem, reason in result["dropped"]:
+                    key = Path(stem).name.split(".")[0]
+                    if key in ids:
+                        record_step(
+                            session,
+                            step=STEP,
+                            status="skipped",
+                            frame_id=ids[key],
+                            night=name,
+                            reason=f"{target.name}: {reason}",
+                        )
+        status = "failed" if details and all(d.get("status") == "failed" for d in details.values()) else "ok"
+        with db.session() as session:
+            record_step(
+                session,
+                step=STEP,
+                status=status,
+                night=name,
+                details=_jsonable(details),
+                reason=None if status == "ok" else "every target failed",
+                output_path=str(output / "lightcurves" / name),
+            )
+    return summary
+
+
+def _one_target(
+    settings: Settings, tables: list[Table], target: TargetConfig, outdir: Path, *, plots: bool
+) -> dict[str, Any]:
+    if target.ra is None or target.dec is None:
+        raise TimeseriesError(f"target {target.name} has no coordinates", hint="set its ra and dec")
+    if not tables:
+        raise TimeseriesError("no readable source table")
+    cfg = settings.timeseries
+    priors = priors_from_target(target) if target.period is not None else None
+    built = build_lightcurve(
+        tables,
+        TargetSpec(target.name, target.ra, target.dec, tuple(target.comparisons), tuple(target.vsx)),
+        priors=priors,
+        max_comparisons=cfg.max_comparisons,
+        outlier_sigma=cfg.outlier_sigma,
+        edge_margin=float(settings.photometry.edge_margin),
+    )
+    lc = built.lc
+    exptime = float(np.nanmedian(lc.aux["exptime"])) if "exptime" in lc.aux else None
+    fit = fit_transit(lc, priors, fit_options(cfg, exptime_s=exptime)) if priors is not None else None
+    products = write_products(
+        outdir,
+        safe_stem(target.name),
+        lc,
+        fit,
+        comparisons=built.comparisons,
+        planet=target.planet,
+        exptime_s=exptime,
+        plots=plots,
+        extra={
+            "aperture": {
+                "radii": list(built.aperture.radii),
+                "scatter": list(built.aperture.scatter),
+                "chosen": built.aperture.index,
+                "rule": built.aperture.rule,
+            },
+            "dropped_frames": [list(d) for d in built.dropped],
+        },
+    )
+    out: dict[str, Any] = {
+        "target": target.name,
+        "status": "ok",
+        "n_frames": len(tables),
+        "n_points": len(lc),
+        "aperture_px": lc.meta.get("aperture_px"),
+        "comparisons": [int(s) for s in built.comparisons.stars],
+        "products": {k: str(v) for k, v in products.items()},
+        "dropped": built.dropped,
+    }
+    if fit is not None:
+        oc = fit.o_minus_c_min
+        out.update(
+            rp_rs=fit.params["rp_rs"].median,
+            rp_rs_err=fit.params["rp_rs"].err,
+            tc=fit.params["tc"].median,
+            tc_err=fit.params["tc"].err,
+            o_minus_c_min=None if oc is None else oc[0],
+            rms=fit.rms,
+            binned_rms=fit.binned_rms,
+            binned_expected=fit.binned_expected,
+            detrend=list(fit.detrend_vectors),
+        )
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
