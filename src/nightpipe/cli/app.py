@@ -14,6 +14,7 @@ from nightpipe.cli import (
     demo_cmd,
     ingest_cmd,
     lc_cmd,
+    lightcurve_cmd,
     masters_cmd,
     run_cmd,
     scan_cmd,
@@ -71,6 +72,7 @@ zeropoint_cmd.register(app)
 solve_cmd.register(app)
 masters_cmd.register(app)
 simulate_cmd.register(app)
+lightcurve_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
