@@ -20,6 +20,7 @@ from nightpipe.cli import (
     scan_cmd,
     simulate_cmd,
     solve_cmd,
+    tess_cmd,
     zeropoint_cmd,
 )
 from nightpipe.cli.common import CliState, console
@@ -73,6 +74,7 @@ solve_cmd.register(app)
 masters_cmd.register(app)
 simulate_cmd.register(app)
 lightcurve_cmd.register(app)
+tess_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -325,7 +325,7 @@ def fit_multi_transit(
     times: list[TransitTime] = []
     ephemeris = None
     if per_transit:
-        times = transit_times(flat, fit, priors.period, t0, duration, opts)
+        times = transit_times(flat, fit, priors.period, opts)
         ephemeris = linear_ephemeris(times, priors.period)
     return MultiTransitResult(
         fit=fit, windows_lc=flat, t0=t0, duration=duration, times=times, ephemeris=ephemeris
@@ -336,8 +336,6 @@ def transit_times(
     flat: LightCurve,
     fit: TransitFit,
     period: float,
-    t0: float,
-    duration: float,
     options: FitOptions | None = None,
 ) -> list[TransitTime]:
     """Mid-time of each transit in ``flat`` (window-normalised), shape fixed at ``fit``'s solution.
@@ -345,7 +343,7 @@ def transit_times(
     Each window is fitted alone with ``a/Rs`` and the inclination held by tight Gaussian priors
     (1 %, 0.1 degree) at the joint values and the limb darkening fixed, so that its mid-time
     (and a free depth) are what the window decides. The reference ephemeris is the joint fit's
-    mid-time plus whole periods (``t0`` only names the windows).
+    mid-time plus whole periods, with epoch 0 the first transit in ``flat``.
     """
     opts = replace(options or FitOptions(), detrend=())
     tc_ref = fit.value("tc")
@@ -360,6 +358,9 @@ def transit_times(
         u=(fit.value("u1"), fit.value("u2")),
     )
     epochs = epoch_numbers(flat.time, period, tc_ref)
+    if epochs.size:  # count epochs from the first transit observed
+        tc_ref += int(epochs.min()) * period
+        epochs = epochs - epochs.min()
     out: list[TransitTime] = []
     for epoch in np.unique(epochs):
         part = flat.select(epochs == epoch)

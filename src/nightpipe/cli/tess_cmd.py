@@ -1,0 +1,99 @@
+"""``nightpipe tess FILE...``: TESS/Kepler/K2 pixel and light-curve files to light curves and fits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from nightpipe.cli.common import console, progress_for, state
+from nightpipe.errors import ConfigError, PipelineError
+from nightpipe.store import open_database
+from nightpipe.tess.analysis import TessOptions, run_tess
+
+APERTURES = ("auto", "pipeline", "threshold")
+BACKGROUNDS = ("auto", "file", "pixels", "none")
+SYSTEMATICS = ("none", "regression", "pld")
+QUALITY = ("none", "default", "hard", "hardest")
+
+
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise ConfigError(f"bad value {value!r} for {option}", hint=f"use one of {', '.join(allowed)}")
+    return value
+
+
+def _quality(value: str) -> str | int:
+    if value.isdigit():
+        return int(value)
+    return _choice(value, QUALITY, "--quality")
+
+
+def tess(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(..., help="Target pixel files, TESScut cut-outs or light-curve files"),
+    period: float | None = typer.Option(
+        None, "--period", help="Orbital period, days (enables the transit fit)"
+    ),
+    t0: float | None = typer.Option(
+        None, "--t0", help="A mid-transit time, BJD_TDB (else found by a box search)"
+    ),
+    aperture: str = typer.Option("auto", "--aperture", help="auto, pipeline or threshold"),
+    threshold: float = typer.Option(3.0, "--threshold", help="Threshold aperture: sigma above the median"),
+    background: str = typer.Option("auto", "--background", help="auto, file, pixels or none"),
+    systematics: str = typer.Option("none", "--systematics", help="none, regression or pld"),
+    quality: str = typer.Option(
+        "default", "--quality", help="Quality bitmask: none, default, hard, hardest or N"
+    ),
+    flux_column: str | None = typer.Option(None, "--flux-column", help="Light-curve files: e.g. SAP_FLUX"),
+    no_fit: bool = typer.Option(False, "--no-fit", help="Only light curves, no transit fit"),
+    no_timing: bool = typer.Option(False, "--no-timing", help="No per-transit mid-times"),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: paths.output)"),
+) -> None:
+    """Light curves (and transit fits, with --period) from TESS, Kepler and K2 files on disk."""
+    settings = state(ctx).settings
+    options = TessOptions(
+        aperture=_choice(aperture, APERTURES, "--aperture"),
+        background=_choice(background, BACKGROUNDS, "--background"),
+        threshold=threshold,
+        systematics=_choice(systematics, SYSTEMATICS, "--systematics"),
+        quality=_quality(quality),  # type: ignore[arg-type]
+        flux_column=flux_column,
+        period=period,
+        t0=t0,
+        fit=not no_fit,
+        per_transit=not no_timing,
+    )
+    db = open_database(settings.database.url)
+    try:
+        summary = run_tess(settings, files, options, db=db, output=out, progress=progress_for(ctx))
+    finally:
+        db.dispose()
+    show = console()
+    for target in summary.targets:
+        lc = target.combined
+        show.print(
+            f"[bold]{target.target}[/]: {len(lc)} cadences from {len(target.curves)} file(s), {lc.time_scale}"
+        )
+        if target.fit is not None:
+            fit = target.fit.fit
+            rp, tc = fit.params["rp_rs"], fit.params["tc"]
+            show.print(
+                f"  Rp/Rs {rp.median:.4f} ± {rp.err:.4f}, depth {rp.median**2 * 1e6:.0f} ppm, "
+                f"tc {tc.median:.5f} ± {tc.err * 1440:.2f} min, {len(target.fit.times)} transit times"
+            )
+        elif target.fit_error:
+            show.print(f"  [yellow]no fit:[/] {target.fit_error}")
+        for kind, path in target.products.items():
+            show.print(f"  {kind}: {path}")
+    for reason in summary.failed.values():
+        console(err=True).print(f"[red]failed:[/] {reason}", highlight=False)
+    if not summary.targets:
+        raise PipelineError(
+            f"none of the {len(files)} file(s) could be read or measured", hint="see the reasons above"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``tess`` command."""
+    app.command("tess")(tess)

@@ -1,0 +1,299 @@
+"""``nightpipe tess``: TESS/Kepler/K2 files to light curves, transit fits and products.
+
+Each file is read (pixel file: aperture photometry; light-curve file: quality-masked
+flux), turned into the shared :class:`~nightpipe.timeseries.lightcurve.LightCurve`, and
+the files of one target (several sectors, say) are fitted together when its period is
+known, with per-transit mid-times. A file that cannot be read or measured is recorded as
+failed with its reason and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nightpipe.config import Settings, TargetConfig
+from nightpipe.errors import NightpipeError, TimeseriesError
+from nightpipe.progress import NullProgress, Progress
+from nightpipe.store import Database
+from nightpipe.store.steps import record_step
+from nightpipe.tess.lightcurves import MultiTransitResult, fit_multi_transit, lightcurve_from_file
+from nightpipe.tess.photometry import PixelPhotometry, photometer
+from nightpipe.tess.products import write_products
+from nightpipe.tess.quality import BitmaskName
+from nightpipe.tess.readers import is_lightcurve_file, read_lightcurve_file, read_pixel_file
+from nightpipe.timeseries.lightcurve import LightCurve
+from nightpipe.timeseries.transit import FitOptions, TransitPriors
+
+log = logging.getLogger(__name__)
+
+STEP = "tess"
+
+
+@dataclass(frozen=True)
+class TessOptions:
+    """Choices of the TESS analysis (the CLI's options).
+
+    Attributes
+    ----------
+    aperture, background, threshold, systematics
+        Pixel photometry choices (see :func:`nightpipe.tess.photometry.photometer`).
+    quality
+        Quality bitmask name or integer.
+    flux_column
+        Light-curve files: the flux column (default: PDCSAP or the HLSP's corrected flux).
+    period, t0
+        Ephemeris; override the target's entry in the settings. Without a period no fit is made.
+    fit
+        Fit the transit when a period is known.
+    per_transit
+        Also fit each transit's mid-time (O-C).
+    """
+
+    aperture: str = "auto"
+    background: str = "auto"
+    threshold: float = 3.0
+    systematics: str = "none"
+    quality: BitmaskName | int = "default"
+    flux_column: str | None = None
+    period: float | None = None
+    t0: float | None = None
+    fit: bool = True
+    per_transit: bool = True
+
+
+@dataclass(eq=False)
+class FileLightCurve:
+    """One file's light curve and, for pixel files, its photometry."""
+
+    path: Path
+    target: str
+    label: str
+    lightcurve: LightCurve
+    photometry: PixelPhotometry | None = None
+
+
+@dataclass(eq=False)
+class TargetResult:
+    """Everything made for one target: its light curves, the joint fit, the files written."""
+
+    target: str
+    label: str
+    curves: list[FileLightCurve]
+    combined: LightCurve
+    fit: MultiTransitResult | None = None
+    fit_error: str | None = None
+    products: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class TessSummary:
+    """What a run did: results per target and the files that failed, with reasons."""
+
+    targets: list[TargetResult]
+    failed: dict[Path, str]
+
+    @property
+    def n_ok(self) -> int:
+        """Number of files read and measured."""
+        return sum(len(t.curves) for t in self.targets)
+
+
+def output_label(header: Any, time_bjd: np.ndarray) -> str:
+    """The folder name of a file's products: ``TESS-S01``, ``K2-C01``, ``Kepler-Q05``, else the date."""
+    telescope = str(header.get("TELESCOP", "") or "").strip()
+    for key, fmt in (("SECTOR", "TESS-S{:02d}"), ("CAMPAIGN", "K2-C{:02d}"), ("QUARTER", "Kepler-Q{:02d}")):
+        value = header.get(key)
+        if isinstance(value, int):
+            return fmt.format(value)
+    finite = time_bjd[np.isfinite(time_bjd)]
+    if finite.size:
+        from astropy.time import Time
+
+        return f"{telescope or 'space'}-{Time(float(finite[0]), format='jd', scale='tdb').utc.isot[:10]}"
+    return telescope or "space"
+
+
+def _same_name(a: str, b: str) -> bool:
+    return "".join(a.lower().split()) == "".join(b.lower().split())
+
+
+def target_priors(target: str, settings: Settings, options: TessOptions) -> TransitPriors | None:
+    """The transit priors of ``target`` from the options (period, t0) and the settings' targets."""
+    known: TargetConfig | None = next(
+        (t for t in settings.timeseries.targets if _same_name(t.name, target)), None
+    )
+    period = options.period if options.period is not None else (known.period if known else None)
+    if period is None:
+        return None
+    t0 = options.t0 if options.t0 is not None else (known.t0_bjd if known else None)
+    return TransitPriors(
+        period=period,
+        t0=t0,
+        t0_err=known.t0_err if known else None,
+        rp_rs=known.rp_rs if known else None,
+        a_rs=known.a_rs if known else None,
+        inc=known.inclination if known else None,
+    )
+
+
+def measure_file(path: Path, options: TessOptions) -> FileLightCurve:
+    """Read one file and return its light curve (raises a :class:`NightpipeError` on bad input)."""
+    if is_lightcurve_file(path):
+        lcf = read_lightcurve_file(path, flux_column=options.flux_column)
+        lc = lightcurve_from_file(lcf, quality_bitmask=options.quality)
+        return FileLightCurve(path, lcf.target, output_label(lcf.header, lcf.time_bjd), lc)
+    pixels = read_pixel_file(path)
+    phot = photometer(
+        pixels,
+        aperture=options.aperture,  # type: ignore[arg-type]
+        background=options.background,  # type: ignore[arg-type]
+        quality_bitmask=options.quality,
+        threshold=options.threshold,
+        systematics=options.systematics,  # type: ignore[arg-type]
+    )
+    if not phot.good.any():
+        raise TimeseriesError(
+            f"no good cadence after the quality mask {phot.meta['quality_bitmask']}",
+            path=path,
+            hint="try --quality none",
+        )
+    lc = phot.to_lightcurve()
+    return FileLightCurve(path, pixels.target, output_label(pixels.header, pixels.time_bjd), lc, phot)
+
+
+def combine(curves: Sequence[FileLightCurve]) -> LightCurve:
+    """The light curves of one target (each normalised on its own) as one, sorted in time."""
+    if len(curves) == 1:
+        return curves[0].lightcurve
+    parts = [c.lightcurve for c in curves]
+    aux_names = set.intersection(*(set(p.aux) for p in parts))
+    joined = LightCurve(
+        time=np.concatenate([p.time for p in parts]),
+        flux=np.concatenate([p.flux for p in parts]),
+        flux_err=np.concatenate([p.flux_err for p in parts]),
+        aux={name: np.concatenate([p.aux[name] for p in parts]) for name in aux_names},
+        meta={**parts[0].meta, "files": [str(c.path) for c in curves]},
+    )
+    return joined.sort()
+
+
+def fit_options(settings: Settings, exptime_s: float | None) -> FitOptions:
+    """The shared fit's options from the settings' ``timeseries`` section."""
+    ts = settings.timeseries
+    return FitOptions(
+        outlier_sigma=ts.outlier_sigma,
+        sampler=ts.sampler,
+        walkers=ts.walkers,
+        steps=ts.steps,
+        seed=ts.seed,
+        exptime_s=exptime_s,
+    )
+
+
+def _cadence_s(lc: LightCurve) -> float | None:
+    if len(lc) < 2:
+        return None
+    step = float(np.median(np.diff(np.sort(lc.time)))) * 86400.0
+    return step if np.isfinite(step) and step > 0 else None
+
+
+def analyse_target(
+    target: str, curves: list[FileLightCurve], settings: Settings, options: TessOptions
+) -> TargetResult:
+    """Combine one target's light curves and fit its transits when a period is known."""
+    combined = combine(curves)
+    result = TargetResult(target=target, label=curves[0].label, curves=curves, combined=combined)
+    priors = target_priors(target, settings, options)
+    if not options.fit or priors is None:
+        if priors is None:
+            log.info("%s: no period (give --period or a [timeseries] target): no transit fit", target)
+        return result
+    try:
+        result.fit = fit_multi_transit(
+            combined, priors, fit_options(settings, _cadence_s(combined)), per_transit=options.per_transit
+        )
+    except TimeseriesError as exc:
+        result.fit_error = str(exc)
+        log.warning("%s: transit fit failed: %s", target, exc)
+    return result
+
+
+def run_tess(
+    settings: Settings,
+    files: Sequence[Path],
+    options: TessOptions,
+    *,
+    db: Database | None = None,
+    output: Path | None = None,
+    progress: Progress | None = None,
+) -> TessSummary:
+    """Analyse TESS/Kepler/K2 files: light curves, fits, products; one bad file never stops the rest.
+
+    Parameters
+    ----------
+    settings
+        The effective settings (fit options, known targets, output folder).
+    files
+        Pixel files and light-curve files, in any mix.
+    options
+        Photometry, quality and ephemeris choices.
+    db
+        When given, every file's outcome is recorded (step ``tess``, status ok/failed, reason).
+    output
+        Folder of the products (default ``paths.output``); they go to ``lightcurves/<label>/``.
+    progress
+        Receives one advance per file.
+    """
+    progress = progress or NullProgress()
+    progress.start(len(files), "TESS files")
+    measured: dict[str, list[FileLightCurve]] = {}
+    failed: dict[Path, str] = {}
+    for path in files:
+        path = Path(path)
+        started = time.perf_counter()
+        try:
+            item = measure_file(path, options)
+        except NightpipeError as exc:
+            failed[path] = str(exc)
+            log.info("recorded as failed: %s", exc)
+            _record(db, path, "failed", str(exc), time.perf_counter() - started)
+        else:
+            measured.setdefault(item.target, []).append(item)
+            _record(db, path, "ok", None, time.perf_counter() - started)
+        progress.advance(path.name)
+    progress.stop()
+    targets = []
+    for target, curves in measured.items():
+        result = analyse_target(target, curves, settings, options)
+        result.products = write_products(result, output or settings.paths.output)
+        targets.append(result)
+    return TessSummary(targets=targets, failed=failed)
+
+
+def step_name(path: Path) -> str:
+    """The ``step_runs.step`` of a file: ``tess:`` and a hash of its absolute path (fits 32 chars)."""
+    import hashlib
+
+    return f"{STEP}:{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]}"
+
+
+def _record(db: Database | None, path: Path, status: str, reason: str | None, seconds: float) -> None:
+    if db is None:
+        return
+    with db.session() as session:
+        record_step(
+            session,
+            step=step_name(path),
+            status=status,
+            reason=reason,
+            output_path=str(path.resolve()),
+            details={"file": str(path)},
+            seconds=seconds,
+        )

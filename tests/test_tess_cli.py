@@ -1,0 +1,105 @@
+"""``nightpipe tess``: real and synthetic files to products, failures recorded, CLI exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from sqlalchemy import select
+
+from nightpipe.cli.app import main
+from nightpipe.config import load_settings
+from nightpipe.store import open_database
+from nightpipe.store.models import StepRun
+from nightpipe.tess.analysis import TessOptions, run_tess, step_name, target_priors
+from nightpipe.tess.synthetic import InjectedTransit, write_synthetic_lightcurve
+
+TESS_TPF = "tess-tpf/tess25155310-s01-first-cadences.fits.gz"
+K2_IMAGE = "tess-tpf/ktwo201907706-c01-first-cadence.fits.gz"
+
+
+def test_run_tess_real_files_products_and_failures(tmp_path: Path, shared_data: Path) -> None:
+    settings = load_settings(None, environ={})
+    tpf = shared_data / TESS_TPF
+    before = hashlib.sha256(tpf.read_bytes()).hexdigest()
+    junk = tmp_path / "junk file.fits"
+    junk.write_bytes(b"SIMPLE  = nonsense" * 10)
+    db = open_database(f"sqlite:///{tmp_path / 'np.sqlite'}")
+    try:
+        summary = run_tess(
+            settings, [tpf, shared_data / K2_IMAGE, junk], TessOptions(), db=db, output=tmp_path
+        )
+        with db.session() as session:
+            rows = {r.step: (r.status, r.reason) for r in session.scalars(select(StepRun))}
+    finally:
+        db.dispose()
+    assert hashlib.sha256(tpf.read_bytes()).hexdigest() == before
+    assert summary.n_ok == 2 and list(summary.failed) == [junk]
+    assert rows[step_name(tpf)] == ("ok", None)
+    status, reason = rows[step_name(junk)]
+    assert status == "failed" and reason is not None and "junk file.fits" in reason
+    by_target = {t.target: t for t in summary.targets}
+    tess = by_target["TIC 25155310"]
+    assert tess.label == "TESS-S01" and tess.fit is None  # no period: light curve only
+    table = Table.read(tess.products["lightcurve"], format="ascii.ecsv")
+    with fits.open(tpf) as hdul:
+        expected = hdul[1].data["TIME"][1:] + 2457000.0  # cadence 0 is flagged (Earth point)
+    np.testing.assert_allclose(table["bjd_tdb"], expected, rtol=0, atol=1e-9)
+    assert table.meta["time_scale"] == "BJD_TDB" and table.meta["aperture_source"] == "pipeline"
+    phot = Table.read(tess.products["photometry"], format="ascii.ecsv")
+    assert len(phot) == 5 and phot["good"].tolist() == [False, True, True, True, True]
+    assert tess.products["lc_plot"].stat().st_size > 1000
+    assert by_target["EPIC 201907706"].label == "K2-C01"
+
+
+def test_cli_fits_a_synthetic_sector_with_a_period(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    transit = InjectedTransit(2458326.0, 2.5, rp_rs=0.1, a_rs=9.0, inclination=88.5)
+    lc_file = write_synthetic_lightcurve(
+        tmp_path / "sector lc.fits", transit=transit, days=6, noise_ppm=800
+    ).path
+    args = [
+        "--set", f"database.url=sqlite:///{tmp_path / 'db.sqlite'}",
+        "--set", "timeseries.sampler=none",
+        "-q", "tess", str(lc_file), "--period", "2.5", "--out", str(tmp_path / "out"),
+    ]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "SYNTH 1" in out and "transit times" in out
+    folder = tmp_path / "out" / "lightcurves"
+    fit_json = next(folder.rglob("SYNTH_1_fit.json"))
+    summary = json.loads(fit_json.read_text())
+    rp = summary["params"]["rp_rs"]
+    assert abs(rp["median"] - 0.1) < 3 * 0.5 * (rp["minus"] + rp["plus"])
+    times = Table.read(next(folder.rglob("SYNTH_1_transit_times.csv")), format="ascii.csv")
+    assert times["epoch"].tolist() == list(range(len(times))) and len(times) >= 2
+    assert all(
+        next(folder.rglob(f"SYNTH_1_{kind}.png")).stat().st_size > 1000 for kind in ("lc", "fold", "oc")
+    )
+
+
+def test_cli_only_bad_files_exits_non_zero(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.fits"
+    bad.write_text("nope")
+    args = ["--set", f"database.url=sqlite:///{tmp_path / 'db.sqlite'}", "-q", "tess", str(bad)]
+    assert main(args) == 1
+    assert main([*args, "--aperture", "round"]) == 2  # a bad option value is a config error
+
+
+def test_target_priors_from_settings_and_options() -> None:
+    settings = load_settings(
+        None,
+        overrides=['timeseries.targets=[{name="WASP-126", period=3.2888, t0_bjd=2458327.52, a_rs=10.3}]'],
+        environ={},
+    )
+    pri = target_priors("wasp-126", settings, TessOptions())
+    assert pri is not None and pri.period == 3.2888 and pri.t0 == 2458327.52 and pri.a_rs == 10.3
+    override = target_priors("WASP 126", settings, TessOptions(period=3.0, t0=1.0))
+    assert override is not None and override.period == 3.0 and override.t0 == 1.0
+    assert target_priors("TIC 1", settings, TessOptions()) is None
