@@ -270,3 +270,14 @@ def test_bad_files_are_typed_errors_naming_the_file(tmp_path: Path) -> None:
         combine_files([good, other])
     with pytest.raises(CalibrationError, match="nothing to combine"):
         combine_files([])
+
+
+def test_band_memory_bound_limits_rows_not_results(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    frames = rng.normal(500, 20, (6, 40, 30)).astype(np.float32)
+    paths = [_write(tmp_path / f"f{i}.fits", frame) for i, frame in enumerate(frames)]
+    # 6 frames x 30 columns x 4 bytes = 720 bytes per row: a 2 kB bound gives 2-row bands
+    progress = CountingProgress()
+    bounded = combine_files(paths, CombineOptions(band_rows=256, max_band_bytes=2048), progress=progress)
+    assert progress.done == 20
+    np.testing.assert_array_equal(bounded.data, combine_arrays(frames).data)

@@ -75,6 +75,9 @@ class CombineOptions:
         Rows combined at once; bounds the memory to about ``4 x n x band_rows x width`` bytes.
     threads
         Threads of the compiled kernel (``None``: numba's default).
+    max_band_bytes
+        Upper bound of the band buffer: with many frames fewer rows are combined at once, so the
+        memory does not grow with the number of frames.
     """
 
     method: Literal["median", "mean"] = "median"
@@ -86,6 +89,7 @@ class CombineOptions:
     minmax_high: int = 1
     band_rows: int = 256
     threads: int | None = None
+    max_band_bytes: int = 256 * 1024**2
 
     def __post_init__(self) -> None:
         if self.method not in _METHODS:
@@ -670,7 +674,7 @@ def combine_sources(
             )
     ny, nx = shape
     n = len(sources)
-    rows = max(1, min(options.band_rows, ny))
+    rows = max(1, min(options.band_rows, ny, options.max_band_bytes // max(1, n * nx * 4)))
     band = np.empty((n, rows, nx), np.float32)
     data = np.empty(shape, np.float32)
     uncert = np.empty(shape, np.float32)
