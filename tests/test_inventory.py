@@ -356,3 +356,35 @@ def test_copy_of_real_frames_with_spaces(shared_data: Path, tmp_path: Path) -> N
 def _mk(folder: Path) -> Path:
     folder.mkdir(parents=True)
     return folder
+
+
+def test_raw_reader_compressed_and_broken(tmp_path: Path) -> None:
+    from nightpipe.errors import FitsReadError
+    from nightpipe.inventory import read_raw_headers
+
+    hdul = fits.HDUList([fits.PrimaryHDU(np.zeros((20, 30), np.int16)), fits.ImageHDU(np.ones((5, 6)))])
+    hdul[0].header["IMAGETYP"] = "BIAS"
+    plain = tmp_path / "two.fits"
+    hdul.writeto(plain)
+    raw = plain.read_bytes()
+    (tmp_path / "two.fits.gz").write_bytes(gzip.compress(raw))
+    import bz2
+
+    (tmp_path / "two.fit.bz2").write_bytes(bz2.compress(raw))
+    for name in ("two.fits", "two.fits.gz", "two.fit.bz2"):
+        hdus = read_raw_headers(str(tmp_path / name))
+        assert [h.image for h in hdus] == [True, True], name
+        assert hdus[0].cards["IMAGETYP"] == "BIAS" and hdus[1].cards["NAXIS1"] == 6
+    # trailing garbage after the last HDU is ignored (as astropy does)
+    (tmp_path / "tail.fits").write_bytes(raw + b"\0" * 100)
+    assert len(read_raw_headers(str(tmp_path / "tail.fits"))) == 2
+    # truncated data of the last HDU, plain and gzip; a header cut in the middle
+    for name, blob in (
+        ("cut.fits", raw[:-2700]),  # 180 of the 240 data bytes of the last HDU
+        ("cut.fits.gz", gzip.compress(raw[:-3000])),
+        ("cuthead.fits", raw[:1000]),
+        ("badgz.fits.gz", b"\x1f\x8b" + b"garbage" * 50),
+    ):
+        (tmp_path / name).write_bytes(blob)
+        with pytest.raises(FitsReadError, match=name.replace(".", r"\.")):
+            read_raw_headers(str(tmp_path / name))

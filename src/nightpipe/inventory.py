@@ -14,20 +14,23 @@ Other steps use :func:`light_frames`, :func:`calibration_frames` and
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import logging
+import math
 import os
 import time
 import warnings
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import numpy as np
-from astropy.io import fits
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -37,10 +40,9 @@ from nightpipe.frames.fitsio import FITS_SUFFIXES
 from nightpipe.frames.headers import (
     FrameHeader,
     apply_overrides,
-    header_cards,
-    header_comments,
     infer_kind_from_pixels,
     normalize_header,
+    parse_cards,
 )
 from nightpipe.frames.timing import (
     ExposureTime,
@@ -59,7 +61,9 @@ log = logging.getLogger(__name__)
 
 #: Suffixes scanned (case-insensitive): the FITS ones of nightpipe.frames.fitsio, plus bzip2 variants.
 SCAN_SUFFIXES = (*FITS_SUFFIXES, ".fit.bz2", ".fts.bz2")
-_COMPRESSED = (".gz", ".bz2", ".zip")
+_COMPRESSED = (".gz", ".bz2")
+BLOCK = 2880
+_HINT_BAD = "the file is corrupt, truncated or not FITS; re-copy it or move it out of the folder"
 CHUNK_FILES = 200
 SAMPLE_SIZE = 512
 CALIBRATION_KINDS = ("bias", "dark", "flat")
@@ -168,6 +172,127 @@ def file_sha1(path: str, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class RawHdu:
+    """One HDU as read from the raw header blocks: its cards and whether it holds a 2-D image."""
+
+    index: int
+    cards: dict[str, Any]
+    comments: dict[str, str]
+    image: bool
+
+
+def _open_raw(path: str) -> BinaryIO:
+    lower = path.lower()
+    if lower.endswith(".gz"):
+        return cast(BinaryIO, gzip.open(path, "rb"))
+    if lower.endswith(".bz2"):
+        return cast(BinaryIO, bz2.open(path, "rb"))
+    return open(path, "rb")
+
+
+def _has_end(block: bytes) -> bool:
+    return any(block[i : i + 80].rstrip() == b"END" for i in range(0, len(block), 80))
+
+
+def _axes(cards: dict[str, Any], prefix: str) -> list[int]:
+    count = cards.get(f"{prefix}NAXIS", 0)
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 999:
+        raise ValueError(f"bad {prefix}NAXIS = {count!r}")
+    axes = [cards.get(f"{prefix}NAXIS{i}") for i in range(1, count + 1)]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in axes):
+        raise ValueError(f"bad {prefix}NAXISn values {axes!r}")
+    return [int(n) for n in axes if n is not None]
+
+
+def _data_bytes(cards: dict[str, Any]) -> int:
+    """Size of an HDU's data (unpadded), from BITPIX, NAXISn, PCOUNT and GCOUNT."""
+    axes = _axes(cards, "")
+    bitpix = cards.get("BITPIX")
+    if bitpix not in (8, 16, 32, 64, -32, -64):
+        raise ValueError(f"bad BITPIX = {bitpix!r}")
+    if not axes:
+        return 0
+    if cards.get("GROUPS") is True and axes[0] == 0:
+        axes = axes[1:]
+    pcount, gcount = cards.get("PCOUNT", 0), cards.get("GCOUNT", 1)
+    pcount = pcount if isinstance(pcount, int) else 0
+    gcount = gcount if isinstance(gcount, int) else 1
+    return abs(int(bitpix)) // 8 * gcount * (pcount + math.prod(axes))
+
+
+def _holds_image(cards: dict[str, Any], index: int) -> bool:
+    xtension = str(cards.get("XTENSION", "")).strip().upper()
+    if xtension == "BINTABLE" and cards.get("ZIMAGE") is True:
+        axes = _axes(cards, "Z")
+    elif index == 0 or xtension in {"IMAGE", "IUEIMAGE"}:
+        axes = _axes(cards, "")
+    else:
+        return False
+    return len(axes) >= 2 and axes[0] > 0 and axes[1] > 0 and all(n == 1 for n in axes[2:])
+
+
+def read_raw_headers(path: str) -> list[RawHdu]:
+    """Read every HDU header of a FITS file (plain, gzip or bzip2) without touching the data.
+
+    Header blocks are parsed with :func:`nightpipe.frames.headers.parse_cards` and the
+    data of each HDU is skipped by seeking; a file whose data end beyond its size is
+    truncated. Bytes after the last HDU that do not start an extension are ignored, as
+    astropy does.
+
+    Raises
+    ------
+    FitsReadError
+        Not FITS, a truncated header or data, or impossible structural keywords.
+    """
+    size = None if path.lower().endswith(_COMPRESSED) else os.path.getsize(path)
+    hdus: list[RawHdu] = []
+    try:
+        with _open_raw(path) as handle:
+            offset = 0
+            while True:
+                header = bytearray()
+                while True:
+                    block = handle.read(BLOCK)
+                    if not header and hdus and not block.startswith(b"XTENSION="):
+                        return hdus  # end of file, or trailing bytes that start no extension
+                    if len(block) < BLOCK:
+                        what = "empty file" if offset == 0 and not block else "truncated header"
+                        raise FitsReadError(f"{what} (HDU {len(hdus)})", path=path, hint=_HINT_BAD)
+                    if not header:
+                        marker = b"XTENSION=" if hdus else b"SIMPLE  ="
+                        if block[:9] != marker:
+                            if hdus:
+                                return hdus
+                            raise FitsReadError("not a FITS file (no SIMPLE card)", path=path, hint=_HINT_BAD)
+                    header += block
+                    if _has_end(block):
+                        break
+                cards, comments, _ = parse_cards(bytes(header))
+                data = _data_bytes(cards)
+                hdus.append(RawHdu(len(hdus), cards, comments, _holds_image(cards, len(hdus))))
+                offset += len(header)
+                data_end = offset + data
+                offset += -(-data // BLOCK) * BLOCK
+                if size is not None:
+                    if data_end > size:
+                        raise FitsReadError(
+                            f"truncated file: HDU {len(hdus) - 1} needs {data_end} bytes, "
+                            f"the file has {size}",
+                            path=path,
+                            hint="re-copy it from the camera",
+                        )
+                    if offset >= size:
+                        return hdus
+                handle.seek(offset)
+                if size is None and handle.tell() < data_end:
+                    raise FitsReadError(f"truncated file (HDU {len(hdus) - 1})", path=path, hint=_HINT_BAD)
+    except FitsReadError:
+        raise
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise FitsReadError(f"not a readable FITS file ({exc})", path=path, hint=_HINT_BAD) from None
+
+
 def read_file_frames(path: str, settings: Settings) -> list[FrameInfo]:
     """Read the headers of every image HDU of a file and normalise them (no pixel data read,
     except a central cut-out when nothing in the header or name tells the frame's kind).
@@ -181,25 +306,19 @@ def read_file_frames(path: str, settings: Settings) -> list[FrameInfo]:
         The file is not FITS, is truncated, or holds no 2-D image.
     """
     name = os.path.basename(path)
-    compressed = name.lower().endswith(_COMPRESSED)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with fits.open(path, mode="readonly", memmap=False, lazy_load_hdus=True) as hdul:
-                frames = _frames_of(hdul, path, name, settings, compressed)
-    except FitsReadError:
-        raise
-    except (OSError, ValueError, TypeError, IndexError, EOFError, KeyError) as exc:
-        raise FitsReadError(
-            f"not a readable FITS file ({exc.__class__.__name__}: {exc})",
-            path=path,
-            hint="the file is corrupt, truncated or not FITS; re-copy it or move it out of the folder",
-        ) from None
-    for warning in caught:
-        text = str(warning.message)
-        if "truncated" in text.lower():
-            raise FitsReadError(f"truncated file ({text})", path=path, hint="re-copy it from the camera")
-        log.debug("%s: %s", path, text)
+    raw = read_raw_headers(path)
+    primary = raw[0]
+    frames: list[FrameInfo] = []
+    for hdu in raw:
+        if not hdu.image:
+            continue
+        cards = hdu.cards if hdu.index == 0 else {**primary.cards, **hdu.cards}
+        cards = apply_overrides(cards, settings.camera.overrides)
+        comments = primary.comments | hdu.comments
+        header = normalize_header(cards, filename=name, comments=comments)
+        if header.kind == "unknown" and header.kind_inferred:
+            header = _kind_from_pixels(path, hdu.index, header)
+        frames.append(FrameInfo(hdu.index, cards, header))
     if not frames:
         raise FitsReadError(
             "no 2-D image in any HDU (a table or an empty file?)",
@@ -209,56 +328,24 @@ def read_file_frames(path: str, settings: Settings) -> list[FrameInfo]:
     return frames
 
 
-def _frames_of(
-    hdul: fits.HDUList, path: str, name: str, settings: Settings, compressed: bool
-) -> list[FrameInfo]:
-    frames: list[FrameInfo] = []
-    primary: dict[str, Any] = {}
-    size = os.path.getsize(path)
-    for index, hdu in enumerate(hdul):
-        head = hdu.header
-        if index == 0:
-            primary = header_cards(head)
-        if not compressed:
-            info = hdu.fileinfo()
-            if info is not None and info["datLoc"] + info["datSpan"] > size:
-                raise FitsReadError(
-                    f"truncated file: HDU {index} needs {info['datLoc'] + info['datSpan']} bytes, "
-                    f"the file has {size}",
-                    path=path,
-                    hint="re-copy it from the camera",
-                )
-        if not _is_image(hdu):
-            continue
-        cards = dict(primary)
-        if index > 0:
-            cards.update(header_cards(head))
-        cards = apply_overrides(cards, settings.camera.overrides)
-        comments = header_comments(hdul[0].header) | header_comments(head)
-        header = normalize_header(cards, filename=name, comments=comments)
-        if header.kind == "unknown" and header.kind_inferred:
-            header = _kind_from_pixels(hdu, header)
-        frames.append(FrameInfo(index, cards, header))
-    return frames
+def _kind_from_pixels(path: str, index: int, header: FrameHeader) -> FrameHeader:
+    """Classify from a central cut-out (read through astropy's section: only those rows)."""
+    from astropy.io import fits
 
-
-def _is_image(hdu: Any) -> bool:
-    if not isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
-        return False
-    shape = hdu.shape
-    return len(shape) >= 2 and shape[-1] > 0 and shape[-2] > 0 and all(n == 1 for n in shape[:-2])
-
-
-def _kind_from_pixels(hdu: Any, header: FrameHeader) -> FrameHeader:
-    ny, nx = hdu.shape[-2:]
-    y0, x0 = max(ny // 2 - SAMPLE_SIZE // 2, 0), max(nx // 2 - SAMPLE_SIZE // 2, 0)
     try:
-        cut = np.asarray(hdu.section[..., y0 : y0 + SAMPLE_SIZE, x0 : x0 + SAMPLE_SIZE], dtype=np.float64)
-    except (OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
-        log.debug("cannot sample pixels of HDU: %s", exc)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path, mode="readonly", memmap=False) as hdul:
+                hdu = hdul[index]
+                ny, nx = hdu.shape[-2:]
+                y0, x0 = max(ny // 2 - SAMPLE_SIZE // 2, 0), max(nx // 2 - SAMPLE_SIZE // 2, 0)
+                cut = np.asarray(
+                    hdu.section[..., y0 : y0 + SAMPLE_SIZE, x0 : x0 + SAMPLE_SIZE], dtype=np.float64
+                )
+    except (OSError, ValueError, TypeError, IndexError, AttributeError, EOFError) as exc:
+        log.debug("%s: cannot sample the pixels of HDU %d: %s", path, index, exc)
         return header
-    cut = cut.reshape(cut.shape[-2:])
-    kind, reason = infer_kind_from_pixels(cut, header.exptime)
+    kind, reason = infer_kind_from_pixels(cut.reshape(cut.shape[-2:]), header.exptime)
     return replace(header, kind=kind, kind_source=reason[:64])
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -407,38 +408,42 @@ def barycentric_times(
     lon_deg: Sequence[float],
     height_m: Sequence[float],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """JD_UTC and BJD_TDB of many frames at once (astropy, ``builtin`` ephemeris).
+    """JD_UTC and BJD_TDB of many frames at once, with astropy and its ERFA library.
 
-    BJD_TDB = JD of ``mid_utc`` in TDB + the barycentric light-travel time towards
-    (``ra``, ``dec``) seen from the observatory. Frames without coordinates get NaN.
+    BJD_TDB = JD(TDB) of ``mid_utc`` + (r_obs . n) / c, where n is the unit vector to
+    (``ra``, ``dec``) and r_obs the observatory's barycentric position: the Earth's from
+    ERFA ``epv00`` (astropy's ``builtin`` ephemeris) plus the site's geocentric position
+    (WGS84, ERFA ``gd2gc``) rotated to GCRS with the IAU 2000B matrix. This is what
+    ``astropy.time.Time.light_travel_time`` computes, but polar motion and UT1-UTC are
+    neglected (below 2 microseconds), so the IERS tables, their 5 s load and their
+    downloads are not needed. Frames without coordinates get NaN.
 
     Returns
     -------
     jd_utc, bjd_tdb
         Arrays of the same length as ``mid_utc``.
     """
-    from astropy import units as u
-    from astropy.coordinates import EarthLocation, SkyCoord
+    import erfa
     from astropy.time import Time
 
     n = len(mid_utc)
     if n == 0:
         return np.zeros(0), np.zeros(0)
-    location = EarthLocation.from_geodetic(
-        np.asarray(lon_deg, float) * u.deg,
-        np.asarray(lat_deg, float) * u.deg,
-        np.asarray(height_m, float) * u.m,
-    )
-    times = Time(list(mid_utc), scale="utc", location=location)
-    jd = np.asarray(times.jd, dtype=np.float64)
-    bjd = np.full(n, np.nan)
-    ra = np.array([np.nan if v is None else v for v in ra_deg], dtype=float)
-    dec = np.array([np.nan if v is None else v for v in dec_deg], dtype=float)
-    ok = np.isfinite(ra) & np.isfinite(dec)
-    if ok.any():
-        sub = times[ok]
-        coords = SkyCoord(ra[ok] * u.deg, dec[ok] * u.deg, frame="icrs")
-        ltt = sub.light_travel_time(coords, kind="barycentric", ephemeris="builtin")
-        tdb = sub.tdb + ltt
-        bjd[ok] = tdb.jd1 + tdb.jd2
-    return jd, bjd
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", erfa.ErfaWarning)  # "dubious year" for far dates
+        times = Time(list(mid_utc), scale="utc")
+        jd = np.asarray(times.jd, dtype=np.float64)
+        tt, tdb = times.tt, times.tdb
+        ra = np.radians(np.array([np.nan if v is None else v for v in ra_deg], dtype=float))
+        dec = np.radians(np.array([np.nan if v is None else v for v in dec_deg], dtype=float))
+        toward = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
+        _, earth = erfa.epv00(tdb.jd1, tdb.jd2)
+        earth_m = np.asarray(earth["p"]) * erfa.DAU
+        lon = np.radians(np.asarray(lon_deg, float))
+        lat = np.radians(np.asarray(lat_deg, float))
+        itrs = erfa.gd2gc(1, lon, lat, np.asarray(height_m, float)).reshape(n, 3)  # WGS84
+        to_terrestrial = erfa.c2t00b(tt.jd1, tt.jd2, times.jd1, times.jd2, 0.0, 0.0)
+        site_gcrs = np.einsum("nji,nj->ni", to_terrestrial, itrs)
+    delay_s = np.einsum("ni,ni->n", earth_m + site_gcrs, toward) / erfa.CMPS
+    bjd = (tdb.jd1 + tdb.jd2) + delay_s / 86400.0
+    return jd, np.where(np.isfinite(delay_s), bjd, np.nan)
