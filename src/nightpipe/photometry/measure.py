@@ -1,0 +1,210 @@
+"""One frame, arrays in: background, detection, shapes, seeing, multi-aperture photometry.
+
+:func:`measure_frame` chains the pure steps of this package on a frame held in memory;
+it knows nothing of files or databases (see :mod:`nightpipe.photometry.step` for that).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nightpipe.config import PhotometryConfig
+from nightpipe.errors import PhotometryError
+from nightpipe.photometry.aperture import ApertureResult, aperture_photometry
+from nightpipe.photometry.background import Background, mesh_background
+from nightpipe.photometry.detect import Detections, detect_sources
+from nightpipe.photometry.profiles import ProfileFit, fit_profile
+from nightpipe.photometry.shape import Shapes, frame_fwhm, measure_shapes
+
+log = logging.getLogger(__name__)
+
+MAX_PROFILE_STARS = 40
+
+
+@dataclass(frozen=True)
+class CameraParams:
+    """Detector figures used by the error model (ADU-based data)."""
+
+    gain: float = 1.0
+    read_noise: float = 0.0
+    """Electrons."""
+    dark: float = 0.0
+    """Electrons per pixel accumulated during the exposure."""
+    saturation: float = np.inf
+    """ADU."""
+
+
+@dataclass(frozen=True)
+class FrameMeasurement:
+    """Everything measured on one frame."""
+
+    background: Background
+    detections: Detections
+    shapes: Shapes
+    fwhm: float
+    """Seeing of the frame, pixels (Moffat fit to the stacked bright stars, or the moments' median)."""
+    fwhm_method: str
+    profile: ProfileFit | None
+    radii: np.ndarray
+    """K aperture radii, pixels."""
+    annulus: tuple[float, float] | None
+    photometry: ApertureResult
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def aperture_radii(config: PhotometryConfig, fwhm: float) -> np.ndarray:
+    """The K radii of a frame: fixed radii then FWHM multiples, sorted and unique.
+
+    Examples
+    --------
+    >>> cfg = PhotometryConfig(aperture_radii_px=(5.0,), aperture_fwhm_factors=(1.0, 2.0))
+    >>> aperture_radii(cfg, 3.0).tolist()
+    [3.0, 5.0, 6.0]
+    """
+    radii = list(config.aperture_radii_px)
+    if np.isfinite(fwhm) and fwhm > 0:
+        radii += [f * fwhm for f in config.aperture_fwhm_factors]
+    if not radii:
+        raise PhotometryError(
+            "no aperture radius: the FWHM is unknown and no fixed radius is set",
+            hint="set photometry.aperture_radii_px",
+        )
+    return np.unique(np.round(np.asarray(radii, dtype=float), 4))
+
+
+def _profile_stars(det: Detections, shapes: Shapes, n: int) -> np.ndarray:
+    good = (det.flags == 0) & np.isfinite(shapes.fwhm) & (shapes.ellipticity < 0.3)
+    idx = np.flatnonzero(good)
+    if idx.size == 0:
+        return idx
+    # isolated: no other detection within 5 x median moment FWHM
+    from scipy.spatial import cKDTree
+
+    scale = float(np.nanmedian(shapes.fwhm[idx]))
+    tree = cKDTree(np.column_stack([det.x, det.y]))
+    dist, _ = tree.query(np.column_stack([det.x[idx], det.y[idx]]), k=2)
+    iso = dist[:, 1] > 5 * scale if det.x.size > 1 else np.ones(idx.size, bool)
+    idx = idx[iso]
+    order = np.argsort(-det.peak[idx])
+    return idx[order[:n]]
+
+
+def measure_frame(
+    data: np.ndarray,
+    config: PhotometryConfig,
+    *,
+    mask: np.ndarray | None = None,
+    uncertainty: np.ndarray | None = None,
+    uncertainty_includes_source: bool = True,
+    camera: CameraParams | None = None,
+) -> FrameMeasurement:
+    """Background, detection, shapes, seeing and multi-aperture photometry of one frame.
+
+    Parameters
+    ----------
+    data
+        The image (ADU or e-), not background-subtracted.
+    config
+        ``settings.photometry``.
+    mask
+        uint16 PixelFlag plane of a calibrated frame.
+    uncertainty
+        Per-pixel standard deviation (the UNCERT plane).
+    uncertainty_includes_source
+        Whether ``uncertainty`` includes the Poisson noise of the stars' light.
+    camera
+        Gain, read noise, dark and saturation.
+
+    Returns
+    -------
+    FrameMeasurement
+
+    Raises
+    ------
+    PhotometryError
+        When nothing can be detected or measured.
+
+    Examples
+    --------
+    >>> from nightpipe.photometry.synthetic import make_star_field
+    >>> field = make_star_field((256, 256), 20, seed=2, min_separation=20)
+    >>> meas = measure_frame(field.data, PhotometryConfig(), camera=CameraParams(gain=1.5))
+    >>> bool(abs(meas.fwhm - 3.0) < 0.15)
+    True
+    """
+    cam = camera or CameraParams()
+    bkg = mesh_background(data, mask, box=config.background_box, filter_size=config.background_filter)
+    det = detect_sources(
+        data,
+        bkg.level,
+        bkg.rms,
+        mask=mask,
+        detect_sigma=config.detect_sigma,
+        min_area=config.min_area,
+        deblend_contrast=config.deblend_contrast,
+        edge_margin=config.edge_margin,
+        saturation=cam.saturation,
+    )
+    if len(det) == 0:
+        raise PhotometryError(
+            f"no source above {config.detect_sigma} sigma", hint="lower photometry.detect_sigma"
+        )
+    sub = np.asarray(data, dtype=np.float32) - bkg.level
+    shapes = measure_shapes(sub, det.x, det.y, fwhm_guess=3.0)
+    moment_fwhm, _scatter, _n = frame_fwhm(shapes.fwhm, ellipticity=shapes.ellipticity, flags=det.flags)
+    profile: ProfileFit | None = None
+    fwhm = moment_fwhm
+    method = "moments"
+    stars = _profile_stars(det, shapes, MAX_PROFILE_STARS)
+    if stars.size >= 1 and np.isfinite(moment_fwhm):
+        try:
+            profile = fit_profile(sub, det.x[stars], det.y[stars], fwhm_guess=moment_fwhm)
+        except PhotometryError as exc:
+            log.warning("profile fit failed, using the moments' FWHM: %s", exc)
+        if profile is not None and 0.3 * moment_fwhm < profile.fwhm < 2.0 * moment_fwhm:
+            fwhm = profile.fwhm
+            method = "moffat"
+            # rescale the per-source moment FWHM to the profile's
+            shapes = Shapes(
+                fwhm=shapes.fwhm * (fwhm / moment_fwhm),
+                ellipticity=shapes.ellipticity,
+                theta=shapes.theta,
+                a=shapes.a,
+                b=shapes.b,
+            )
+    radii = aperture_radii(config, fwhm)
+    annulus: tuple[float, float] | None = None
+    if np.isfinite(fwhm):
+        annulus = (config.annulus_fwhm[0] * fwhm, config.annulus_fwhm[1] * fwhm)
+        annulus = (max(annulus[0], float(radii.max()) + 1.0), max(annulus[1], float(radii.max()) + 4.0))
+    phot = aperture_photometry(
+        data,
+        det.x,
+        det.y,
+        radii,
+        annulus=annulus,
+        statistic=config.annulus_statistic,
+        background=bkg.level if annulus is None else None,
+        background_err=bkg.global_rms / np.sqrt(config.background_box**2) if annulus is None else None,
+        mask=mask,
+        uncertainty=uncertainty,
+        uncertainty_includes_source=uncertainty_includes_source,
+        gain=cam.gain,
+        read_noise=cam.read_noise,
+        dark=cam.dark,
+        saturation=cam.saturation,
+    )
+    return FrameMeasurement(
+        background=bkg,
+        detections=det,
+        shapes=shapes,
+        fwhm=float(fwhm),
+        fwhm_method=method,
+        profile=profile,
+        radii=radii,
+        annulus=annulus,
+        photometry=phot,
+    )

@@ -1,0 +1,184 @@
+"""The per-frame source table (docs/formats.md): build it, write it atomically as ECSV, read it.
+
+Columns: ``id``, ``x``, ``y`` (0-based pixels), ``ra``, ``dec`` (deg, NaN without WCS),
+``fwhm``, ``ellipticity``, ``theta``, ``peak``, ``bkg`` (per-pixel local sky), ``aper_flux`` and
+``aper_flux_err`` (N x K), ``aper_bkg_err`` (N x K), ``flags``; optionally ``psf_flux``,
+``psf_flux_err``, ``psf_qfit``. Meta: ``frame``, ``mid_utc``, ``jd_utc``, ``bjd_tdb``, ``exptime``,
+``airmass``, ``fwhm_px``, ``fwhm_arcsec``, ``sky``, ``sky_rms``, ``aper_radii_px``, ``gain``,
+``software`` and the photometry settings used.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import astropy.units as u
+import numpy as np
+from astropy.table import Table
+
+from nightpipe import __version__
+from nightpipe.errors import PhotometryError
+from nightpipe.frames.fitsio import atomic_path
+from nightpipe.photometry.measure import FrameMeasurement
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = (
+    "id",
+    "x",
+    "y",
+    "ra",
+    "dec",
+    "fwhm",
+    "ellipticity",
+    "theta",
+    "peak",
+    "bkg",
+    "aper_flux",
+    "aper_flux_err",
+    "aper_bkg_err",
+    "flags",
+)
+META_KEYS = (
+    "frame",
+    "mid_utc",
+    "jd_utc",
+    "bjd_tdb",
+    "exptime",
+    "airmass",
+    "fwhm_px",
+    "fwhm_arcsec",
+    "sky",
+    "sky_rms",
+    "aper_radii_px",
+    "gain",
+    "software",
+)
+
+
+def build_source_table(
+    meas: FrameMeasurement,
+    *,
+    ra: np.ndarray | None = None,
+    dec: np.ndarray | None = None,
+    unit: str = "adu",
+    pixel_scale: float | None = None,
+    meta: Mapping[str, Any] | None = None,
+    psf: Mapping[str, np.ndarray] | None = None,
+) -> Table:
+    """The source table of one frame.
+
+    Parameters
+    ----------
+    meas
+        What :func:`~nightpipe.photometry.measure.measure_frame` returned.
+    ra, dec
+        Sky positions (deg) of the sources, when the frame has a WCS.
+    unit
+        Unit of the pixel values: ``adu`` or ``electron``.
+    pixel_scale
+        Arcsec per pixel, for ``fwhm_arcsec``.
+    meta
+        Frame metadata (``frame``, ``mid_utc``, ``jd_utc``, ``bjd_tdb``, ``exptime``, ``airmass``,
+        ``gain``...); missing keys are written as None.
+    psf
+        Optional ``psf_flux``, ``psf_flux_err``, ``psf_qfit`` columns.
+
+    Returns
+    -------
+    astropy.table.Table
+    """
+    det, phot, shp = meas.detections, meas.photometry, meas.shapes
+    n = len(det)
+    flux_unit = u.adu if unit == "adu" else u.electron
+    table = Table()
+    table["id"] = np.arange(1, n + 1, dtype=np.int32)
+    table["x"] = det.x.astype(np.float64) * u.pix
+    table["y"] = det.y.astype(np.float64) * u.pix
+    table["ra"] = (np.full(n, np.nan) if ra is None else np.asarray(ra, dtype=np.float64)) * u.deg
+    table["dec"] = (np.full(n, np.nan) if dec is None else np.asarray(dec, dtype=np.float64)) * u.deg
+    table["fwhm"] = shp.fwhm.astype(np.float32) * u.pix
+    table["ellipticity"] = shp.ellipticity.astype(np.float32)
+    table["theta"] = shp.theta.astype(np.float32) * u.deg
+    table["peak"] = det.peak.astype(np.float32) * flux_unit
+    table["bkg"] = phot.sky.astype(np.float32) * flux_unit
+    table["aper_flux"] = phot.flux.astype(np.float64) * flux_unit
+    table["aper_flux_err"] = phot.flux_err.astype(np.float64) * flux_unit
+    table["aper_bkg_err"] = phot.bkg_err.astype(np.float32) * flux_unit
+    table["flags"] = (det.flags | phot.flags).astype(np.uint16)
+    if psf is not None:
+        for key in ("psf_flux", "psf_flux_err"):
+            if key in psf:
+                table[key] = np.asarray(psf[key], dtype=np.float64) * flux_unit
+        if "psf_qfit" in psf:
+            table["psf_qfit"] = np.asarray(psf["psf_qfit"], dtype=np.float32)
+    table["flags"].description = "nightpipe.frames.flags.PixelFlag bits"
+    table["aper_flux"].description = "background-subtracted flux in each radius of meta aper_radii_px"
+    table["bkg"].description = "local sky per pixel"
+    given = dict(meta or {})
+    out: dict[str, Any] = {key: given.get(key) for key in META_KEYS}
+    out.update({k: v for k, v in given.items() if k not in out})
+    out["fwhm_px"] = _num(meas.fwhm)
+    out["fwhm_method"] = meas.fwhm_method
+    out["fwhm_arcsec"] = _num(meas.fwhm * pixel_scale) if pixel_scale else None
+    out["pixel_scale_arcsec"] = _num(pixel_scale) if pixel_scale else None
+    out["sky"] = _num(meas.background.global_level)
+    out["sky_rms"] = _num(meas.background.global_rms)
+    out["aper_radii_px"] = [float(r) for r in meas.radii]
+    out["annulus_px"] = None if meas.annulus is None else [float(a) for a in meas.annulus]
+    out["n_sources"] = n
+    out["unit"] = unit
+    if meas.profile is not None:
+        out["psf_model"] = {
+            "model": meas.profile.model,
+            "fwhm": _num(meas.profile.fwhm),
+            "alpha": _num(meas.profile.alpha),
+            "beta": _num(meas.profile.beta),
+            "n_stars": meas.profile.n_stars,
+        }
+    out["software"] = f"nightpipe {__version__}"
+    table.meta.update(out)
+    return table
+
+
+def _num(value: float | None) -> float | None:
+    if value is None or not np.isfinite(value):
+        return None
+    return float(value)
+
+
+def write_source_table(table: Table, destination: Path | str) -> Path:
+    """Write a source table as ECSV (or FITS for a ``.fits`` name), atomically."""
+    destination = Path(destination)
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.colnames]
+    if missing:
+        raise PhotometryError(f"source table lacks columns {missing}", path=destination)
+    fmt = "fits" if destination.suffix.lower() in {".fits", ".fit"} else "ascii.ecsv"
+    with atomic_path(destination, suffix=destination.suffix) as tmp:
+        table.write(tmp, format=fmt, overwrite=True)
+    return destination
+
+
+def read_source_table(path: Path | str) -> Table:
+    """Read a source table written by :func:`write_source_table`.
+
+    Raises
+    ------
+    PhotometryError
+        When the file cannot be read or lacks required columns.
+    """
+    path = Path(path)
+    fmt = "fits" if path.suffix.lower() in {".fits", ".fit"} else "ascii.ecsv"
+    try:
+        table = Table.read(path, format=fmt)
+    except (OSError, ValueError) as exc:
+        raise PhotometryError(
+            f"cannot read source table ({exc})", path=path, hint="re-run `nightpipe photometry`"
+        ) from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.colnames]
+    if missing:
+        raise PhotometryError(f"not a nightpipe source table (missing {missing})", path=path)
+    return table
