@@ -54,6 +54,9 @@ def test_run_tess_real_files_products_and_failures(tmp_path: Path, shared_data: 
     phot = Table.read(tess.products["photometry"], format="ascii.ecsv")
     assert len(phot) == 5 and phot["good"].tolist() == [False, True, True, True, True]
     assert tess.products["lc_plot"].stat().st_size > 1000
+    aij = Table.read(tess.products["csv"], format="ascii.csv")  # the shared AstroImageJ-style CSV
+    np.testing.assert_allclose(aij["BJD_TDB"], expected, rtol=0, atol=1e-6)
+    assert {"rel_flux_T1", "rel_flux_err_T1", "Source-Sky_T1", "Sky/Pixel_T1"} <= set(aij.colnames)
     assert by_target["EPIC 201907706"].label == "K2-C01"
 
 
@@ -77,6 +80,11 @@ def test_cli_fits_a_synthetic_sector_with_a_period(
     summary = json.loads(fit_json.read_text())
     rp = summary["params"]["rp_rs"]
     assert abs(rp["median"] - 0.1) < 3 * 0.5 * (rp["minus"] + rp["plus"])
+    assert summary["software"].startswith("nightpipe")  # written by the shared exporter
+    assert len(summary["multi_transit"]["transit_times"]) >= 2
+    assert next(folder.rglob("SYNTH_1_AAVSO.txt")).read_text().startswith("#TYPE=EXOPLANET")
+    aij = Table.read(next(folder.rglob("SYNTH_1.csv")), format="ascii.csv")
+    assert {"BJD_TDB", "rel_flux_T1", "model_T1", "used_in_fit"} <= set(aij.colnames)
     times = Table.read(next(folder.rglob("SYNTH_1_transit_times.csv")), format="ascii.csv")
     assert times["epoch"].tolist() == list(range(len(times))) and len(times) >= 2
     assert all(

@@ -25,11 +25,12 @@ from nightpipe.store import Database
 from nightpipe.store.steps import record_step
 from nightpipe.tess.lightcurves import MultiTransitResult, fit_multi_transit, lightcurve_from_file
 from nightpipe.tess.photometry import PixelPhotometry, photometer
-from nightpipe.tess.products import write_products
+from nightpipe.tess.products import cadence_s, write_products
 from nightpipe.tess.quality import BitmaskName
 from nightpipe.tess.readers import is_lightcurve_file, read_lightcurve_file, read_pixel_file
 from nightpipe.timeseries.lightcurve import LightCurve
-from nightpipe.timeseries.transit import FitOptions, TransitPriors
+from nightpipe.timeseries.products import fit_options, priors_from_target
+from nightpipe.timeseries.transit import TransitPriors
 
 log = logging.getLogger(__name__)
 
@@ -125,22 +126,17 @@ def _same_name(a: str, b: str) -> bool:
 
 
 def target_priors(target: str, settings: Settings, options: TessOptions) -> TransitPriors | None:
-    """The transit priors of ``target`` from the options (period, t0) and the settings' targets."""
+    """The transit priors of ``target``: its entry in ``timeseries.targets`` (matched by name,
+    ignoring case and spaces) with ``options.period``/``options.t0`` overriding; ``None``
+    without a period."""
     known: TargetConfig | None = next(
         (t for t in settings.timeseries.targets if _same_name(t.name, target)), None
     )
-    period = options.period if options.period is not None else (known.period if known else None)
-    if period is None:
+    if known is not None and (known.period is not None or options.period is not None):
+        return priors_from_target(known, period=options.period, t0=options.t0)
+    if options.period is None:
         return None
-    t0 = options.t0 if options.t0 is not None else (known.t0_bjd if known else None)
-    return TransitPriors(
-        period=period,
-        t0=t0,
-        t0_err=known.t0_err if known else None,
-        rp_rs=known.rp_rs if known else None,
-        a_rs=known.a_rs if known else None,
-        inc=known.inclination if known else None,
-    )
+    return TransitPriors(period=options.period, t0=options.t0)
 
 
 def measure_file(path: Path, options: TessOptions) -> FileLightCurve:
@@ -184,26 +180,6 @@ def combine(curves: Sequence[FileLightCurve]) -> LightCurve:
     return joined.sort()
 
 
-def fit_options(settings: Settings, exptime_s: float | None) -> FitOptions:
-    """The shared fit's options from the settings' ``timeseries`` section."""
-    ts = settings.timeseries
-    return FitOptions(
-        outlier_sigma=ts.outlier_sigma,
-        sampler=ts.sampler,
-        walkers=ts.walkers,
-        steps=ts.steps,
-        seed=ts.seed,
-        exptime_s=exptime_s,
-    )
-
-
-def _cadence_s(lc: LightCurve) -> float | None:
-    if len(lc) < 2:
-        return None
-    step = float(np.median(np.diff(np.sort(lc.time)))) * 86400.0
-    return step if np.isfinite(step) and step > 0 else None
-
-
 def analyse_target(
     target: str, curves: list[FileLightCurve], settings: Settings, options: TessOptions
 ) -> TargetResult:
@@ -217,7 +193,10 @@ def analyse_target(
         return result
     try:
         result.fit = fit_multi_transit(
-            combined, priors, fit_options(settings, _cadence_s(combined)), per_transit=options.per_transit
+            combined,
+            priors,
+            fit_options(settings.timeseries, exptime_s=cadence_s(combined)),
+            per_transit=options.per_transit,
         )
     except TimeseriesError as exc:
         result.fit_error = str(exc)

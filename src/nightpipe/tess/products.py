@@ -178,8 +178,25 @@ def transit_times_table(result: MultiTransitResult) -> Table:
     return Table(rows=[[r[n] for n in names] for r in rows], names=names) if rows else Table(names=names)
 
 
+def cadence_s(lc: LightCurve) -> float | None:
+    """The typical time between cadences, seconds (the integration time of TESS/Kepler data)."""
+    if len(lc) < 2:
+        return None
+    step = float(np.median(np.diff(np.sort(lc.time)))) * 86400.0
+    return step if np.isfinite(step) and step > 0 else None
+
+
 def write_products(result: TargetResult, output: Path) -> dict[str, Path]:
-    """Write every product of one target; returns them by kind."""
+    """Write every product of one target; returns them by kind.
+
+    The light curve, fit JSON, AAVSO report and fit/diagnostic/corner plots are the shared
+    ones of :func:`nightpipe.timeseries.products.write_products` (the same as for a ground
+    night); the TESS-specific ones (full light curve with provenance, per-cadence photometry,
+    folded and O-C plots, transit times) are added.
+    """
+    from nightpipe.timeseries.plots import plot_corner, plot_diagnostics
+    from nightpipe.timeseries.products import write_products as write_shared
+
     folder = Path(output) / "lightcurves" / result.label
     stem = slug(result.target)
     out: dict[str, Path] = {}
@@ -191,18 +208,44 @@ def write_products(result: TargetResult, output: Path) -> dict[str, Path]:
             photometry_table(phot), folder / f"{stem}_photometry{suffix}.ecsv"
         )
     out["lc_plot"] = plot_lightcurve(result.combined, result.target, folder / f"{stem}_lc.png")
-    if result.fit is not None:
-        summary = result.fit.summary()
-        out["fit"] = write_json(summary, folder / f"{stem}_fit.json")
-        out["fold_plot"] = plot_folded(result.fit, result.target, folder / f"{stem}_fold.png")
-        if result.fit.times:
-            out["transit_times"] = write_table(
-                transit_times_table(result.fit), folder / f"{stem}_transit_times.csv", "ascii.csv"
+    multi = result.fit
+    if multi is None:
+        shared = write_shared(folder, stem, result.combined, None, plots=True)
+        if result.fit_error:
+            out["fit"] = write_json(
+                {"target": result.target, "error": result.fit_error}, folder / f"{stem}_fit.json"
             )
-            out["oc_plot"] = plot_oc(result.fit, result.target, folder / f"{stem}_oc.png")
-    elif result.fit_error:
-        out["fit"] = write_json(
-            {"target": result.target, "error": result.fit_error}, folder / f"{stem}_fit.json"
+    else:
+        fit = multi.fit
+        n_transits = len(multi.windows_lc.meta.get("epochs", []))
+        extra = {
+            "multi_transit": multi.summary()["multi_transit"],
+            "files": [str(c.path) for c in result.curves],
+        }
+        mission = str(result.combined.meta.get("mission", "space"))
+        shared = write_shared(
+            folder,
+            stem,
+            fit.lc,
+            fit,
+            planet=f"{result.target} b",
+            filter_name=mission,
+            exptime_s=cadence_s(result.combined),
+            extra=extra,
+            plots=n_transits <= 1,  # the shared fit plot is drawn against time: one transit only
         )
+        if n_transits > 1:
+            shared["plot_diagnostics"] = plot_diagnostics(result.combined, folder / f"{stem}_diagnostics.png")
+            if fit.samples is not None:
+                shared["plot_corner"] = plot_corner(
+                    fit.samples, fit.sample_names, folder / f"{stem}_corner.png"
+                )
+        out["fold_plot"] = plot_folded(multi, result.target, folder / f"{stem}_fold.png")
+        if multi.times:
+            out["transit_times"] = write_table(
+                transit_times_table(multi), folder / f"{stem}_transit_times.csv", "ascii.csv"
+            )
+            out["oc_plot"] = plot_oc(multi, result.target, folder / f"{stem}_oc.png")
+    out.update(shared)
     log.info("%s: %d products in %s", result.target, len(out), folder)
     return out
