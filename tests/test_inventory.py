@@ -28,7 +28,7 @@ from nightpipe.inventory import (
 )
 from nightpipe.progress import CountingProgress
 from nightpipe.store import Database, open_database
-from nightpipe.store.models import Frame
+from nightpipe.store.models import Frame, StepRun
 
 
 def _frame(path: Path, imagetyp: str | None, *, exptime: float = 10.0, filt: str | None = "V",
@@ -174,6 +174,10 @@ def test_scan_a_night(night: Path, db: Database) -> None:
     assert "truncated" in (bad["cut.fits"].error or "")
     assert "no 2-D image" in (bad["table.fits"].error or "")
     assert all(str(night) in (f.error or "") for f in bad.values())  # the message names the file
+    with db.session() as s:
+        failed = {r.frame_id: r for r in s.scalars(select(StepRun).where(StepRun.step == "scan"))}
+    assert {f.id for f in bad.values()} == set(failed)
+    assert all(r.status == "failed" and r.reason for r in failed.values())
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in night.rglob("*") if p.is_file()}
     assert after == before  # raw files are never modified
 
@@ -227,6 +231,16 @@ def test_rescan_reads_nothing_unchanged(night: Path, db: Database, monkeypatch: 
     fourth = scan_paths([night], settings, db)
     assert (fourth.updated, fourth.missing) == (1, 0)
     assert _by_name(db)[("flat_0.fts", 0)].status == "ok"
+    # a bad file replaced by a good one: ok again, and its failed scan step is cleared
+    notes = night / "junk" / "notes.fits"
+    notes.unlink()
+    _frame(notes, "DARK", seed=5)
+    assert scan_paths([night], settings, db).updated == 1
+    fixed = _by_name(db)[("notes.fits", 0)]
+    assert (fixed.status, fixed.kind, fixed.error) == ("ok", "dark", None)
+    with db.session() as s:
+        step = s.scalars(select(StepRun).where(StepRun.frame_id == fixed.id)).one()
+    assert step.status == "ok"
 
 
 def test_scanning_a_subfolder_does_not_mark_the_rest_missing(night: Path, db: Database) -> None:

@@ -6,7 +6,8 @@ files, normalises them (:mod:`nightpipe.frames.headers`), times them
 file whose size and modification time are unchanged without opening it; a file whose
 size or time changed but whose content hash did not is not re-read either. Files that
 vanished are marked ``missing``; unreadable, truncated or non-FITS files are stored with
-status ``bad`` and the reason. Raw files are only ever opened read-only.
+status ``bad`` and the reason (also recorded as a failed ``scan`` step in ``step_runs``).
+Raw files are only ever opened read-only.
 
 Other steps use :func:`light_frames`, :func:`calibration_frames` and
 :func:`group_frames`.
@@ -56,6 +57,7 @@ from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.base import utcnow
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame
+from nightpipe.store.steps import record_step
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ _HINT_BAD = "the file is corrupt, truncated or not FITS; re-copy it or move it o
 CHUNK_FILES = 200
 SAMPLE_SIZE = 512
 CALIBRATION_KINDS = ("bias", "dark", "flat")
+SCAN_STEP = "scan"
 
 
 @dataclass(frozen=True)
@@ -577,10 +580,16 @@ def _store(session: Session, result: FileResult, entry: _Known | None) -> int:
         row.size, row.mtime, row.sha1 = result.size, result.mtime, result.sha1 or None
         row.status, row.error, row.scanned_at = "bad", result.error, now
         _delete_others(session, ids, keep={0})
+        session.flush()
+        record_step(session, step=SCAN_STEP, status="failed", frame_id=row.id, reason=result.error)
         return 0
     for frame in result.frames:
         row = _row_for(session, ids, frame.hdu, result.path)
+        was_bad = row.status == "bad"
         _fill(row, result, frame, now)
+        if was_bad:  # readable again: the earlier failure no longer stands
+            session.flush()
+            record_step(session, step=SCAN_STEP, status="ok", frame_id=row.id, night=row.night)
     _delete_others(session, ids, keep={f.hdu for f in result.frames})
     return len(result.frames)
 
