@@ -128,3 +128,44 @@ def test_whole_hatp32_night(solver: NightSolver, shared_data: Path) -> None:
     assert max(offsets) < 1.0
     assert max(rms) < 1.0
     assert methods.count("reference-match") >= 130
+
+
+@pytest.mark.solver
+def test_meridian_flip_makes_a_new_reference(solver: NightSolver, shared_data: Path) -> None:
+    files = sorted((shared_data / "hatp32-microobservatory").glob("*.FITS"))[:4]
+    methods, rotations = [], []
+    for i, path in enumerate(files):
+        data, header = read_image(path)
+        if i >= 2:  # after the "flip" the camera sees the sky turned by 180 degrees
+            data = np.ascontiguousarray(data[::-1, ::-1])
+        solution = solver.solve(data, header, name=path.name)
+        methods.append(solution.method)
+        rotations.append(solution.quality.geometry.rotation)
+        x, y = solution.wcs.all_world2pix([HATP32], 0)[0]
+        near = np.hypot(solution.stars.x - x, solution.stars.y - y)
+        assert near.min() < 1.0
+    assert methods == ["solve-field", "reference-match", "solve-field", "reference-match"]
+    assert abs(((rotations[2] - rotations[0]) % 360) - 180) < 0.5
+
+
+@pytest.mark.solver
+@pytest.mark.slow
+def test_wrong_pointing_falls_back_to_a_blind_solve(solver: NightSolver, shared_data: Path) -> None:
+    path = sorted((shared_data / "hatp32-microobservatory").glob("*.FITS"))[0]
+    data, header = read_image(path)
+    header["RA"] = 120.0  # 60 degrees away from the field
+    header["DEC"] = 10.0
+    solution = solver.solve(data, header, name=path.name)
+    assert solution.method == "solve-field"
+    x, y = solution.wcs.all_world2pix([HATP32], 0)[0]
+    assert np.hypot(solution.stars.x - x, solution.stars.y - y).min() < 1.0
+
+
+def test_missing_solver_program_is_a_clear_failure(shared_data: Path) -> None:
+    if not any(INDEX_DIR.glob("index-*.fits")):
+        pytest.skip(f"no astrometry.net index files in {INDEX_DIR}")
+    config = AstrometryConfig(solve_field="no-such-solve-field")
+    solver = NightSolver(config, IndexCatalog.from_dirs(config.index_dirs))
+    data, header = read_image(sorted((shared_data / "hatp32-microobservatory").glob("*.FITS"))[0])
+    with pytest.raises(AstrometryError, match="no-such-solve-field.*not installed"):
+        solver.solve(data, header, name="frame.fits")

@@ -5,7 +5,8 @@ first frame that needs it is solved with ``solve-field`` on its star list, refin
 index stars with SIP, and becomes the reference. Every later frame is matched to the reference
 star list (offset voting and an affine fit), which gives a first WCS at almost no cost; that
 WCS is then refined on the index stars (CRVAL and CD; the reference's SIP distortion is kept)
-and checked. A frame whose matching or checks fail gets a full solve of its own. A frame that
+and checked. A frame whose matching or checks fail gets a full solve of its own and becomes
+the new reference (after a meridian flip or a re-pointing the next frames match it). A frame that
 cannot be solved raises :class:`~nightpipe.errors.AstrometryError` with the reason.
 """
 
@@ -241,8 +242,9 @@ class NightSolver:
             if refined is None:
                 reasons.append(why)
                 raise AstrometryError("; ".join(r for r in reasons if r), path=name)
-            if self.reference is None:
-                self.reference = _Reference(stars.brightest(150), refined.wcs, sip_of(refined.wcs))
+            # the first solved frame, or one the old reference no longer matches (a meridian flip,
+            # a re-pointing): later frames are matched to this one
+            self.reference = _Reference(stars.brightest(150), refined.wcs, sip_of(refined.wcs))
         note = "; ".join(r for r in reasons if r and not r.startswith("no celestial WCS"))
         return FrameSolution(refined.wcs, method, refined.quality, stars, time.perf_counter() - start, note)
 

@@ -9,8 +9,11 @@ parsed into a :class:`SolveFieldResult`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -168,6 +171,22 @@ def parse_outputs(outdir: Path, *, seconds: float, blind: bool) -> SolveFieldRes
     return SolveFieldResult(wcs, header, fx, fy, ira, idec, seconds, blind)
 
 
+def _run_with_timeout(cmd: list[str], *, timeout: float) -> tuple[int, str]:
+    """Run ``cmd`` in its own process group; on timeout kill the whole group (solve-field's
+    ``astrometry-engine`` child included) and re-raise :class:`subprocess.TimeoutExpired`."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return proc.returncode, output or ""
+
+
 def run_solve_field(
     stars: StarList,
     *,
@@ -225,6 +244,8 @@ def run_solve_field(
         config = folder / "engine.cfg"
         write_engine_config(index_dirs, config, cpulimit=timeout_s)
         for blind in attempts:
+            # a right hint solves in about a second; a wrong one would search its whole radius
+            budget = timeout_s if blind or len(attempts) == 1 else min(timeout_s, max(5.0, timeout_s / 6))
             cmd = build_command(
                 program,
                 xylist,
@@ -233,27 +254,25 @@ def run_solve_field(
                 hints=hints,
                 config=config,
                 outdir=folder,
-                cpulimit=timeout_s,
+                cpulimit=budget,
                 tweak_order=tweak_order,
                 blind=blind,
             )
             log.debug("running %s", " ".join(cmd))
             start = time.perf_counter()
             try:
-                proc = subprocess.run(
-                    cmd, capture_output=True, text=True, timeout=timeout_s * 1.5 + 10, check=False
-                )
+                returncode, output = _run_with_timeout(cmd, timeout=budget * 1.5 + 10)
             except subprocess.TimeoutExpired:
-                errors.append(f"{'blind' if blind else 'hinted'} solve timed out after {timeout_s:.0f} s")
+                errors.append(f"{'blind' if blind else 'hinted'} solve timed out after {budget:.0f} s")
                 continue
             seconds = time.perf_counter() - start
             result = parse_outputs(folder, seconds=seconds, blind=blind)
             if result is not None:
                 log.debug("solve-field solved in %.2f s (%s)", seconds, "blind" if blind else "hinted")
                 return result
-            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:] or ["no output"]
+            tail = output.strip().splitlines()[-1:] or ["no output"]
             errors.append(
-                f"{'blind' if blind else 'hinted'} solve failed (exit {proc.returncode}: {tail[0][:120]})"
+                f"{'blind' if blind else 'hinted'} solve failed (exit {returncode}: {tail[0][:120]})"
             )
     raise AstrometryError(
         "; ".join(errors),
