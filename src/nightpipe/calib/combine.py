@@ -685,7 +685,8 @@ def combine_sources(
     try:
         for y0 in range(0, ny, rows):
             y1 = min(ny, y0 + rows)
-            part = band[:, : y1 - y0, :]
+            # a contiguous band lets the compiled kernel vectorise over columns
+            part = band if y1 - y0 == rows else np.empty((n, y1 - y0, nx), np.float32)
             for k, src in enumerate(sources):
                 part[k] = src.read_rows(y0, y1)
             data[y0:y1], uncert[y0:y1], nused[y0:y1], nvalid[y0:y1] = combine_band(part, options)
