@@ -1,0 +1,165 @@
+"""Cosmic rays: full astroscrappy and the fast windowed mode, on gmos-cosmics and injected hits."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from scipy import ndimage, signal
+
+from nightpipe.calib.cosmics import (
+    CosmicParams,
+    detect_cosmics,
+    detect_cosmics_fast,
+    detect_cosmics_full,
+    laplacian_plus,
+    screen_candidates,
+)
+from nightpipe.errors import CalibrationError
+
+GMOS = CosmicParams(gain=1.933, read_noise=4.24)  # values of astroscrappy's own GMOS test
+# the two cosmic rays of the GMOS cut-out, as located by astroscrappy's test suite
+COSMIC1 = (slice(41, 72), slice(142, 161))
+COSMIC2 = (slice(117, 147), slice(35, 43))
+
+
+def star_field_with_cosmics(
+    size: int = 384, nstars: int = 120, ncosmics: int = 40, seed: int = 7
+) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded star field (Gaussian PSF, Poisson + read noise, ADU, gain 1.5) and injected tracks."""
+    rng = np.random.default_rng(seed)
+    gain, rn, sky, sigma = 1.5, 8.0, 300.0, 1.4
+    image = np.full((size, size), sky)
+    yy, xx = np.mgrid[:size, :size]
+    for x, y, flux in zip(
+        rng.uniform(8, size - 8, nstars),
+        rng.uniform(8, size - 8, nstars),
+        10 ** rng.uniform(2.5, 5.0, nstars),
+        strict=True,
+    ):
+        sl = (slice(int(y) - 8, int(y) + 9), slice(int(x) - 8, int(x) + 9))
+        r2 = (xx[sl] - x) ** 2 + (yy[sl] - y) ** 2
+        image[sl] += flux / (2 * np.pi * sigma**2) * np.exp(-r2 / (2 * sigma**2))
+    image = (rng.poisson(image * gain) + rng.normal(0, rn, image.shape)) / gain
+    truth = np.zeros(image.shape, dtype=bool)
+    for _ in range(ncosmics):
+        x0, y0 = rng.integers(6, size - 6, 2)
+        angle, length, amp = rng.uniform(0, np.pi), rng.integers(1, 7), rng.uniform(300, 4000)
+        for t in range(length):
+            px, py = round(x0 + t * np.cos(angle)), round(y0 + t * np.sin(angle))
+            image[py, px] += amp * rng.uniform(0.5, 1.0)
+            truth[py, px] = True
+    return image.astype(np.float32), truth
+
+
+@pytest.fixture(scope="module")
+def gmos(shared_data: Path) -> np.ndarray:
+    with fits.open(shared_data / "gmos-cosmics" / "gmos.fits") as hdul:
+        return np.asarray(hdul["SCI"].data, dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def field() -> tuple[np.ndarray, np.ndarray]:
+    return star_field_with_cosmics()
+
+
+def _objects(mask: np.ndarray) -> list[tuple[slice, slice]]:
+    labels, _ = ndimage.label(mask)
+    return [sl for sl in ndimage.find_objects(labels) if sl is not None]
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_gmos_cosmic_rays_are_flagged(gmos: np.ndarray, mode: str) -> None:
+    result = detect_cosmics(gmos, mode, GMOS)
+    assert result is not None
+    objects = _objects(result.mask)
+    assert COSMIC1 in objects
+    assert COSMIC2 in objects
+    # the two long tracks make almost all of the flagged pixels
+    assert result.mask[COSMIC1].sum() + result.mask[COSMIC2].sum() >= 0.95 * result.npixels
+
+
+def test_fast_equals_full_on_gmos(gmos: np.ndarray) -> None:
+    full = detect_cosmics_full(gmos, GMOS)
+    fast = detect_cosmics_fast(gmos, GMOS)
+    assert np.array_equal(full.mask, fast.mask)
+    assert fast.examined_fraction < 1.0
+
+
+def test_injected_cosmics_recall_and_fast_agreement(field: tuple[np.ndarray, np.ndarray]) -> None:
+    image, truth = field
+    params = CosmicParams(gain=1.5, read_noise=8.0)
+    full = detect_cosmics_full(image, params)
+    fast = detect_cosmics_fast(image, params)
+    recall_full = (full.mask & truth).sum() / truth.sum()
+    recall_fast = (fast.mask & truth).sum() / truth.sum()
+    assert recall_full > 0.95
+    assert recall_fast == recall_full
+    # fast never flags what astroscrappy does not, and finds all it finds on real hits
+    assert not (fast.mask & ~full.mask).any()
+    near_truth = ndimage.binary_dilation(truth, iterations=2)
+    assert np.array_equal(fast.mask & near_truth, full.mask & near_truth)
+    assert fast.examined_fraction < 0.5
+
+
+def test_screen_is_a_superset_of_first_pass_detections(field: tuple[np.ndarray, np.ndarray]) -> None:
+    image, truth = field
+    params = CosmicParams(gain=1.5, read_noise=8.0)
+    ys, xs = screen_candidates(image, params)
+    screened = np.zeros(image.shape, dtype=bool)
+    screened[ys, xs] = True
+    # every injected hit brighter than 10 sigma of the local noise has a candidate within 1 px
+    bright = truth & (image - ndimage.median_filter(image, 5) > 10 * np.sqrt(300 / 1.5 + (8 / 1.5) ** 2))
+    reach = ndimage.binary_dilation(screened, structure=np.ones((3, 3), dtype=bool))
+    assert bright.sum() > 20
+    assert not (bright & ~reach).any()
+
+
+def test_laplacian_plus_equals_subsample_convolve_rebin() -> None:
+    rng = np.random.default_rng(2)
+    image = rng.normal(100, 10, (20, 24)).astype(np.float64)
+    sub = np.kron(image, np.ones((2, 2)))
+    kernel = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], dtype=np.float64)
+    conv = signal.convolve2d(np.pad(sub, 1, mode="edge"), kernel, mode="valid")
+    conv[conv < 0] = 0
+    rebinned = conv.reshape(20, 2, 24, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(laplacian_plus(image), rebinned, rtol=1e-12)
+
+
+def test_cleaning_replaces_hits_with_local_sky(field: tuple[np.ndarray, np.ndarray]) -> None:
+    image, truth = field
+    params = CosmicParams(gain=1.5, read_noise=8.0, clean=True)
+    for result in (detect_cosmics_full(image, params), detect_cosmics_fast(image, params)):
+        assert result.cleaned is not None
+        hit = result.mask & truth
+        assert np.median(result.cleaned[hit] - image[hit]) < -200
+        assert np.array_equal(result.cleaned[~result.mask], image[~result.mask])
+
+
+def test_masked_and_nan_pixels_are_not_flagged() -> None:
+    image, _ = star_field_with_cosmics(size=96, nstars=5, ncosmics=0, seed=3)
+    image[40, 40] += 3000
+    image[60, 60] += 3000
+    image[10, 10] = np.nan
+    inmask = np.zeros(image.shape, dtype=bool)
+    inmask[60, 60] = True
+    for mode in ("full", "fast"):
+        result = detect_cosmics(image, mode, CosmicParams(gain=1.5, read_noise=8.0), inmask=inmask)
+        assert result is not None
+        assert result.mask[40, 40]
+        assert not result.mask[60, 60]
+        assert not result.mask[10, 10]
+
+
+def test_modes_and_errors() -> None:
+    image = np.zeros((16, 16), np.float32)
+    assert detect_cosmics(image, "off", CosmicParams()) is None
+    with pytest.raises(CalibrationError, match="unknown cosmic-ray mode"):
+        detect_cosmics(image, "quick", CosmicParams())
+    with pytest.raises(CalibrationError, match="2-D"):
+        detect_cosmics_full(np.zeros(5, np.float32), CosmicParams())
+    with pytest.raises(CalibrationError, match="gain"):
+        detect_cosmics_fast(image, replace(CosmicParams(), gain=0.0))
