@@ -261,6 +261,11 @@ def _reduce_pixel(
     """Centre, standard error and kept count of the ``m`` sorted valid values ``v[:m]``."""
     lo = 0
     hi = m
+    # the last median/MAD computed and their range, reused when the final range is the same
+    seen_lo = -1
+    seen_hi = -1
+    seen_med = 0.0
+    seen_mad = 0.0
     if clip == 2:
         lo = min(nlow, m)
         hi = max(m - nhigh, lo)
@@ -271,7 +276,9 @@ def _reduce_pixel(
             if hi - lo < 1:
                 break
             med = _median_sorted(v, lo, hi)
-            std = MAD_TO_STD * _mad_sorted(v, lo, hi, med)
+            mad = _mad_sorted(v, lo, hi, med)
+            seen_lo, seen_hi, seen_med, seen_mad = lo, hi, med, mad
+            std = MAD_TO_STD * mad
             lower = med - sigma_low * std
             upper = med + sigma_high * std
             nlo = lo
@@ -295,9 +302,13 @@ def _reduce_pixel(
     if k <= 0:
         return np.nan, np.nan, 0
     if method == 0:
-        centre = _median_sorted(v, lo, hi)
-        err = MEDIAN_EFFICIENCY * MAD_TO_STD * _mad_sorted(v, lo, hi, centre) / math.sqrt(k)
-        return centre, err, k
+        if lo == seen_lo and hi == seen_hi:
+            centre = seen_med
+            mad = seen_mad
+        else:
+            centre = _median_sorted(v, lo, hi)
+            mad = _mad_sorted(v, lo, hi, centre)
+        return centre, MEDIAN_EFFICIENCY * MAD_TO_STD * mad / math.sqrt(k), k
     total = 0.0
     for i in range(lo, hi):
         total += v[i]
