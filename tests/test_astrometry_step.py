@@ -165,7 +165,7 @@ def test_header_wcs_files_are_validated_not_resolved(tmp_path: Path, shared_data
     settings = _settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")
     summary = solve_files(settings, [dss], outdir=tmp_path / "solved", plot=False)
     assert summary.methods == {"header": 1}
-    header = fits.getheader(tmp_path / "solved" / "wasp_12.fits")
+    header = fits.getheader(tmp_path / "solved" / "wasp_12.B.060.fits")
     assert header["NPWMETH"] == "header" and header["CRVAL1"] == 97.63667
 
 

@@ -158,8 +158,11 @@ class IndexCatalog:
     files: Sequence[IndexFile]
 
     @classmethod
-    def from_dirs(cls, dirs: Iterable[Path], *, max_files: int | None = 3) -> IndexCatalog:
-        """Open the index files of ``dirs``, keeping the ``max_files`` with the most stars.
+    def from_dirs(cls, dirs: Iterable[Path], *, max_indexes: int | None = 3) -> IndexCatalog:
+        """Open the index files of ``dirs``, keeping the ``max_indexes`` densest indexes.
+
+        An index (one ``INDEXID``) is either one all-sky file (Debian's Tycho-2 4100 series)
+        or a set of healpix tiles (the 4200/5200 series); all the tiles of a kept index are kept.
 
         Raises
         ------
@@ -173,8 +176,12 @@ class IndexCatalog:
                 f"no astrometry.net index files in {', '.join(str(d) for d in dirs) or '(none)'}",
                 hint="install astrometry-data-tycho2 (apt-get) or set astrometry.index_dirs",
             )
-        files = sorted((_extension_offsets(p) for p in paths), key=lambda f: -f.nstars)
-        return cls(files=files[:max_files] if max_files else files)
+        files = [_extension_offsets(p) for p in paths]
+        totals: dict[int, int] = {}
+        for f in files:
+            totals[f.index_id] = totals.get(f.index_id, 0) + f.nstars
+        keep = sorted(totals, key=lambda i: -totals[i])[: max_indexes or None]
+        return cls(files=[f for f in files if f.index_id in keep])
 
     def _vectors_near(self, index: IndexFile, z_low: float, z_high: float) -> tuple[np.ndarray, np.ndarray]:
         """Row numbers and unit vectors of the stars with z in [z_low, z_high] (a band of Dec)."""

@@ -25,6 +25,7 @@ from nightpipe.astrometry.series import FrameSolution, NightSolver
 from nightpipe.astrometry.wcs_io import read_frame_for_solving, strip_wcs, was_solved_by_us, write_solution
 from nightpipe.config import Settings
 from nightpipe.errors import AstrometryError, CatalogError, FitsReadError, NightpipeError
+from nightpipe.frames.fitsio import FITS_SUFFIXES
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
@@ -200,6 +201,15 @@ def _plot_sample(solver: NightSolver, job: _Job, solution: FrameSolution, plot_d
         return None
 
 
+def _stem(path: Path) -> str:
+    """The file name without its FITS suffix (``a.B.060.fits`` -> ``a.B.060``, ``x.fits.gz`` -> ``x``)."""
+    name = path.name
+    for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
 def solve_files(
     settings: Settings,
     paths: Iterable[Path],
@@ -217,7 +227,7 @@ def solve_files(
     jobs = []
     for path in paths:
         path = Path(path)
-        stem = path.name.split(".")[0] or path.stem
+        stem = _stem(path)
         destination = out / f"{stem}.fits"
         if destination.resolve() == path.resolve():
             destination = out / f"{stem}.solved.fits"
