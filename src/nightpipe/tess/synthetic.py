@@ -157,7 +157,9 @@ def _time_grid(start_bjd: float, n: int, cadence_min: float) -> FloatArray:
     return np.asarray(start_bjd + np.arange(n, dtype=np.float64) * cadence_min / 1440.0, dtype=np.float64)
 
 
-def _primary(mission: str, target: str, transit: InjectedTransit | None, creator: str) -> fits.PrimaryHDU:
+def _primary(
+    mission: str, target: str, transit: InjectedTransit | None, creator: str, origin: str = "nightpipe"
+) -> fits.PrimaryHDU:
     hdu = fits.PrimaryHDU()
     h = hdu.header
     h["TELESCOP"] = "TESS" if mission == "TESS" else "Kepler"
@@ -165,7 +167,7 @@ def _primary(mission: str, target: str, transit: InjectedTransit | None, creator
         h["MISSION"] = "K2"
         h["CAMPAIGN"] = 1
     h["CREATOR"] = creator
-    h["ORIGIN"] = "nightpipe"
+    h["ORIGIN"] = origin
     h["SIMDATA"] = (True, "synthetic data with an injected transit")
     h["OBJECT"] = target
     h["RA_OBJ"] = (63.37389, "[deg] right ascension")
@@ -295,8 +297,11 @@ def write_synthetic_tpf(
         h["BACKAPP"] = (True, "background is subtracted")
     h["1CRV5P"] = (1000, "CCD column of the first pixel")
     h["2CRV5P"] = (500, "CCD row of the first pixel")
-    creator = "astrocut-like nightpipe synthetic" if tesscut else "nightpipe synthetic TargetPixelExporter"
-    hdus = [_primary(mission, "SYNTH 1", transit, creator), table]
+    if tesscut:  # the keywords by which readers (ours, lightkurve) recognise a TESScut file
+        creator, origin = "astrocut (nightpipe synthetic)", "STScI/NASA layout (nightpipe synthetic)"
+    else:
+        creator, origin = "nightpipe synthetic TargetPixelExporter", "nightpipe"
+    hdus = [_primary(mission, "SYNTH 1", transit, creator, origin), table]
     bits = np.ones(shape, dtype=np.int32) if tesscut else _aperture_bits(psf)
     hdus.append(fits.ImageHDU(bits, name="APERTURE"))
     write_fits_atomic(fits.HDUList(hdus), path)
