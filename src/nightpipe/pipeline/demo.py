@@ -57,10 +57,22 @@ def _field_stars(options: SimOptions, index_dirs: tuple[Path, ...], seed: int) -
     )
 
 
-def demo_options(index_dirs: tuple[Path, ...], *, seed: int = 2017) -> SimOptions:
-    """Simulation options of the demo night (1024x1024, 60 lights, transit, MaxIm DL headers)."""
+def demo_options(
+    index_dirs: tuple[Path, ...], *, seed: int = 2017, size: int = 1024, n_lights: int = 60
+) -> SimOptions:
+    """Simulation options of the demo night (1024x1024, 60 lights, transit, MaxIm DL headers).
+
+    A smaller ``size`` keeps the field at about 25' (the pixel scale grows) so that the
+    Tycho-2 index files still solve it.
+    """
     options = SimOptions(seed=seed, dialect="maxim", target_mag=11.0)
-    options = replace(options, site=replace(options.site, ra=DEMO_RA, dec=DEMO_DEC, object_name="DEMO-1"))
+    scale = options.sky.pixel_scale * 1024 / size
+    options = replace(
+        options,
+        site=replace(options.site, ra=DEMO_RA, dec=DEMO_DEC, object_name="DEMO-1", n_lights=n_lights),
+        camera=replace(options.camera, size=size),
+        sky=replace(options.sky, pixel_scale=scale, fwhm=3.2 * scale),  # 3.2 px seeing
+    )
     stars = _field_stars(options, index_dirs, seed)
     return replace(options, stars=stars) if stars is not None else options
 
@@ -106,7 +118,9 @@ def _settings_toml(outdir: Path, truth: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def prepare_demo(outdir: Path, *, progress: Progress | None = None) -> tuple[Settings, Path]:
+def prepare_demo(
+    outdir: Path, *, progress: Progress | None = None, size: int = 1024, n_lights: int = 60
+) -> tuple[Settings, Path]:
     """Simulate the demo night into ``outdir/raw`` (once) and write ``outdir/nightpipe.toml``."""
     from nightpipe.simulate.night import simulate_night
 
@@ -116,7 +130,8 @@ def prepare_demo(outdir: Path, *, progress: Progress | None = None) -> tuple[Set
     config = outdir / "nightpipe.toml"
     base = load_settings(config if config.is_file() else None, environ={})
     if not truth_path.is_file():
-        simulate_night(raw, demo_options(base.astrometry.index_dirs), progress=progress)
+        options = demo_options(base.astrometry.index_dirs, size=size, n_lights=n_lights)
+        simulate_night(raw, options, progress=progress)
     truth = json.loads(truth_path.read_text())
     if not config.is_file():
         with atomic_open(config, "w", encoding="utf-8") as handle:
