@@ -461,9 +461,9 @@ def simulate_night(
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise ConfigError("the output folder is a file", path=outdir, hint="choose another folder")
-    outdir.mkdir(parents=True, exist_ok=True)
     night = _Night(options)
     plan = plan_frames(options, night.series.starts)
+    outdir.mkdir(parents=True, exist_ok=True)
     bar = progress or NullProgress()
     bar.start(len(plan), "simulating the night")
     entries = []

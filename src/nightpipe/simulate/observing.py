@@ -96,14 +96,18 @@ def young_scintillation(
 
 
 def smooth_noise(rng: np.random.Generator, n: int, correlation: float = 8.0) -> np.ndarray:
-    """A zero-mean, unit-RMS random series correlated over about ``correlation`` samples."""
+    """A zero-mean, unit-variance Gaussian series correlated over about ``correlation`` samples.
+
+    White noise convolved with a Gaussian kernel normalised to unit sum of squares, so that
+    every sample has unit variance whatever ``n`` is.
+    """
     if n == 0:
         return np.zeros(0)
-    white = rng.standard_normal(n + int(6 * correlation))
-    k = np.exp(-0.5 * (np.arange(-3 * correlation, 3 * correlation + 1) / correlation) ** 2)
-    series = np.convolve(white, k / k.sum(), mode="same")[int(3 * correlation) : int(3 * correlation) + n]
-    std = series.std()
-    return np.asarray(series / std if std > 0 else series)
+    half = int(3 * correlation)
+    k = np.exp(-0.5 * (np.arange(-half, half + 1) / correlation) ** 2)
+    k /= np.sqrt(np.sum(k**2))
+    white = rng.standard_normal(n + 2 * half)
+    return np.asarray(np.convolve(white, k, mode="valid")[:n])
 
 
 def seeing_series(

@@ -9,6 +9,7 @@ from astropy import units as u
 from astropy.coordinates import EarthLocation
 from astropy.time import Time
 
+from nightpipe.errors import ConfigError
 from nightpipe.simulate.field import StarField
 from nightpipe.simulate.observing import (
     airmass_kasten_young,
@@ -22,6 +23,9 @@ from nightpipe.simulate.observing import (
 from nightpipe.simulate.options import SimOptions
 from nightpipe.simulate.stars import electrons_per_second
 from nightpipe.simulate.transit import sinusoid, transit_flux
+
+MIN_ALTITUDE = 10.0
+"""Lowest altitude (degrees) of the pointing accepted during the light series."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,13 @@ def build_series(options: SimOptions, field: StarField, rng: np.random.Generator
     mids = starts + 0.5 * site.exptime * u.s
     location = site_location(options)
     alt = altitude_deg(mids, location, site.ra, site.dec) if n else np.zeros(0)
+    if n and alt.min() < MIN_ALTITUDE:
+        worst = int(np.argmin(alt))
+        raise ConfigError(
+            f"the pointing RA {site.ra:.4f}, Dec {site.dec:.4f} is at altitude {alt[worst]:.1f} deg "
+            f"at {mids[worst].isot} UTC from latitude {site.latitude:.2f}, longitude {site.longitude:.2f}",
+            hint=f"choose a start time or pointing that keeps the field above {MIN_ALTITUDE:.0f} deg",
+        )
     airmass = airmass_kasten_young(alt)
     bjd = bjd_tdb(mids, location, site.ra, site.dec) if n else np.zeros(0)
     fwhm_arcsec = seeing_series(rng, airmass, sky.fwhm, sky.fwhm_variation)
