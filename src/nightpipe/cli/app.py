@@ -16,6 +16,7 @@ from nightpipe.cli import (
     lc_cmd,
     lightcurve_cmd,
     masters_cmd,
+    photometry_cmd,
     run_cmd,
     scan_cmd,
     simulate_cmd,
@@ -72,6 +73,7 @@ scan_cmd.register(app)
 zeropoint_cmd.register(app)
 solve_cmd.register(app)
 masters_cmd.register(app)
+photometry_cmd.register(app)
 simulate_cmd.register(app)
 lightcurve_cmd.register(app)
 tess_cmd.register(app)

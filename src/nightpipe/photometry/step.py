@@ -1,0 +1,379 @@
+"""The ``photometry`` step: a source table and database rows for every calibrated frame of a night.
+
+Calibrated frames are those with an ``ok`` ``calibrate`` step run (its ``output_path``). Each is
+read (science, UNCERT, MASK), measured with :func:`~nightpipe.photometry.measure.measure_frame`,
+given sky positions when its header holds a celestial WCS, and written to
+``<output>/sources/<night>/<stem>.ecsv`` atomically; the ``measurements`` and
+``photometry_frames`` tables get its rows. A frame whose file and settings did not change
+since its last successful run is skipped. One bad frame is recorded as failed and the night
+goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from sqlalchemy import delete, insert, select
+
+from nightpipe.config import Settings
+from nightpipe.errors import FitsReadError, NightpipeError, PhotometryError
+from nightpipe.frames.fitsio import open_fits, read_image
+from nightpipe.photometry.measure import CameraParams, FrameMeasurement, measure_frame
+from nightpipe.photometry.table import build_source_table, write_source_table
+from nightpipe.progress import NullProgress, Progress
+from nightpipe.store.db import Database
+from nightpipe.store.models import Frame, StepRun
+from nightpipe.store.models_photometry import Measurement, PhotometryFrame
+from nightpipe.store.steps import record_step
+
+log = logging.getLogger(__name__)
+
+STEP = "photometry"
+
+
+@dataclass(frozen=True)
+class FrameImage:
+    """The planes and header of one frame, as read for photometry."""
+
+    data: np.ndarray
+    mask: np.ndarray | None
+    uncertainty: np.ndarray | None
+    header: fits.Header
+    path: Path
+
+    @property
+    def unit(self) -> str:
+        """``adu`` or ``electron`` (from BUNIT)."""
+        bunit = str(self.header.get("BUNIT", "adu")).strip().lower()
+        return "electron" if bunit.startswith("electron") or bunit in {"e-", "e"} else "adu"
+
+
+@dataclass
+class PhotometrySummary:
+    """The outcome of a photometry run."""
+
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    tables: list[Path] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def read_frame(path: Path | str) -> FrameImage:
+    """Read a calibrated MEF frame (science, UNCERT, MASK) or a plain image.
+
+    Raises
+    ------
+    FitsReadError
+        When the file is not a readable FITS image or its planes disagree in shape.
+    """
+    path = Path(path)
+    with open_fits(path) as hdul:
+        names = [hdu.name for hdu in hdul]
+    if "UNCERT" in names and "MASK" in names:
+        data, header = read_image(path, hdu=0)
+        unc, _h = read_image(path, hdu=names.index("UNCERT"))
+        mask, _h = read_image(path, hdu=names.index("MASK"), dtype=np.uint16)
+        if unc.shape != data.shape or mask.shape != data.shape:
+            raise FitsReadError(
+                "calibrated planes have different shapes", path=path, hint="recalibrate the frame"
+            )
+        return FrameImage(data=data, mask=mask, uncertainty=unc, header=header, path=path)
+    data, header = read_image(path)
+    return FrameImage(data=data, mask=None, uncertainty=None, header=header, path=path)
+
+
+def camera_params(settings: Settings, header: fits.Header, *, calibrated: bool, unit: str) -> CameraParams:
+    """Gain, read noise and saturation for a frame: header values first, then the settings."""
+    gain = _header_float(header, ("GAIN", "EGAIN", "CCDGAIN")) or settings.camera.gain
+    read_noise = _header_float(header, ("RDNOISE", "READNOIS", "RON")) or settings.camera.read_noise
+    if unit == "electron":
+        gain = 1.0
+    # calibrated frames carry SATURATED bits in their MASK; raw levels do not apply to them
+    saturation = np.inf if calibrated else _header_float(header, ("SATURATE",)) or settings.camera.saturation
+    return CameraParams(gain=float(gain), read_noise=float(read_noise), saturation=float(saturation))
+
+
+def _header_float(header: fits.Header, keys: tuple[str, ...]) -> float | None:
+    for key in keys:
+        value = header.get(key)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(number) and number > 0:
+            return number
+    return None
+
+
+def sky_positions(
+    header: fits.Header, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None, float | None]:
+    """RA/Dec (deg) of pixel positions and the pixel scale (arcsec/px) from a celestial WCS, if any."""
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    if not str(header.get("CTYPE1", "")).startswith("RA"):
+        return None, None, None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            wcs = WCS(header).celestial
+        if not wcs.has_celestial:
+            return None, None, None
+        ra, dec = wcs.all_pix2world(x, y, 0)
+        scale = float(np.mean(proj_plane_pixel_scales(wcs)) * 3600.0)
+    except (ValueError, MemoryError, KeyError) as exc:
+        log.warning("unusable WCS (%s); sources get no sky positions", exc)
+        return None, None, None
+    return np.asarray(ra), np.asarray(dec), scale
+
+
+def frame_meta(frame: Frame | None, header: fits.Header, path: Path, settings: Settings) -> dict[str, Any]:
+    """Times, exposure and airmass of a frame for the table's meta."""
+    meta: dict[str, Any] = {"frame": str(path)}
+    if frame is not None:
+        meta["mid_utc"] = frame.mid_utc.isoformat() if isinstance(frame.mid_utc, datetime) else None
+        meta["jd_utc"] = frame.jd_utc
+        meta["bjd_tdb"] = frame.bjd_tdb
+        meta["exptime"] = frame.exptime
+        meta["night"] = frame.night
+        meta["frame_id"] = frame.id
+    if meta.get("exptime") is None:
+        meta["exptime"] = _header_float(header, ("EXPTIME", "EXPOSURE"))
+    airmass = _header_float(header, ("AIRMASS", "SECZ"))
+    if airmass is None and frame is not None:
+        airmass = _airmass(settings, frame)
+    meta["airmass"] = airmass
+    meta["gain"] = _header_float(header, ("GAIN", "EGAIN")) or settings.camera.gain
+    return meta
+
+
+def _airmass(settings: Settings, frame: Frame) -> float | None:
+    if frame.ra is None or frame.dec is None or frame.mid_utc is None:
+        return None
+    import astropy.units as u
+    from astropy.coordinates import AltAz, EarthLocation, SkyCoord
+    from astropy.time import Time
+
+    obs = settings.observatory
+    site = EarthLocation(lat=obs.latitude * u.deg, lon=obs.longitude * u.deg, height=obs.elevation * u.m)
+    altaz = SkyCoord(frame.ra * u.deg, frame.dec * u.deg).transform_to(
+        AltAz(obstime=Time(frame.mid_utc), location=site)
+    )
+    alt = float(altaz.alt.deg)
+    if alt <= 0:
+        return None
+    return float(altaz.secz)
+
+
+def measure_file(
+    path: Path | str, settings: Settings, *, frame: Frame | None = None
+) -> tuple[Table, FrameMeasurement]:
+    """Measure one frame file and build its source table (nothing written).
+
+    Raises
+    ------
+    FitsReadError, PhotometryError
+        With the file named.
+    """
+    image = read_frame(path)
+    calibrated = image.mask is not None
+    cam = camera_params(settings, image.header, calibrated=calibrated, unit=image.unit)
+    try:
+        meas = measure_frame(
+            image.data,
+            settings.photometry,
+            mask=image.mask,
+            uncertainty=image.uncertainty,
+            uncertainty_includes_source=True,  # calibrate's UNCERT holds the Poisson noise of every pixel
+            camera=cam,
+        )
+    except PhotometryError as exc:
+        raise PhotometryError(exc.message, path=image.path, hint=exc.hint) from None
+    ra, dec, scale = sky_positions(image.header, meas.detections.x, meas.detections.y)
+    if scale is None and settings.astrometry.pixel_scale:
+        scale = settings.astrometry.pixel_scale
+    meta = frame_meta(frame, image.header, image.path, settings)
+    meta["photometry_settings"] = settings.to_dict()["photometry"]
+    table = build_source_table(meas, ra=ra, dec=dec, unit=image.unit, pixel_scale=scale, meta=meta)
+    return table, meas
+
+
+def table_path(settings: Settings, night: str | None, source: Path) -> Path:
+    """Where the source table of a frame goes: ``<output>/sources/<night>/<stem>.ecsv``."""
+    name = source.name
+    for suffix in (".gz", ".bz2", ".fz"):
+        name = name.removesuffix(suffix)
+    stem = Path(name).stem
+    return Path(settings.paths.output) / "sources" / (night or "unknown-night") / f"{stem}.ecsv"
+
+
+def _input_hash(path: Path, settings: Settings) -> str:
+    stat = path.stat()
+    text = f"{path}:{stat.st_size}:{stat.st_mtime_ns}:{settings.digest('photometry', 'camera')}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _store(db: Database, frame: Frame, table: Table, out: Path, settings: Settings, seconds: float) -> None:
+    n = len(table)
+    flux = np.asarray(table["aper_flux"], dtype=float)
+    err = np.asarray(table["aper_flux_err"], dtype=float)
+    cols = {
+        name: np.asarray(table[name], dtype=float) if name in table.colnames else np.full(n, np.nan)
+        for name in ("x", "y", "ra", "dec", "fwhm", "peak", "bkg", "psf_flux", "psf_flux_err")
+    }
+    ids = np.asarray(table["id"], dtype=int)
+    flags = np.asarray(table["flags"], dtype=int)
+    rows = [
+        {
+            "frame_id": frame.id,
+            "source_index": int(ids[i]),
+            "x": float(cols["x"][i]),
+            "y": float(cols["y"][i]),
+            **{
+                name: _finite(cols[name][i])
+                for name in ("ra", "dec", "fwhm", "peak", "bkg", "psf_flux", "psf_flux_err")
+            },
+            "flux": [_finite(v) for v in flux[i]],
+            "flux_err": [_finite(v) for v in err[i]],
+            "flags": int(flags[i]),
+        }
+        for i in range(n)
+    ]
+    meta = table.meta
+    with db.session() as session:
+        session.execute(delete(Measurement).where(Measurement.frame_id == frame.id))
+        if rows:
+            session.execute(insert(Measurement), rows)
+        summary = session.scalars(select(PhotometryFrame).where(PhotometryFrame.frame_id == frame.id)).first()
+        if summary is None:
+            summary = PhotometryFrame(frame_id=frame.id)
+            session.add(summary)
+        summary.night = frame.night
+        summary.table_path = str(out)
+        summary.n_sources = n
+        summary.fwhm_px = meta.get("fwhm_px")
+        summary.fwhm_arcsec = meta.get("fwhm_arcsec")
+        ell = np.asarray(table["ellipticity"], dtype=float)
+        summary.ellipticity = _finite(float(np.nanmedian(ell))) if n and np.isfinite(ell).any() else None
+        summary.sky = meta.get("sky")
+        summary.sky_rms = meta.get("sky_rms")
+        summary.aper_radii_px = list(meta.get("aper_radii_px", []))
+        summary.unit = str(meta.get("unit", "adu"))
+        summary.settings_hash = settings.digest("photometry", "camera")
+        summary.software = str(meta.get("software"))
+        record_step(
+            session,
+            step=STEP,
+            status="ok",
+            frame_id=frame.id,
+            night=frame.night,
+            input_hash=_input_hash(Path(str(meta["frame"])), settings),
+            output_path=str(out),
+            details={"n_sources": n, "fwhm_px": meta.get("fwhm_px"), "sky": meta.get("sky")},
+            seconds=seconds,
+        )
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def run_photometry(
+    settings: Settings,
+    db: Database,
+    *,
+    night: str | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> PhotometrySummary:
+    """Measure every calibrated frame (of ``night``, or all), write tables and database rows.
+
+    Parameters
+    ----------
+    settings
+        The effective settings (``photometry``, ``camera``, ``paths``, ``observatory``).
+    db
+        The open database.
+    night
+        Only this night (``YYYY-MM-DD``); all nights when None.
+    force
+        Measure again even frames whose file and settings did not change.
+    progress
+        Progress sink (one advance per frame).
+
+    Returns
+    -------
+    PhotometrySummary
+    """
+    started = time.perf_counter()
+    bar = progress or NullProgress()
+    with db.session() as session:
+        query = (
+            select(Frame, StepRun)
+            .join(StepRun, StepRun.frame_id == Frame.id)
+            .where(StepRun.step == "calibrate", StepRun.status == "ok", StepRun.output_path.is_not(None))
+        )
+        if night is not None:
+            query = query.where(Frame.night == night)
+        jobs = [(frame, Path(str(run.output_path))) for frame, run in session.execute(query).all()]
+        done = {
+            run.frame_id: run.input_hash
+            for run in session.scalars(select(StepRun).where(StepRun.step == STEP, StepRun.status == "ok"))
+        }
+    jobs.sort(key=lambda job: (job[0].mid_utc is None, job[0].mid_utc or datetime.min, job[1].name))
+    summary = PhotometrySummary()
+    bar.start(len(jobs), "photometry")
+    for frame, path in jobs:
+        t0 = time.perf_counter()
+        out = table_path(settings, frame.night, path)
+        try:
+            if (
+                not force
+                and path.is_file()
+                and out.is_file()
+                and done.get(frame.id) == _input_hash(path, settings)
+            ):
+                summary.skipped += 1
+                bar.advance(path.name)
+                continue
+            table, _meas = measure_file(path, settings, frame=frame)
+            write_source_table(table, out)
+            _store(db, frame, table, out, settings, time.perf_counter() - t0)
+            summary.ok += 1
+            summary.tables.append(out)
+        except NightpipeError as exc:
+            log.warning("photometry failed: %s", exc)
+            summary.failed += 1
+            summary.failures[str(path)] = str(exc)
+            with db.session() as session:
+                record_step(
+                    session,
+                    step=STEP,
+                    status="failed",
+                    frame_id=frame.id,
+                    night=frame.night,
+                    reason=str(exc),
+                    seconds=time.perf_counter() - t0,
+                )
+        bar.advance(path.name)
+    bar.stop()
+    summary.seconds = time.perf_counter() - started
+    return summary
