@@ -227,7 +227,7 @@ def test_index_catalog_agrees_with_query_starkd() -> None:
     oracle = np.array(
         [[float(v) for v in line.split(",")] for line in out.splitlines() if line and line[0].isdigit()]
     )
-    cat = IndexCatalog.from_dirs([INDEX_DIR], max_indexes=None)
+    cat = IndexCatalog.from_dirs([INDEX_DIR], max_files=None)
     cat = IndexCatalog([f for f in cat.files if f.path == path])
     stars = cat.cone(31.04, 46.69, 0.6)
     assert len(stars) == oracle.shape[0] > 10

@@ -158,11 +158,12 @@ class IndexCatalog:
     files: Sequence[IndexFile]
 
     @classmethod
-    def from_dirs(cls, dirs: Iterable[Path], *, max_indexes: int | None = 3) -> IndexCatalog:
-        """Open the index files of ``dirs``, keeping the ``max_indexes`` densest indexes.
+    def from_dirs(cls, dirs: Iterable[Path], *, max_files: int | None = 3) -> IndexCatalog:
+        """Open the index files of ``dirs``, keeping the ``max_files`` densest indexes (None: all).
 
         An index (one ``INDEXID``) is either one all-sky file (Debian's Tycho-2 4100 series)
-        or a set of healpix tiles (the 4200/5200 series); all the tiles of a kept index are kept.
+        or a set of healpix tiles (the 4200/5200 series): ``max_files`` counts indexes, and all
+        the tiles of a kept index are kept.
 
         Raises
         ------
@@ -180,7 +181,7 @@ class IndexCatalog:
         totals: dict[int, int] = {}
         for f in files:
             totals[f.index_id] = totals.get(f.index_id, 0) + f.nstars
-        keep = sorted(totals, key=lambda i: -totals[i])[: max_indexes or None]
+        keep = sorted(totals, key=lambda i: -totals[i])[: max_files or None]
         return cls(files=[f for f in files if f.index_id in keep])
 
     def _vectors_near(self, index: IndexFile, z_low: float, z_high: float) -> tuple[np.ndarray, np.ndarray]:
