@@ -11,6 +11,7 @@ detrending, transit fits, exports and plots are shared.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -305,7 +306,7 @@ class PixelPhotometry:
 def choose_aperture(
     pixels: PixelFile,
     aperture: ApertureChoice | BoolArray,
-    image: FloatArray,
+    image: Callable[[], FloatArray],
     *,
     threshold: float = 3.0,
 ) -> tuple[BoolArray, str]:
@@ -331,7 +332,7 @@ def choose_aperture(
             )
     if aperture not in ("auto", "threshold"):
         raise PhotometryError(f"unknown aperture choice {aperture!r}", hint="auto, pipeline or threshold")
-    mask = threshold_aperture(image, threshold)
+    mask = threshold_aperture(image(), threshold)
     if not mask.any():
         raise PhotometryError(
             f"no pixel above {threshold} sigma",
@@ -383,7 +384,13 @@ def photometer(
     """
     bitmask = bitmask_value(pixels.mission, quality_bitmask)
     good = good_cadences(pixels.quality, bitmask) & np.isfinite(pixels.time)
-    image = median_image(pixels.flux, good)
+    cache: dict[str, FloatArray] = {}
+
+    def image() -> FloatArray:  # the median image, computed only when an aperture or sky needs it
+        if "median" not in cache:
+            cache["median"] = median_image(pixels.flux, good)
+        return cache["median"]
+
     mask, aperture_source = choose_aperture(pixels, aperture, image, threshold=threshold)
     source = background
     if source == "auto":
@@ -394,13 +401,11 @@ def photometer(
     if source == "file":
         if pixels.background_subtracted:
             level = (
-                np.nanmean(np.where(mask, pixels.flux_bkg, np.nan), axis=(1, 2))
-                if pixels.flux_bkg is not None
-                else np.zeros(n)
+                np.nanmean(pixels.flux_bkg[:, mask], axis=1) if pixels.flux_bkg is not None else np.zeros(n)
             )
             total, error = aperture_sum(flux, pixels.flux_err, mask)
         elif pixels.flux_bkg is not None:
-            level = np.nanmean(np.where(mask, pixels.flux_bkg, np.nan), axis=(1, 2))
+            level = np.nanmean(pixels.flux_bkg[:, mask], axis=1)
             total, error = aperture_sum(flux - pixels.flux_bkg, pixels.flux_err, mask)
         else:
             raise PhotometryError(
@@ -409,7 +414,7 @@ def photometer(
                 hint="use background='pixels' (CLI: --background pixels)",
             )
     elif source == "pixels":
-        bkg_mask = background_mask(image, mask)
+        bkg_mask = background_mask(image(), mask)
         level, level_err = background_per_cadence(flux, bkg_mask)
         total, error = aperture_sum(flux, pixels.flux_err, mask, level, level_err)
     elif source == "none":
