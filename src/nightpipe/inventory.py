@@ -26,6 +26,7 @@ import warnings
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -332,7 +333,7 @@ def read_file_frames(path: str, settings: Settings) -> list[FrameInfo]:
 
 
 def _kind_from_pixels(path: str, index: int, header: FrameHeader) -> FrameHeader:
-    """Classify from a central cut-out (read through astropy's section: only those rows)."""
+    """Classify from a central cut-out (big images: read through astropy's section, only those rows)."""
     from astropy.io import fits
 
     try:
@@ -394,6 +395,7 @@ def scan_paths(
         known = _known_files(session, roots)
     counts: dict[str, int] = defaultdict(int)
     progress.start(len(files), "scanning")
+    pool = ThreadPoolExecutor(max_workers=settings.parallel.threads, thread_name_prefix="nightpipe-hash")
     try:
         todo: list[tuple[str, os.stat_result, str]] = []
         for path in files:
@@ -404,11 +406,12 @@ def scan_paths(
                 continue
             todo.append((path, *outcome))
             if len(todo) >= CHUNK_FILES:
-                _process_chunk(todo, known, settings, db, counts, progress)
+                _process_chunk(todo, known, settings, db, counts, progress, pool)
                 todo = []
         if todo:
-            _process_chunk(todo, known, settings, db, counts, progress)
+            _process_chunk(todo, known, settings, db, counts, progress, pool)
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         progress.stop()
     seen = set(files)
     with db.session() as session:
@@ -478,6 +481,14 @@ def _triage(path: str, entry: _Known | None) -> tuple[os.stat_result, str] | Non
     return stat, "changed"
 
 
+def _hash(path: str) -> tuple[str | None, str | None]:
+    """``(sha1, None)`` or ``(None, reason)`` when the file cannot be read."""
+    try:
+        return file_sha1(path), None
+    except OSError as exc:
+        return None, f"cannot read: {exc}"
+
+
 def _process_chunk(
     todo: list[tuple[str, os.stat_result, str]],
     known: dict[str, _Known],
@@ -485,32 +496,35 @@ def _process_chunk(
     db: Database,
     counts: dict[str, int],
     progress: Progress,
+    pool: ThreadPoolExecutor,
 ) -> None:
+    # content hashes run in threads (hashlib and file reads release the GIL) while the
+    # headers are parsed here
+    hashes = {path: pool.submit(_hash, path) for path, _, _ in todo}
     results: list[tuple[FileResult, str]] = []
     touched_only: list[tuple[str, os.stat_result]] = []
     for path, stat, reason in todo:
-        try:
-            sha1 = file_sha1(path)
-        except OSError as exc:
-            results.append(
-                (FileResult(path, stat.st_size, stat.st_mtime, "", error=f"cannot read: {exc}"), reason)
-            )
-            progress.advance(os.path.basename(path))
-            continue
         entry = known.get(path)
-        if reason == "changed" and entry is not None and entry.sha1 == sha1:
-            touched_only.append((path, stat))
+        touched = reason == "changed" and entry is not None and entry.sha1 is not None
+        if touched and entry is not None and hashes[path].result()[0] == entry.sha1:
+            touched_only.append((path, stat))  # same bytes, only the time changed
             counts["unchanged"] += 1
             progress.advance(os.path.basename(path))
             continue
-        result = FileResult(path, stat.st_size, stat.st_mtime, sha1)
+        result = FileResult(path, stat.st_size, stat.st_mtime, "")
         try:
             result.frames = read_file_frames(path, settings)
         except FitsReadError as exc:
             result.error = str(exc)
-            log.warning("%s", exc)
         results.append((result, reason))
         progress.advance(os.path.basename(path))
+    for result, _ in results:
+        sha1, problem = hashes[result.path].result()
+        result.sha1 = sha1 or ""
+        if problem is not None:
+            result.frames, result.error = [], str(FitsReadError(problem, path=result.path))
+        if result.error is not None:
+            log.warning("%s", result.error)
     _add_times(results, settings)
     with db.session() as session:
         for path, stat in touched_only:

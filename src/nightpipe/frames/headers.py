@@ -212,41 +212,41 @@ def _parse_string(field: str) -> tuple[str | None, str]:
     """A quoted FITS string at the start of ``field``: (text, comment)."""
     if not field.startswith("'"):
         return None, ""
-    out = []
-    i = 1
-    while i < len(field):
-        char = field[i]
-        if char == "'":
-            if field[i + 1 : i + 2] == "'":
-                out.append("'")
-                i += 2
-                continue
-            rest = field[i + 1 :]
-            comment = rest.partition("/")[2].strip() if "/" in rest else ""
-            return "".join(out).rstrip(), comment
-        out.append(char)
-        i += 1
-    return "".join(out).rstrip(), ""  # unterminated: take what is there
+    parts = []
+    start = 1
+    while True:
+        quote = field.find("'", start)
+        if quote < 0:  # unterminated: take what is there
+            parts.append(field[start:])
+            return "".join(parts).rstrip(), ""
+        if field.startswith("'", quote + 1):  # '' is an escaped quote
+            parts.append(field[start : quote + 1])
+            start = quote + 2
+            continue
+        parts.append(field[start:quote])
+        rest = field[quote + 1 :]
+        slash = rest.find("/")
+        return "".join(parts).rstrip(), (rest[slash + 1 :].strip() if slash >= 0 else "")
 
 
 def _parse_field(field: str) -> tuple[Any, str]:
     stripped = field.lstrip()
-    if stripped.startswith("'"):
+    if stripped[:1] == "'":
         text, comment = _parse_string(stripped)
         return (text if text is not None else ""), comment
-    body, _, comment = stripped.partition("/")
-    body = body.strip()
-    comment = comment.strip()
+    slash = stripped.find("/")
+    if slash >= 0:
+        body, comment = stripped[:slash].strip(), stripped[slash + 1 :].strip()
+    else:
+        body, comment = stripped.rstrip(), ""
     if not body:
         return None, comment
     if body == "T":
         return True, comment
     if body == "F":
         return False, comment
-    try:
+    if body.lstrip("+-").isdigit():
         return int(body), comment
-    except ValueError:
-        pass
     try:
         number = float(body.replace("D", "E").replace("d", "e"))
     except ValueError:
