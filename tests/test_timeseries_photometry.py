@@ -124,12 +124,23 @@ def test_ensemble_ratios_of_identical_stars_are_flat() -> None:
 
 
 def test_relative_flux_and_errors() -> None:
-    target = np.array([[100.0, 200.0]])
-    comps = np.array([[[50.0, 100.0], [150.0, 300.0]]])
-    comps_err = np.array([[[5.0, 5.0], [0.0, 0.0]]])
-    rel, err = relative_flux(target, np.array([[0.0, 0.0]]), comps, comps_err, np.array([1.0, 1.0]))
-    np.testing.assert_allclose(rel, [[1.0, 1.0]])
-    np.testing.assert_allclose(err, [[0.5 * 5 / 100, 0.5 * 5 / 200]])
+    # two frames, two apertures; comparisons 50 and 150 (then 55 and 165: 10 % more light)
+    target = np.array([[100.0, 200.0], [110.0, 220.0]])
+    comps = np.array([[[50.0, 100.0], [150.0, 300.0]], [[55.0, 110.0], [165.0, 330.0]]])
+    comps_err = np.zeros_like(comps)
+    comps_err[:, 0, :] = 5.0
+    rel, err = relative_flux(target, np.zeros_like(target), comps, comps_err, np.array([1.0, 1.0]))
+    np.testing.assert_allclose(rel[0] / rel[1], [1.0, 1.0])  # the common change cancels
+    # ensemble error: half of star 1's relative error in frame 0 (5/50 and 5/100); the target has none
+    np.testing.assert_allclose(err[0] / rel[0], [0.5 * 5 / 50, 0.5 * 5 / 100])
+    # a star missing in a frame: the frame is kept with the other star (weight 0.5 >= 0.5)
+    comps[1, 0, :] = np.nan
+    rel2, _ = relative_flux(target, np.zeros_like(target), comps, comps_err, np.array([1.0, 1.0]))
+    assert np.all(np.isfinite(rel2))
+    np.testing.assert_allclose(rel2[1], target[1] / (comps[1, 1] / np.array([157.5, 315.0])))
+    # too little weight present: NaN
+    rel3, _ = relative_flux(target, np.zeros_like(target), comps, comps_err, np.array([3.0, 1.0]))
+    assert np.all(np.isnan(rel3[1])) and np.all(np.isfinite(rel3[0]))
 
 
 def test_aperture_with_lowest_scatter_out_of_transit() -> None:

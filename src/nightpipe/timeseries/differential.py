@@ -1,8 +1,9 @@
 """Differential photometry: relative flux of the target for every aperture, the best aperture, outliers.
 
-Relative flux: ``R = T / E`` with ``E = sum_i w_i C_i`` (weights normalised to sum 1), with error
-``R * sqrt((sT/T)^2 + (sE/E)^2)`` and ``sE^2 = sum_i w_i^2 sC_i^2``. Every aperture is normalised
-by its median out of transit (or overall).
+Relative flux: ``R = T / E`` with ``E = sum_i w_i C_i / sum_i w_i`` over the comparisons present
+in the frame, each ``C_i`` divided by its median over the night, with error
+``R * sqrt((sT/T)^2 + (sE/E)^2)`` and ``sE^2 = sum_i w_i^2 sC_i^2 / (sum_i w_i)^2``. Every aperture
+is normalised by its median out of transit (or overall).
 
 The aperture is the one with the lowest scatter out of transit: the standard deviation of the
 out-of-transit points around a quadratic in time (or, without an ephemeris, the point-to-point
@@ -28,33 +29,49 @@ FloatArray = NDArray[np.float64]
 
 
 def relative_flux(
-    target: FloatArray, target_err: FloatArray, comps: FloatArray, comps_err: FloatArray, weights: FloatArray
+    target: FloatArray,
+    target_err: FloatArray,
+    comps: FloatArray,
+    comps_err: FloatArray,
+    weights: FloatArray,
+    *,
+    min_weight: float = 0.5,
 ) -> tuple[FloatArray, FloatArray]:
     """Relative flux and error of the target against the weighted comparison ensemble.
+
+    Each comparison is first divided by its median over the frames; the ensemble of a frame is
+    the weighted mean of the comparisons present in it (so one missing star does not lose the
+    frame), and NaN when the stars present carry less than ``min_weight`` of the total weight.
 
     Parameters
     ----------
     target, target_err
         F (or F x K for K apertures) fluxes and errors of the target.
     comps, comps_err
-        F x C (or F x C x K) fluxes and errors of the comparison stars.
+        F x C (or F x C x K) fluxes and errors of the comparison stars (NaN where missing).
     weights
-        C weights (any scale; normalised here).
+        C weights (any scale).
 
     Examples
     --------
-    >>> r, e = relative_flux(np.array([100.0]), np.array([1.0]), np.array([[50.0, 150.0]]),
-    ...                      np.array([[0.0, 0.0]]), np.array([1.0, 1.0]))
+    >>> comps = np.array([[50.0, 150.0], [50.0, 150.0]])
+    >>> r, e = relative_flux(np.array([100.0, 100.0]), np.array([1.0, 1.0]), comps,
+    ...                      np.zeros((2, 2)), np.array([1.0, 1.0]))
     >>> float(r[0]), float(e[0])
-    (1.0, 0.01)
+    (100.0, 1.0)
     """
     w = np.asarray(weights, dtype=np.float64)
-    w = w / w.sum()
     shape = (1, -1) + (1,) * (comps.ndim - 2)
     wb = w.reshape(shape)
-    ens = np.sum(wb * comps, axis=1)
-    ens_err = np.sqrt(np.sum((wb * comps_err) ** 2, axis=1))
+    ok = np.isfinite(comps) & (comps > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
+        med = np.nanmedian(np.where(ok, comps, np.nan), axis=0, keepdims=True)
+        norm = np.where(ok, comps / med, 0.0)
+        norm_err = np.where(ok, comps_err / med, 0.0)
+        wsum = np.sum(wb * ok, axis=1)
+        ens = np.sum(wb * norm, axis=1) / wsum
+        ens_err = np.sqrt(np.sum((wb * norm_err) ** 2, axis=1)) / wsum
+        ens = np.where(wsum >= min_weight * w.sum(), ens, np.nan)
         rel = target / ens
         err = np.abs(rel) * np.sqrt((target_err / target) ** 2 + (ens_err / ens) ** 2)
     return np.asarray(rel, dtype=np.float64), np.asarray(err, dtype=np.float64)

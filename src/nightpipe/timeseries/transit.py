@@ -15,8 +15,10 @@ error, Gaussian when given with one, else uniform inside the physical region
 
 Outliers: a point whose residual from the best fit exceeds ``outlier_sigma`` times the robust
 standard deviation (1.4826 x MAD) of the residuals is rejected, and the fit is repeated until no
-point changes (at most 5 rounds). Errors are scaled by ``sqrt(reduced chi2)`` when that exceeds 1
-(and replaced by the residual RMS when the input has no errors).
+point changes (at most 5 rounds). Errors (the point-to-point scatter when the input has none) are rescaled
+so that the baseline fit (transit + linear time) has a reduced chi-square of 1 for the BIC
+selection, which needs realistic errors, and finally so that the chosen model has a reduced
+chi-square of 1 (``error_scale`` reports the factor, ``chi2_red`` the value with the input errors).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 FloatArray = NDArray[np.float64]
 
 PARAM_NAMES = ("tc", "rp_rs", "a_rs", "inc", "u1", "u2")
+N_PRIOR_TERMS = 4
 MAX_CLIP_ROUNDS = 5
 
 
@@ -256,34 +259,49 @@ class _Problem:
         coef, total = solve_systematics(transit, self.flux, 1.0 / self.err, self.A)
         return transit, coef, total
 
+    def in_bounds(self, v: dict[str, float]) -> bool:
+        """The hard limits of the priors (physical region, observed span)."""
+        if not (self.tc_bounds[0] < v["tc"] < self.tc_bounds[1]):
+            return False
+        if not (0.0 < v["rp_rs"] < 0.5) or not (1.0 < v["a_rs"] < 200.0) or not (0.0 < v["inc"] <= 90.0):
+            return False
+        if v["a_rs"] * math.cos(math.radians(v["inc"])) > 1.0 + v["rp_rs"]:
+            return False
+        u1, u2 = v["u1"], v["u2"]
+        return bool(u1 > 0 and u1 + u2 < 1 and u1 + 2 * u2 > 0)
+
+    def prior_residuals(self, v: dict[str, float]) -> FloatArray:
+        """The Gaussian prior terms ``(value - mean) / width`` (zero where there is no prior)."""
+        pri = self.priors
+        out = np.zeros(N_PRIOR_TERMS)
+        if pri.a_rs is not None:
+            out[0] = (v["a_rs"] - pri.a_rs) / (pri.a_rs_err or 0.05 * pri.a_rs)
+        if pri.inc is not None:
+            out[1] = (v["inc"] - pri.inc) / (pri.inc_err or 1.0)
+        if pri.u is not None and pri.u_err is not None:
+            out[2] = (v["u1"] - pri.u[0]) / pri.u_err
+            out[3] = (v["u2"] - pri.u[1]) / pri.u_err
+        return out
+
     def log_prior(self, theta: ArrayLike) -> float:
         v = self.full(theta)
-        pri = self.priors
-        if not (self.tc_bounds[0] < v["tc"] < self.tc_bounds[1]):
+        if not self.in_bounds(v):
             return -math.inf
-        if not (0.0 < v["rp_rs"] < 0.5) or not (1.0 < v["a_rs"] < 200.0) or not (0.0 < v["inc"] <= 90.0):
-            return -math.inf
-        if v["a_rs"] * math.cos(math.radians(v["inc"])) > 1.0 + v["rp_rs"]:
-            return -math.inf
-        u1, u2 = v["u1"], v["u2"]
-        if not (u1 > 0 and u1 + u2 < 1 and u1 + 2 * u2 > 0):
-            return -math.inf
-        lp = 0.0
-        if pri.a_rs is not None:
-            lp -= 0.5 * ((v["a_rs"] - pri.a_rs) / (pri.a_rs_err or 0.05 * pri.a_rs)) ** 2
-        if pri.inc is not None:
-            lp -= 0.5 * ((v["inc"] - pri.inc) / (pri.inc_err or 1.0)) ** 2
-        if pri.u is not None and pri.u_err is not None:
-            lp -= 0.5 * (((u1 - pri.u[0]) / pri.u_err) ** 2 + ((u2 - pri.u[1]) / pri.u_err) ** 2)
-        return lp
+        return float(-0.5 * np.sum(self.prior_residuals(v) ** 2))
+
+    def data_residuals(self, theta: ArrayLike) -> FloatArray:
+        """Normalised residuals of the data alone."""
+        _, _, total = self.model(theta)
+        return np.asarray((self.flux - total) / self.err, dtype=np.float64)
 
     def residuals(self, theta: ArrayLike) -> FloatArray:
-        """Normalised residuals plus the Gaussian prior terms (for least squares)."""
-        lp = self.log_prior(theta)
-        _, _, total = self.model(theta)
-        r = (self.flux - total) / self.err
-        penalty = math.sqrt(-2.0 * lp) if math.isfinite(lp) else 1e3
-        return np.append(r, penalty)
+        """Normalised residuals and the Gaussian prior terms (for least squares).
+
+        Outside the hard limits every term is multiplied by 1e3 so that the optimizer turns back.
+        """
+        v = self.full(theta)
+        r = np.concatenate([self.data_residuals(theta), self.prior_residuals(v)])
+        return r if self.in_bounds(v) else r * 1e3 + 1e3
 
     def log_prob_batch(self, thetas: FloatArray) -> FloatArray:
         """Log posterior of many parameter sets at once (emcee's vectorised call)."""
@@ -582,11 +600,18 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
 
     base_names = tuple(n for n in ("time",) if n in vectors)
     theta, used = _fit_and_clip(problem_for, base_names, used, err, theta, opts.outlier_sigma)
+    # BIC needs realistic errors: rescale them so that the baseline fit has reduced chi2 = 1
+    err_in = err
+    base = problem_for(base_names, used, err)
+    base_chi2 = float(np.sum(base.data_residuals(theta) ** 2))
+    base_scale = math.sqrt(base_chi2 / max(1, int(used.sum()) - len(free) - 1 - len(base_names)))
+    if base_scale > 0 and math.isfinite(base_scale):
+        err = err * base_scale
 
     def trial(names: tuple[str, ...]) -> tuple[float, int]:
         prob = problem_for(names, used, err)
         th = _least_squares(prob, theta)
-        r = prob.residuals(th)[:-1]
+        r = prob.data_residuals(th)
         return float(np.sum(r**2)), len(free) + 1 + len(names)
 
     n_used = int(used.sum())
@@ -596,11 +621,10 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
     problem = problem_for(chosen, used, err)
     theta = _least_squares(problem, theta)
     resid = problem.flux - problem.model(theta)[2]
-    chi2_red = float(np.sum((resid / problem.err) ** 2) / max(1, used.sum() - len(free) - 1 - len(chosen)))
-    scale = math.sqrt(chi2_red) if chi2_red > 1 else 1.0
-    if not errors_known:
-        scale = math.sqrt(chi2_red)
-    err = err * scale
+    dof = max(1, int(used.sum()) - len(free) - 1 - len(chosen))
+    chi2_red = float(np.sum((resid / err_in[used]) ** 2) / dof)  # against the input errors
+    scale = math.sqrt(chi2_red) if chi2_red > 0 else 1.0
+    err = err_in * scale
     problem = problem_for(chosen, used, err)
     theta = _least_squares(problem, theta)
 
