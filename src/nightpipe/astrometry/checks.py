@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.wcs import WCS, FITSFixedWarning, NoConvergence
 
-from nightpipe.astrometry.fitting import SipTerms, fit_wcs, residuals_arcsec, sip_of
+from nightpipe.astrometry.fitting import SipTerms, fit_wcs, residuals_arcsec
 from nightpipe.astrometry.index_catalog import RefStars
 from nightpipe.astrometry.match import nearest_pairs, vote_offset
 from nightpipe.astrometry.sources import StarList
@@ -257,6 +257,5 @@ __all__ = [
     "quality_of",
     "refine_wcs",
     "refs_on_frame",
-    "sip_of",
     "wcs_geometry",
 ]
