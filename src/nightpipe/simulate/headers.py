@@ -279,4 +279,14 @@ def build_header(dialect: str, meta: FrameMeta) -> fits.Header:
         raise ConfigError(f"unknown header dialect {dialect!r}", hint=f"use one of {', '.join(_BUILDERS)}")
     header = builder(meta)
     _common_geometry(header, meta)
+    return _fit_comments(header)
+
+
+def _fit_comments(header: fits.Header) -> fits.Header:
+    """Shorten comments so that every card fits in 80 characters (as the programs do)."""
+    for card in header.cards:
+        if card.comment:
+            room = 80 - max(len(fits.Card(card.keyword, card.value).image.rstrip()), 30) - 3
+            if len(card.comment) > room:
+                header.comments[card.keyword] = card.comment[: max(room, 0)]
     return header
