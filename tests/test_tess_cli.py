@@ -111,3 +111,38 @@ def test_target_priors_from_settings_and_options() -> None:
     override = target_priors("WASP 126", settings, TessOptions(period=3.0, t0=1.0))
     assert override is not None and override.period == 3.0 and override.t0 == 1.0
     assert target_priors("TIC 1", settings, TessOptions()) is None
+
+
+def test_outcomes_recorded_in_sqlite_and_postgresql(db_url: str, tmp_path: Path, shared_data: Path) -> None:
+    settings = load_settings(None, environ={})
+    bad = tmp_path / "truncated.fits"
+    bad.write_bytes((shared_data / K2_IMAGE).read_bytes()[:1000])
+    db = open_database(db_url)
+    try:
+        files = [shared_data / K2_IMAGE, bad]
+        run_tess(settings, files, TessOptions(), db=db, output=tmp_path)
+        run_tess(settings, files, TessOptions(), db=db, output=tmp_path)  # a re-run updates, never duplicates
+        with db.session() as session:
+            rows = list(session.scalars(select(StepRun)))
+    finally:
+        db.dispose()
+    assert len(rows) == 2
+    by_step = {r.step: r for r in rows}
+    assert by_step[step_name(shared_data / K2_IMAGE)].status == "ok"
+    failed = by_step[step_name(bad)]
+    assert failed.status == "failed" and "truncated.fits" in (failed.reason or "")
+    assert failed.output_path == str(bad.resolve())
+
+
+def test_files_of_one_target_are_combined(tmp_path: Path) -> None:
+    from nightpipe.tess.analysis import FileLightCurve, combine, measure_file
+
+    first = write_synthetic_lightcurve(tmp_path / "s1.fits", days=1, start_bjd=2458330.0, seed=1).path
+    second = write_synthetic_lightcurve(tmp_path / "s2.fits", days=1, start_bjd=2458320.0, seed=2).path
+    curves: list[FileLightCurve] = [measure_file(p, TessOptions()) for p in (first, second)]
+    joined = combine(curves)
+    assert len(joined) == sum(len(c.lightcurve) for c in curves)
+    assert np.all(np.diff(joined.time) > 0) and joined.time[0] < 2458321.0
+    assert joined.meta["files"] == [str(first), str(second)]
+    assert set(joined.aux) == {"sky", "x", "y"}
+    assert np.median(joined.flux) == pytest.approx(1.0, abs=1e-3)
