@@ -216,7 +216,7 @@ def main() -> int:
         ("first scan faster than ccdproc.ImageFileCollection", rows[0][1] < rows[0][2]),
         ("rescan of an unchanged folder reads no file", bool(ours["rescan_read_nothing"])),
         ("rescan at least 10x faster than the first scan", rows[1][1] * 10 <= rows[0][1]),
-        ("first scan at least 200 frames/s", int(ours["frames"]) / rows[0][1] >= 200),  # type: ignore[call-overload]
+        ("header reading at least 3x faster than ccdproc.ImageFileCollection", rows[2][1] * 3 <= rows[2][2]),
     ]
     for text, ok in targets:
         print(f"{text}: {'PASS' if ok else 'FAIL'}")

@@ -662,7 +662,7 @@ def _mark_missing(session: Session, roots: Sequence[str], seen: set[str]) -> int
         for frame_id in entry.ids.values():
             row = session.get(Frame, frame_id)
             if row is not None:
-                row.status = "missing"
+                row.status, row.error = "missing", "file not found at the last scan (moved or deleted?)"
         gone.add(path)
     return len(gone)
 
@@ -761,24 +761,34 @@ _KIND_ORDER = {"bias": 0, "dark": 1, "flat": 2, "light": 3, "unknown": 4}
 GroupKey = tuple[str, int | None, int | None, str | None, float | None, float | None]
 
 
-def group_key(frame: Frame) -> GroupKey:
-    """The grouping key of a frame: kind, xbin, ybin, filter, exposure (ms), temperature (1 C)."""
+def group_key(frame: Frame, temperature_step: float = 1.0) -> GroupKey:
+    """The grouping key of a frame: kind, xbin, ybin, filter, exposure (ms), temperature.
+
+    The temperature is the set point when there is one, else the measured one, rounded to a
+    multiple of ``temperature_step`` degrees C.
+
+    Examples
+    --------
+    >>> group_key(Frame(kind="dark", xbin=1, ybin=1, exptime=30.0004, ccd_temp=-9.6))
+    ('dark', 1, 1, None, 30.0, -10.0)
+    """
     temp = frame.set_temp if frame.set_temp is not None else frame.ccd_temp
+    step = temperature_step if temperature_step > 0 else 1.0
     return (
         frame.kind,
         frame.xbin,
         frame.ybin,
         frame.filter,
         None if frame.exptime is None else round(frame.exptime, 3),
-        None if temp is None else float(round(temp)),
+        None if temp is None else float(round(temp / step) * step),
     )
 
 
-def group_rows(frames: Iterable[Frame]) -> list[FrameGroup]:
+def group_rows(frames: Iterable[Frame], *, temperature_step: float = 1.0) -> list[FrameGroup]:
     """Group frames by :func:`group_key`; sorted by kind (bias, dark, flat, light), then the key."""
     buckets: dict[GroupKey, list[Frame]] = defaultdict(list)
     for frame in frames:
-        buckets[group_key(frame)].append(frame)
+        buckets[group_key(frame, temperature_step)].append(frame)
     groups = []
     for key, members in buckets.items():
         times = sorted(f.mid_utc for f in members if f.mid_utc is not None)
@@ -798,12 +808,15 @@ def group_rows(frames: Iterable[Frame]) -> list[FrameGroup]:
     return sorted(groups, key=order)
 
 
-def group_frames(session: Session, *, night: str | None = None) -> list[FrameGroup]:
-    """Readable frames (of one night or all) grouped by kind x binning x filter x exposure x temperature."""
+def group_frames(
+    session: Session, *, night: str | None = None, temperature_step: float = 1.0
+) -> list[FrameGroup]:
+    """Readable frames (of one night or all) grouped by kind x binning x filter x exposure x temperature
+    (temperatures rounded to multiples of ``temperature_step`` degrees C)."""
     query = select(Frame).where(Frame.status == "ok")
     if night is not None:
         query = query.where(Frame.night == night)
-    return group_rows(session.scalars(query))
+    return group_rows(session.scalars(query), temperature_step=temperature_step)
 
 
 def problem_frames(session: Session) -> list[Frame]:

@@ -54,6 +54,9 @@ def frames(
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, csv or json"),
     night: str | None = typer.Option(None, "--night", "-n", help="Only this night (YYYY-MM-DD)"),
     problems: bool = typer.Option(False, "--problems", help="List bad and missing files instead"),
+    temp_step: float | None = typer.Option(
+        None, "--temp-step", help="Temperature bin, C (default: calibration.temperature_tolerance)"
+    ),
 ) -> None:
     """List the frames known, grouped by kind x binning x filter x exposure x temperature."""
     settings = state(ctx).settings
@@ -62,11 +65,12 @@ def frames(
         with db.session() as session:
             if problems:
                 rows = [
-                    {"path": f.path, "hdu": f.hdu, "status": f.status, "reason": f.error}
+                    {"path": f.path, "hdu": f.hdu, "status": f.status, "reason": _reason(f.path, f.error)}
                     for f in problem_frames(session)
                 ]
             else:
-                rows = [g.as_dict() for g in group_frames(session, night=night)]
+                step = temp_step if temp_step is not None else settings.calibration.temperature_tolerance
+                rows = [g.as_dict() for g in group_frames(session, night=night, temperature_step=step)]
     finally:
         db.dispose()
     if output is OutputFormat.json:
@@ -77,6 +81,13 @@ def frames(
         console().print(_problem_table(rows))
     else:
         console().print(_group_table(rows))
+
+
+def _reason(path: str, error: str | None) -> str | None:
+    """The error without the path it starts with (the path has its own column)."""
+    if error is None:
+        return "file not found (moved or deleted)"
+    return error.removeprefix(f"{path}: ")
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
