@@ -146,3 +146,22 @@ def test_files_of_one_target_are_combined(tmp_path: Path) -> None:
     assert joined.meta["files"] == [str(first), str(second)]
     assert set(joined.aux) == {"sky", "x", "y"}
     assert np.median(joined.flux) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_systematics_in_the_cli_path_protect_the_transit(tmp_path: Path) -> None:
+    from nightpipe.tess.analysis import in_transit_mask, measure_file
+    from nightpipe.tess.synthetic import write_synthetic_tpf
+
+    transit = InjectedTransit(2458325.5, 3.0, rp_rs=0.1, a_rs=10.0, inclination=88.0)
+    truth = write_synthetic_tpf(tmp_path / "jit.fits", transit=transit, jitter_px=0.3, seed=5)
+    settings = load_settings(None, environ={})
+    options = TessOptions(systematics="regression", period=3.0, t0=transit.t0_bjd, aperture="threshold")
+    item = measure_file(truth.path, options, settings)
+    assert item.photometry is not None and item.photometry.meta["systematics"] == "regression"
+    centre = np.abs(item.lightcurve.time - transit.t0_bjd) < 0.02
+    model_centre = np.abs(truth.time_bjd - transit.t0_bjd) < 0.02
+    depth = 1 - np.median(item.lightcurve.flux[centre]) / np.median(item.lightcurve.flux[~centre])
+    assert depth == pytest.approx(1 - np.median(truth.model[model_centre]), rel=0.1)
+    mask = in_transit_mask(truth.time_bjd, target_priors("SYNTH 1", settings, options))
+    assert mask is not None and mask[np.argmin(np.abs(truth.time_bjd - transit.t0_bjd))]
+    assert in_transit_mask(truth.time_bjd, None) is None

@@ -23,7 +23,13 @@ from nightpipe.errors import NightpipeError, TimeseriesError
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store import Database
 from nightpipe.store.steps import record_step
-from nightpipe.tess.lightcurves import MultiTransitResult, fit_multi_transit, lightcurve_from_file
+from nightpipe.tess.lightcurves import (
+    MultiTransitResult,
+    fit_multi_transit,
+    lightcurve_from_file,
+    phase_fold,
+    transit_duration,
+)
 from nightpipe.tess.photometry import PixelPhotometry, photometer
 from nightpipe.tess.products import cadence_s, write_products
 from nightpipe.tess.quality import BitmaskName
@@ -139,13 +145,32 @@ def target_priors(target: str, settings: Settings, options: TessOptions) -> Tran
     return TransitPriors(period=options.period, t0=options.t0)
 
 
-def measure_file(path: Path, options: TessOptions) -> FileLightCurve:
-    """Read one file and return its light curve (raises a :class:`NightpipeError` on bad input)."""
+def in_transit_mask(time_bjd: np.ndarray, priors: TransitPriors | None) -> np.ndarray | None:
+    """Cadences within 0.75 transit durations of a predicted mid-transit (so 1.5 durations in
+    all, with margin), or ``None`` without an ephemeris. The duration comes from the priors'
+    a/Rs and inclination, else 0.2 days is assumed."""
+    if priors is None or priors.t0 is None:
+        return None
+    duration = transit_duration(priors) or 0.2
+    return np.asarray(np.abs(phase_fold(time_bjd, priors.period, priors.t0)) < 0.75 * duration)
+
+
+def measure_file(path: Path, options: TessOptions, settings: Settings | None = None) -> FileLightCurve:
+    """Read one file and return its light curve (raises a :class:`NightpipeError` on bad input).
+
+    With a systematics correction and a known ephemeris (options or ``settings``' targets),
+    the in-transit cadences are left out of the correction's fit.
+    """
     if is_lightcurve_file(path):
         lcf = read_lightcurve_file(path, flux_column=options.flux_column)
         lc = lightcurve_from_file(lcf, quality_bitmask=options.quality)
         return FileLightCurve(path, lcf.target, output_label(lcf.header, lcf.time_bjd), lc)
     pixels = read_pixel_file(path)
+    transit_mask = None
+    if options.systematics != "none" and settings is not None:
+        transit_mask = in_transit_mask(pixels.time_bjd, target_priors(pixels.target, settings, options))
+        if transit_mask is None:
+            log.info("%s: no ephemeris, the systematics fit uses every cadence", path.name)
     phot = photometer(
         pixels,
         aperture=options.aperture,  # type: ignore[arg-type]
@@ -153,6 +178,7 @@ def measure_file(path: Path, options: TessOptions) -> FileLightCurve:
         quality_bitmask=options.quality,
         threshold=options.threshold,
         systematics=options.systematics,  # type: ignore[arg-type]
+        transit_mask=transit_mask,
     )
     if not phot.good.any():
         raise TimeseriesError(
@@ -238,7 +264,7 @@ def run_tess(
         path = Path(path)
         started = time.perf_counter()
         try:
-            item = measure_file(path, options)
+            item = measure_file(path, options, settings)
         except NightpipeError as exc:
             failed[path] = str(exc)
             log.info("recorded as failed: %s", exc)
