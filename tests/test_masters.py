@@ -610,3 +610,35 @@ def test_simulated_night_masters_recover_the_generator_truth(tmp_path: Path) -> 
         block = np.nanmean(cells, axis=(1, 3))
     # the large-scale shape (vignetting and dust) is recovered to better than 1 %
     assert np.nanmax(np.abs(block - 1.0)) < 0.01
+
+
+def test_cli_builds_and_lists_the_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nightpipe.cli.app import main
+
+    frames, _ = _make_night(tmp_path / "raw", bad_flat=False)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    db = open_database(url)
+    try:
+        with db.session() as s:
+            s.add_all([f for f in frames if f.kind == "bias"])
+    finally:
+        db.dispose()
+    flags = [
+        "-q",
+        "--set",
+        f"database.url={url}",
+        "--set",
+        f"paths.masters={tmp_path / 'lib'}",
+        "--set",
+        f"paths.output={tmp_path / 'out'}",
+    ]
+    assert main([*flags, "masters", "--no-plots"]) == 0
+    assert "1 built" in capsys.readouterr().out
+    assert main([*flags, "masters"]) == 0
+    assert "1 unchanged" in capsys.readouterr().out
+    assert main([*flags, "masters", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "bias_1x1_g1.0_20240501.fits" in listed and "master library (1)" in listed
+    empty = [*flags[:-4], "--set", f"database.url=sqlite:///{tmp_path / 'empty.sqlite'}"]
+    assert main([*empty, "masters", "--night", "2024-04-30"]) == 1
+    assert "no calibration frames" in capsys.readouterr().err
