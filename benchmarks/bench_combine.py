@@ -119,8 +119,13 @@ def main() -> int:
             p.read_bytes()
         n_max = max(counts)
         scaling: dict[int, float] = {}
+        # interleave the frame counts so that a change of machine load hits all of them alike
+        timings: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
+        for _ in range(args.repeats):
+            for n in counts:
+                timings[n].append(run("ours", paths[:n], None, args.threads))
         for n in counts:
-            runs = [run("ours", paths[:n], None, args.threads) for _ in range(args.repeats)]
+            runs = timings[n]
             scaling[n] = statistics.median(r["seconds"] for r in runs)
             rows.append(
                 {
