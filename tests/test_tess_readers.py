@@ -213,3 +213,24 @@ def test_bad_files_give_typed_errors_naming_the_file(tmp_path: Path, shared_data
     copy = tmp_path / "copy with space.fits.gz"
     shutil.copy(shared_data / TESS_TPF, copy)
     assert read_pixel_file(copy).n_cadences == 5
+
+
+def test_k2sff_like_hlsp_without_errors_or_reference(tmp_path: Path) -> None:
+    """A K2SFF-style table: columns T (BKJD), FRAW, FCOR; no errors, no quality, no BJDREFI."""
+    t = np.linspace(2000.0, 2001.0, 50)
+    table = fits.BinTableHDU.from_columns(
+        [fits.Column("T", "D", array=t), fits.Column("FRAW", "D", array=np.full(50, 2.0)),
+         fits.Column("FCOR", "D", array=np.ones(50))],
+        name="BESTAPER",
+    )  # fmt: skip
+    primary = fits.PrimaryHDU()
+    primary.header["TELESCOP"] = "Kepler"
+    primary.header["MISSION"] = "K2"
+    primary.header["OBJECT"] = "EPIC 1"
+    path = tmp_path / "hlsp_k2sff.fits"
+    fits.HDUList([primary, table]).writeto(path)
+    lc = read_lightcurve_file(path)
+    assert lc.flux_column == "FCOR" and np.isnan(lc.flux_err).all() and (lc.quality == 0).all()
+    assert lc.time_system.offset == 2454833 and any("BJDREFI missing" in n for n in lc.time_system.notes)
+    np.testing.assert_allclose(lc.time_bjd, t + 2454833)
+    assert read_lightcurve_file(path, flux_column="FRAW").flux[0] == 2.0

@@ -497,7 +497,7 @@ TIME_COLUMNS = ("TIME", "T", "BJD", "TMID_BJD")
 
 def _error_column(names: set[str], flux_column: str) -> str | None:
     for candidate in (f"{flux_column}_ERR", flux_column.replace("FLUX", "FLUX_ERR"), "FLUX_ERR"):
-        if candidate in names:
+        if candidate in names and candidate != flux_column:
             return candidate
     return None
 
