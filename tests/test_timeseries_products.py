@@ -14,6 +14,7 @@ from nightpipe.cli.app import main
 from nightpipe.config import load_settings
 from nightpipe.store import open_database
 from nightpipe.store.models import StepRun
+from nightpipe.store.models_timeseries import TransitFitRow
 from nightpipe.timeseries.csvmode import fit_csv, lightcurve_from_table, read_table
 from nightpipe.timeseries.exports import aavso_report_lines, aij_columns, write_aij_csv
 from nightpipe.timeseries.simulate import TransitTruth, simulate_lightcurve, simulate_source_tables
@@ -161,10 +162,10 @@ def _write_night(tmp_path: Path, n_frames: int = 50) -> tuple[object, Path]:
     return field, folder
 
 
-def test_run_lightcurves_on_a_synthetic_night(tmp_path: Path) -> None:
+def test_run_lightcurves_on_a_synthetic_night(tmp_path: Path, db_url: str) -> None:
     field, folder = _write_night(tmp_path)
     (folder / "broken.ecsv").write_text("# %ECSV 1.0\nnot a table\n")
-    settings = _settings(tmp_path, field)
+    settings = _settings(tmp_path, field, **{"database.url": f"'{db_url}'"})
     db = open_database(settings.database.url)
     summary = run_lightcurves(settings, db, night="2017-12-19", plots=False)
     assert not summary.failed, summary.failed
@@ -177,6 +178,13 @@ def test_run_lightcurves_on_a_synthetic_night(tmp_path: Path) -> None:
     with db.session() as session:
         rows = session.query(StepRun).filter_by(step="lightcurve").all()
         assert any(r.night == "2017-12-19" and r.status == "ok" for r in rows)
+        (stored,) = session.query(TransitFitRow).all()
+        assert stored.target == "SIM 1" and stored.rp_rs == pytest.approx(result["rp_rs"])
+        assert stored.details is not None and "params" in stored.details
+    # running again replaces the row
+    run_lightcurves(settings, db, night="2017-12-19", plots=False)
+    with db.session() as session:
+        assert session.query(TransitFitRow).count() == 1
     db.dispose()
 
 

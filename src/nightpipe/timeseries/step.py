@@ -5,6 +5,7 @@ every target of ``timeseries.targets`` that has coordinates, fits its transit wh
 period, and writes ``lightcurves/<night>/<target>.*`` (CSV, fit JSON, AAVSO report, plots).
 A table that cannot be read, or a frame dropped from a light curve, is recorded with its reason
 (per frame when the frame is in the database); a target that fails is recorded and the others go on.
+Each fit is also stored in the ``transit_fits`` table (one row per night and target).
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from nightpipe.config import Settings, TargetConfig
 from nightpipe.errors import NightpipeError, TimeseriesError
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame
+from nightpipe.store.models_timeseries import TransitFitRow
 from nightpipe.store.steps import record_step
 from nightpipe.timeseries.assemble import TargetSpec, build_lightcurve
 from nightpipe.timeseries.products import fit_options, priors_from_target, safe_stem, write_products
@@ -146,9 +149,11 @@ def run_lightcurves(
                 continue
             result["night"] = name
             result["seconds"] = time.perf_counter() - start
+            fit_summary = result.pop("fit_summary", None)
             summary.targets.append(result)
             details[target.name] = {k: v for k, v in result.items() if k != "dropped"}
             with db.session() as session:
+                store_fit(session, name, result, fit_summary)
                 for stem, reason in result["dropped"]:
                     key = Path(stem).name.split(".")[0]
                     if key in ids:
@@ -230,13 +235,57 @@ def _one_target(
             rp_rs_err=fit.params["rp_rs"].err,
             tc=fit.params["tc"].median,
             tc_err=fit.params["tc"].err,
+            a_rs=fit.value("a_rs"),
+            inclination=fit.value("inc"),
+            depth=fit.value("rp_rs") ** 2,
             o_minus_c_min=None if oc is None else oc[0],
+            o_minus_c_err_min=None if oc is None else oc[1],
             rms=fit.rms,
             binned_rms=fit.binned_rms,
             binned_expected=fit.binned_expected,
+            bin_minutes=fit.bin_minutes,
             detrend=list(fit.detrend_vectors),
+            fit_summary=fit.summary(),
         )
     return out
+
+
+def store_fit(
+    session: Session, night: str, result: dict[str, Any], fit_summary: dict[str, Any] | None
+) -> None:
+    """Insert or replace the ``transit_fits`` row of (night, target)."""
+    row = session.scalars(
+        select(TransitFitRow).where(TransitFitRow.night == night, TransitFitRow.target == result["target"])
+    ).first()
+    if row is None:
+        row = TransitFitRow(night=night, target=result["target"])
+        session.add(row)
+    row.time_scale = "BJD_TDB"
+    row.n_frames = result.get("n_frames")
+    row.n_points = result.get("n_points")
+    row.aperture_px = result.get("aperture_px")
+    row.comparisons = result.get("comparisons")
+    row.csv_path = result.get("products", {}).get("csv")
+    for key in (
+        "tc",
+        "tc_err",
+        "rp_rs",
+        "rp_rs_err",
+        "a_rs",
+        "inclination",
+        "depth",
+        "o_minus_c_min",
+        "o_minus_c_err_min",
+        "rms",
+        "binned_rms",
+        "binned_expected",
+        "bin_minutes",
+        "detrend",
+    ):
+        value = result.get(key)
+        setattr(row, key, None if isinstance(value, float) and not math.isfinite(value) else value)
+    row.details = _jsonable(fit_summary) if fit_summary is not None else None
+    session.flush()
 
 
 def _jsonable(value: Any) -> Any:

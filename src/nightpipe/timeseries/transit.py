@@ -205,9 +205,14 @@ class TransitCurve:
     ) -> FloatArray:
         """Relative flux for W parameter sets at once (arrays of length W in, W x N out)."""
         ds = self.separation(tc, a_rs, inc)
-        flux = np.empty_like(ds)
+        flux = np.ones_like(ds)
         for i in range(ds.shape[0]):
-            flux[i] = self._qld(ds[i], abs(float(rp[i])), float(u1[i]), float(u2[i]), 1)
+            r = abs(float(rp[i]))
+            inside = np.flatnonzero(ds[i] < 1.0 + r)  # elsewhere the flux is exactly 1
+            if inside.size:
+                flux[i, inside] = self._qld(
+                    np.ascontiguousarray(ds[i, inside]), r, float(u1[i]), float(u2[i]), 1
+                )
         if self.supersample > 1:
             flux = flux.reshape(ds.shape[0], -1, self.supersample).mean(axis=2)
         return flux
@@ -303,16 +308,34 @@ class _Problem:
         r = np.concatenate([self.data_residuals(theta), self.prior_residuals(v)])
         return r if self.in_bounds(v) else r * 1e3 + 1e3
 
+    def log_prior_batch(self, v: dict[str, FloatArray]) -> FloatArray:
+        """:meth:`log_prior` for arrays of parameter values (same limits and Gaussian terms)."""
+        lo, hi = self.tc_bounds
+        tc, rp, a, inc, u1, u2 = (v[name] for name in PARAM_NAMES)
+        ok = (lo < tc) & (tc < hi) & (rp > 0) & (rp < 0.5) & (a > 1) & (a < 200) & (inc > 0) & (inc <= 90)
+        ok &= a * np.cos(np.radians(inc)) <= 1.0 + rp
+        ok &= (u1 > 0) & (u1 + u2 < 1) & (u1 + 2 * u2 > 0)
+        pri = self.priors
+        lp = np.zeros(tc.size)
+        if pri.a_rs is not None:
+            lp -= 0.5 * ((a - pri.a_rs) / (pri.a_rs_err or 0.05 * pri.a_rs)) ** 2
+        if pri.inc is not None:
+            lp -= 0.5 * ((inc - pri.inc) / (pri.inc_err or 1.0)) ** 2
+        if pri.u is not None and pri.u_err is not None:
+            lp -= 0.5 * (((u1 - pri.u[0]) / pri.u_err) ** 2 + ((u2 - pri.u[1]) / pri.u_err) ** 2)
+        return np.where(ok, lp, -np.inf)
+
     def log_prob_batch(self, thetas: FloatArray) -> FloatArray:
         """Log posterior of many parameter sets at once (emcee's vectorised call)."""
         thetas = np.atleast_2d(thetas)
         out = np.full(thetas.shape[0], -np.inf)
-        priors = np.array([self.log_prior(th) for th in thetas])
+        allc = {name: np.full(thetas.shape[0], value) for name, value in self.fixed.items()}
+        allc.update({name: thetas[:, j] for j, name in enumerate(self.free)})
+        priors = self.log_prior_batch(allc)
         ok = np.flatnonzero(np.isfinite(priors))
         if ok.size == 0:
             return out
-        cols = {name: np.full(ok.size, value) for name, value in self.fixed.items()}
-        cols.update({name: thetas[ok, j] for j, name in enumerate(self.free)})
+        cols = {name: values[ok] for name, values in allc.items()}
         transits = self.curve.batch(*(cols[name] for name in PARAM_NAMES))
         _, total = solve_systematics(transits, self.flux, 1.0 / self.err, self.A)
         chi2 = np.sum(((self.flux - total) / self.err) ** 2, axis=1)
