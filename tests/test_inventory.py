@@ -172,7 +172,7 @@ def test_scan_a_night(night: Path, db: Database) -> None:
     bad = {os.path.basename(f.path): f for f in _rows(db) if f.status == "bad"}
     assert set(bad) == {"notes.fits", "empty.fit", "cut.fits", "table.fits"}
     assert "truncated" in (bad["cut.fits"].error or "")
-    assert "no 2-D image" in (bad["table.fits"].error or "")
+    assert "no 2-D image frame" in (bad["table.fits"].error or "")
     assert all(str(night) in (f.error or "") for f in bad.values())  # the message names the file
     with db.session() as s:
         failed = {r.frame_id: r for r in s.scalars(select(StepRun).where(StepRun.step == "scan"))}
@@ -308,13 +308,16 @@ def test_real_data_scan(shared_data: Path, tmp_path: Path) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'real.sqlite'}")
     try:
         summary = scan_paths([shared_data], Settings(), db)
-        assert summary.bad == 2  # the two FITS tables of stellarphot-eyuma
+        assert summary.bad == 3  # the two FITS tables of stellarphot-eyuma, the TESS pixel file
         rows = _by_name(db)
         assert rows[("flattest.fit", 0)].kind == "bias"
         dfosc = rows[("dfosc_skyflat_badfitskeys.mt", 0)]
         assert (dfosc.kind, dfosc.kind_inferred, dfosc.filter) == ("flat", True, "Stroem_u_711")
         assert rows[("NOT.fits", 1)].kind == "flat" and ("NOT.fits", 0) not in rows
-        assert [rows[("gmos.fits", i)].kind for i in (1, 2, 3)] == ["light"] * 3
+        assert rows[("gmos.fits", 1)].kind == "light"  # SCI; VAR and SKYFIT are not frames
+        assert ("gmos.fits", 2) not in rows and ("gmos.fits", 3) not in rows
+        assert ("tess25155310-s01-first-cadences.fits.gz", 2) not in rows  # APERTURE mask
+        assert rows[("tess25155310-s01-first-cadences.fits.gz", 0)].status == "bad"
         dark = rows[("Screen Center_Dark_20180619_00000161.fits", 0)]
         assert (dark.kind, dark.xbin, dark.ybin, dark.exptime) == ("dark", 3, 3, 5.0)
         assert rows[("wasp_12.B.060.fits", 0)].kind == "light"
@@ -402,3 +405,19 @@ def test_raw_reader_compressed_and_broken(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(blob)
         with pytest.raises(FitsReadError, match=name.replace(".", r"\.")):
             read_raw_headers(str(tmp_path / name))
+
+
+def test_auxiliary_planes_are_not_frames(tmp_path: Path) -> None:
+    from nightpipe.inventory import read_file_frames
+
+    hdul = fits.HDUList(
+        [
+            fits.PrimaryHDU(np.zeros((10, 12), np.float32)),
+            fits.ImageHDU(np.zeros((10, 12), np.float32), name="UNCERT"),
+            fits.ImageHDU(np.zeros((10, 12), np.uint16), name="MASK"),
+            fits.ImageHDU(np.zeros((10, 12), np.float32), name="SCI"),
+        ]
+    )
+    hdul[0].header["IMAGETYP"] = "LIGHT"
+    hdul.writeto(tmp_path / "calibrated.fits")
+    assert [f.hdu for f in read_file_frames(str(tmp_path / "calibrated.fits"), Settings())] == [0, 3]

@@ -71,6 +71,12 @@ CHUNK_FILES = 200
 SAMPLE_SIZE = 512
 CALIBRATION_KINDS = ("bias", "dark", "flat")
 SCAN_STEP = "scan"
+#: Image extensions that are not frames: uncertainty, mask and model planes (ours: UNCERT, MASK),
+#: Gemini VAR/DQ, astroscrappy SKYFIT, TESS APERTURE...
+AUXILIARY_EXTNAMES = frozenset(
+    {"UNCERT", "MASK", "VAR", "VARIANCE", "DQ", "ERR", "ERROR", "BPM", "WEIGHT", "WHT", "SKYFIT", "SKY",
+     "BKG", "BACKGROUND", "APERTURE", "FLAGS", "IVAR"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -302,7 +308,9 @@ def read_file_frames(path: str, settings: Settings) -> list[FrameInfo]:
     except a central cut-out when nothing in the header or name tells the frame's kind).
 
     Each extension's cards are those of the primary header updated with the extension's.
-    Camera overrides of ``settings.camera.overrides`` are applied before normalising.
+    Extensions named in :data:`AUXILIARY_EXTNAMES` (uncertainty, mask, variance planes)
+    are not frames and are skipped. Camera overrides of ``settings.camera.overrides`` are
+    applied before normalising.
 
     Raises
     ------
@@ -314,7 +322,7 @@ def read_file_frames(path: str, settings: Settings) -> list[FrameInfo]:
     primary = raw[0]
     frames: list[FrameInfo] = []
     for hdu in raw:
-        if not hdu.image:
+        if not hdu.image or str(hdu.cards.get("EXTNAME", "")).strip().upper() in AUXILIARY_EXTNAMES:
             continue
         cards = hdu.cards if hdu.index == 0 else {**primary.cards, **hdu.cards}
         cards = apply_overrides(cards, settings.camera.overrides)
@@ -325,7 +333,7 @@ def read_file_frames(path: str, settings: Settings) -> list[FrameInfo]:
         frames.append(FrameInfo(hdu.index, cards, header))
     if not frames:
         raise FitsReadError(
-            "no 2-D image in any HDU (a table or an empty file?)",
+            "no 2-D image frame in any HDU (only tables, or uncertainty/mask planes)",
             path=path,
             hint="move it out of the night folder if it is not a frame",
         )
