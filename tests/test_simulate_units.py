@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord
+from astropy.io import fits
 from astropy.time import Time
 
 from nightpipe.simulate.camera import dark_scale, expose_and_read, inverse_roll_off, roll_off
 from nightpipe.simulate.cosmics import cosmic_tracks
+from nightpipe.simulate.fitswrite import write_uint16_fits
 from nightpipe.simulate.noise import ccd_noise
 from nightpipe.simulate.observing import airmass_kasten_young, altitude_deg, bjd_tdb, young_scintillation
 from nightpipe.simulate.psf import enclosed_fraction, render_stars, render_stars_compiled
@@ -176,3 +180,31 @@ def test_cosmic_tracks() -> None:
     assert np.all((pixels[:, 0] < 100) & (pixels[:, 1] < 120) & (pixels >= 0).all(axis=1))
     assert len(np.unique(pixels, axis=0)) == len(pixels)
     assert np.all(charge > 100)
+
+
+def test_fast_fits_writer_round_trips_through_astropy(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    data = rng.integers(0, 65536, (37, 53)).astype(np.uint16)
+    data[0, 0], data[0, 1] = 0, 65535
+    cards = [
+        ("DATE-OBS", "2017-12-19T18:33:43.317-0700", "local time"),
+        ("EXPTIME", 60.0, "s"),
+        ("CCD-TEMP", -9.953877, ""),
+        ("JD", 2458107.684027778, "Julian date"),
+        ("TINY", 1e-5, ""),
+        ("HUGE", -3.5e21, ""),
+        ("XBINNING", 2, ""),
+        ("FLAG", False, ""),
+        ("OBSERVER", "O'Brien", "a quote"),
+        ("LONGCOM", 1.5, "x" * 120),
+    ]
+    path = write_uint16_fits(tmp_path / "f.fits", data, cards)
+    with fits.open(path) as hdul:
+        hdul.verify("exception")
+        h = hdul[0].header
+        assert h["BITPIX"] == 16 and h["BZERO"] == 32768
+        np.testing.assert_array_equal(hdul[0].data, data)
+        assert hdul[0].data.dtype == np.uint16
+    for key, value, _ in cards:
+        assert h[key] == value
+    assert path.stat().st_size % 2880 == 0

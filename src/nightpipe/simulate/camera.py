@@ -188,13 +188,15 @@ def expose_and_read(
     numpy.ndarray
         uint16 raw image.
     """
-    from nightpipe.simulate.kernels import expose_kernel
+    from nightpipe.simulate.kernels import classify_kernel, expose_kernel
 
     mean = np.ascontiguousarray(mean, dtype=np.float32)
-    low = mean < exact_below
-    low_counts = rng.poisson(mean[low]).astype(np.float64) if low.any() else np.zeros(1)
-    near_full = (~low) & (mean + 6.0 * np.sqrt(mean) > full_well)
-    extra = rng.standard_normal(max(int(np.count_nonzero(near_full)), 1))
+    low_means, n_near = classify_kernel(mean, float(exact_below), float(full_well))
+    if low_means.size and low_means.max() > 0:
+        low_counts = rng.poisson(low_means).astype(np.float64)
+    else:  # nothing to draw (a bias frame): the read noise alone
+        low_counts = np.zeros(max(low_means.size, 1))
+    extra = rng.standard_normal(max(n_near, 1))
     normal = rng.standard_normal(mean.shape, dtype=np.float32)
     out = np.empty(mean.shape, dtype=np.uint16)
     expose_kernel(

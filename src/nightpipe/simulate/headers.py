@@ -26,6 +26,7 @@ from astropy.io import fits
 from astropy.time import Time
 
 from nightpipe.errors import ConfigError
+from nightpipe.simulate.fitswrite import Card, card_image
 
 KIND_NAMES: dict[str, dict[str, str]] = {
     "maxim": {"light": "Light Frame", "bias": "Bias Frame", "dark": "Dark Frame", "flat": "Flat Field"},
@@ -34,6 +35,25 @@ KIND_NAMES: dict[str, dict[str, str]] = {
     "microobservatory": {"light": "", "bias": "Bias", "dark": "Dark", "flat": "Flat"},
 }
 _PICTTYPE = {"light": 1, "bias": 2, "dark": 3, "flat": 4}
+
+
+class CardList:
+    """Ordered header cards built with ``cards[key] = (value, comment)``, as on a fits.Header."""
+
+    def __init__(self) -> None:
+        self._cards: dict[str, tuple[object, str]] = {}
+
+    def __setitem__(self, key: str, value_comment: tuple[object, str]) -> None:
+        """Set (or replace) a card."""
+        self._cards[key] = value_comment
+
+    def __contains__(self, key: object) -> bool:
+        """True when the keyword is set."""
+        return key in self._cards
+
+    def cards(self) -> list[Card]:
+        """``(keyword, value, comment)`` in order."""
+        return [(k, v, c) for k, (v, c) in self._cards.items()]
 
 
 @dataclass(frozen=True)
@@ -97,7 +117,7 @@ def _offset_suffix(offset_hours: float) -> str:
     return f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
 
 
-def _common_geometry(h: fits.Header, m: FrameMeta) -> None:
+def _common_geometry(h: CardList, m: FrameMeta) -> None:
     if m.overscan > 0:
         h["BIASSEC"] = (
             f"[{m.data_width + 1}:{m.data_width + m.overscan},1:{m.height}]",
@@ -107,8 +127,8 @@ def _common_geometry(h: fits.Header, m: FrameMeta) -> None:
         h["DATASEC"] = (f"[1:{m.data_width},1:{m.height}]", "Region of useful data")
 
 
-def _maxim(m: FrameMeta) -> fits.Header:
-    h = fits.Header()
+def _maxim(m: FrameMeta) -> CardList:
+    h = CardList()
     h["DATE-OBS"] = (_iso(m.start, 0), "ISO-8601 observation date matching MJD-OBS")
     h["EXPTIME"] = (float(m.exptime), "[sec] Duration of exposure")
     h["EXPOSURE"] = (float(m.exptime), "[sec] Duration of exposure")
@@ -146,8 +166,8 @@ def _maxim(m: FrameMeta) -> fits.Header:
     return h
 
 
-def _nina(m: FrameMeta) -> fits.Header:
-    h = fits.Header()
+def _nina(m: FrameMeta) -> CardList:
+    h = CardList()
     h["IMAGETYP"] = (KIND_NAMES["nina"][m.kind], "Type of exposure")
     h["EXPOSURE"] = (float(m.exptime), "[s] Exposure duration")
     h["EXPTIME"] = (float(m.exptime), "[s] Exposure duration")
@@ -184,8 +204,8 @@ def _nina(m: FrameMeta) -> fits.Header:
     return h
 
 
-def _sbig(m: FrameMeta) -> fits.Header:
-    h = fits.Header()
+def _sbig(m: FrameMeta) -> CardList:
+    h = CardList()
     h["EXPTIME"] = (float(m.exptime), "SBIGFITSEXT Total exposure time in seconds")
     h["SWCREATE"] = ("TheSkyX Version 10.5.0 Build 11086", "SBIGFITSEXT Name & version of software")
     h["COLORCCD"] = (0, "Non zero if image is from a Bayer color ccd")
@@ -224,8 +244,8 @@ def _sbig(m: FrameMeta) -> fits.Header:
     return h
 
 
-def _microobservatory(m: FrameMeta) -> fits.Header:
-    h = fits.Header()
+def _microobservatory(m: FrameMeta) -> CardList:
+    h = CardList()
     h["EQUINOX"] = (2000.0, "Epoch of celestial coordinate system used")
     suffix = _offset_suffix(m.utc_offset_hours)
     local_start = _local(m.start, m.utc_offset_hours)
@@ -259,8 +279,8 @@ def _microobservatory(m: FrameMeta) -> fits.Header:
 _BUILDERS = {"maxim": _maxim, "nina": _nina, "sbig": _sbig, "microobservatory": _microobservatory}
 
 
-def build_header(dialect: str, meta: FrameMeta) -> fits.Header:
-    """The header an acquisition program of ``dialect`` would write for ``meta``.
+def header_cards(dialect: str, meta: FrameMeta) -> list[Card]:
+    """The cards an acquisition program of ``dialect`` would write for ``meta``.
 
     Parameters
     ----------
@@ -277,16 +297,15 @@ def build_header(dialect: str, meta: FrameMeta) -> fits.Header:
     builder = _BUILDERS.get(dialect)
     if builder is None:
         raise ConfigError(f"unknown header dialect {dialect!r}", hint=f"use one of {', '.join(_BUILDERS)}")
-    header = builder(meta)
-    _common_geometry(header, meta)
-    return _fit_comments(header)
+    cards = builder(meta)
+    _common_geometry(cards, meta)
+    return cards.cards()
 
 
-def _fit_comments(header: fits.Header) -> fits.Header:
-    """Shorten comments so that every card fits in 80 characters (as the programs do)."""
-    for card in header.cards:
-        if card.comment:
-            room = 80 - max(len(fits.Card(card.keyword, card.value).image.rstrip()), 30) - 3
-            if len(card.comment) > room:
-                header.comments[card.keyword] = card.comment[: max(room, 0)]
+def build_header(dialect: str, meta: FrameMeta) -> fits.Header:
+    """:func:`header_cards` as an astropy header (comments cut to fit 80 columns)."""
+    header = fits.Header()
+    for key, value, comment in header_cards(dialect, meta):
+        room = 80 - max(len(card_image(key, value).rstrip()), 30) - 3
+        header[key] = (value, comment[: max(room, 0)])
     return header

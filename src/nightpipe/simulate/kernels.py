@@ -76,6 +76,33 @@ def add_stars(
 
 
 @numba.njit(cache=True, nogil=True)
+def classify_kernel(mean: np.ndarray, exact_below: float, full_well: float) -> tuple[np.ndarray, int]:
+    """The means drawn exactly (below ``exact_below``), in raster order, and the near-full-well count.
+
+    Uses the same tests as :func:`expose_kernel`.
+    """  # pragma: no cover - compiled
+    ny, nx = mean.shape
+    n_low = 0
+    n_near = 0
+    for j in range(ny):
+        for i in range(nx):
+            m = mean[j, i]
+            if m < exact_below:
+                n_low += 1
+            elif m + 6.0 * math.sqrt(m) > full_well:
+                n_near += 1
+    low = np.empty(n_low)
+    k = 0
+    for j in range(ny):
+        for i in range(nx):
+            m = mean[j, i]
+            if m < exact_below:
+                low[k] = m
+                k += 1
+    return low, n_near
+
+
+@numba.njit(cache=True, nogil=True)
 def expose_kernel(
     mean: np.ndarray,
     normal: np.ndarray,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,12 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write plain data as compact JSON, atomically."""
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(data, separators=(",", ":")))
 
 
 @dataclass
@@ -83,7 +89,7 @@ class Truth:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
-        return dict(to_jsonable(asdict(self)))
+        return {f.name: to_jsonable(getattr(self, f.name)) for f in fields(self)}
 
     def lights(self) -> list[dict[str, Any]]:
         """The light-frame entries, in time order."""
@@ -101,8 +107,7 @@ class Truth:
 
     def save(self, path: Path) -> Path:
         """Write ``truth.json`` atomically."""
-        with atomic_open(path, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(self.to_dict(), separators=(",", ":")))
+        write_json(path, self.to_dict())
         return path
 
     @classmethod
