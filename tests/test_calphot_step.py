@@ -129,9 +129,17 @@ def test_zero_points_and_extinction_recovered(tmp_path: Path, db_url: str) -> No
     assert len(rows) == 12 * 120
     assert (out / "plots" / NIGHT / "zeropoint_fit.png").stat().st_size > 1000
     assert (out / "plots" / NIGHT / "zeropoint_airmass.png").stat().st_size > 1000
-    run_zeropoints(settings, db, night=NIGHT, catalogs=cats)  # a rerun adds no duplicates
-    with db.session() as s:
+    again = run_zeropoints(settings, db, night=NIGHT, catalogs=cats)
+    assert (again.processed, again.skipped) == (0, 12)  # nothing changed: nothing redone
+    redone = out / "sources" / NIGHT / "f03.ecsv"
+    Table.read(redone, format="ascii.ecsv").write(
+        redone, format="ascii.ecsv", overwrite=True
+    )  # photometry again
+    third = run_zeropoints(settings, db, night=NIGHT, catalogs=cats)
+    assert (third.processed, third.skipped) == (1, 11)
+    with db.session() as s:  # and no duplicate rows
         assert s.scalar(select(func.count()).select_from(ZeroPoint)) == 12
+        assert s.scalar(select(func.count()).select_from(CalibratedMag)) == 12 * 120
     db.dispose()
 
 

@@ -86,11 +86,17 @@ def calibrate_table(
     out["mag"] = inst + fit.zero_point
     out["mag_err"] = np.hypot(inst_err, fit.zero_point_err)
     cat_id = np.full(len(out), "", dtype=object)
-    cat_mag = np.full(len(out), np.nan)
     cat_id[match.source_index] = np.asarray(catalog["id"]).astype(str)[match.ref_index]
-    cat_mag[match.source_index] = ref.mag[match.ref_index]
     out["cat_id"] = cat_id.astype(str)
-    out["cat_mag"] = cat_mag
+    for column, values in (
+        ("cat_ra", np.asarray(catalog["ra"], float)[match.ref_index]),
+        ("cat_dec", np.asarray(catalog["dec"], float)[match.ref_index]),
+        ("cat_sep", match.separation_arcsec),
+        ("cat_mag", ref.mag[match.ref_index]),
+    ):
+        filled = np.full(len(out), np.nan)
+        filled[match.source_index] = values
+        out[column] = filled
     out.meta.update(
         {
             "zero_point": fit.zero_point,

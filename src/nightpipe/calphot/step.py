@@ -38,6 +38,7 @@ class ZeroPointSummary:
 
     processed: int
     failed: int
+    skipped: int
     catalog: str | None
     zero_point_median: float | None
     zero_point_std: float | None
@@ -95,7 +96,9 @@ def _frame_for(session_db: Database, table: Table, path: Path) -> Frame | None:
         return session.scalars(select(Frame).where(Frame.path == str(name))).first()
 
 
-def _store(db: Database, frame: Frame, night: str, cal: FrameCalibration, airmass: float | None) -> None:
+def _store(
+    db: Database, frame: Frame, night: str, cal: FrameCalibration, airmass: float | None, stamp: str
+) -> None:
     table = cal.table
     with db.session() as session:
         session.execute(delete(ZeroPoint).where(ZeroPoint.frame_id == frame.id))
@@ -142,6 +145,7 @@ def _store(db: Database, frame: Frame, night: str, cal: FrameCalibration, airmas
             step=STEP,
             status="ok",
             frame_id=frame.id,
+            input_hash=stamp,
             night=night,
             details={"zero_point": cal.fit.zero_point, "n_used": cal.fit.n_used},
         )
@@ -175,33 +179,46 @@ def write_sources_csv(rows: list[dict[str, object]], destination: Path, band: st
     return destination
 
 
-def _csv_rows(
-    cal: FrameCalibration, catalog: Table, band: str, when: str, image: str
-) -> list[dict[str, object]]:
-    t = cal.table
+def _csv_rows(table: Table, band: str, image: str) -> list[dict[str, object]]:
+    """Rows of the catalogue-vs-measured CSV from a calibrated source table."""
     rows: list[dict[str, object]] = []
-    matched = dict(zip(cal.match.source_index.tolist(), cal.match.ref_index.tolist(), strict=True))
-    seps = dict(zip(cal.match.source_index.tolist(), cal.match.separation_arcsec.tolist(), strict=True))
-    for i in range(len(t)):
-        if not np.isfinite(float(t["mag"][i])):
+    when = str(table.meta.get("mid_utc", ""))
+    for row in table:
+        if not np.isfinite(float(row["mag"])):
             continue
-        j = matched.get(i)
+        matched = bool(str(row["cat_id"]))
         rows.append(
             {
-                "id": str(catalog["id"][j]) if j is not None else "nan",
-                "RA_C": float(catalog["ra"][j]) if j is not None else "nan",
-                "DEC_C": float(catalog["dec"][j]) if j is not None else "nan",
-                "RA_M": float(t["ra"][i]),
-                "DEC_M": float(t["dec"][i]),
-                "DIF": round(seps[i], 3) if j is not None else "nan",
-                f"MAG_{band}": float(t["mag"][i]),
-                "MAG_err": float(t["mag_err"][i]),
-                f"CMAG_{band}": float(cal.reference.mag[j]) if j is not None else "nan",
+                "id": str(row["cat_id"]) if matched else "nan",
+                "RA_C": float(row["cat_ra"]) if matched else "nan",
+                "DEC_C": float(row["cat_dec"]) if matched else "nan",
+                "RA_M": float(row["ra"]),
+                "DEC_M": float(row["dec"]),
+                "DIF": round(float(row["cat_sep"]), 3) if matched else "nan",
+                f"MAG_{band}": float(row["mag"]),
+                "MAG_err": float(row["mag_err"]),
+                f"CMAG_{band}": float(row["cat_mag"]) if matched else "nan",
                 "DATETIME": when,
                 "IMGNAME": image,
             }
         )
     return rows
+
+
+def _stamp(path: Path, settings_digest: str) -> str:
+    """What a source table looked like after this step wrote it (size, mtime) and the settings."""
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{settings_digest}"
+
+
+def _unchanged(db: Database, frame: Frame | None, stamp: str) -> bool:
+    if frame is None:
+        return False
+    with db.session() as session:
+        run = session.scalars(
+            select(StepRun).where(StepRun.step == STEP, StepRun.frame_id == frame.id)
+        ).first()
+        return run is not None and run.status == "ok" and run.input_hash == stamp
 
 
 def run_zeropoints(
@@ -225,8 +242,16 @@ def run_zeropoints(
     k = k_err = None
     csv_path: Path | None = None
     catalog_name: str | None = None
+    digest = settings.digest("catalog", "photometry")
+    skipped = 0
     for this_night, paths in _night_tables(output, night).items():
         tables = [Table.read(p, format="ascii.ecsv") for p in paths]
+        frames = [_frame_for(db, t, p) for p, t in zip(paths, tables, strict=True)]
+        todo = [not _unchanged(db, f, _stamp(p, digest)) for p, f in zip(paths, frames, strict=True)]
+        if not any(todo) and (output / "tables" / this_night / "sources.csv").is_file():
+            skipped += len(paths)
+            log.info("night %s: every source table already calibrated", this_night)
+            continue
         solved = [t for t in tables if "ra" in t.colnames and np.isfinite(np.asarray(t["ra"], float)).any()]
         if not solved:
             log.warning("night %s: no source table has sky coordinates; zero points skipped", this_night)
@@ -239,57 +264,67 @@ def run_zeropoints(
         night_rows: list[dict[str, object]] = []
         series: list[tuple[float, float, float]] = []
         sample: tuple[FrameCalibration, str] | None = None
+        band = "?"
         progress.start(len(paths), f"zero points {this_night}")
-        for path, table in zip(paths, tables, strict=True):
-            frame = _frame_for(db, table, path)
-            try:
-                band = filter_band(frame.filter if frame is not None else table.meta.get("filter"))
-                cal = calibrate_table(
-                    table,
-                    catalog,
-                    band,
-                    wcs_rms_arcsec=table.meta.get("wcs_rms_arcsec"),
-                    pixel_scale_arcsec=float(table.meta.get("pixel_scale_arcsec") or 1.0),
-                )
-            except NightpipeError as exc:
-                failed += 1
-                log.warning("%s", exc, extra={"frame": path.name, "step": STEP})
+        for path, table, frame, work in zip(paths, tables, frames, todo, strict=True):
+            progress.advance(path.name)
+            if not work:
+                skipped += 1
+                calibrated = table
+            else:
+                try:
+                    wanted = filter_band(frame.filter if frame is not None else table.meta.get("filter"))
+                    cal = calibrate_table(
+                        table,
+                        catalog,
+                        wanted,
+                        wcs_rms_arcsec=table.meta.get("wcs_rms_arcsec"),
+                        pixel_scale_arcsec=float(table.meta.get("pixel_scale_arcsec") or 1.0),
+                    )
+                except NightpipeError as exc:
+                    failed += 1
+                    log.warning("%s", exc, extra={"frame": path.name, "step": STEP})
+                    if frame is not None:
+                        with db.session() as session:
+                            record_step(
+                                session,
+                                step=STEP,
+                                status="failed",
+                                frame_id=frame.id,
+                                night=this_night,
+                                reason=str(exc),
+                            )
+                    continue
+                with atomic_path(path, suffix=".ecsv") as tmp:
+                    cal.table.write(tmp, format="ascii.ecsv", overwrite=True)
+                airmass = table.meta.get("airmass")
                 if frame is not None:
-                    with db.session() as session:
-                        record_step(
-                            session,
-                            step=STEP,
-                            status="failed",
-                            frame_id=frame.id,
-                            night=this_night,
-                            reason=str(exc),
-                        )
-                progress.advance(path.name)
+                    _store(
+                        db,
+                        frame,
+                        this_night,
+                        cal,
+                        float(airmass) if airmass is not None else None,
+                        _stamp(path, digest),
+                    )
+                calibrated = cal.table
+                processed += 1
+                if sample is None or path == paths[len(paths) // 2]:
+                    sample = (cal, path.stem)
+            meta = calibrated.meta
+            if "zero_point" not in meta:
                 continue
-            with atomic_path(path, suffix=".ecsv") as tmp:
-                cal.table.write(tmp, format="ascii.ecsv", overwrite=True)
-            airmass = table.meta.get("airmass")
-            if frame is not None:
-                _store(db, frame, this_night, cal, float(airmass) if airmass is not None else None)
-            zps.append(cal.fit.zero_point)
+            band = str(meta.get("zero_point_band", band))
+            zps.append(float(meta["zero_point"]))
+            airmass = meta.get("airmass")
             series.append(
                 (
                     float(airmass) if airmass is not None else np.nan,
-                    cal.fit.zero_point,
-                    cal.fit.zero_point_err,
+                    float(meta["zero_point"]),
+                    float(meta["zero_point_err"]),
                 )
             )
-            night_rows += _csv_rows(
-                cal,
-                catalog,
-                cal.reference.band,
-                str(table.meta.get("mid_utc", "")),
-                Path(str(table.meta.get("frame", path.stem))).name,
-            )
-            if sample is None or len(series) == len(paths) // 2:
-                sample = (cal, path.stem)
-            processed += 1
-            progress.advance(path.name)
+            night_rows += _csv_rows(calibrated, band, Path(str(meta.get("frame", path.stem))).name)
         progress.stop()
         plots = output / "plots" / this_night
         if sample is not None:
@@ -298,9 +333,8 @@ def run_zeropoints(
                 plots / "zeropoint_fit.png",
                 title=f"{sample[1]}: {catalog_name} {sample[0].reference.band}",
             )
-            csv_path = write_sources_csv(
-                night_rows, output / "tables" / this_night / "sources.csv", sample[0].reference.band
-            )
+        if night_rows:
+            csv_path = write_sources_csv(night_rows, output / "tables" / this_night / "sources.csv", band)
         if series:
             x, zp, err = (np.array(c) for c in zip(*series, strict=True))
             zp0 = None
@@ -321,6 +355,7 @@ def run_zeropoints(
     return ZeroPointSummary(
         processed=processed,
         failed=failed,
+        skipped=skipped,
         catalog=catalog_name,
         zero_point_median=float(np.median(zps)) if zps else None,
         zero_point_std=float(np.std(zps)) if zps else None,
