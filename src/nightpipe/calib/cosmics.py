@@ -27,6 +27,7 @@ import astroscrappy
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
+from threadpoolctl import threadpool_limits
 
 from nightpipe.errors import CalibrationError
 
@@ -57,6 +58,10 @@ class CosmicParams:
         L.A.Cosmic iterations (``niter``).
     clean
         Return a cleaned image (cosmic-ray pixels replaced by a masked 5x5 mean).
+    threads
+        OpenMP threads of a full-frame astroscrappy run (``None``: its default, all cores).
+        Per-frame parallelism is the pipeline's job, so one thread is the default; the fast
+        mode always uses one thread (its many small calls would wait on thread barriers).
     grow
         Fast mode: pixels around each candidate cluster where flags are kept.
     context
@@ -74,6 +79,7 @@ class CosmicParams:
     saturation: float = 65535.0
     niter: int = 4
     clean: bool = False
+    threads: int | None = 1
     grow: int = 8
     context: int = 8
     screen_sigclip_factor: float = 0.8
@@ -123,6 +129,13 @@ def _check(data: np.ndarray, params: CosmicParams) -> np.ndarray:
 
 
 def _scrappy(
+    data: np.ndarray, inmask: np.ndarray | None, params: CosmicParams, threads: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        return _scrappy_call(data, inmask, params)
+
+
+def _scrappy_call(
     data: np.ndarray, inmask: np.ndarray | None, params: CosmicParams
 ) -> tuple[np.ndarray, np.ndarray]:
     mask, cleaned = astroscrappy.detect_cosmics(
@@ -142,18 +155,51 @@ def _scrappy(
     return np.asarray(mask, dtype=bool), np.asarray(cleaned, dtype=np.float32)
 
 
-def _prepare_inmask(data: np.ndarray, inmask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Replace non-finite pixels (astroscrappy cannot take NaN) and mask them."""
-    bad = ~np.isfinite(data)
-    mask = bad if inmask is None else (np.asarray(inmask, dtype=bool) | bad)
-    if bad.any():
-        data = data.copy()
-        data[bad] = np.float32(np.median(data[~bad])) if (~bad).any() else np.float32(0)
+def fill_bad_pixels(data: np.ndarray, bad: np.ndarray, size: int = 5) -> np.ndarray:
+    """A copy of ``data`` with ``bad`` pixels replaced by the median of their good neighbours.
+
+    Dead columns, hot pixels and NaNs would otherwise look like sharp features to
+    L.A.Cosmic and drag their neighbours into the cosmic-ray mask. Pixels without a good
+    neighbour in the ``size`` x ``size`` box get the median of the whole frame.
+    """
+    out = data.copy()
+    ys, xs = np.nonzero(bad)
+    if len(ys) == 0:
+        return out
+    half = size // 2
+    padded = np.pad(np.where(bad, np.nan, data).astype(np.float32), half, constant_values=np.nan)
+    offsets = np.arange(size)
+    good_all = data[~bad]
+    fallback = np.float32(np.median(good_all)) if good_all.size else np.float32(0)
+    for start in range(0, len(ys), 50000):
+        yy, xx = ys[start : start + 50000], xs[start : start + 50000]
+        patch = padded[yy[:, None, None] + offsets[None, :, None], xx[:, None, None] + offsets[None, None, :]]
+        flat = patch.reshape(len(yy), -1)
+        has_good = np.isfinite(flat).any(axis=1)
+        values = np.full(len(yy), fallback, dtype=np.float32)
+        if has_good.any():
+            values[has_good] = np.nanmedian(flat[has_good], axis=1)
+        out[yy, xx] = values
+    return out
+
+
+def _prepare_inmask(
+    data: np.ndarray, inmask: np.ndarray | None, bad: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill non-finite and ``bad`` pixels (astroscrappy cannot take NaN) and mask them."""
+    nonfinite = ~np.isfinite(data)
+    fill = nonfinite if bad is None else (np.asarray(bad, dtype=bool) | nonfinite)
+    mask = fill if inmask is None else (np.asarray(inmask, dtype=bool) | fill)
+    if fill.any():
+        data = fill_bad_pixels(data, fill)
     return data, mask
 
 
 def detect_cosmics_full(
-    data: np.ndarray, params: CosmicParams, inmask: np.ndarray | None = None
+    data: np.ndarray,
+    params: CosmicParams,
+    inmask: np.ndarray | None = None,
+    bad: np.ndarray | None = None,
 ) -> CosmicResult:
     """Run astroscrappy (L.A.Cosmic) on the whole frame.
 
@@ -164,7 +210,10 @@ def detect_cosmics_full(
     params
         L.A.Cosmic parameters.
     inmask
-        Pixels to ignore (True), e.g. saturated or bad pixels.
+        Pixels to ignore (True), e.g. saturated or bad pixels; never flagged.
+    bad
+        Pixels whose values are meaningless (dead, hot, NaN): replaced by the median of
+        their good neighbours before detection, and never flagged.
 
     Returns
     -------
@@ -179,8 +228,8 @@ def detect_cosmics_full(
     >>> bool(detect_cosmics_full(img, CosmicParams(read_noise=3.0)).mask[30, 30])
     True
     """
-    image, mask_in = _prepare_inmask(_check(data, params), inmask)
-    mask, cleaned = _scrappy(image, mask_in, params)
+    image, mask_in = _prepare_inmask(_check(data, params), inmask, bad)
+    mask, cleaned = _scrappy(image, mask_in, params, params.threads)
     mask &= ~mask_in
     # astroscrappy round-trips every pixel through electrons; keep unflagged ones bit-exact
     result = np.where(mask, cleaned, image) if params.clean else None
@@ -305,7 +354,10 @@ def _windows(
 
 
 def detect_cosmics_fast(
-    data: np.ndarray, params: CosmicParams, inmask: np.ndarray | None = None
+    data: np.ndarray,
+    params: CosmicParams,
+    inmask: np.ndarray | None = None,
+    bad: np.ndarray | None = None,
 ) -> CosmicResult:
     """astroscrappy's flags, computed only in windows around screened candidates.
 
@@ -316,7 +368,10 @@ def detect_cosmics_fast(
     params
         L.A.Cosmic parameters, plus ``grow``, ``context`` and ``screen_objlim_factor``.
     inmask
-        Pixels to ignore (True).
+        Pixels to ignore (True); never flagged.
+    bad
+        Pixels whose values are meaningless, filled before detection (see
+        :func:`detect_cosmics_full`).
 
     Returns
     -------
@@ -332,7 +387,7 @@ def detect_cosmics_fast(
     >>> bool(detect_cosmics_fast(img, CosmicParams(read_noise=3.0)).mask[30, 30])
     True
     """
-    image, mask_in = _prepare_inmask(_check(data, params), inmask)
+    image, mask_in = _prepare_inmask(_check(data, params), inmask, bad)
     shape = (image.shape[0], image.shape[1])
     ys, xs = screen_candidates(image, params)
     mask = np.zeros(shape, dtype=bool)
@@ -343,7 +398,7 @@ def detect_cosmics_fast(
     for inner in boxes:
         y0, y1 = max(inner[0].start - ctx, 0), min(inner[0].stop + ctx, shape[0])
         x0, x1 = max(inner[1].start - ctx, 0), min(inner[1].stop + ctx, shape[1])
-        win_mask, win_clean = _scrappy(image[y0:y1, x0:x1], mask_in[y0:y1, x0:x1], params)
+        win_mask, win_clean = _scrappy(image[y0:y1, x0:x1], mask_in[y0:y1, x0:x1], params, 1)
         examined += (y1 - y0) * (x1 - x0)
         iy = slice(inner[0].start - y0, inner[0].stop - y0)
         ix = slice(inner[1].start - x0, inner[1].stop - x0)
@@ -363,7 +418,11 @@ def detect_cosmics_fast(
 
 
 def detect_cosmics(
-    data: np.ndarray, mode: str, params: CosmicParams, inmask: np.ndarray | None = None
+    data: np.ndarray,
+    mode: str,
+    params: CosmicParams,
+    inmask: np.ndarray | None = None,
+    bad: np.ndarray | None = None,
 ) -> CosmicResult | None:
     """Dispatch on ``mode`` (``off``, ``full``, ``fast``); ``None`` for ``off``.
 
@@ -375,9 +434,9 @@ def detect_cosmics(
     if mode == "off":
         return None
     if mode == "full":
-        return detect_cosmics_full(data, params, inmask)
+        return detect_cosmics_full(data, params, inmask, bad)
     if mode == "fast":
-        return detect_cosmics_fast(data, params, inmask)
+        return detect_cosmics_fast(data, params, inmask, bad)
     raise CalibrationError(
         f"unknown cosmic-ray mode {mode!r}", hint=f"set calibration.cosmic_rays to one of {MODES}"
     )

@@ -10,6 +10,7 @@ import typer
 
 from nightpipe import __version__
 from nightpipe.cli import (
+    calibrate_cmd,
     config_cmd,
     demo_cmd,
     ingest_cmd,
@@ -73,6 +74,7 @@ scan_cmd.register(app)
 zeropoint_cmd.register(app)
 solve_cmd.register(app)
 masters_cmd.register(app)
+calibrate_cmd.register(app)
 photometry_cmd.register(app)
 simulate_cmd.register(app)
 lightcurve_cmd.register(app)

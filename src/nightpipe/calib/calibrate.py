@@ -1,0 +1,654 @@
+"""The calibrate step: match masters to every light frame, calibrate it, write the product, record it.
+
+For each light frame of the inventory (one night, or all):
+
+1. the library gives the bias, dark, flat and bad-pixel masters
+   (:func:`nightpipe.calib.library.match_master`, with the reason when none fits);
+2. a frame without a required master (bias, dark, flat) is recorded ``failed`` with the
+   reasons and skipped, unless missing masters are allowed: then it is calibrated with what
+   exists and the header says which corrections were not applied (``NOBIAS = T``...);
+3. :func:`calibrate_frame` (pure: no database, picklable inputs, usable in a Dask worker)
+   reads the raw frame, subtracts the overscan and trims, applies the masters in one fused
+   pass (:func:`nightpipe.calib.apply.apply_calibration`), flags and optionally cleans
+   cosmic rays, and writes ``calibrated/<night>/<stem>.fits`` atomically;
+4. the outcome goes into ``step_runs`` (step ``calibrate``) with the masters used, the dark
+   scaling, the flag counts and the output path; a night-level row sums the night up and
+   says plainly when no master was applied at all.
+
+Masters are read once and kept in a small cache; frames stream one at a time, so memory
+stays bounded whatever the number of frames. A frame whose inputs (raw file, masters,
+settings) have not changed since its last successful calibration is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+
+from nightpipe import __version__
+from nightpipe.calib.apply import ApplyParams, Calibrated, MasterArrays, apply_calibration, flag_counts
+from nightpipe.calib.calibrated_io import calibrated_path, science_header, write_calibrated
+from nightpipe.calib.cosmics import CosmicParams, detect_cosmics
+from nightpipe.calib.library import match_master
+from nightpipe.calib.overscan import apply_overscan, plan_overscan, trim
+from nightpipe.config import Settings
+from nightpipe.errors import CalibrationError, NightpipeError
+from nightpipe.frames.fitsio import open_fits, read_image
+from nightpipe.frames.flags import BAD_PIXEL_FLAGS, PixelFlag
+from nightpipe.inventory import light_frames
+from nightpipe.progress import NullProgress, Progress
+from nightpipe.store.db import Database
+from nightpipe.store.models import Frame, Master
+from nightpipe.store.steps import record_step, step_status
+
+log = logging.getLogger(__name__)
+
+STEP = "calibrate"
+REQUIRED = ("bias", "dark", "flat")
+_MISSING_KEYS = {"bias": "NOBIAS", "dark": "NODARK", "flat": "NOFLAT"}
+_CACHE_SIZE = 8
+
+
+# --------------------------------------------------------------------------- plain data
+
+
+@dataclass(frozen=True)
+class MasterRef:
+    """A library master chosen for a frame: where it is and what is needed to apply it."""
+
+    kind: str
+    path: str
+    exptime: float | None
+    bias_included: bool
+    inputs_hash: str
+
+    @classmethod
+    def from_row(cls, row: Master) -> MasterRef:
+        """Copy the fields of a library row (so no session is needed later)."""
+        return cls(row.kind, row.path, row.exptime, bool(row.bias_included), row.inputs_hash)
+
+
+@dataclass(frozen=True)
+class FrameJob:
+    """Everything :func:`calibrate_frame` needs about one light frame (picklable)."""
+
+    frame_id: int
+    path: str
+    hdu: int
+    night: str | None
+    exptime: float | None
+    gain: float | None
+    masters: dict[str, MasterRef]
+    missing: dict[str, str]
+    output: Path
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    """What happened to one frame."""
+
+    frame_id: int
+    path: str
+    status: str
+    reason: str | None = None
+    output: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class CalibrateSummary:
+    """How the calibrate step went for a night (or for every night).
+
+    Attributes
+    ----------
+    frames
+        Light frames considered.
+    ok
+        Frames calibrated in this run.
+    unchanged
+        Frames skipped because their product is up to date.
+    failed
+        Frames that could not be calibrated (see ``failures``).
+    without_masters
+        Frames calibrated with no master at all (only with missing masters allowed).
+    missing
+        For each correction (bias, dark, flat), how many calibrated frames went without it.
+    outputs
+        Paths of the calibrated frames written.
+    failures
+        ``(path, reason)`` of each failed frame.
+    """
+
+    frames: int = 0
+    ok: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    without_masters: int = 0
+    missing: dict[str, int] = field(default_factory=dict)
+    cosmic_pixels: int = 0
+    outputs: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- masters
+
+
+@dataclass(frozen=True)
+class MasterPlanes:
+    """The planes of one master file: data, standard error, flags."""
+
+    data: np.ndarray
+    error: np.ndarray | None
+    flags: np.ndarray | None
+
+
+def load_master_planes(path: Path | str, kind: str) -> MasterPlanes:
+    """Read a master written by the masters step (``badpix``: the primary holds the flags).
+
+    Raises
+    ------
+    FitsReadError
+        When the file is missing or unreadable.
+    """
+    if kind == "badpix":
+        data, _ = read_image(path, hdu=0, dtype=np.uint16)
+        return MasterPlanes(data=data, error=None, flags=data)
+    data, _ = read_image(path, hdu=0, dtype=np.float32)
+    error = flags = None
+    with open_fits(path) as hdul:
+        names = [h.name for h in hdul]
+        if "UNCERT" in names:
+            error = np.asarray(hdul["UNCERT"].data, dtype=np.float32)
+        if "MASK" in names:
+            flags = np.asarray(hdul["MASK"].data, dtype=np.uint16)
+    return MasterPlanes(data=data, error=error, flags=flags)
+
+
+class MasterCache:
+    """The last few masters read, so that a night reads each master once (bounded in size)."""
+
+    def __init__(self, size: int = _CACHE_SIZE) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str], MasterPlanes] = OrderedDict()
+
+    def get(self, ref: MasterRef) -> MasterPlanes:
+        """The planes of ``ref``, read on first use."""
+        key = (ref.kind, ref.path)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        planes = load_master_planes(ref.path, ref.kind)
+        self._items[key] = planes
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+        return planes
+
+
+def master_arrays(masters: dict[str, MasterRef], cache: MasterCache, shape: tuple[int, int]) -> MasterArrays:
+    """Assemble the :class:`MasterArrays` of a frame of ``shape`` (after trimming) from its masters.
+
+    Raises
+    ------
+    CalibrationError
+        When a master does not have the frame's shape (the message names the master).
+    """
+    planes = {kind: cache.get(ref) for kind, ref in masters.items()}
+    for kind, plane in planes.items():
+        if plane.data.shape != shape:
+            ny, nx = plane.data.shape
+            raise CalibrationError(
+                f"master {kind} is {nx}x{ny} but the frame is {shape[1]}x{shape[0]} after trimming",
+                hint=f"use masters of the same size and binning (master: {masters[kind].path})",
+            )
+    bad: np.ndarray | None = None
+    for kind in ("badpix", "bias", "dark", "flat"):
+        found = planes.get(kind)
+        if found is not None and found.flags is not None:
+            bad = found.flags.copy() if bad is None else bad | found.flags
+    dark_ref = masters.get("dark")
+    return MasterArrays(
+        bias=planes["bias"].data if "bias" in planes else None,
+        bias_err=planes["bias"].error if "bias" in planes else None,
+        dark=planes["dark"].data if "dark" in planes else None,
+        dark_err=planes["dark"].error if "dark" in planes else None,
+        dark_exptime=dark_ref.exptime if dark_ref is not None else None,
+        dark_bias_included=dark_ref.bias_included if dark_ref is not None else False,
+        flat=planes["flat"].data if "flat" in planes else None,
+        flat_err=planes["flat"].error if "flat" in planes else None,
+        bad_pixels=bad,
+    )
+
+
+# --------------------------------------------------------------------------- one frame
+
+
+def _header_number(header: fits.Header, keys: tuple[str, ...]) -> float | None:
+    for key in keys:
+        value = header.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return None
+
+
+def _history(job: FrameJob, result: Calibrated, plan_lines: list[str], params: ApplyParams) -> list[str]:
+    lines = [f"nightpipe {__version__} calibrate {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"]
+    lines.append(f"raw: {job.path}[{job.hdu}]")
+    lines += plan_lines
+    bias, dark, flat, badpix = (job.masters.get(k) for k in ("bias", "dark", "flat", "badpix"))
+    if bias is not None and result.bias_coeff:
+        lines.append(f"bias subtracted (x{result.bias_coeff:.6g}): {bias.path}")
+    elif bias is not None:
+        lines.append(f"bias not subtracted separately: the dark includes it ({bias.path})")
+    if dark is not None:
+        what = "bias-included dark" if dark.bias_included else "dark"
+        lines.append(
+            f"{what} subtracted (x{result.dark_coeff:.6g}, dark {dark.exptime} s, "
+            f"frame {params.exptime:g} s): {dark.path}"
+        )
+    if flat is not None:
+        lines.append(f"flat divided: {flat.path}")
+    if badpix is not None:
+        lines.append(f"bad-pixel mask applied: {badpix.path}")
+    for kind, reason in job.missing.items():
+        lines.append(f"NOT APPLIED: {kind} ({reason})")
+    if not job.masters:
+        lines.append("NO MASTERS APPLIED: this frame is not bias-, dark- or flat-corrected")
+    lines.append(
+        f"uncertainty: shot noise (gain {params.gain:g} e-/ADU), read noise {params.read_noise:g} e-, "
+        "master errors, in quadrature"
+    )
+    if result.unit == "electron":
+        lines.append(f"converted to electrons with gain {params.gain:g}")
+    return lines
+
+
+def calibrate_frame(job: FrameJob, settings: Settings, cache: MasterCache) -> FrameOutcome:
+    """Calibrate one light frame and write its product; errors become a failed outcome.
+
+    Parameters
+    ----------
+    job
+        The frame, its chosen masters and its output path.
+    settings
+        The effective settings (camera and calibration sections are used).
+    cache
+        Master planes already read.
+
+    Returns
+    -------
+    FrameOutcome
+        ``ok`` with the output path and details, or ``failed`` with the reason. A bad frame
+        never raises.
+    """
+    start = time.perf_counter()
+    try:
+        details = _calibrate_and_write(job, settings, cache)
+    except (NightpipeError, OSError, ValueError, MemoryError) as exc:
+        reason = str(exc)
+        if not isinstance(exc, NightpipeError) or exc.path is None:
+            reason = f"{job.path}: {reason}"
+        log.warning("calibrate: %s", reason)
+        return FrameOutcome(job.frame_id, job.path, "failed", reason, seconds=time.perf_counter() - start)
+    return FrameOutcome(
+        job.frame_id,
+        job.path,
+        "ok",
+        output=str(job.output),
+        details=details,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _calibrate_and_write(job: FrameJob, settings: Settings, cache: MasterCache) -> dict[str, Any]:
+    cal, cam = settings.calibration, settings.camera
+    raw, header = read_image(job.path, hdu=job.hdu, dtype=np.float32)
+    shape = (raw.shape[0], raw.shape[1])
+    plan = plan_overscan(header, shape, cal, path=job.path)
+    data = apply_overscan(raw, plan) if plan.active else raw
+    gain = job.gain if job.gain and job.gain > 0 else cam.gain
+    saturation = _header_number(header, ("SATURATE", "SATLEVEL")) or cam.saturation
+    exptime = job.exptime if job.exptime is not None else _header_number(header, ("EXPTIME", "EXPOSURE"))
+    if exptime is None and "dark" in job.masters:
+        raise CalibrationError(
+            "no exposure time: the dark cannot be scaled", path=job.path, hint="add EXPTIME to the header"
+        )
+    overscan_done = plan.biassec is not None
+    params = ApplyParams(
+        exptime=exptime or 0.0,
+        gain=gain,
+        read_noise=cam.read_noise,
+        # with the overscan removed, saturation is judged on the raw values below
+        saturation=np.inf if overscan_done else saturation,
+        nonlinear_level=np.inf if overscan_done else cam.nonlinear_fraction * saturation,
+        to_electrons=cal.to_electrons,
+        min_flat=cal.min_flat_level,
+        exposure_tolerance=cal.exposure_tolerance,
+        dark_scaling=cal.dark_scaling,
+    )
+    try:
+        masters = master_arrays(job.masters, cache, (data.shape[0], data.shape[1]))
+        result = apply_calibration(data, masters, params)
+    except CalibrationError as exc:
+        raise CalibrationError(exc.message, path=job.path, hint=exc.hint) from None
+    if overscan_done:
+        raw_kept = trim(raw, plan.trimsec) if plan.trimsec is not None else raw
+        result.mask[raw_kept >= saturation] |= np.uint16(PixelFlag.SATURATED)
+        nonlinear = (raw_kept >= cam.nonlinear_fraction * saturation) & (raw_kept < saturation)
+        result.mask[nonlinear] |= np.uint16(PixelFlag.NONLINEAR)
+    cosmic = _cosmics(result, settings, gain, saturation)
+    history = _history(job, result, plan.describe(), params)
+    if cosmic:
+        history.append(
+            f"cosmic rays ({cosmic['mode']} L.A.Cosmic, sigclip {cal.cosmic_sigclip:g}, objlim "
+            f"{cal.cosmic_objlim:g}): {cosmic['pixels']} pixels flagged"
+            + (", cleaned" if cal.cosmic_clean else ", masked only")
+        )
+    keywords = _keywords(job, result, params, cosmic)
+    write_calibrated(
+        job.output,
+        result.data,
+        result.uncertainty,
+        result.mask,
+        science_header(header, keywords),
+        history,
+    )
+    return {
+        "masters": {kind: ref.path for kind, ref in job.masters.items()},
+        "missing": dict(job.missing),
+        "bias_coeff": result.bias_coeff,
+        "dark_scale": result.dark_coeff,
+        "unit": result.unit,
+        "gain": gain,
+        "flags": flag_counts(result.mask),
+        "cosmic": cosmic,
+        "overscan": plan.describe(),
+    }
+
+
+def _cosmics(result: Calibrated, settings: Settings, gain: float, saturation: float) -> dict[str, Any]:
+    cal = settings.calibration
+    in_electrons = result.unit == "electron"
+    params = CosmicParams(
+        gain=1.0 if in_electrons else gain,
+        read_noise=settings.camera.read_noise,
+        sigclip=cal.cosmic_sigclip,
+        objlim=cal.cosmic_objlim,
+        saturation=saturation * (gain if in_electrons else 1.0),
+        clean=cal.cosmic_clean,
+    )
+    bad_bits = np.uint16(BAD_PIXEL_FLAGS | PixelFlag.NO_DATA)
+    found = detect_cosmics(
+        result.data, cal.cosmic_rays, params, inmask=result.mask != 0, bad=(result.mask & bad_bits) != 0
+    )
+    if found is None:
+        return {}
+    result.mask[found.mask] |= np.uint16(PixelFlag.COSMIC_RAY)
+    if found.cleaned is not None:
+        result.data[found.mask] = found.cleaned[found.mask]
+    return {
+        "mode": found.mode,
+        "pixels": found.npixels,
+        "examined_fraction": round(found.examined_fraction, 4),
+    }
+
+
+def _keywords(
+    job: FrameJob, result: Calibrated, params: ApplyParams, cosmic: dict[str, Any]
+) -> dict[str, tuple[object, str]]:
+    keys: dict[str, tuple[object, str]] = {
+        "BUNIT": (result.unit, "unit of the science data"),
+        "NPCALIB": (f"nightpipe {__version__}", "calibrated by"),
+        "NPRAW": (Path(job.path).name[:68], "raw file"),
+    }
+    for kind, key in (
+        ("bias", "BIASFILE"),
+        ("dark", "DARKFILE"),
+        ("flat", "FLATFILE"),
+        ("badpix", "BPMFILE"),
+    ):
+        ref = job.masters.get(kind)
+        if ref is not None:
+            name = Path(ref.path).name[:68]
+            keys[key] = (name, f"master {kind}" if len(name) < 50 else "")
+    for kind, key in _MISSING_KEYS.items():
+        keys[key] = (True, f"{kind} correction NOT applied") if kind not in job.masters else (None, "")
+    keys["NOMASTER"] = (True, "no master at all was applied") if not job.masters else (None, "")
+    if "dark" in job.masters:
+        keys["DARKSCAL"] = (round(result.dark_coeff, 8), "factor applied to the master dark")
+    if result.unit == "electron":
+        keys["GAIN"] = (1.0, "e-/unit: data are in electrons")
+        keys["NPGAIN"] = (params.gain, "[e-/ADU] gain used for the conversion")
+    if cosmic:
+        keys["CRMODE"] = (cosmic["mode"], "cosmic-ray detection mode")
+        keys["NCOSMIC"] = (cosmic["pixels"], "pixels flagged as cosmic rays")
+    return keys
+
+
+# --------------------------------------------------------------------------- the step
+
+
+def _input_hash(frame: Frame, masters: dict[str, MasterRef], settings: Settings) -> str:
+    text = json.dumps(
+        {
+            "raw": [frame.path, frame.hdu, frame.sha1, frame.size, frame.mtime],
+            "masters": {k: [r.path, r.inputs_hash] for k, r in sorted(masters.items())},
+            "settings": settings.digest("calibration", "camera"),
+            "software": __version__,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def plan_job(
+    frame: Frame, masters: dict[str, Master | None], reasons: dict[str, str], output: Path
+) -> FrameJob:
+    """A :class:`FrameJob` from a frame row and the masters found (``None`` when missing)."""
+    refs = {kind: MasterRef.from_row(row) for kind, row in masters.items() if row is not None}
+    missing = {kind: reasons.get(kind, "no master") for kind in REQUIRED if masters.get(kind) is None}
+    return FrameJob(
+        frame_id=frame.id,
+        path=frame.path,
+        hdu=frame.hdu,
+        night=frame.night,
+        exptime=frame.exptime,
+        gain=frame.gain,
+        masters=refs,
+        missing=missing,
+        output=output,
+    )
+
+
+def run_calibrate(
+    settings: Settings,
+    db: Database,
+    *,
+    night: str | None = None,
+    progress: Progress | None = None,
+    allow_missing: bool | None = None,
+    force: bool = False,
+) -> CalibrateSummary:
+    """Calibrate the light frames of a night (or of every night) and record each outcome.
+
+    Parameters
+    ----------
+    settings
+        The effective settings.
+    db
+        The database with the inventory and the master library.
+    night
+        ``YYYY-MM-DD`` of the night, or ``None`` for every light frame.
+    progress
+        Progress sink (one advance per frame).
+    allow_missing
+        Calibrate with the masters that exist when some are missing (default:
+        ``settings.calibration.allow_missing_masters``).
+    force
+        Recalibrate frames whose product is up to date.
+
+    Returns
+    -------
+    CalibrateSummary
+        Counts, outputs and failures.
+
+    Examples
+    --------
+    >>> summary = run_calibrate(settings, db, night="2017-12-19", allow_missing=True)  # doctest: +SKIP
+    """
+    start = time.perf_counter()
+    progress = progress or NullProgress()
+    allow = settings.calibration.allow_missing_masters if allow_missing is None else allow_missing
+    summary = CalibrateSummary()
+    with db.session() as session:
+        frames = light_frames(session, night)
+    summary.frames = len(frames)
+    cache = MasterCache()
+    claimed: set[Path] = set()
+    used_masters: dict[str, set[str]] = {}
+    progress.start(len(frames), "calibrate")
+    try:
+        for frame in frames:
+            outcome = _one(frame, settings, db, cache, allow=allow, force=force, claimed=claimed)
+            _tally(summary, outcome, used_masters)
+            progress.advance(Path(frame.path).name)
+    finally:
+        progress.stop()
+    summary.seconds = time.perf_counter() - start
+    _record_night(db, night, summary, used_masters)
+    log.info(
+        "calibrate: %d ok, %d unchanged, %d failed of %d frames",
+        summary.ok,
+        summary.unchanged,
+        summary.failed,
+        summary.frames,
+    )
+    return summary
+
+
+def _one(
+    frame: Frame,
+    settings: Settings,
+    db: Database,
+    cache: MasterCache,
+    *,
+    allow: bool,
+    force: bool,
+    claimed: set[Path],
+) -> FrameOutcome:
+    with db.session() as session:
+        found: dict[str, Master | None] = {}
+        reasons: dict[str, str] = {}
+        for kind in (*REQUIRED, "badpix"):
+            match = match_master(session, frame, kind, settings)
+            found[kind] = match.master
+            if match.master is None and match.reason:
+                reasons[kind] = match.reason
+        output = calibrated_path(Path(settings.paths.output), frame.night, frame.path, frame.hdu)
+        if output in claimed:  # two raw files of a night with the same name
+            output = output.with_name(f"{output.stem}_{frame.id}.fits")
+        claimed.add(output)
+        job = plan_job(frame, found, reasons, output)
+        input_hash = _input_hash(frame, job.masters, settings)
+        previous = step_status(session, step=STEP, frame_id=frame.id)
+        if (
+            not force
+            and previous is not None
+            and previous.status == "ok"
+            and previous.input_hash == input_hash
+            and previous.output_path
+            and Path(previous.output_path).is_file()
+        ):
+            return FrameOutcome(frame.id, frame.path, "unchanged", output=previous.output_path)
+    if job.missing and not allow:
+        reason = "; ".join(f"{reasons.get(k, f'no {k} master')}" for k in job.missing)
+        outcome = FrameOutcome(
+            frame.id,
+            frame.path,
+            "failed",
+            f"{frame.path}: {reason} (calibrate with --allow-missing-masters to go on without it)",
+            details={"missing": job.missing},
+        )
+    else:
+        outcome = calibrate_frame(job, settings, cache)
+    with db.session() as session:
+        record_step(
+            session,
+            step=STEP,
+            status=outcome.status,
+            frame_id=frame.id,
+            night=frame.night,
+            reason=outcome.reason,
+            input_hash=input_hash if outcome.status == "ok" else None,
+            output_path=outcome.output,
+            details=outcome.details or None,
+            seconds=outcome.seconds,
+        )
+    return outcome
+
+
+def _tally(summary: CalibrateSummary, outcome: FrameOutcome, used: dict[str, set[str]]) -> None:
+    if outcome.status == "unchanged":
+        summary.unchanged += 1
+        return
+    if outcome.status != "ok":
+        summary.failed += 1
+        summary.failures.append((outcome.path, outcome.reason or "failed"))
+        return
+    summary.ok += 1
+    if outcome.output:
+        summary.outputs.append(outcome.output)
+    masters = outcome.details.get("masters", {})
+    if not masters:
+        summary.without_masters += 1
+    for kind, path in masters.items():
+        used.setdefault(kind, set()).add(path)
+    for kind in outcome.details.get("missing", {}):
+        summary.missing[kind] = summary.missing.get(kind, 0) + 1
+    summary.cosmic_pixels += int(outcome.details.get("cosmic", {}).get("pixels", 0))
+
+
+def _record_night(
+    db: Database, night: str | None, summary: CalibrateSummary, used: dict[str, set[str]]
+) -> None:
+    applied = {kind: sorted(paths) for kind, paths in used.items()}
+    note = None
+    if summary.ok and not applied:
+        note = "no masters were applied: frames are not bias-, dark- or flat-corrected"
+    elif summary.missing:
+        note = "some corrections were not applied: " + ", ".join(
+            f"{kind} on {n} frames" for kind, n in sorted(summary.missing.items())
+        )
+    status = "ok" if summary.failed == 0 else ("failed" if summary.ok + summary.unchanged == 0 else "ok")
+    reason = note
+    if summary.failed:
+        reason = f"{summary.failed} of {summary.frames} frames failed" + (f"; {note}" if note else "")
+    with db.session() as session:
+        record_step(
+            session,
+            step=STEP,
+            status=status if summary.frames else "skipped",
+            night=night,
+            reason=reason if summary.frames else "no light frames",
+            details={
+                "frames": summary.frames,
+                "ok": summary.ok,
+                "unchanged": summary.unchanged,
+                "failed": summary.failed,
+                "without_masters": summary.without_masters,
+                "missing": summary.missing,
+                "masters_applied": applied,
+                "cosmic_pixels": summary.cosmic_pixels,
+            },
+            seconds=summary.seconds,
+        )

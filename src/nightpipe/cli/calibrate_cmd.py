@@ -1,0 +1,73 @@
+"""``nightpipe calibrate``: calibrate the light frames of the inventory with the master library."""
+
+from __future__ import annotations
+
+import typer
+
+from nightpipe.calib.calibrate import run_calibrate
+from nightpipe.calib.cosmics import MODES
+from nightpipe.cli.common import console, progress_for, state
+from nightpipe.errors import CalibrationError, ConfigError
+from nightpipe.store import open_database
+
+
+def calibrate(
+    ctx: typer.Context,
+    night: str | None = typer.Option(None, "--night", "-n", help="Only this night (YYYY-MM-DD)"),
+    allow_missing: bool | None = typer.Option(
+        None,
+        "--allow-missing-masters/--require-masters",
+        help="Calibrate with the masters that exist when some are missing (default: the setting "
+        "calibration.allow_missing_masters)",
+    ),
+    cosmics: str | None = typer.Option(
+        None, "--cosmics", help="Cosmic-ray mode: off, full or fast (default: calibration.cosmic_rays)"
+    ),
+    force: bool = typer.Option(False, "--force", help="Recalibrate frames whose product is up to date"),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw a before/after pair of one frame"),
+) -> None:
+    """Calibrate light frames: overscan, bias, scaled dark, flat, bad pixels, cosmic rays."""
+    settings = state(ctx).settings
+    if cosmics is not None:
+        if cosmics not in MODES:
+            raise ConfigError(f"--cosmics {cosmics!r} is not one of {', '.join(MODES)}")
+        calibration = settings.calibration.model_copy(update={"cosmic_rays": cosmics})
+        settings = settings.model_copy(update={"calibration": calibration})
+    db = open_database(settings.database.url)
+    try:
+        summary = run_calibrate(
+            settings, db, night=night, progress=progress_for(ctx), allow_missing=allow_missing, force=force
+        )
+    finally:
+        db.dispose()
+    out = console()
+    for _path, reason in summary.failures:
+        out.print(f"[red]failed[/]  {reason}", markup=True, highlight=False)
+    if summary.ok and summary.without_masters == summary.ok:
+        out.print("[yellow]no masters were applied[/]: the frames are not bias-, dark- or flat-corrected")
+    elif summary.missing:
+        missing = ", ".join(f"{kind} on {n} frames" for kind, n in sorted(summary.missing.items()))
+        out.print(f"[yellow]not applied[/]: {missing}", markup=True)
+    out.print(
+        f"{summary.ok} calibrated, {summary.unchanged} unchanged, {summary.failed} failed "
+        f"of {summary.frames} light frames in {summary.seconds:.1f} s"
+        + (f"; {summary.cosmic_pixels} cosmic-ray pixels flagged" if summary.cosmic_pixels else "")
+    )
+    if summary.outputs and plots:
+        from nightpipe.report.calib_plots import plot_before_after
+
+        png = plot_before_after(settings, summary.outputs[len(summary.outputs) // 2])
+        if png is not None:
+            out.print(f"plot    {png}")
+    if summary.frames == 0:
+        raise CalibrationError(
+            "no light frames in the inventory" + (f" for night {night}" if night else ""),
+            hint="scan the night first with `nightpipe scan`",
+        )
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``calibrate`` command to the main app."""
+    app.command("calibrate")(calibrate)
