@@ -22,7 +22,7 @@ from nightpipe.pipeline.parallel import dask_client
 from nightpipe.pipeline.runner import NightContext, RunSummary, Step, StepResult, run_steps
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database, open_database
-from nightpipe.store.models import Frame
+from nightpipe.store.models import Frame, StepRun
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,32 @@ def _lightcurves(ctx: NightContext) -> Any:
 
 
 def _report(ctx: NightContext) -> Any:
-    from nightpipe.report.night_report import write_night_report
+    from nightpipe.report.night_report import report_inputs_digest, write_night_report
+    from nightpipe.store.steps import record_step
 
     if ctx.night is None:
         return {"skipped": "no night"}
+    digest = report_inputs_digest(ctx.settings, ctx.db, ctx.night)
+    html = ctx.settings.paths.output / "reports" / f"{ctx.night}.html"
+    with ctx.db.session() as session:
+        previous = session.scalars(
+            select(StepRun).where(
+                StepRun.step == "report", StepRun.night == ctx.night, StepRun.frame_id.is_(None)
+            )
+        ).first()
+        if previous is not None and previous.input_hash == digest and html.is_file():
+            return {"skipped": 1, "html": str(html)}
     paths = write_night_report(ctx.settings, ctx.db, ctx.night)
-    return {"html": str(paths.html), "zip": str(paths.zip)}
+    with ctx.db.session() as session:
+        record_step(
+            session,
+            step="report",
+            status="ok",
+            night=ctx.night,
+            input_hash=digest,
+            output_path=str(paths.html),
+        )
+    return {"skipped": 0, "html": str(paths.html), "zip": str(paths.zip)}
 
 
 SCAN = Step("scan", "find and classify the raw frames", ("raw folder",), ("frames",), _scan)

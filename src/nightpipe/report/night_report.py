@@ -218,6 +218,32 @@ def _fits(output: Path, night: str) -> str:
     return table_html(rows)
 
 
+def report_inputs_digest(settings: Settings, db: Database, night: str) -> str:
+    """A hash of everything the report shows: product files (name, size, mtime) and the night's step rows."""
+    import hashlib
+
+    output = settings.paths.output
+    digest = hashlib.sha256(settings.digest().encode())
+    for path in night_products(output, night):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(output)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    with db.session() as session:
+        rows = session.execute(
+            select(StepRun.step, StepRun.status, StepRun.frame_id, StepRun.input_hash, StepRun.reason)
+            .join(Frame, StepRun.frame_id == Frame.id, isouter=True)
+            .where((Frame.night == night) | (StepRun.night == night))
+            .where(~StepRun.step.startswith("night:"), StepRun.step != "report")
+            .order_by(StepRun.step, StepRun.frame_id)
+        ).all()
+        frames = session.execute(
+            select(Frame.path, Frame.status, Frame.sha1).where(Frame.night == night).order_by(Frame.path)
+        ).all()
+        masters = session.execute(select(Master.path, Master.inputs_hash).order_by(Master.path)).all()
+    for row in (*rows, *frames, *masters):
+        digest.update(repr(tuple(row)).encode())
+    return digest.hexdigest()[:32]
+
+
 def write_night_report(settings: Settings, db: Database, night: str) -> ReportPaths:
     """Write ``reports/<night>.html`` and ``reports/<night>.zip`` under ``paths.output``."""
     output = settings.paths.output
