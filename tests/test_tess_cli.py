@@ -100,7 +100,7 @@ def test_cli_only_bad_files_exits_non_zero(tmp_path: Path) -> None:
     assert main([*args, "--aperture", "round"]) == 2  # a bad option value is a config error
 
 
-def test_target_priors_from_settings_and_options() -> None:
+def test_target_priors_from_settings_and_options(tmp_path: Path) -> None:
     settings = load_settings(
         None,
         overrides=['timeseries.targets=[{name="WASP-126", period=3.2888, t0_bjd=2458327.52, a_rs=10.3}]'],
@@ -109,6 +109,13 @@ def test_target_priors_from_settings_and_options() -> None:
     pri = target_priors("wasp-126", settings, TessOptions())
     assert pri is not None and pri.period == 3.2888 and pri.t0 == 2458327.52 and pri.a_rs == 10.3
     override = target_priors("WASP 126", settings, TessOptions(period=3.0, t0=1.0))
+    named = TessOptions(target="WASP-126", fit=False)
+    result = run_tess(
+        settings, [write_synthetic_lightcurve(tmp_path / "n.fits", days=1).path], named, output=tmp_path
+    )
+    assert [t.target for t in result.targets] == ["WASP-126"]
+    assert result.targets[0].combined.meta["target"] == "WASP-126"
+    assert result.targets[0].combined.meta["object"] == "SYNTH 1"
     assert override is not None and override.period == 3.0 and override.t0 == 1.0
     assert target_priors("TIC 1", settings, TessOptions()) is None
 

@@ -46,6 +46,9 @@ def tess(
         "default", "--quality", help="Quality bitmask: none, default, hard, hardest or N"
     ),
     flux_column: str | None = typer.Option(None, "--flux-column", help="Light-curve files: e.g. SAP_FLUX"),
+    target: str | None = typer.Option(
+        None, "--target", help="Name of the star (a configured target) instead of the files' OBJECT"
+    ),
     no_fit: bool = typer.Option(False, "--no-fit", help="Only light curves, no transit fit"),
     no_timing: bool = typer.Option(False, "--no-timing", help="No per-transit mid-times"),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: paths.output)"),
@@ -63,6 +66,7 @@ def tess(
         t0=t0,
         fit=not no_fit,
         per_transit=not no_timing,
+        target=target,
     )
     db = open_database(settings.database.url)
     try:
@@ -70,21 +74,21 @@ def tess(
     finally:
         db.dispose()
     show = console()
-    for target in summary.targets:
-        lc = target.combined
+    for result in summary.targets:
+        lc = result.combined
         show.print(
-            f"[bold]{target.target}[/]: {len(lc)} cadences from {len(target.curves)} file(s), {lc.time_scale}"
+            f"[bold]{result.target}[/]: {len(lc)} cadences from {len(result.curves)} file(s), {lc.time_scale}"
         )
-        if target.fit is not None:
-            fit = target.fit.fit
+        if result.fit is not None:
+            fit = result.fit.fit
             rp, tc = fit.params["rp_rs"], fit.params["tc"]
             show.print(
                 f"  Rp/Rs {rp.median:.4f} ± {rp.err:.4f}, depth {rp.median**2 * 1e6:.0f} ppm, "
-                f"tc {tc.median:.5f} ± {tc.err * 1440:.2f} min, {len(target.fit.times)} transit times"
+                f"tc {tc.median:.5f} ± {tc.err * 1440:.2f} min, {len(result.fit.times)} transit times"
             )
-        elif target.fit_error:
-            show.print(f"  [yellow]no fit:[/] {target.fit_error}")
-        for kind, path in target.products.items():
+        elif result.fit_error:
+            show.print(f"  [yellow]no fit:[/] {result.fit_error}")
+        for kind, path in result.products.items():
             show.print(f"  {kind}: {path}")
     for reason in summary.failed.values():
         console(err=True).print(f"[red]failed:[/] {reason}", highlight=False)

@@ -61,6 +61,9 @@ class TessOptions:
         Fit the transit when a period is known.
     per_transit
         Also fit each transit's mid-time (O-C).
+    target
+        Treat every file as this target (its ``timeseries.targets`` entry, product names)
+        instead of the file's ``OBJECT`` (``TIC ...``, ``EPIC ...``).
     """
 
     aperture: str = "auto"
@@ -73,6 +76,7 @@ class TessOptions:
     t0: float | None = None
     fit: bool = True
     per_transit: bool = True
+    target: str | None = None
 
 
 @dataclass(eq=False)
@@ -168,7 +172,9 @@ def measure_file(path: Path, options: TessOptions, settings: Settings | None = N
     pixels = read_pixel_file(path)
     transit_mask = None
     if options.systematics != "none" and settings is not None:
-        transit_mask = in_transit_mask(pixels.time_bjd, target_priors(pixels.target, settings, options))
+        transit_mask = in_transit_mask(
+            pixels.time_bjd, target_priors(options.target or pixels.target, settings, options)
+        )
         if transit_mask is None:
             log.info("%s: no ephemeris, the systematics fit uses every cadence", path.name)
     phot = photometer(
@@ -211,6 +217,8 @@ def analyse_target(
 ) -> TargetResult:
     """Combine one target's light curves and fit its transits when a period is known."""
     combined = combine(curves)
+    if combined.meta.get("target") != target:
+        combined = combined.with_meta(target=target, object=combined.meta.get("target"))
     result = TargetResult(target=target, label=curves[0].label, curves=curves, combined=combined)
     priors = target_priors(target, settings, options)
     if not options.fit or priors is None:
@@ -270,7 +278,7 @@ def run_tess(
             log.info("recorded as failed: %s", exc)
             _record(db, path, "failed", str(exc), time.perf_counter() - started)
         else:
-            measured.setdefault(item.target, []).append(item)
+            measured.setdefault(options.target or item.target, []).append(item)
             _record(db, path, "ok", None, time.perf_counter() - started)
         progress.advance(path.name)
     progress.stop()
