@@ -13,11 +13,13 @@ import pytest
 from astropy.io import fits
 from astropy.stats import sigma_clipped_stats
 
+from nightpipe.errors import ConfigError, NightpipeError
 from nightpipe.simulate import (
     CalibrationOptions,
     CameraOptions,
     SimOptions,
     SiteOptions,
+    StarList,
     Truth,
     simulate_night,
 )
@@ -142,3 +144,26 @@ def test_reproducible_with_seed(tmp_path: Path) -> None:
     assert a.to_dict() == b.to_dict()
     assert digest(tmp_path / "a") != digest(tmp_path / "c")
     assert a.field["stars"]["x"] != c.field["stars"]["x"]
+
+
+def test_bad_options_are_typed_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="dialect"):
+        SimOptions(dialect="fitswriter")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"camera\.size"):
+        SimOptions(camera=CameraOptions(size=4))
+    with pytest.raises(ConfigError, match="cadence"):
+        SimOptions(site=SiteOptions(exptime=60.0, cadence=30.0))
+    with pytest.raises(ConfigError, match="equal length"):
+        StarList(np.zeros(3), np.zeros(2), np.zeros(3))
+    target = tmp_path / "a file"
+    target.write_text("not a folder")
+    with pytest.raises(ConfigError, match="a file"):
+        simulate_night(target, small_options(size=32, n_lights=1))
+
+
+def test_unwritable_folder_is_a_typed_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(NightpipeError, match="cannot write") as info:
+        simulate_night(blocker / "night", small_options(size=32, n_lights=1))
+    assert "blocker" in str(info.value)

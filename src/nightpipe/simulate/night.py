@@ -18,7 +18,7 @@ import numpy as np
 from astropy import units as u
 from astropy.time import Time
 
-from nightpipe.errors import ConfigError
+from nightpipe.errors import ConfigError, NightpipeError
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.simulate.camera import dark_scale, expose_and_read
 from nightpipe.simulate.cosmics import cosmic_tracks, expected_hits
@@ -468,7 +468,20 @@ def simulate_night(
         raise ConfigError("the output folder is a file", path=outdir, hint="choose another folder")
     night = _Night(options)
     plan = plan_frames(options, night.series.starts)
-    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        return _write_night(outdir, night, plan, progress, threads)
+    except OSError as exc:
+        raise NightpipeError(
+            f"cannot write the night ({exc.strerror or exc})",
+            path=exc.filename or outdir,
+            hint="check the folder's permissions and free space",
+        ) from None
+
+
+def _write_night(
+    outdir: Path, night: _Night, plan: list[PlannedFrame], progress: Progress | None, threads: int
+) -> Truth:
     bar = progress or NullProgress()
     bar.start(len(plan), "simulating the night")
 
