@@ -172,3 +172,33 @@ def test_systematics_in_the_cli_path_protect_the_transit(tmp_path: Path) -> None
     mask = in_transit_mask(truth.time_bjd, target_priors("SYNTH 1", settings, options))
     assert mask is not None and mask[np.argmin(np.abs(truth.time_bjd - transit.t0_bjd))]
     assert in_transit_mask(truth.time_bjd, None) is None
+
+
+def test_custom_aperture_file_from_the_cli_path(tmp_path: Path, shared_data: Path) -> None:
+    from nightpipe.tess.analysis import measure_file
+    from nightpipe.tess.readers import read_aperture_mask
+
+    grid = np.zeros((11, 11), dtype=int)
+    grid[4:7, 4:7] = 1
+    text = tmp_path / "ap.txt"
+    text.write_text("# a 3x3 box\n" + "\n".join(",".join(str(v) for v in row) for row in grid))
+    np.testing.assert_array_equal(read_aperture_mask(text), grid.astype(bool))
+    item = measure_file(shared_data / TESS_TPF, TessOptions(aperture_mask=text, quality="none"))
+    assert item.photometry is not None and item.photometry.meta["aperture_source"] == "custom"
+    with fits.open(shared_data / TESS_TPF) as hdul:
+        expected = hdul[1].data["FLUX"][:, 4:7, 4:7].sum(axis=(1, 2))
+    np.testing.assert_allclose(item.photometry.flux, expected, rtol=1e-6)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 0\n1\n")
+    from nightpipe.errors import FitsReadError, PhotometryError
+
+    with pytest.raises(FitsReadError, match="rectangular"):
+        read_aperture_mask(bad)
+    with pytest.raises(PhotometryError, match="custom aperture of shape"):
+        measure_file(shared_data / TESS_TPF, TessOptions(aperture_mask=write_mask(tmp_path)))
+
+
+def write_mask(folder: Path) -> Path:
+    path = folder / "small.fits"
+    fits.PrimaryHDU(np.ones((3, 3), dtype=np.int16)).writeto(path)
+    return path

@@ -39,6 +39,9 @@ def tess(
         None, "--t0", help="A mid-transit time, BJD_TDB (else found by a box search)"
     ),
     aperture: str = typer.Option("auto", "--aperture", help="auto, pipeline or threshold"),
+    aperture_file: Path | None = typer.Option(
+        None, "--aperture-file", help="Custom aperture: a text grid of 0/1 (row 0 first) or a FITS mask"
+    ),
     threshold: float = typer.Option(3.0, "--threshold", help="Threshold aperture: sigma above the median"),
     background: str = typer.Option("auto", "--background", help="auto, file, pixels or none"),
     systematics: str = typer.Option("none", "--systematics", help="none, regression or pld"),
@@ -67,6 +70,7 @@ def tess(
         fit=not no_fit,
         per_transit=not no_timing,
         target=target,
+        aperture_mask=aperture_file,
     )
     db = open_database(settings.database.url)
     try:

@@ -33,7 +33,12 @@ from nightpipe.tess.lightcurves import (
 from nightpipe.tess.photometry import PixelPhotometry, photometer
 from nightpipe.tess.products import cadence_s, write_products
 from nightpipe.tess.quality import BitmaskName
-from nightpipe.tess.readers import is_lightcurve_file, read_lightcurve_file, read_pixel_file
+from nightpipe.tess.readers import (
+    is_lightcurve_file,
+    read_aperture_mask,
+    read_lightcurve_file,
+    read_pixel_file,
+)
 from nightpipe.timeseries.lightcurve import LightCurve
 from nightpipe.timeseries.products import fit_options, priors_from_target
 from nightpipe.timeseries.transit import TransitPriors
@@ -61,6 +66,9 @@ class TessOptions:
         Fit the transit when a period is known.
     per_transit
         Also fit each transit's mid-time (O-C).
+    aperture_mask
+        A custom aperture file (see :func:`~nightpipe.tess.readers.read_aperture_mask`); overrides
+        ``aperture``.
     target
         Treat every file as this target (its ``timeseries.targets`` entry, product names)
         instead of the file's ``OBJECT`` (``TIC ...``, ``EPIC ...``).
@@ -77,6 +85,7 @@ class TessOptions:
     fit: bool = True
     per_transit: bool = True
     target: str | None = None
+    aperture_mask: Path | None = None
 
 
 @dataclass(eq=False)
@@ -177,9 +186,10 @@ def measure_file(path: Path, options: TessOptions, settings: Settings | None = N
         )
         if transit_mask is None:
             log.info("%s: no ephemeris, the systematics fit uses every cadence", path.name)
+    aperture = read_aperture_mask(options.aperture_mask) if options.aperture_mask else options.aperture
     phot = photometer(
         pixels,
-        aperture=options.aperture,  # type: ignore[arg-type]
+        aperture=aperture,  # type: ignore[arg-type]
         background=options.background,  # type: ignore[arg-type]
         quality_bitmask=options.quality,
         threshold=options.threshold,

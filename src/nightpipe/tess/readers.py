@@ -620,3 +620,41 @@ def is_lightcurve_file(path: Path | str) -> bool:
                 if names & set(FLUX_COLUMNS) and names & set(TIME_COLUMNS):
                     return True
     return False
+
+
+def read_aperture_mask(path: Path | str) -> NDArray[np.bool_]:
+    """A custom aperture: a FITS image (non-zero pixels) or a text grid of 0/1 (one line per row,
+    row 0 first, as in the pixel file's arrays; spaces or commas between values).
+
+    Raises
+    ------
+    FitsReadError
+        When the file is missing, not a 2-D grid, or selects no pixel.
+    """
+    path = Path(path)
+    if path.name.lower().endswith((".fits", ".fit", ".fits.gz")):
+        with open_fits(path) as hdul:
+            data = next((h.data for h in hdul if h.data is not None and np.ndim(h.data) == 2), None)
+        if data is None:
+            raise FitsReadError(
+                "no 2-D image for an aperture mask", path=path, hint="give a 2-D image of 0/1"
+            )
+        mask = np.asarray(data) != 0
+    else:
+        if not path.is_file():
+            raise FitsReadError("aperture file not found", path=path, hint="check the path")
+        rows = [line.replace(",", " ").split() for line in path.read_text(encoding="utf-8").splitlines()]
+        rows = [r for r in rows if r and not r[0].startswith("#")]
+        if not rows or len({len(r) for r in rows}) != 1:
+            raise FitsReadError(
+                "the aperture file is not a rectangular grid of 0/1",
+                path=path,
+                hint="one line of 0/1 per row",
+            )
+        try:
+            mask = np.array([[float(v) != 0 for v in r] for r in rows], dtype=bool)
+        except ValueError:
+            raise FitsReadError("the aperture file holds values other than numbers", path=path) from None
+    if not mask.any():
+        raise FitsReadError("the aperture mask selects no pixel", path=path, hint="mark the pixels with 1")
+    return mask
