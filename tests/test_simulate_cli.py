@@ -14,12 +14,14 @@ from nightpipe.simulate import Truth
 def test_simulate_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     args = ["-q", "simulate", "out night", "--size", "48", "--lights", "3", "--bias", "2", "--darks", "1"]
-    args += ["--dark-exptime", "30", "--flats", "2", "--dialect", "nina", "--seed", "5", "--wcs", "--moving"]
+    args += ["--dark-exptime", "30", "--flats", "2", "--flat-filter", "R", "--dialect", "nina", "--seed", "5"]
+    args += ["--wcs", "--moving"]
     assert main(args) == 0
     out = tmp_path / "out night"
     truth = Truth.load(out / "truth.json")
     assert truth.seed == 5 and truth.dialect == "nina"
-    assert len(truth.frames) == 3 + 2 + 1 + 2
+    assert len(truth.frames) == 3 + 2 + 1 + 2 * 2
+    assert (out / "flat_R_002.fits").is_file()
     assert truth.moving_object is not None
     header = fits.getheader(out / "SIM-1_V_0002.fits")
     assert header["IMAGETYP"] == "LIGHT" and header["CTYPE1"] == "RA---TAN"

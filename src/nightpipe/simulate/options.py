@@ -298,7 +298,8 @@ class SimOptions:
     mag_limit
         Faintest magnitude of the random field.
     density_scale
-        Multiplies the star density of the random field (1: about 35 deg from the Galactic plane).
+        Multiplies the star density of the random field, which already follows the Galactic
+        latitude of the pointing (see :func:`nightpipe.simulate.stars.latitude_factor`).
     target_mag
         Magnitude of the transit target (placed near the centre of a random field; with
         ``stars`` the star closest to this magnitude near the centre is the target).
