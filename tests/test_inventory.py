@@ -421,3 +421,22 @@ def test_auxiliary_planes_are_not_frames(tmp_path: Path) -> None:
     hdul[0].header["IMAGETYP"] = "LIGHT"
     hdul.writeto(tmp_path / "calibrated.fits")
     assert [f.hdu for f in read_file_frames(str(tmp_path / "calibrated.fits"), Settings())] == [0, 3]
+
+
+def test_settings_change_rereads_without_rehashing(
+    night: Path, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scan_paths([night / "cal"], Settings(), db)
+    hashes: list[str] = []
+    real_hash = inventory.file_sha1
+    monkeypatch.setattr(inventory, "file_sha1", lambda p, c=1 << 20: hashes.append(p) or real_hash(p, c))
+    fixed = validate_settings(
+        {"camera": {"overrides": [{"match": {"IMAGETYP": "Dark Frame"}, "set": {"EGAIN": 2.5}}]}}
+    )
+    again = scan_paths([night / "cal"], fixed, db)
+    assert (again.updated, again.unchanged) == (10, 0)
+    assert hashes == []  # the bytes did not change: the stored hashes stand
+    rows = _by_name(db)
+    assert rows[("dark_2.fit", 0)].gain == 2.5 and rows[("Bias Frame 1.fits", 0)].gain is None
+    assert rows[("dark_2.fit", 0)].sha1 is not None
+    assert scan_paths([night / "cal"], fixed, db).unchanged == 10

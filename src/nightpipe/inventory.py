@@ -18,6 +18,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import json
 import logging
 import math
 import os
@@ -88,7 +89,8 @@ class ScanSummary:
     added
         Files seen for the first time (readable or not).
     updated
-        Known files whose content changed (or that came back after missing), read again.
+        Known files read again: their content changed, they came back after missing, or
+        they were normalised with other settings (see :func:`normalisation_digest`).
     unchanged
         Known files not read again (same size and time, or same content hash).
     missing
@@ -125,6 +127,7 @@ class FileResult:
     sha1: str
     frames: list[FrameInfo] = field(default_factory=list)
     error: str | None = None
+    settings_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -364,6 +367,28 @@ def _kind_from_pixels(path: str, index: int, header: FrameHeader) -> FrameHeader
 
 # --------------------------------------------------------------------------- scan
 
+#: Bump when the normalisation rules change, so that the next scan re-reads every file.
+NORMALISATION_VERSION = 1
+
+
+def normalisation_digest(settings: Settings) -> str:
+    """A short hash of what shapes a frame's row besides its bytes: the normalisation version,
+    the camera overrides, the observatory and the targets' coordinates. Rows written with
+    another digest are re-read (not re-hashed) by the next scan.
+
+    Examples
+    --------
+    >>> normalisation_digest(Settings()) == normalisation_digest(Settings())
+    True
+    """
+    data = {
+        "version": NORMALISATION_VERSION,
+        "overrides": [rule.model_dump() for rule in settings.camera.overrides],
+        "observatory": settings.observatory.model_dump(),
+        "targets": [(t.name, t.ra, t.dec) for t in settings.timeseries.targets],
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
 
 def scan_paths(
     paths: Sequence[Path | str],
@@ -403,12 +428,13 @@ def scan_paths(
     with db.session() as session:
         known = _known_files(session, roots)
     counts: dict[str, int] = defaultdict(int)
+    digest = normalisation_digest(settings)
     progress.start(len(files), "scanning")
     pool = ThreadPoolExecutor(max_workers=settings.parallel.threads, thread_name_prefix="nightpipe-hash")
     try:
         todo: list[tuple[str, os.stat_result, str]] = []
         for path in files:
-            outcome = _triage(path, known.get(path))
+            outcome = _triage(path, known.get(path), digest)
             if outcome is None:
                 counts["unchanged"] += 1
                 progress.advance(os.path.basename(path))
@@ -451,6 +477,7 @@ class _Known:
     sha1: str | None
     status: str
     ids: dict[int, int]
+    settings_hash: str | None = None
 
 
 def _known_files(session: Session, roots: Sequence[str]) -> dict[str, _Known]:
@@ -459,15 +486,22 @@ def _known_files(session: Session, roots: Sequence[str]) -> dict[str, _Known]:
         conditions.append(Frame.path == root)
         conditions.append(Frame.path.startswith(root.rstrip(os.sep) + os.sep, autoescape=True))
     rows = session.execute(
-        select(Frame.id, Frame.path, Frame.hdu, Frame.size, Frame.mtime, Frame.sha1, Frame.status).where(
-            or_(*conditions)
-        )
+        select(
+            Frame.id,
+            Frame.path,
+            Frame.hdu,
+            Frame.size,
+            Frame.mtime,
+            Frame.sha1,
+            Frame.status,
+            Frame.settings_hash,
+        ).where(or_(*conditions))
     )
     known: dict[str, _Known] = {}
-    for frame_id, path, hdu, size, mtime, sha1, status in rows:
+    for frame_id, path, hdu, size, mtime, sha1, status, digest in rows:
         entry = known.get(path)
         if entry is None:
-            known[path] = _Known(size, mtime, sha1, status, {hdu: frame_id})
+            known[path] = _Known(size, mtime, sha1, status, {hdu: frame_id}, digest)
         else:
             entry.ids[hdu] = frame_id
             if status == "missing":
@@ -475,8 +509,10 @@ def _known_files(session: Session, roots: Sequence[str]) -> dict[str, _Known]:
     return known
 
 
-def _triage(path: str, entry: _Known | None) -> tuple[os.stat_result, str] | None:
-    """``None`` when the file is unchanged (nothing to read); else its stat and the reason."""
+def _triage(path: str, entry: _Known | None, digest: str) -> tuple[os.stat_result, str] | None:
+    """``None`` when the file is unchanged (nothing to read); else its stat and the reason:
+    ``added``, ``updated`` (back after missing), ``changed`` (size or time), ``settings``
+    (same file, normalised with other settings)."""
     try:
         stat = os.stat(path)
     except OSError:  # vanished between the walk and now: the next scan marks it missing
@@ -486,7 +522,7 @@ def _triage(path: str, entry: _Known | None) -> tuple[os.stat_result, str] | Non
     if entry.status == "missing":
         return stat, "updated"
     if entry.size == stat.st_size and entry.mtime == stat.st_mtime:
-        return None
+        return None if entry.settings_hash == digest else (stat, "settings")
     return stat, "changed"
 
 
@@ -509,7 +545,8 @@ def _process_chunk(
 ) -> None:
     # content hashes run in threads (hashlib and file reads release the GIL) while the
     # headers are parsed here
-    hashes = {path: pool.submit(_hash, path) for path, _, _ in todo}
+    hashes = {path: pool.submit(_hash, path) for path, _, reason in todo if reason != "settings"}
+    digest = normalisation_digest(settings)
     results: list[tuple[FileResult, str]] = []
     touched_only: list[tuple[str, os.stat_result]] = []
     for path, stat, reason in todo:
@@ -520,15 +557,19 @@ def _process_chunk(
             counts["unchanged"] += 1
             progress.advance(os.path.basename(path))
             continue
-        result = FileResult(path, stat.st_size, stat.st_mtime, "")
+        result = FileResult(path, stat.st_size, stat.st_mtime, "", settings_hash=digest)
         try:
             result.frames = read_file_frames(path, settings)
         except FitsReadError as exc:
             result.error = str(exc)
         results.append((result, reason))
         progress.advance(os.path.basename(path))
-    for result, _ in results:
-        sha1, problem = hashes[result.path].result()
+    for result, reason in results:
+        entry = known.get(result.path)
+        if reason == "settings" and entry is not None:  # same bytes: the stored hash stands
+            sha1, problem = entry.sha1, None
+        else:
+            sha1, problem = hashes[result.path].result()
         result.sha1 = sha1 or ""
         if problem is not None:
             result.frames, result.error = [], str(FitsReadError(problem, path=result.path))
@@ -602,6 +643,7 @@ def _store(session: Session, result: FileResult, entry: _Known | None) -> int:
         _reset(row)
         row.size, row.mtime, row.sha1 = result.size, result.mtime, result.sha1 or None
         row.status, row.error, row.scanned_at = "bad", result.error, now
+        row.settings_hash = result.settings_hash
         _delete_others(session, ids, keep={0})
         session.flush()
         record_step(session, step=SCAN_STEP, status="failed", frame_id=row.id, reason=result.error)
@@ -651,6 +693,7 @@ def _reset(row: Frame) -> None:
 def _fill(row: Frame, result: FileResult, frame: FrameInfo, now: datetime) -> None:
     row.size, row.mtime, row.sha1 = result.size, result.mtime, result.sha1
     row.status, row.error, row.scanned_at = "ok", None, now
+    row.settings_hash = result.settings_hash
     for name in _HEADER_COLUMNS:
         setattr(row, name, getattr(frame.header, name))
     row.header = frame.cards

@@ -71,6 +71,8 @@ class Frame(Base):
     night: Mapped[str | None] = mapped_column(String(10), index=True)
     header: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # digest of the settings that shape the normalisation (migration inventory_0001)
+    settings_hash: Mapped[str | None] = mapped_column(String(16))
 
 
 class Master(TimestampMixin, Base):
