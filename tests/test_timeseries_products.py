@@ -173,6 +173,8 @@ def test_run_lightcurves_on_a_synthetic_night(tmp_path: Path, db_url: str) -> No
     (result,) = summary.targets
     assert result["n_frames"] == 50 and result["n_points"] >= 47
     assert abs(result["rp_rs"] - TRUTH.rp_rs) < 3 * result["rp_rs_err"]
+    # BJD_TDB recomputed for the target from the tables' JD_UTC: the mid-time stays on the truth
+    assert abs(result["tc"] - TRUTH.tc) < 3 * result["tc_err"]
     outdir = tmp_path / "out" / "lightcurves" / "2017-12-19"
     assert (outdir / "SIM_1.csv").is_file() and (outdir / "SIM_1_fit.json").is_file()
     with db.session() as session:

@@ -158,6 +158,10 @@ class LightCurve:
             meta={**self.meta, **meta},
         )
 
+    def with_time(self, time: ArrayLike, **meta: Any) -> LightCurve:
+        """A copy with new times (e.g. BJD_TDB recomputed); ``meta`` items are added."""
+        return replace(self, time=np.asarray(time, dtype=np.float64), meta={**self.meta, **meta})
+
     def with_meta(self, **meta: Any) -> LightCurve:
         """A copy with ``meta`` items added or replaced."""
         return replace(self, meta={**self.meta, **meta})

@@ -155,6 +155,14 @@ def simulate_source_tables(
     transparency = 1.0 - 0.03 * rng.random(n_frames)
     drift = np.linspace(0, drift_px, n_frames)
     sky = 200.0 + 50 * np.cos(np.linspace(0, 2, n_frames))
+    # JD_UTC consistent with the BJD_TDB of the target at the default observatory
+    from nightpipe.config import ObservatoryConfig
+    from nightpipe.timeseries.csvmode import bjd_tdb_from_jd_utc
+
+    site = ObservatoryConfig()
+    ra0, dec0 = float(field_.ra[field_.target]), float(field_.dec[field_.target])
+    jd_utc = time - (bjd_tdb_from_jd_utc(time, ra0, dec0, site) - time)
+    jd_utc = jd_utc - (bjd_tdb_from_jd_utc(jd_utc, ra0, dec0, site) - time)
     tables = []
     for i in range(n_frames):
         total = field_.flux * 10 ** (-0.4 * 0.2 * (airmass[i] - 1.0)) * transparency[i]
@@ -191,7 +199,7 @@ def simulate_source_tables(
         table.meta.update(
             {
                 "frame": f"sim_{i:04d}.fits",
-                "jd_utc": float(time[i] - 0.0008),
+                "jd_utc": float(jd_utc[i]),
                 "bjd_tdb": float(time[i]),
                 "exptime": 60.0,
                 "airmass": float(airmass[i]),

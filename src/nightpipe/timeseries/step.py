@@ -31,6 +31,8 @@ from nightpipe.store.models import Frame
 from nightpipe.store.models_timeseries import TransitFitRow
 from nightpipe.store.steps import record_step
 from nightpipe.timeseries.assemble import TargetSpec, build_lightcurve
+from nightpipe.timeseries.csvmode import bjd_tdb_from_jd_utc
+from nightpipe.timeseries.lightcurve import LightCurve
 from nightpipe.timeseries.products import fit_options, priors_from_target, safe_stem, write_products
 from nightpipe.timeseries.transit import fit_transit
 
@@ -196,7 +198,7 @@ def _one_target(
         outlier_sigma=cfg.outlier_sigma,
         edge_margin=float(settings.photometry.edge_margin),
     )
-    lc = built.lc
+    lc = target_times(built.lc, target.ra, target.dec, settings)
     exptime = float(np.nanmedian(lc.aux["exptime"])) if "exptime" in lc.aux else None
     fit = fit_transit(lc, priors, fit_options(cfg, exptime_s=exptime)) if priors is not None else None
     products = write_products(
@@ -248,6 +250,21 @@ def _one_target(
             fit_summary=fit.summary(),
         )
     return out
+
+
+def target_times(lc: LightCurve, ra: float, dec: float, settings: Settings) -> LightCurve:
+    """Recompute BJD_TDB for the target's own coordinates from the JD_UTC of the tables.
+
+    The source tables' ``bjd_tdb`` may be computed for the pointing; across a field the
+    barycentric correction changes by seconds. Without JD_UTC the tables' times are kept.
+    """
+    if lc.jd_utc is None or not np.all(np.isfinite(lc.jd_utc)):
+        return lc
+    bjd = bjd_tdb_from_jd_utc(lc.jd_utc, ra, dec, settings.observatory)
+    shift = float(np.max(np.abs(bjd - lc.time)) * 86400.0) if len(lc) else 0.0
+    log.info("BJD_TDB recomputed for the target's coordinates (largest change %.1f s)", shift)
+    source = f"BJD_TDB for the target (ra {ra:.5f}, dec {dec:.5f}) from the frames' JD_UTC, astropy"
+    return lc.with_time(bjd, time_source=f"{source}; tables: {lc.meta.get('time_source')}")
 
 
 def store_fit(
