@@ -17,11 +17,13 @@ from nightpipe.photometry.aperture import ApertureResult, aperture_photometry
 from nightpipe.photometry.background import Background, mesh_background
 from nightpipe.photometry.detect import Detections, detect_sources
 from nightpipe.photometry.profiles import ProfileFit, fit_profile
+from nightpipe.photometry.psf import EPSF, PSFResult, build_epsf, fit_psf
 from nightpipe.photometry.shape import Shapes, frame_fwhm, measure_shapes
 
 log = logging.getLogger(__name__)
 
 MAX_PROFILE_STARS = 40
+MAX_PSF_STARS = 100
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class FrameMeasurement:
     """K aperture radii, pixels."""
     annulus: tuple[float, float] | None
     photometry: ApertureResult
+    psf: PSFResult | None = None
+    epsf: EPSF | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -197,6 +201,10 @@ def measure_frame(
         dark=cam.dark,
         saturation=cam.saturation,
     )
+    psf_result: PSFResult | None = None
+    epsf: EPSF | None = None
+    if config.psf and np.isfinite(fwhm):
+        psf_result, epsf = _psf_photometry(sub, det, shapes, fwhm, bkg, uncertainty, cam)
     return FrameMeasurement(
         background=bkg,
         detections=det,
@@ -207,4 +215,32 @@ def measure_frame(
         radii=radii,
         annulus=annulus,
         photometry=phot,
+        psf=psf_result,
+        epsf=epsf,
     )
+
+
+def _psf_photometry(
+    sub: np.ndarray,
+    det: Detections,
+    shapes: Shapes,
+    fwhm: float,
+    bkg: Background,
+    uncertainty: np.ndarray | None,
+    cam: CameraParams,
+) -> tuple[PSFResult | None, EPSF | None]:
+    stars = _profile_stars(det, shapes, MAX_PSF_STARS)
+    if stars.size < 3:
+        log.warning("only %d clean isolated stars: no PSF photometry", stars.size)
+        return None, None
+    try:
+        epsf = build_epsf(sub, det.x[stars], det.y[stars], fwhm=fwhm, others=(det.x, det.y))
+    except PhotometryError as exc:
+        log.warning("no PSF photometry: %s", exc)
+        return None, None
+    if uncertainty is not None:
+        variance = np.square(uncertainty, dtype=np.float32)
+    else:
+        variance = np.square(bkg.rms) + np.maximum(sub, 0.0) / np.float32(cam.gain)
+    fit_half = max(2, int(np.ceil(fwhm)))
+    return fit_psf(sub, det.x, det.y, epsf, variance=variance, fit_half=fit_half), epsf

@@ -109,6 +109,10 @@ def build_source_table(
     table["aper_flux_err"] = phot.flux_err.astype(np.float64) * flux_unit
     table["aper_bkg_err"] = phot.bkg_err.astype(np.float32) * flux_unit
     table["flags"] = (det.flags | phot.flags).astype(np.uint16)
+    if meas.psf is not None:
+        table["flags"] |= meas.psf.flags.astype(np.uint16)
+    if psf is None and meas.psf is not None:
+        psf = {"psf_flux": meas.psf.flux, "psf_flux_err": meas.psf.flux_err, "psf_qfit": meas.psf.qfit}
     if psf is not None:
         for key in ("psf_flux", "psf_flux_err"):
             if key in psf:
@@ -131,8 +135,10 @@ def build_source_table(
     out["annulus_px"] = None if meas.annulus is None else [float(a) for a in meas.annulus]
     out["n_sources"] = n
     out["unit"] = unit
+    if meas.epsf is not None:
+        out["epsf"] = {"oversampling": meas.epsf.oversampling, "n_stars": meas.epsf.n_stars}
     if meas.profile is not None:
-        out["psf_model"] = {
+        out["profile_fit"] = {
             "model": meas.profile.model,
             "fwhm": _num(meas.profile.fwhm),
             "alpha": _num(meas.profile.alpha),
