@@ -440,3 +440,5 @@ def test_settings_change_rereads_without_rehashing(
     assert rows[("dark_2.fit", 0)].gain == 2.5 and rows[("Bias Frame 1.fits", 0)].gain is None
     assert rows[("dark_2.fit", 0)].sha1 is not None
     assert scan_paths([night / "cal"], fixed, db).unchanged == 10
+    forced = scan_paths([night / "cal"], fixed, db, force=True)
+    assert (forced.updated, forced.unchanged) == (10, 0) and hashes == []

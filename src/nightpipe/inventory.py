@@ -396,6 +396,7 @@ def scan_paths(
     db: Database,
     *,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> ScanSummary:
     """Scan files and folders into the ``frames`` table, incrementally.
 
@@ -409,6 +410,9 @@ def scan_paths(
         The database (:func:`nightpipe.store.open_database`).
     progress
         Receives one advance per file.
+    force
+        Re-read the headers of every file, changed or not (hashes are kept when the size
+        and time are unchanged).
 
     Returns
     -------
@@ -434,7 +438,7 @@ def scan_paths(
     try:
         todo: list[tuple[str, os.stat_result, str]] = []
         for path in files:
-            outcome = _triage(path, known.get(path), digest)
+            outcome = _triage(path, known.get(path), "" if force else digest)
             if outcome is None:
                 counts["unchanged"] += 1
                 progress.advance(os.path.basename(path))

@@ -29,6 +29,7 @@ class OutputFormat(StrEnum):
 def scan(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(..., help="Files or folders to scan (recursively)"),
+    force: bool = typer.Option(False, "--force", help="Re-read every header, changed or not"),
 ) -> None:
     """Scan folders of FITS frames into the database (only new or changed files are read)."""
     for path in paths:
@@ -37,7 +38,7 @@ def scan(
     settings = state(ctx).settings
     db = open_database(settings.database.url)
     try:
-        summary = scan_paths(paths, settings, db, progress=progress_for(ctx))
+        summary = scan_paths(paths, settings, db, progress=progress_for(ctx), force=force)
     finally:
         db.dispose()
     console().print(
