@@ -642,3 +642,30 @@ def test_cli_builds_and_lists_the_library(tmp_path: Path, capsys: pytest.Capture
     empty = [*flags[:-4], "--set", f"database.url=sqlite:///{tmp_path / 'empty.sqlite'}"]
     assert main([*empty, "masters", "--night", "2024-04-30"]) == 1
     assert "no calibration frames" in capsys.readouterr().err
+
+
+def test_bad_frames_are_left_out_and_recorded(tmp_path: Path) -> None:
+    frames, _ = _make_night(tmp_path / "raw", bad_flat=False)
+    biases = [f for f in frames if f.kind == "bias"]
+    truncated = Path(biases[0].path)
+    truncated.write_bytes(truncated.read_bytes()[:4000])
+    Path(biases[1].path).unlink()
+    Path(biases[2].path).write_text("SIMPLE  = not really\n")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    db = open_database(url)
+    try:
+        with db.session() as s:
+            s.add_all(biases)
+        summary = run_masters(_night_settings(tmp_path, url), db)
+        assert len(summary.built) == 1 and not summary.failed
+        assert len(summary.bad_frames) == 3
+        with db.session() as s:
+            master = s.scalars(select(Master)).one()
+            assert master.nframes == len(biases) - 3 and master.quality["bad_inputs"] == 3
+            failed = s.scalars(select(StepRun).where(StepRun.status == "failed")).all()
+            reasons = sorted(str(r.reason) for r in failed)
+        assert len(reasons) == 3
+        assert any("truncated" in r for r in reasons) and any("not found" in r for r in reasons)
+        assert all("bias 0" in r or "bias 1" in r or "bias 2" in r for r in reasons)
+    finally:
+        db.dispose()
