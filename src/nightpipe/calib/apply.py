@@ -330,6 +330,7 @@ def apply_calibration(
     params: ApplyParams,
     *,
     out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    check_masters: bool = True,
 ) -> Calibrated:
     """Calibrate one frame with the masters given, in one fused pass.
 
@@ -343,6 +344,9 @@ def apply_calibration(
         Exposure, gain, read noise, saturation and options.
     out
         Optional preallocated ``(data, uncertainty, mask)`` arrays to reuse between frames.
+    check_masters
+        Check the flat (:func:`check_flat`); a caller that checked its masters once when
+        loading them passes ``False`` to save a median per frame. Shapes are always checked.
 
     Returns
     -------
@@ -365,7 +369,7 @@ def apply_calibration(
     if raw.ndim != 2:
         raise CalibrationError(f"a frame must be a 2-D image, got {raw.ndim} dimensions")
     check_master_shapes(raw.shape, masters)
-    if masters.flat is not None:
+    if masters.flat is not None and check_masters:
         check_flat(masters.flat, params.min_flat)
     if params.gain <= 0 or not math.isfinite(params.gain):
         raise CalibrationError(f"gain {params.gain!r} must be a positive number", hint="set camera.gain")
@@ -429,11 +433,20 @@ def apply_calibration(
 
 def flag_counts(mask: np.ndarray) -> dict[str, int]:
     """Number of pixels carrying each :class:`PixelFlag` bit that occurs in ``mask``."""
+    bits = _bit_counts(np.ascontiguousarray(mask, dtype=np.uint16).ravel())
     counts: dict[str, int] = {}
     for flag in PixelFlag:
-        if flag.value >= PixelFlag.EDGE:
-            break
-        n = int(np.count_nonzero(mask & np.uint16(flag.value)))
+        n = int(bits[int(flag.value).bit_length() - 1])
         if n and flag.name:
             counts[flag.name] = n
+    return counts
+
+
+@numba.njit(cache=True)
+def _bit_counts(values: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    counts = np.zeros(16, dtype=np.int64)
+    for v in values:
+        if v:
+            for b in range(16):
+                counts[b] += (v >> b) & 1
     return counts

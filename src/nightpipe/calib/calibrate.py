@@ -35,7 +35,14 @@ import numpy as np
 from astropy.io import fits
 
 from nightpipe import __version__
-from nightpipe.calib.apply import ApplyParams, Calibrated, MasterArrays, apply_calibration, flag_counts
+from nightpipe.calib.apply import (
+    ApplyParams,
+    Calibrated,
+    MasterArrays,
+    apply_calibration,
+    check_flat,
+    flag_counts,
+)
 from nightpipe.calib.calibrated_io import calibrated_path, science_header, write_calibrated
 from nightpipe.calib.cosmics import CosmicParams, detect_cosmics
 from nightpipe.calib.library import match_master
@@ -176,11 +183,16 @@ def load_master_planes(path: Path | str, kind: str) -> MasterPlanes:
 
 
 class MasterCache:
-    """The last few masters read, so that a night reads each master once (bounded in size)."""
+    """The last few masters read, so that a night reads each master once (bounded in size).
+
+    It also keeps the last few assembled :class:`MasterArrays` (the bad-pixel planes of a
+    set of masters OR-ed together), and the flats it checked.
+    """
 
     def __init__(self, size: int = _CACHE_SIZE) -> None:
         self._size = size
         self._items: OrderedDict[tuple[str, str], MasterPlanes] = OrderedDict()
+        self.assembled: OrderedDict[tuple[tuple[str, str], ...], MasterArrays] = OrderedDict()
 
     def get(self, ref: MasterRef) -> MasterPlanes:
         """The planes of ``ref``, read on first use."""
@@ -195,7 +207,9 @@ class MasterCache:
         return planes
 
 
-def master_arrays(masters: dict[str, MasterRef], cache: MasterCache, shape: tuple[int, int]) -> MasterArrays:
+def master_arrays(
+    masters: dict[str, MasterRef], cache: MasterCache, shape: tuple[int, int], min_flat: float = 0.05
+) -> MasterArrays:
     """Assemble the :class:`MasterArrays` of a frame of ``shape`` (after trimming) from its masters.
 
     Raises
@@ -203,6 +217,11 @@ def master_arrays(masters: dict[str, MasterRef], cache: MasterCache, shape: tupl
     CalibrationError
         When a master does not have the frame's shape (the message names the master).
     """
+    key = tuple(sorted((kind, ref.path) for kind, ref in masters.items()))
+    known = cache.assembled.get(key)
+    if known is not None:
+        _check_shapes(masters, known, shape)
+        return known
     planes = {kind: cache.get(ref) for kind, ref in masters.items()}
     for kind, plane in planes.items():
         if plane.data.shape != shape:
@@ -217,7 +236,13 @@ def master_arrays(masters: dict[str, MasterRef], cache: MasterCache, shape: tupl
         if found is not None and found.flags is not None:
             bad = found.flags.copy() if bad is None else bad | found.flags
     dark_ref = masters.get("dark")
-    return MasterArrays(
+    flat = planes.get("flat")
+    if flat is not None:
+        try:
+            check_flat(flat.data, min_flat)
+        except CalibrationError as exc:
+            raise CalibrationError(f"{exc.message} ({masters['flat'].path})", hint=exc.hint) from None
+    assembled = MasterArrays(
         bias=planes["bias"].data if "bias" in planes else None,
         bias_err=planes["bias"].error if "bias" in planes else None,
         dark=planes["dark"].data if "dark" in planes else None,
@@ -228,6 +253,20 @@ def master_arrays(masters: dict[str, MasterRef], cache: MasterCache, shape: tupl
         flat_err=planes["flat"].error if "flat" in planes else None,
         bad_pixels=bad,
     )
+    cache.assembled[key] = assembled
+    while len(cache.assembled) > 4:
+        cache.assembled.popitem(last=False)
+    return assembled
+
+
+def _check_shapes(masters: dict[str, MasterRef], arrays: MasterArrays, shape: tuple[int, int]) -> None:
+    for kind, plane in (("bias", arrays.bias), ("dark", arrays.dark), ("flat", arrays.flat)):
+        if plane is not None and plane.shape != shape:
+            ny, nx = plane.shape
+            raise CalibrationError(
+                f"master {kind} is {nx}x{ny} but the frame is {shape[1]}x{shape[0]} after trimming",
+                hint=f"use masters of the same size and binning (master: {masters[kind].path})",
+            )
 
 
 # --------------------------------------------------------------------------- one frame
@@ -337,8 +376,8 @@ def _calibrate_and_write(job: FrameJob, settings: Settings, cache: MasterCache) 
         dark_scaling=cal.dark_scaling,
     )
     try:
-        masters = master_arrays(job.masters, cache, (data.shape[0], data.shape[1]))
-        result = apply_calibration(data, masters, params)
+        masters = master_arrays(job.masters, cache, (data.shape[0], data.shape[1]), cal.min_flat_level)
+        result = apply_calibration(data, masters, params, check_masters=False)
     except CalibrationError as exc:
         raise CalibrationError(exc.message, path=job.path, hint=exc.hint) from None
     if overscan_done:
@@ -378,6 +417,8 @@ def _calibrate_and_write(job: FrameJob, settings: Settings, cache: MasterCache) 
 
 def _cosmics(result: Calibrated, settings: Settings, gain: float, saturation: float) -> dict[str, Any]:
     cal = settings.calibration
+    if cal.cosmic_rays == "off":
+        return {}
     in_electrons = result.unit == "electron"
     params = CosmicParams(
         gain=1.0 if in_electrons else gain,
