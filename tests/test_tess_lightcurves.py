@@ -21,7 +21,12 @@ from nightpipe.tess.lightcurves import (
 )
 from nightpipe.tess.photometry import photometer
 from nightpipe.tess.readers import read_lightcurve_file, read_pixel_file
-from nightpipe.tess.synthetic import InjectedTransit, write_synthetic_lightcurve, write_synthetic_tpf
+from nightpipe.tess.synthetic import (
+    InjectedTransit,
+    transit_model,
+    write_synthetic_lightcurve,
+    write_synthetic_tpf,
+)
 from nightpipe.timeseries.lightcurve import LightCurve
 from nightpipe.timeseries.transit import FitOptions, TransitPriors, fit_transit
 
@@ -157,3 +162,34 @@ def test_no_good_cadence_is_a_typed_error(tmp_path: Path) -> None:
     truth = write_synthetic_lightcurve(tmp_path / "bad.fits", days=0.1, bad_cadences=tuple(range(14)))
     with pytest.raises(TimeseriesError, match="no good cadence"):
         lightcurve_from_file(read_lightcurve_file(truth.path))
+
+
+def test_sectors_years_apart_are_fitted_together(tmp_path: Path) -> None:
+    """Two sectors 750 days apart: the stacked fit keeps the model's time table small, and the
+    transit times of both sectors pin the period down."""
+    from nightpipe.tess.analysis import FileLightCurve, combine
+
+    transit = InjectedTransit(2458326.0, 2.5, rp_rs=0.1, a_rs=9.0, inclination=88.5)
+    first = write_synthetic_lightcurve(tmp_path / "s1.fits", transit=transit, days=6, seed=1)
+    second = write_synthetic_lightcurve(
+        tmp_path / "s2.fits", transit=transit, days=6, start_bjd=transit.t0_bjd + 300 * 2.5 - 0.5, seed=2
+    )
+    curves = [
+        FileLightCurve(t.path, "SYNTH 1", "x", lightcurve_from_file(read_lightcurve_file(t.path)))
+        for t in (first, second)
+    ]
+    lc = combine(curves)
+    result = fit_multi_transit(lc, TransitPriors(period=2.5, t0=transit.t0_bjd), FitOptions(sampler="none"))
+    assert result.fit.extra["reference_epoch"] > 0
+    tc = result.fit.params["tc"]
+    nearest = transit.t0_bjd + round((tc.median - transit.t0_bjd) / 2.5) * 2.5
+    assert abs(tc.median - nearest) < 3 * tc.err
+    fit = result.fit
+    np.testing.assert_allclose(fit.lc.time, np.sort(result.windows_lc.time))  # original times, in order
+    # the per-point model follows the points: it matches the injected model at the same times
+    injected = transit_model(fit.lc.time[fit.used], transit, 10.0 / 1440)
+    assert np.max(np.abs(fit.transit_model - injected)) < 2e-3
+    assert np.std(fit.residuals) < 2e-3
+    assert len(result.times) == 6
+    eph = result.ephemeris
+    assert eph is not None and abs(eph["period"] - 2.5) < 3 * eph["period_err"] and eph["period_err"] < 1e-5

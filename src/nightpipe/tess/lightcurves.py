@@ -320,8 +320,7 @@ def fit_multi_transit(
     epochs = epoch_numbers(flat.time, priors.period, t0)
     flat = flat.with_meta(epochs=sorted({int(e) for e in epochs}))
     start_priors = replace(priors, t0=t0) if priors.t0 is None else priors
-    fit = fit_transit(flat, start_priors, opts)
-    fit = replace(fit, extra={**fit.extra, "period": priors.period})
+    fit = fit_stacked(flat, start_priors, t0, opts)
     times: list[TransitTime] = []
     ephemeris = None
     if per_transit:
@@ -329,6 +328,39 @@ def fit_multi_transit(
         ephemeris = linear_ephemeris(times, priors.period)
     return MultiTransitResult(
         fit=fit, windows_lc=flat, t0=t0, duration=duration, times=times, ephemeris=ephemeris
+    )
+
+
+def fit_stacked(flat: LightCurve, priors: TransitPriors, t0: float, options: FitOptions) -> TransitFit:
+    """The shared transit fit of window-normalised transits, each shifted by whole periods onto
+    the transit nearest the middle of the data.
+
+    The period is fixed in the fit, so the shift changes no model value; it keeps the fit's
+    time span to one window, which bounds the memory and time of the transit model's orbit
+    table (tabulated over the span) whether the transits are days or years apart. The
+    returned fit has the original times back, in time order (``aux["epoch_shift"]`` holds the
+    periods each point was moved by), and ``tc`` is the mid-time of that middle transit.
+    """
+    period = priors.period
+    epochs = epoch_numbers(flat.time, period, t0)
+    middle = int(np.round(np.median(epochs))) if epochs.size else 0
+    shift = (epochs - middle).astype(np.float64)
+    stacked = replace(flat, time=flat.time - shift * period, aux={**flat.aux, "epoch_shift": shift})
+    fit = fit_transit(stacked, priors, options)
+    restored = replace(fit.lc, time=fit.lc.time + fit.lc.aux["epoch_shift"] * period)
+    # back to time order: the light curve and the per-used-point arrays alike
+    order = np.argsort(restored.time, kind="stable")
+    rank = np.full(len(restored), -1)
+    rank[fit.used] = np.arange(int(fit.used.sum()))
+    used_order = rank[order[fit.used[order]]]
+    return replace(
+        fit,
+        lc=restored.select(order),
+        used=fit.used[order],
+        transit_model=fit.transit_model[used_order],
+        systematics=fit.systematics[used_order],
+        residuals=fit.residuals[used_order],
+        extra={**fit.extra, "period": period, "reference_epoch": middle},
     )
 
 
