@@ -133,6 +133,11 @@ def test_time_system_keywords() -> None:
     with pytest.raises(HeaderError, match="unknown mission"):
         time_system_from_header(fits.Header(), "Gaia")
     assert TimeSystem(0.0, "TDB", "SOLARSYSTEM", "BJD").to_bjd(np.array([2.5e6]))[0] == 2.5e6
+    start_stamped = time_system_from_header(
+        fits.Header({"BJDREFI": 2457000, "TIMEPIXR": 0.0, "TIMEDEL": 0.02}), "TESS"
+    )
+    assert start_stamped.to_bjd(np.array([1.0]))[0] == pytest.approx(2457001.01, abs=1e-9)
+    assert any("TIMEPIXR=0" in n for n in start_stamped.notes)
 
 
 # --------------------------------------------------------------------------- synthetic files

@@ -434,8 +434,8 @@ def _read_image(path: Path, primary: fits.Header, hdu: fits.ImageHDU | fits.Prim
     mission = detect_mission(header, path)
     system = time_system_from_header(header, mission, path=path)
     midtime = _float_or_none(header.get("MIDTIME"))
-    if midtime is not None:
-        time = midtime - system.offset
+    if midtime is not None:  # already mid-cadence: undo the TIMEPIXR shift to_bjd will add
+        time = midtime - system.offset - system.shift_days
     else:
         tstart = _float_or_none(header.get("TSTART"))
         tstop = _float_or_none(header.get("TSTOP"))
@@ -445,7 +445,7 @@ def _read_image(path: Path, primary: fits.Header, hdu: fits.ImageHDU | fits.Prim
                 path=path,
                 hint="the cadence time is unknown; use the target pixel file instead",
             )
-        time = 0.5 * (tstart + tstop)
+        time = 0.5 * (tstart + tstop) - system.shift_days
     try:
         image = np.asarray(hdu.data, dtype=np.float64)
     except (TypeError, ValueError, OSError) as exc:

@@ -39,6 +39,9 @@ class TimeSystem:
         The name of the file's own time axis (``BTJD``, ``BKJD`` or ``BJD``).
     notes
         Assumptions made because keywords were missing.
+    shift_days
+        Added to reach mid-cadence when the times mark another point of the cadence
+        (``(0.5 - TIMEPIXR) * TIMEDEL``; 0 for SPOC products, whose TIMEPIXR is 0.5).
     """
 
     offset: float
@@ -46,6 +49,7 @@ class TimeSystem:
     reference: str
     label: str
     notes: tuple[str, ...] = ()
+    shift_days: float = 0.0
 
     @property
     def is_bjd_tdb(self) -> bool:
@@ -68,7 +72,7 @@ class TimeSystem:
         >>> float(ts.to_bjd(np.array([1325.5]))[0])
         2458325.5
         """
-        return np.asarray(times, dtype=np.float64) + self.offset
+        return np.asarray(times, dtype=np.float64) + self.offset + self.shift_days
 
 
 def _number(header: fits.Header, key: str, path: Path | str | None) -> float | None:
@@ -130,7 +134,15 @@ def time_system_from_header(
         reference = "SOLARSYSTEM"
         notes.append("TIMEREF missing, barycentric times assumed")
     label = MISSION_LABEL.get(mission, "BJD") if offset > 0 else "BJD"
-    system = TimeSystem(offset=offset, scale=scale, reference=reference, label=label, notes=tuple(notes))
+    shift = 0.0
+    pixr = _number(header, "TIMEPIXR", path)
+    timedel = _number(header, "TIMEDEL", path)
+    if pixr is not None and timedel is not None and pixr != 0.5:
+        shift = (0.5 - pixr) * timedel
+        notes.append(f"TIMEPIXR={pixr:g}: times moved by {shift * 86400:.3f} s to mid-cadence")
+    system = TimeSystem(
+        offset=offset, scale=scale, reference=reference, label=label, notes=tuple(notes), shift_days=shift
+    )
     if not system.is_bjd_tdb:
         log.warning("%s: times are %s, not BJD_TDB", path or "file", system.description)
     for note in notes:
