@@ -349,6 +349,12 @@ def test_cli_scan_and_frames(night: Path, tmp_path: Path, capsys: pytest.Capture
     assert len(lines) == 1 + len(groups)
     assert main([*base, "frames"]) == 0
     assert "light" in capsys.readouterr().out
+    assert main([*base, "frames", "--list", "--kind", "dark", "--format", "json"]) == 0
+    darks = json.loads(capsys.readouterr().out)
+    assert sorted(Path(d["path"]).name for d in darks) == ["dark_0.fit", "dark_1.fit", "dark_2.fit"]
+    assert darks[0]["time_source"] == "DATE-OBS start + EXPTIME/2" and darks[0]["binning"] == "1x1"
+    assert main([*base, "frames", "--list"]) == 0
+    assert capsys.readouterr().out.startswith("18 frames")
     assert main([*base, "frames", "--problems", "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 4
     assert main([*base, "scan", str(tmp_path / "nowhere")]) == 1

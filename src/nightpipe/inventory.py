@@ -875,6 +875,39 @@ def group_frames(
     return group_rows(session.scalars(query), temperature_step=temperature_step)
 
 
+def query_frames(session: Session, *, night: str | None = None, kind: str | None = None) -> list[Frame]:
+    """Readable frames, optionally of one night and one kind, in time order."""
+    query = select(Frame).where(Frame.status == "ok")
+    if night is not None:
+        query = query.where(Frame.night == night)
+    if kind is not None:
+        query = query.where(Frame.kind == kind)
+    return list(session.scalars(query.order_by(Frame.mid_utc, Frame.path, Frame.hdu)))
+
+
+def frame_summary(frame: Frame) -> dict[str, Any]:
+    """The main columns of a frame row as plain data (for listings, CSV and JSON)."""
+    return {
+        "path": frame.path,
+        "hdu": frame.hdu,
+        "kind": frame.kind,
+        "kind_source": frame.kind_source,
+        "inferred": frame.kind_inferred,
+        "filter": frame.filter,
+        "exptime": frame.exptime,
+        "binning": f"{frame.xbin}x{frame.ybin}"
+        if frame.xbin is not None and frame.ybin is not None
+        else None,
+        "ccd_temp": frame.ccd_temp,
+        "size": f"{frame.naxis1}x{frame.naxis2}" if frame.naxis1 is not None else None,
+        "object": frame.object,
+        "mid_utc": frame.mid_utc.isoformat() if frame.mid_utc is not None else None,
+        "bjd_tdb": frame.bjd_tdb,
+        "time_source": frame.time_source,
+        "night": frame.night,
+    }
+
+
 def problem_frames(session: Session) -> list[Frame]:
     """Rows of bad (unreadable) and missing files, by path."""
     query = select(Frame).where(Frame.status != "ok").order_by(Frame.path, Frame.hdu)

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import FitsReadError
-from nightpipe.inventory import group_frames, problem_frames, scan_paths
+from nightpipe.inventory import frame_summary, group_frames, problem_frames, query_frames, scan_paths
 from nightpipe.store import open_database
 
 
@@ -55,6 +55,8 @@ def frames(
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, csv or json"),
     night: str | None = typer.Option(None, "--night", "-n", help="Only this night (YYYY-MM-DD)"),
     problems: bool = typer.Option(False, "--problems", help="List bad and missing files instead"),
+    listing: bool = typer.Option(False, "--list", help="List every frame instead of groups"),
+    kind: str | None = typer.Option(None, "--kind", "-k", help="With --list: only bias, dark, flat or light"),
     temp_step: float | None = typer.Option(
         None, "--temp-step", help="Temperature bin, C (default: calibration.temperature_tolerance)"
     ),
@@ -69,6 +71,8 @@ def frames(
                     {"path": f.path, "hdu": f.hdu, "status": f.status, "reason": _reason(f.path, f.error)}
                     for f in problem_frames(session)
                 ]
+            elif listing:
+                rows = [frame_summary(f) for f in query_frames(session, night=night, kind=kind)]
             else:
                 step = temp_step if temp_step is not None else settings.calibration.temperature_tolerance
                 rows = [g.as_dict() for g in group_frames(session, night=night, temperature_step=step)]
@@ -80,6 +84,8 @@ def frames(
         console().print(_csv(rows), markup=False, end="")
     elif problems:
         console().print(_problem_table(rows))
+    elif listing:
+        console().print(_list_table(rows))
     else:
         console().print(_group_table(rows))
 
@@ -123,6 +129,28 @@ def _group_table(rows: list[dict[str, Any]]) -> Table:
             (row["last_utc"] or "-")[:19],
             ", ".join(row["nights"]) or "-",
         )
+    return table
+
+
+def _list_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"{len(rows)} frames")
+    names = (
+        "file",
+        "hdu",
+        "kind",
+        "filter",
+        "exptime",
+        "binning",
+        "ccd_temp",
+        "mid_utc",
+        "night",
+        "kind_source",
+    )
+    for name in names:
+        table.add_column(name)
+    for row in rows:
+        cells = {**row, "file": Path(row["path"]).name, "mid_utc": (row["mid_utc"] or "")[:19]}
+        table.add_row(*("-" if cells[n] is None else str(cells[n]) for n in names))
     return table
 
 
