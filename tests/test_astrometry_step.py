@@ -17,6 +17,7 @@ from nightpipe.astrometry.wcs_io import read_frame_for_solving, read_wcs, strip_
 from nightpipe.cli.app import main
 from nightpipe.config import Settings, validate_settings
 from nightpipe.frames.flags import PixelFlag
+from nightpipe.pipeline.runner import summary_dict
 from nightpipe.progress import CountingProgress
 from nightpipe.store import open_database
 from nightpipe.store.models import Frame, StepRun
@@ -100,6 +101,8 @@ def test_run_solve_over_the_database(db_url: str, tmp_path: Path, shared_data: P
         assert summary.solved == 5 and summary.failed == 1
         assert progress.done == 6
         assert summary.methods == {"solve-field": 1, "reference-match": 4}
+        plain = summary_dict(summary)  # what the night runner records and counts
+        assert plain["failed"] == 1 and plain["solved"] == 5 and plain["by_reference_match"] == 4
         with db.session() as session:
             rows = session.scalars(select(PlateSolution).order_by(PlateSolution.frame_id)).all()
             assert len(rows) == 6
@@ -131,7 +134,7 @@ def test_run_solve_over_the_database(db_url: str, tmp_path: Path, shared_data: P
             with fits.open(path) as hdul:
                 assert [h.name for h in hdul] == ["PRIMARY", "UNCERT", "MASK"]
         assert [hashlib.sha1(r.read_bytes()).hexdigest() for r in raws] == raw_bytes  # raw untouched
-        assert summary.plot is not None and summary.plot.is_file()
+        assert summary.plot is not None and Path(summary.plot).is_file()
         # a second run skips what is done; --force redoes it (and does not trust its own WCS)
         again = run_solve(settings, db, night=NIGHT)
         assert again.skipped == 5 and again.solved == 0 and again.failed == 1

@@ -245,7 +245,7 @@ def run_solve_field(
         write_engine_config(index_dirs, config, cpulimit=timeout_s)
         for blind in attempts:
             # a right hint solves in about a second; a wrong one would search its whole radius
-            budget = timeout_s if blind or len(attempts) == 1 else min(timeout_s, max(5.0, timeout_s / 6))
+            budget = timeout_s if blind or len(attempts) == 1 else min(timeout_s, max(3.0, timeout_s / 12))
             cmd = build_command(
                 program,
                 xylist,

@@ -64,21 +64,30 @@ class FrameOutcome:
 
 @dataclass
 class SolveSummary:
-    """The outcome of a ``solve`` run."""
+    """The outcome of a ``solve`` run: counts (plain fields, for the night runner) and every frame."""
 
-    outcomes: list[FrameOutcome] = field(default_factory=list)
+    solved: int = 0
+    failed: int = 0
     skipped: int = 0
-    plot: Path | None = None
+    by_header: int = 0
+    by_reference_match: int = 0
+    by_solve_field: int = 0
+    plot: str | None = None
+    outcomes: list[FrameOutcome] = field(default_factory=list)
 
-    @property
-    def solved(self) -> int:
-        """Frames that got a WCS."""
-        return sum(o.solved for o in self.outcomes)
-
-    @property
-    def failed(self) -> int:
-        """Frames that could not be solved."""
-        return sum(not o.solved for o in self.outcomes)
+    def add(self, outcome: FrameOutcome) -> None:
+        """Count one frame's outcome."""
+        self.outcomes.append(outcome)
+        if not outcome.solved:
+            self.failed += 1
+            return
+        self.solved += 1
+        if outcome.method == "header":
+            self.by_header += 1
+        elif outcome.method == "reference-match":
+            self.by_reference_match += 1
+        elif outcome.method == "solve-field":
+            self.by_solve_field += 1
 
     @property
     def methods(self) -> dict[str, int]:
@@ -167,11 +176,12 @@ def _solve_jobs(
     try:
         for job in jobs:
             outcome, solution = _solve_one(solver, job)
-            summary.outcomes.append(outcome)
+            summary.add(outcome)
             if on_outcome is not None:
                 on_outcome(job, outcome, solution)
             if solution is not None and plot_dir is not None and not plotted:
-                summary.plot = _plot_sample(solver, job, solution, plot_dir)
+                drawn = _plot_sample(solver, job, solution, plot_dir)
+                summary.plot = str(drawn) if drawn is not None else None
                 plotted = True
             bar.advance(job.name)
     finally:
@@ -351,6 +361,7 @@ def run_solve(
             on_outcome=lambda job, outcome, solution: _record(db, job, outcome, solution),
             plot_dir=plot_dir,
         )
-        total.outcomes.extend(summary.outcomes)
+        for outcome in summary.outcomes:
+            total.add(outcome)
         total.plot = total.plot or summary.plot
     return total
