@@ -448,3 +448,12 @@ def test_settings_change_rereads_without_rehashing(
     assert scan_paths([night / "cal"], fixed, db).unchanged == 10
     forced = scan_paths([night / "cal"], fixed, db, force=True)
     assert (forced.updated, forced.unchanged) == (10, 0) and hashes == []
+
+
+def test_colour_cube_is_reported_as_such(tmp_path: Path) -> None:
+    from nightpipe.errors import FitsReadError
+    from nightpipe.inventory import read_file_frames
+
+    fits.PrimaryHDU(np.zeros((3, 10, 12), np.uint16)).writeto(tmp_path / "rgb frame.fits")
+    with pytest.raises(FitsReadError, match=r"rgb frame\.fits: HDU 0 is a 12x10x3 cube"):
+        read_file_frames(str(tmp_path / "rgb frame.fits"), Settings())

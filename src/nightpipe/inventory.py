@@ -335,12 +335,29 @@ def read_file_frames(path: str, settings: Settings) -> list[FrameInfo]:
             header = _kind_from_pixels(path, hdu.index, header)
         frames.append(FrameInfo(hdu.index, cards, header))
     if not frames:
+        cubes = [h for h in raw if not h.image and _is_cube(h.cards)]
+        if cubes:
+            shape = "x".join(
+                str(cubes[0].cards.get(f"NAXIS{i}")) for i in range(1, cubes[0].cards["NAXIS"] + 1)
+            )
+            raise FitsReadError(
+                f"HDU {cubes[0].index} is a {shape} cube, not a 2-D frame (a debayered colour image?)",
+                path=path,
+                hint="scan the raw single-plane frames, or split the planes into separate files",
+            )
         raise FitsReadError(
             "no 2-D image frame in any HDU (only tables, or uncertainty/mask planes)",
             path=path,
             hint="move it out of the night folder if it is not a frame",
         )
     return frames
+
+
+def _is_cube(cards: dict[str, Any]) -> bool:
+    naxis = cards.get("NAXIS")
+    if not isinstance(naxis, int) or naxis < 3 or str(cards.get("XTENSION", "IMAGE")).strip() != "IMAGE":
+        return False
+    return all(isinstance(cards.get(f"NAXIS{i}"), int) for i in range(1, naxis + 1))
 
 
 def _kind_from_pixels(path: str, index: int, header: FrameHeader) -> FrameHeader:
