@@ -12,7 +12,7 @@ import pytest
 from astropy.io import fits
 from sqlalchemy import select
 
-from nightpipe.calib.calibrate import run_calibrate
+from nightpipe.calib.calibrate import FrameJob, MasterCache, MasterRef, calibrate_frame, run_calibrate
 from nightpipe.calib.calibrated_io import calibrated_name, read_calibrated, write_calibrated
 from nightpipe.calib.masters import run_masters
 from nightpipe.cli.app import main
@@ -357,3 +357,41 @@ def test_calibrated_names_and_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back.mask, mask)
     assert back.header["OBJECT"] == "x" and "BZERO" not in back.header
     assert [str(h) for h in back.header["HISTORY"]] == ["one", "two"]
+
+
+def _job(raw: Path, out: Path, masters: dict[str, Path], exptime: float | None) -> FrameJob:
+    refs = {
+        kind: MasterRef(kind, str(path), 120.0 if kind == "dark" else None, False, kind)
+        for kind, path in masters.items()
+    }
+    return FrameJob(1, str(raw), 0, "2020-01-01", exptime, 1.5, refs, {}, out)
+
+
+def test_calibrate_frame_pure_function_and_bad_inputs(tmp_path: Path) -> None:
+    shape = (32, 40)
+    dark = tmp_path / "dark.fits"
+    fits.PrimaryHDU(np.full(shape, 12.0, np.float32)).writeto(dark)
+    raw = tmp_path / "light one.fits"
+    hdu = fits.PrimaryHDU(np.full(shape, 1100, np.uint16))
+    hdu.writeto(raw)
+    settings = load_settings(None, overrides=['calibration.cosmic_rays="off"'], environ={})
+    cache = MasterCache()
+    ok = calibrate_frame(_job(raw, tmp_path / "out.fits", {"dark": dark}, 60.0), settings, cache)
+    assert ok.status == "ok", ok.reason
+    out = read_calibrated(tmp_path / "out.fits")
+    np.testing.assert_allclose(out.data, 1100 - 6.0)
+    assert out.header["NOBIAS"] is True and out.header["NOFLAT"] is True
+    # no exposure time anywhere: the dark cannot be scaled, and the message names the file
+    missing = calibrate_frame(_job(raw, tmp_path / "x.fits", {"dark": dark}, None), settings, cache)
+    assert missing.status == "failed"
+    assert str(raw) in (missing.reason or "") and "no exposure time" in (missing.reason or "")
+    # a text file named .fits, and a master that has vanished
+    text = tmp_path / "notes.fits"
+    text.write_text("not a FITS file\n")
+    bad = calibrate_frame(_job(text, tmp_path / "y.fits", {}, 60.0), settings, cache)
+    assert bad.status == "failed" and str(text) in (bad.reason or "")
+    gone = calibrate_frame(
+        _job(raw, tmp_path / "z.fits", {"flat": tmp_path / "nope.fits"}, 60.0), settings, cache
+    )
+    assert gone.status == "failed" and "nope.fits" in (gone.reason or "")
+    assert not (tmp_path / "x.fits").exists() and not (tmp_path / "z.fits").exists()
