@@ -169,3 +169,12 @@ def test_missing_solver_program_is_a_clear_failure(shared_data: Path) -> None:
     data, header = read_image(sorted((shared_data / "hatp32-microobservatory").glob("*.FITS"))[0])
     with pytest.raises(AstrometryError, match="no-such-solve-field.*not installed"):
         solver.solve(data, header, name="frame.fits")
+
+
+@pytest.mark.solver
+def test_small_field_failure_says_which_index_files_are_missing(
+    solver: NightSolver, shared_data: Path
+) -> None:
+    data, header = read_image(shared_data / "eso-midas" / "dss_test1.fits")  # a 5.5' DSS cut-out
+    with pytest.raises(AstrometryError, match=r"smaller than the smallest quads.*4200/5200-series"):
+        solver.solve(data, header, name="dss_test1.fits")

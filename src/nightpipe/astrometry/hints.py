@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 
+import numpy as np
 from astropy import units as u
 from astropy.coordinates import Angle
 from astropy.io import fits
@@ -60,7 +61,7 @@ def pointing_from_header(header: fits.Header) -> tuple[float | None, float | Non
 
 
 def scale_from_header(header: fits.Header) -> float | None:
-    """Pixel scale (arcsec/px) from a scale keyword, or focal length and pixel size x binning."""
+    """Pixel scale (arcsec/px): a scale keyword, focal length and pixel size x binning, or a header WCS."""
     for key in SCALE_KEYS:
         value = header.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool) and 0 < float(value) < 3600:
@@ -75,6 +76,13 @@ def scale_from_header(header: fits.Header) -> float | None:
             xbin = header.get("XBINNING", 1)
             xbin = float(xbin) if isinstance(xbin, int | float) and xbin > 0 else 1.0
             return ARCSEC_PER_RADIAN * float(unbinned) * xbin * 1e-3 / float(focal)
+    from nightpipe.astrometry.checks import header_has_celestial_wcs
+
+    wcs = header_has_celestial_wcs(header)
+    if wcs is not None:
+        scale = float(np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix)))) * 3600.0
+        if 0 < scale < 3600:
+            return scale
     return None
 
 

@@ -156,6 +156,7 @@ class IndexCatalog:
     """
 
     files: Sequence[IndexFile]
+    smallest_quad_arcmin: float | None = None  # over every index file found, kept or not
 
     @classmethod
     def from_dirs(cls, dirs: Iterable[Path], *, max_files: int | None = 3) -> IndexCatalog:
@@ -182,7 +183,8 @@ class IndexCatalog:
         for f in files:
             totals[f.index_id] = totals.get(f.index_id, 0) + f.nstars
         keep = sorted(totals, key=lambda i: -totals[i])[: max_files or None]
-        return cls(files=[f for f in files if f.index_id in keep])
+        smallest = min((f.scale_lo_arcmin for f in files if f.scale_lo_arcmin > 0), default=None)
+        return cls(files=[f for f in files if f.index_id in keep], smallest_quad_arcmin=smallest)
 
     def _vectors_near(self, index: IndexFile, z_low: float, z_high: float) -> tuple[np.ndarray, np.ndarray]:
         """Row numbers and unit vectors of the stars with z in [z_low, z_high] (a band of Dec)."""

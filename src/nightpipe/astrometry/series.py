@@ -181,14 +181,27 @@ class NightSolver:
     def try_solve_field(self, header: fits.Header, stars: StarList) -> tuple[RefinedWcs | None, str]:
         """A full solve of the star list with solve-field, refined with SIP on the index stars."""
         cfg = self.config
-        result = run_solve_field(
-            stars,
-            hints=hints_from_header(header, cfg),
-            index_dirs=cfg.index_dirs,
-            program=cfg.solve_field,
-            timeout_s=cfg.timeout_s,
-            tweak_order=cfg.sip_order,
-        )
+        hints = hints_from_header(header, cfg)
+        try:
+            result = run_solve_field(
+                stars,
+                hints=hints,
+                index_dirs=cfg.index_dirs,
+                program=cfg.solve_field,
+                timeout_s=cfg.timeout_s,
+                tweak_order=cfg.sip_order,
+            )
+        except AstrometryError as exc:
+            smallest = self.catalog.smallest_quad_arcmin
+            if hints.scale_high is not None and smallest is not None:
+                field_arcmin = max(stars.shape) * hints.scale_high / 60.0
+                if field_arcmin < smallest:
+                    raise AstrometryError(
+                        f"{exc.message}; the field ({field_arcmin:.0f}' wide) is smaller than the "
+                        f"smallest quads of the installed index files ({smallest:.0f}')",
+                        hint="add 4200/5200-series index files for small fields to astrometry.index_dirs",
+                    ) from None
+            raise
         refined = self._refine(result.wcs, stars, fixed_sip=None)
         if refined is None:
             return None, "solve-field solved but too few index stars matched to refine"
@@ -241,7 +254,7 @@ class NightSolver:
             try:
                 refined, why = self.try_solve_field(header, stars)
             except (AstrometryError, CatalogError) as exc:
-                refined, why = None, exc.message
+                refined, why = None, exc.message + (f" ({exc.hint})" if exc.hint else "")
             method = "solve-field"
             if refined is None:
                 reasons.append(why)
