@@ -189,3 +189,15 @@ def test_cli_solve_files(tmp_path: Path, shared_data: Path, capsys: pytest.Captu
     assert '"method": "solve-field"' in out and '"method": "reference-match"' in out
     assert (tmp_path / "solved" / f"{raws[0].stem}.fits").is_file()
     assert main(["solve", str(tmp_path / "missing.fits")]) == 1
+
+
+def test_cli_solve_database_night(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    _populate(url, tmp_path, _raw_files(shared_data, 2), blank_index=None)
+    args = ["-q", "--set", f"database.url={url}", "--set", f"paths.output={tmp_path / 'out'}"]
+    assert main([*args, "solve", "--night", NIGHT, "--no-plot"]) == 0
+    assert "2 solved (1 by reference-match, 1 by solve-field), 0 failed" in capsys.readouterr().out
+    assert main([*args, "solve", "--night", NIGHT]) == 0
+    assert "0 solved (none), 0 failed, 2 already solved" in capsys.readouterr().out

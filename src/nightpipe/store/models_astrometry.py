@@ -13,7 +13,9 @@ class PlateSolution(TimestampMixin, Base):
 
     ``method`` is ``header`` (the header's own WCS passed the checks), ``reference-match``
     (matched to the night's reference frame, refined on index stars) or ``solve-field`` (a
-    full astrometry.net solve). Residuals are against the index (Tycho-2) stars matched.
+    full astrometry.net solve). Residuals (RMS on the sky and in pixels) are against the index
+    (Tycho-2, epoch J2000, no proper motion) stars matched to detections, leaving out saturated
+    stars when at least 15 others match, after 3-sigma clipping; ``n_matched`` counts those kept.
     """
 
     __tablename__ = "plate_solutions"
