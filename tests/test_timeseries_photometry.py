@@ -193,3 +193,20 @@ def test_target_not_found_is_a_clear_error(night: tuple) -> None:
     tables, _ = night
     with pytest.raises(TimeseriesError, match="not found"):
         build_lightcurve(tables, TargetSpec("nowhere", 120.0, -30.0))
+
+
+def test_comparison_count_chosen_by_target_scatter() -> None:
+    from nightpipe.timeseries.assemble import comparison_count_scatter
+
+    rng = np.random.default_rng(8)
+    F, S = 150, 13
+    time = np.linspace(0, 0.3, F)
+    flux = 1e4 * (1 + rng.normal(0, 0.004, (F, S)))  # every star: 0.4 % white noise
+    choice = choose_comparisons(flux, 0, max_comparisons=12)
+    oot = np.ones(F, dtype=bool)
+    scatter = comparison_count_scatter(flux, flux * 0.004, 0, choice, time, oot)
+    assert list(scatter) == [3, 5, 8, 10, 12]
+    # the target's scatter falls towards its own noise as the ensemble grows: sqrt(1 + 1/K) x 0.4 %
+    assert scatter[3] == pytest.approx(0.004 * np.sqrt(1 + 1 / 3), rel=0.15)
+    assert scatter[12] == pytest.approx(0.004 * np.sqrt(1 + 1 / 12), rel=0.15)
+    assert scatter[12] < scatter[3]

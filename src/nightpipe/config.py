@@ -185,7 +185,9 @@ class TimeseriesConfig(_Section):
     """Differential photometry, detrending and transit fitting."""
 
     targets: tuple[TargetConfig, ...] = Field((), description="Targets of the night")
-    max_comparisons: int = Field(10, ge=1, description="Most comparison stars used")
+    max_comparisons: int = Field(
+        50, ge=1, description="Most comparison stars; the count with the lowest target scatter is used"
+    )
     outlier_sigma: float = Field(
         4.0, gt=0, description="Points further than this from the model are rejected"
     )

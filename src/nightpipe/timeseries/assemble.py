@@ -4,7 +4,9 @@ Steps: order frames by time, match stars across frames (:mod:`crossmatch`), find
 its coordinates through the frames' WCS, choose and weight the comparison stars
 (:mod:`comparisons`), compute the relative flux for every aperture (:mod:`differential`), keep the
 aperture with the lowest out-of-transit scatter, reject outliers by the running-median rule, and
-collect the time, airmass, FWHM, sky and centroid vectors.
+collect the time, airmass, FWHM, sky and centroid vectors. The number of comparison stars is the
+one (among the best-ranked 3, 5, 8, 10, 15, 20, 30... up to ``max_comparisons``) that gives the
+target the lowest out-of-transit scatter, as an observer would judge it in AstroImageJ.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from nightpipe.timeseries.crossmatch import StarMatrix, crossmatch, pixel_scale_
 from nightpipe.timeseries.differential import (
     ApertureChoice,
     choose_aperture,
+    oot_scatter,
     out_of_transit,
     relative_flux,
     running_median_outliers,
@@ -78,12 +81,48 @@ def _meta_vector(tables: Sequence[Table], key: str) -> FloatArray:
     )
 
 
+MIN_COMPARISONS = 3
+
+
+def comparison_count_scatter(
+    flux: FloatArray,
+    err: FloatArray,
+    star: int,
+    choice: ComparisonChoice,
+    time: FloatArray,
+    oot: NDArray[np.bool_],
+) -> dict[int, float]:
+    """Out-of-transit scatter of the target's relative flux using the best K ranked comparisons.
+
+    K runs over 3, 5, 8, 10, 15, 20, 30... up to the number chosen; each ensemble is weighted
+    by its own Broeg weights. The caller keeps the K with the lowest scatter.
+    """
+    from nightpipe.timeseries.comparisons import broeg_weights
+
+    out: dict[int, float] = {}
+    ranked = choice.stars
+    steps = [k for k in (3, 5, 8, 10, 15, 20, 30, 40, 50, 75, 100) if k < ranked.size] + [int(ranked.size)]
+    for k in steps:
+        comps = ranked[:k]
+        cflux = np.where(np.isfinite(flux[:, comps]) & (flux[:, comps] > 0), flux[:, comps], np.nan)
+        weights, _ = broeg_weights(cflux)
+        rel, _ = relative_flux(flux[:, star], err[:, star], flux[:, comps], err[:, comps], weights)
+        ok = np.isfinite(rel) & np.isfinite(time)
+        if ok.sum() < 10:
+            continue
+        out[k] = oot_scatter(
+            time[ok], rel[ok] / np.nanmedian(rel[ok & oot] if (ok & oot).any() else rel[ok]), oot[ok]
+        )
+    log.info("comparison count vs target scatter: %s", {k: f"{100 * v:.3f} %" for k, v in out.items()})
+    return out
+
+
 def build_lightcurve(
     tables: Sequence[Table],
     target: TargetSpec,
     *,
     priors: TransitPriors | None = None,
-    max_comparisons: int = 10,
+    max_comparisons: int = 50,
     outlier_sigma: float = 4.0,
     edge_margin: float = 10.0,
 ) -> Assembled:
@@ -133,19 +172,34 @@ def build_lightcurve(
         found = matrix.find(ra, dec, radius_arcsec=max(2.0 * scale, 5.0))
         if found is not None:
             vetoed[found] = True
-    choice = choose_comparisons(
-        flux[:, :, mid],
-        star,
-        flags=flags,
-        x=x,
-        y=y,
-        shape=shape,
-        fwhm=fwhm if math.isfinite(fwhm) else 3.0,
-        vetoed=vetoed,
-        manual=manual,
-        max_comparisons=max_comparisons,
-        edge_margin=edge_margin,
-    )
+
+    def choose(n: int) -> ComparisonChoice:
+        return choose_comparisons(
+            flux[:, :, mid],
+            star,
+            flags=flags,
+            x=x,
+            y=y,
+            shape=shape,
+            fwhm=fwhm if math.isfinite(fwhm) else 3.0,
+            vetoed=vetoed,
+            manual=manual,
+            max_comparisons=n,
+            edge_margin=edge_margin,
+        )
+
+    choice = choose(max_comparisons)
+    time_all = _meta_vector(tables, "bjd_tdb")
+    tc, duration = transit_window(priors, time_all[np.isfinite(time_all)])
+    oot_all = out_of_transit(time_all, tc, duration)
+    count_scatter: dict[int, float] = {}
+    if not manual and choice.stars.size > MIN_COMPARISONS:
+        count_scatter = comparison_count_scatter(
+            flux[:, :, mid], err[:, :, mid], star, choice, time_all, oot_all
+        )
+        best = min(count_scatter, key=lambda k: count_scatter[k])
+        if best < choice.stars.size:
+            choice = choose(best)
     comps = choice.stars
     rel, rel_err = relative_flux(
         flux[:, star, :], err[:, star, :], flux[:, comps, :], err[:, comps, :], choice.weights
@@ -206,6 +260,7 @@ def build_lightcurve(
             "comparisons": [int(c) for c in comps],
             "comparison_weights": [float(w) for w in choice.weights],
             "comparisons_manual": choice.manual,
+            "comparison_count_scatter": {str(k): v for k, v in count_scatter.items()},
             "outlier_rule": f"|flux - median of the 6 neighbours| > {outlier_sigma:g} x 1.4826 MAD",
             "n_outliers": int(outlier.sum()),
             "frames": frames,
