@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import typer
 
@@ -10,6 +11,8 @@ from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import ConfigError, PipelineError
 from nightpipe.store import open_database
 from nightpipe.tess.analysis import TessOptions, run_tess
+from nightpipe.tess.photometry import ApertureChoice, BackgroundChoice, SystematicsChoice
+from nightpipe.tess.quality import BitmaskName
 
 APERTURES = ("auto", "pipeline", "threshold")
 BACKGROUNDS = ("auto", "file", "pixels", "none")
@@ -23,10 +26,10 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     return value
 
 
-def _quality(value: str) -> str | int:
+def _quality(value: str) -> BitmaskName | int:
     if value.isdigit():
         return int(value)
-    return _choice(value, QUALITY, "--quality")
+    return cast(BitmaskName, _choice(value, QUALITY, "--quality"))
 
 
 def tess(
@@ -59,11 +62,11 @@ def tess(
     """Light curves (and transit fits, with --period) from TESS, Kepler and K2 files on disk."""
     settings = state(ctx).settings
     options = TessOptions(
-        aperture=_choice(aperture, APERTURES, "--aperture"),
-        background=_choice(background, BACKGROUNDS, "--background"),
+        aperture=cast(ApertureChoice, _choice(aperture, APERTURES, "--aperture")),
+        background=cast(BackgroundChoice, _choice(background, BACKGROUNDS, "--background")),
         threshold=threshold,
-        systematics=_choice(systematics, SYSTEMATICS, "--systematics"),
-        quality=_quality(quality),  # type: ignore[arg-type]
+        systematics=cast(SystematicsChoice, _choice(systematics, SYSTEMATICS, "--systematics")),
+        quality=_quality(quality),
         flux_column=flux_column,
         period=period,
         t0=t0,

@@ -30,7 +30,13 @@ from nightpipe.tess.lightcurves import (
     phase_fold,
     transit_duration,
 )
-from nightpipe.tess.photometry import PixelPhotometry, photometer
+from nightpipe.tess.photometry import (
+    ApertureChoice,
+    BackgroundChoice,
+    PixelPhotometry,
+    SystematicsChoice,
+    photometer,
+)
 from nightpipe.tess.products import cadence_s, write_products
 from nightpipe.tess.quality import BitmaskName
 from nightpipe.tess.readers import (
@@ -74,10 +80,10 @@ class TessOptions:
         instead of the file's ``OBJECT`` (``TIC ...``, ``EPIC ...``).
     """
 
-    aperture: str = "auto"
-    background: str = "auto"
+    aperture: ApertureChoice = "auto"
+    background: BackgroundChoice = "auto"
     threshold: float = 3.0
-    systematics: str = "none"
+    systematics: SystematicsChoice = "none"
     quality: BitmaskName | int = "default"
     flux_column: str | None = None
     period: float | None = None
@@ -189,11 +195,11 @@ def measure_file(path: Path, options: TessOptions, settings: Settings | None = N
     aperture = read_aperture_mask(options.aperture_mask) if options.aperture_mask else options.aperture
     phot = photometer(
         pixels,
-        aperture=aperture,  # type: ignore[arg-type]
-        background=options.background,  # type: ignore[arg-type]
+        aperture=aperture,
+        background=options.background,
         quality_bitmask=options.quality,
         threshold=options.threshold,
-        systematics=options.systematics,  # type: ignore[arg-type]
+        systematics=options.systematics,
         transit_mask=transit_mask,
     )
     if not phot.good.any():
