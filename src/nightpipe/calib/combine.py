@@ -223,27 +223,44 @@ def _median_sorted(v: np.ndarray, lo: int, hi: int) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def _mad_sorted(v: np.ndarray, lo: int, hi: int, med: float) -> float:
-    """Median absolute deviation from ``med`` of the sorted values ``v[lo:hi]`` (O(k) merge)."""
+def _kth_deviation(v: np.ndarray, lo: int, hi: int, med: float, kth: int) -> tuple[float, float]:
+    """The ``kth`` and ``kth + 1`` smallest (0-based) of ``|v[lo:hi] - med|`` for sorted ``v``.
+
+    The deviations below and above the median form two sorted sequences, ``A[i] = med -
+    v[left - i]`` and ``B[j] = v[right + j] - med``; the k-th smallest of their union is found
+    by a binary search on how many come from ``A`` (O(log k) loads instead of a merge).
+    """
     k = hi - lo
     left = lo + (k - 1) // 2
     right = left + 1
-    rank_a = (k - 1) // 2
-    rank_b = k // 2
-    dev_a = 0.0
-    dev_b = 0.0
-    for t in range(rank_b + 1):
-        if left >= lo and (right >= hi or med - v[left] <= v[right] - med):
-            dev = med - float(v[left])
-            left -= 1
+    na = left - lo + 1
+    nb = hi - right
+    want = kth + 1
+    i_lo = max(0, want - nb)
+    i_hi = min(want, na)
+    while True:
+        i = (i_lo + i_hi) // 2
+        j = want - i
+        a_prev = med - float(v[left - i + 1]) if i > 0 else -np.inf
+        a_next = med - float(v[left - i]) if i < na else np.inf
+        b_prev = float(v[right + j - 1]) - med if j > 0 else -np.inf
+        b_next = float(v[right + j]) - med if j < nb else np.inf
+        if a_prev > b_next:
+            i_hi = i - 1
+        elif b_prev > a_next:
+            i_lo = i + 1
         else:
-            dev = float(v[right]) - med
-            right += 1
-        if t == rank_a:
-            dev_a = dev
-        if t == rank_b:
-            dev_b = dev
-    return (dev_a + dev_b) / 2.0
+            return max(a_prev, b_prev), min(a_next, b_next)
+
+
+@numba.njit(cache=True, nogil=True)
+def _mad_sorted(v: np.ndarray, lo: int, hi: int, med: float) -> float:
+    """Median absolute deviation from ``med`` of the sorted values ``v[lo:hi]``."""
+    k = hi - lo
+    first, following = _kth_deviation(v, lo, hi, med, (k - 1) // 2)
+    if k % 2 == 1:
+        return first
+    return (first + following) / 2.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -360,13 +377,11 @@ def _combine_band_kernel(
                 hi_v = b if a < b else a
                 band[i, r, c] = lo_v
                 band[j, r, c] = hi_v
-        col = np.empty(n, np.float32)
         for c in range(ncols):
             m = count[c]
-            for k in range(m):
-                col[k] = band[k, r, c]
+            # the sorted values of this pixel, read in place: only O(log n) of them are touched
             centre, e, kept = _reduce_pixel(
-                col, m, method, clip, sigma_low, sigma_high, max_iters, nlow, nhigh
+                band[:, r, c], m, method, clip, sigma_low, sigma_high, max_iters, nlow, nhigh
             )
             out[r, c] = centre
             err[r, c] = e
