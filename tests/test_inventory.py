@@ -457,3 +457,57 @@ def test_colour_cube_is_reported_as_such(tmp_path: Path) -> None:
     fits.PrimaryHDU(np.zeros((3, 10, 12), np.uint16)).writeto(tmp_path / "rgb frame.fits")
     with pytest.raises(FitsReadError, match=r"rgb frame\.fits: HDU 0 is a 12x10x3 cube"):
         read_file_frames(str(tmp_path / "rgb frame.fits"), Settings())
+
+
+@pytest.mark.parametrize("dialect", ["maxim", "nina", "sbig", "microobservatory"])
+def test_simulated_dialects_give_back_the_truth(dialect: str, tmp_path: Path) -> None:
+    """Independent oracle: the simulator's truth (kinds, exposures, times, BJD_TDB) for frames
+    written in the header dialects of MaxIm DL, N.I.N.A., TheSkyX/SBIG and MicroObservatory."""
+    from datetime import datetime as dt
+
+    from nightpipe.frames.timing import exposure_mid, night_of, resolve_location
+    from nightpipe.simulate import CalibrationOptions, CameraOptions, SimOptions, SiteOptions, simulate_night
+
+    opts = SimOptions(
+        dialect=dialect,  # type: ignore[arg-type]
+        camera=CameraOptions(size=32),
+        calibration=CalibrationOptions(n_bias=1, n_dark=1, dark_exptimes=(30.0,), n_flat=1),
+        site=SiteOptions(n_lights=3, start_utc="2017-12-20T02:00:00.250", longitude=-79.81, latitude=36.08),
+    )
+    truth = simulate_night(tmp_path / "night", opts)
+    # the configured observatory is elsewhere: the site must come from the headers
+    settings = validate_settings({"observatory": {"latitude": 46.87, "longitude": -96.45}})
+    db = open_database(f"sqlite:///{tmp_path / 'sim.sqlite'}")
+    try:
+        summary = scan_paths([tmp_path / "night"], settings, db)
+        assert summary.bad == 0
+        rows = _by_name(db)
+    finally:
+        db.dispose()
+    tolerance = 1.0 if dialect == "maxim" else 0.002  # MaxIm writes whole seconds
+    for entry in truth.frames:
+        row = rows[(entry["file"], 0)]
+        assert row.kind == entry["kind"], entry["file"]
+        assert row.exptime == entry["exptime"]
+        assert row.ccd_temp == pytest.approx(entry["ccd_temp"], abs=0.06)
+        mid = dt.fromisoformat(entry["mid_utc"]).replace(tzinfo=None)
+        assert row.mid_utc is not None
+        assert abs((row.mid_utc.replace(tzinfo=None) - mid).total_seconds()) <= tolerance
+        assert row.jd_utc == pytest.approx(entry["mid_jd_utc"], abs=tolerance / 86400 + 1e-8)
+        expected_night = night_of(dt.fromisoformat(entry["mid_utc"] + "+00:00"), -79.81)
+        assert row.night == expected_night
+        frame = inventory.read_file_frames(str(tmp_path / "night" / entry["file"]), settings)[0]
+        stamp = exposure_mid(frame.cards, frame.header.exptime)
+        assert stamp is not None
+        lat, lon, _, _ = resolve_location(
+            frame.header.site_lat, frame.header.site_lon, frame.header.site_elev, settings.observatory,
+            local_offset_hours=stamp.local_offset_hours,
+        )  # fmt: skip
+        # the site is found, west longitudes included (SBIG and MicroObservatory write them west-positive)
+        assert (lat, lon) == (pytest.approx(36.08, abs=0.01), pytest.approx(-79.81, abs=0.01))
+        if dialect in ("nina", "sbig", "microobservatory"):  # DATE-LOC, LOCALTIM, DATE-OBS -0700
+            assert stamp.local_offset_hours == -7.0
+        if entry["kind"] == "light":
+            assert (row.filter, row.object) == ("V", "SIM-1")
+            assert row.bjd_tdb is not None
+            assert abs(row.bjd_tdb - entry["bjd_tdb"]) * 86400 < tolerance + 0.1

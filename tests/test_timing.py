@@ -117,6 +117,19 @@ def test_exposure_mid_mid_end_and_jd_keywords() -> None:
     assert t is not None and "no exposure time" in t.source
 
 
+def test_local_offset_keywords() -> None:
+    from nightpipe.frames.timing import local_offset
+
+    start = utc(2018, 6, 19, 3, 18, 50)
+    assert local_offset({"LOCALTIM": "6/18/2018 11:18:50.600 PM DST"}, start) == -4.0
+    assert local_offset({"LOCALTIM": "6/19/2018 03:18:50.600 AM DST"}, start) == 0.0  # Guilford: a UTC clock
+    assert local_offset({"DATE-LOC": "2018-06-19T08:48:50.123"}, start) == 5.5
+    assert local_offset({"DATE-LOC": "2018-06-22T08:48:50"}, start) is None
+    assert local_offset({}, start) is None
+    t = exposure_mid({"DATE-OBS": "2018-06-19T03:18:50", "DATE-LOC": "2018-06-18T20:18:50"}, 10.0)
+    assert t is not None and t.local_offset_hours == -7.0 and t.mid_utc == utc(2018, 6, 19, 3, 18, 55)
+
+
 def test_night_of() -> None:
     # Arizona: 01:33 and 08:36 UTC on Dec 20 belong to the evening of Dec 19
     assert night_of(utc(2017, 12, 20, 1, 33), -110.88) == "2017-12-19"

@@ -62,6 +62,7 @@ ELEV_KEYS = ("SITEELEV", "ALT-OBS", "ELEVATIO", "OBSGEO-H", "HEIGHT")
 _OPEN_FILTERS = {"", "open", "free", "none", "empty", "clear0", "blank"}
 _LIGHT_WORDS = {"light", "object", "science", "sci", "target", "obj", "lightframe"}
 _SKIP_CARDS = {"COMMENT", "HISTORY", ""}
+_PICTTYPE = {1: "light", 2: "bias", 3: "dark", 4: "flat"}
 
 
 @dataclass(frozen=True)
@@ -359,9 +360,9 @@ def kind_from_name(name: str) -> str | None:
 def kind_from_header(cards: Mapping[str, Any], filename: str = "") -> tuple[str, bool, str | None]:
     """The kind of a frame from its header and name: ``(kind, inferred, source)``.
 
-    In order: a frame-type keyword; a calibration word in OBJECT (``'SKY_FLAT'``); a
-    calibration word in the file name; a target name in OBJECT (a light). ``'unknown'``
-    when nothing tells, and the caller may then look at the pixels
+    In order: a frame-type keyword (then SBIG's numeric ``PICTTYPE``); a calibration word
+    in OBJECT (``'SKY_FLAT'``); a calibration word in the file name; a target name in OBJECT
+    (a light). ``'unknown'`` when nothing tells, and the caller may then look at the pixels
     (:func:`infer_kind_from_pixels`).
     """
     for key in TYPE_KEYS:
@@ -370,6 +371,9 @@ def kind_from_header(cards: Mapping[str, Any], filename: str = "") -> tuple[str,
             continue
         kind = normalize_kind(value)
         return (kind or "unknown"), False, _source(key, value)
+    picttype = cards.get("PICTTYPE")  # SBIG: 1 light, 2 bias, 3 dark, 4 flat
+    if isinstance(picttype, int) and not isinstance(picttype, bool) and picttype in _PICTTYPE:
+        return _PICTTYPE[picttype], False, _source("PICTTYPE", picttype)
     obj = _clean_str(_first(cards, OBJECT_KEYS))
     kind = normalize_kind(obj) if obj else None
     if kind is not None and kind != "light":

@@ -258,6 +258,8 @@ def exposure_mid(
         stamp = _utc(end.value, end.offset_hours) - timedelta(seconds=exptime / 2.0)
         return ExposureTime(stamp, "DATE-END - EXPTIME/2", 1.0, end.offset_hours)
     label, stamp, precision, offset = start
+    if offset is None:
+        offset = local_offset(cards, stamp)
     half = (exptime or 0.0) / 2.0
     suffix = " + EXPTIME/2" if exptime is not None else " (no exposure time: start used)"
     return ExposureTime(stamp + timedelta(seconds=half), f"{label}{suffix}"[:256], precision, offset)
@@ -321,6 +323,46 @@ def _start_time(
                 None,
             )
     return None
+
+
+_LOCALTIM = re.compile(
+    r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{2}):(\d{2}(?:\.\d*)?)\s*(AM|PM)?", re.IGNORECASE
+)
+
+
+def local_offset(cards: Mapping[str, Any], start_utc: datetime) -> float | None:
+    """The local-time offset (hours, to a quarter hour) that a header's local clock reveals.
+
+    N.I.N.A. writes ``DATE-LOC`` (ISO), TheSkyX ``LOCALTIM`` (``'6/19/2018 11:18:50.600 PM'``)
+    beside the UTC start. ``None`` when there is no such keyword or the difference is not a
+    plausible time zone (over 14 h).
+
+    Examples
+    --------
+    >>> start = datetime(2018, 6, 19, 3, 18, 50, 600000, UTC)
+    >>> local_offset({"LOCALTIM": "6/18/2018 11:18:50.600 PM DST"}, start)
+    -4.0
+    """
+    local: datetime | None = None
+    parsed = parse_date(cards.get("DATE-LOC"))
+    if parsed is not None and parsed.has_time:
+        local = parsed.value
+    elif isinstance(cards.get("LOCALTIM"), str):
+        match = _LOCALTIM.match(cards["LOCALTIM"])
+        if match:
+            month, day, year, hour, minute = (int(g) for g in match.groups()[:5])
+            ampm = (match.group(7) or "").upper()
+            hour = hour % 12 + (12 if ampm == "PM" else 0) if ampm else hour
+            try:
+                local = datetime(year, month, day, hour, minute) + timedelta(seconds=float(match.group(6)))
+            except ValueError:
+                local = None
+    if local is None:
+        return None
+    hours = (local - start_utc.replace(tzinfo=None)).total_seconds() / 3600.0
+    if abs(hours) > 14.0:
+        return None
+    return round(hours * 4.0) / 4.0
 
 
 def night_of(mid_utc: datetime, longitude_east_deg: float) -> str:
