@@ -191,6 +191,7 @@ def test_cli_solve_files(tmp_path: Path, shared_data: Path, capsys: pytest.Captu
     assert main(["solve", str(tmp_path / "missing.fits")]) == 1
 
 
+@pytest.mark.slow
 def test_cli_solve_database_night(
     tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

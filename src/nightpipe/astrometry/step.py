@@ -9,6 +9,7 @@ reason and the night goes on.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -265,7 +266,7 @@ def _calibrated_jobs(session: Session, settings: Settings, night: str | None) ->
                 destination=path,
                 frame_id=frame.id,
                 night=frame.night,
-                input_hash=f"{run.input_hash or ''}:{digest}"[-64:],
+                input_hash=hashlib.sha256(f"{run.input_hash or path}:{digest}".encode()).hexdigest(),
             )
         )
     return jobs
