@@ -153,6 +153,10 @@ def test_resolve_location_sign_checks() -> None:
     # ... and the -0700 local offset tells the same with another configured observatory
     other = ObservatoryConfig(latitude=46.87, longitude=-96.45)
     assert resolve_location(31.68, 110.88, None, other, local_offset_hours=-7.0)[1] == -110.88
+    # near Greenwich the zone says little: La Palma (-17.9 deg) keeps its sign at UTC+1
+    assert resolve_location(28.76, -17.88, 2382.0, other, local_offset_hours=1.0)[1] == -17.88
+    # a UTC+8 zone 80 deg east is not "the other side"
+    assert resolve_location(43.8, 87.6, 900.0, other, local_offset_hours=8.0)[1] == 87.6
     # a plain east longitude stays
     assert resolve_location(-31.27, 149.06, 1149.0, obs) == (-31.27, 149.06, 1149.0, "header")
 

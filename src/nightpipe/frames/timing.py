@@ -406,7 +406,14 @@ def resolve_location(
     same_lat = abs(lat - observatory.latitude) < 0.5
     if same_lat and abs(_wrap(-lon - conf_lon)) < 0.5 and abs(_wrap(lon - conf_lon)) >= 0.5:
         return lat, -lon, height, "header (longitude sign flipped to match settings)"
-    if local_offset_hours and abs(lon) > 15 and (lon > 0) != (local_offset_hours > 0):
+    # time zones stray from longitude/15 by up to ~2 h near Greenwich (La Palma: -17.9 deg, UTC+1
+    # in summer), so the offset only decides far from it, and when the flipped sign fits it
+    if (
+        local_offset_hours
+        and abs(lon) > 30
+        and (lon > 0) != (local_offset_hours > 0)
+        and abs(-lon / 15.0 - local_offset_hours) < 3.0
+    ):
         return lat, -lon, height, "header (longitude sign flipped to match the local-time offset)"
     return lat, lon, height, "header"
 
