@@ -34,7 +34,9 @@ def _quality(value: str) -> BitmaskName | int:
 
 def tess(
     ctx: typer.Context,
-    files: list[Path] = typer.Argument(..., help="Target pixel files, TESScut cut-outs or light-curve files"),
+    files: list[Path] = typer.Argument(
+        None, help="Target pixel files, TESScut cut-outs or light-curve files", show_default=False
+    ),
     period: float | None = typer.Option(
         None, "--period", help="Orbital period, days (enables the transit fit)"
     ),
@@ -58,9 +60,31 @@ def tess(
     no_fit: bool = typer.Option(False, "--no-fit", help="Only light curves, no transit fit"),
     no_timing: bool = typer.Option(False, "--no-timing", help="No per-transit mid-times"),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: paths.output)"),
+    download: str | None = typer.Option(
+        None, "--download", help="Online only: also fetch this target's files from MAST (needs lightkurve)"
+    ),
+    product: str = typer.Option("lc", "--product", help="With --download: lc, tpf or tesscut"),
+    sector: int | None = typer.Option(None, "--sector", help="With --download: only this sector/campaign"),
+    author: str = typer.Option("SPOC", "--author", help="With --download: SPOC, QLP, TESS-SPOC... or any"),
 ) -> None:
     """Light curves (and transit fits, with --period) from TESS, Kepler and K2 files on disk."""
     settings = state(ctx).settings
+    files = list(files or [])
+    if download is not None:
+        from nightpipe.tess.download import Product, download_products
+
+        folder = settings.paths.cache.expanduser() / "mast"
+        files += download_products(
+            download,
+            folder,
+            product=cast(Product, _choice(product, ("lc", "tpf", "tesscut"), "--product")),
+            sector=sector,
+            author=None if author.lower() == "any" else author,
+        )
+    if not files:
+        raise ConfigError(
+            "no file to analyse", hint="give TESS/Kepler files, or --download TARGET when online"
+        )
     options = TessOptions(
         aperture=cast(ApertureChoice, _choice(aperture, APERTURES, "--aperture")),
         background=cast(BackgroundChoice, _choice(background, BACKGROUNDS, "--background")),
