@@ -130,6 +130,25 @@ def test_local_offset_keywords() -> None:
     assert t is not None and t.local_offset_hours == -7.0 and t.mid_utc == utc(2018, 6, 19, 3, 18, 55)
 
 
+def test_mid_exposure_said_by_keyword_or_comment() -> None:
+    cards = {"DATE-OBS": "2020-01-01T00:01:00"}
+    t = exposure_mid(cards, 60.0, comments={"DATE-OBS": "UTC at mid-exposure"})
+    assert t is not None and t.mid_utc == utc(2020, 1, 1, 0, 1, 0) and "mid-exposure" in t.source
+    t = exposure_mid(cards, 60.0, comments={"DATE-OBS": "UTC of exposure start"})
+    assert t is not None and t.mid_utc == utc(2020, 1, 1, 0, 1, 30)
+    t = exposure_mid(
+        {"DATE-OBS": "2020-01-01", "TM_START": 60}, 60.0, comments={"TM_START": "seconds since midnight"}
+    )
+    assert t is not None and t.mid_utc == utc(2020, 1, 1, 0, 1, 30)
+    t = exposure_mid(
+        {"DATE-OBS": "2020-01-01", "TIME-OBS": "00:01:00"}, 60.0, comments={"TIME-OBS": "middle"}
+    )
+    assert t is not None and t.mid_utc == utc(2020, 1, 1, 0, 1, 0)
+    t = exposure_mid({"MJD-MID": 58849.0006944, "DATE-OBS": "2020-01-01T00:00:00"}, 120.0)
+    assert t is not None and t.source == "MJD-MID (mid-exposure)"
+    assert abs((t.mid_utc - utc(2020, 1, 1, 0, 1, 0)).total_seconds()) < 0.01
+
+
 def test_night_of() -> None:
     # Arizona: 01:33 and 08:36 UTC on Dec 20 belong to the evening of Dec 19
     assert night_of(utc(2017, 12, 20, 1, 33), -110.88) == "2017-12-19"

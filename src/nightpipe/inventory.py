@@ -138,6 +138,7 @@ class FrameInfo:
     cards: dict[str, Any]
     header: FrameHeader
     time: ExposureTime | None = None
+    comments: dict[str, str] = field(default_factory=dict)
     jd_utc: float | None = None
     bjd_tdb: float | None = None
     night: str | None = None
@@ -333,7 +334,7 @@ def read_file_frames(path: str, settings: Settings) -> list[FrameInfo]:
         header = normalize_header(cards, filename=name, comments=comments)
         if header.kind == "unknown" and header.kind_inferred:
             header = _kind_from_pixels(path, hdu.index, header)
-        frames.append(FrameInfo(hdu.index, cards, header))
+        frames.append(FrameInfo(hdu.index, cards, header, comments=comments))
     if not frames:
         cubes = [h for h in raw if not h.image and _is_cube(h.cards)]
         if cubes:
@@ -623,7 +624,10 @@ def _add_times(results: list[tuple[FileResult, str]], settings: Settings) -> Non
     for result, _ in results:
         for index, frame in enumerate(result.frames):
             stamp = exposure_mid(
-                frame.cards, frame.header.exptime, utc_offset_hours=observatory.utc_offset_hours
+                frame.cards,
+                frame.header.exptime,
+                utc_offset_hours=observatory.utc_offset_hours,
+                comments=frame.comments,
             )
             if stamp is None:
                 continue

@@ -221,7 +221,11 @@ def _full_datetimes(
 
 
 def exposure_mid(
-    cards: Mapping[str, Any], exptime: float | None, *, utc_offset_hours: float | None = None
+    cards: Mapping[str, Any],
+    exptime: float | None,
+    *,
+    utc_offset_hours: float | None = None,
+    comments: Mapping[str, str] | None = None,
 ) -> ExposureTime | None:
     """The UTC mid-exposure of a frame from its header cards, or ``None`` when no time is given.
 
@@ -230,7 +234,8 @@ def exposure_mid(
     offsets converted; a DATE-OBS without zone is UTC unless ``utc_offset_hours`` is
     given); a date plus a time-of-day keyword (``UTSTART``, ``TIME-OBS``, ``UT``...);
     ``DATE-END`` minus the exposure; ``MJD-OBS``/``JD``/``JD-OBS`` (their precision is
-    taken from the number of decimals). A start time gets half the exposure added.
+    taken from the number of decimals). A start time gets half the exposure added, unless
+    the comment of the keyword says it is the middle of the exposure.
 
     Parameters
     ----------
@@ -240,6 +245,8 @@ def exposure_mid(
         Exposure time, seconds (``None``: treated as 0 and said so in the source).
     utc_offset_hours
         Offset of a zone-less local DATE-OBS (``observatory.utc_offset_hours``).
+    comments
+        Card comments (``DATE-OBS = '...' / mid-exposure`` makes DATE-OBS a mid time).
 
     Examples
     --------
@@ -250,6 +257,7 @@ def exposure_mid(
     mid = _mid_keywords(cards)
     if mid is not None:
         return mid
+    comments = comments or {}
     start = _start_time(cards, utc_offset_hours)
     if start is None:
         end = parse_date(cards.get("DATE-END"))
@@ -262,14 +270,25 @@ def exposure_mid(
         offset = local_offset(cards, stamp)
     half = (exptime or 0.0) / 2.0
     suffix = " + EXPTIME/2" if exptime is not None else " (no exposure time: start used)"
+    for key in re.split(r"[\s+()]+", label):
+        if key in cards and _says_mid(comments.get(key, "")):
+            half, suffix = 0.0, f" (mid-exposure, says the {key} comment {comments[key][:40]!r})"
+            break
     return ExposureTime(stamp + timedelta(seconds=half), f"{label}{suffix}"[:256], precision, offset)
 
 
+def _says_mid(comment: str) -> bool:
+    text = comment.lower()
+    return bool(re.search(r"\bmid(?!night)|middle|centre of exp|center of exp", text)) and "start" not in text
+
+
 def _mid_keywords(cards: Mapping[str, Any]) -> ExposureTime | None:
-    parsed = parse_date(cards.get("DATE-AVG"))
-    if parsed is not None and parsed.has_time:
-        return ExposureTime(_utc(parsed.value, parsed.offset_hours), "DATE-AVG (mid-exposure)", 1e-3)
-    for key, zero in (("MJD-AVG", MJD0), ("JD_UTC", 0.0)):
+    for key in ("DATE-AVG", "DATE-MID"):
+        parsed = parse_date(cards.get(key))
+        if parsed is not None and parsed.has_time:
+            stamp = _utc(parsed.value, parsed.offset_hours)
+            return ExposureTime(stamp, f"{key} (mid-exposure)", _iso_precision(str(cards[key])))
+    for key, zero in (("MJD-AVG", MJD0), ("MJD-MID", MJD0), ("JD-MID", 0.0), ("JD_UTC", 0.0)):
         value = to_float(cards.get(key))
         if value is not None and value > 0 and _decimals(cards[key]) >= 5:
             return ExposureTime(
