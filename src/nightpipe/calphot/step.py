@@ -12,7 +12,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.time import Time
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from nightpipe.calphot.extinction import fit_extinction
 from nightpipe.calphot.frame import FrameCalibration, calibrate_table
@@ -21,7 +21,7 @@ from nightpipe.calphot.transforms import filter_band
 from nightpipe.catalogs.service import LocalCone, ReferenceCatalogs, tycho2_cone
 from nightpipe.config import Settings
 from nightpipe.errors import NightpipeError
-from nightpipe.frames.fitsio import atomic_open, atomic_path
+from nightpipe.frames.fitsio import atomic_open
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
@@ -81,6 +81,18 @@ def _field(tables: list[Table]) -> tuple[float, float, float]:
     return float(centre.ra.deg), float(centre.dec.deg), radius
 
 
+def _frames_by_table(db: Database, paths: list[Path]) -> dict[Path, Frame]:
+    """The inventory rows of source tables, from the photometry step's records."""
+    from nightpipe.store.models_photometry import PhotometryFrame
+
+    wanted = {str(p): p for p in paths}
+    with db.session() as session:
+        rows = session.execute(
+            select(PhotometryFrame.table_path, Frame).join(Frame, PhotometryFrame.frame_id == Frame.id)
+        ).all()
+    return {wanted[path]: frame for path, frame in rows if path in wanted}
+
+
 def _frame_for(session_db: Database, table: Table, path: Path) -> Frame | None:
     """The inventory row a source table belongs to (meta frame_id, or the frame/calibrated path)."""
     with session_db.session() as session:
@@ -123,23 +135,26 @@ def _store(
             )
         )
         ids = np.asarray(table["id"]) if "id" in table.colnames else np.arange(len(table))
-        rows = []
-        for i in np.flatnonzero(np.isfinite(np.asarray(table["mag"], float))):
-            cat_mag = float(table["cat_mag"][i])
-            rows.append(
-                CalibratedMag(
-                    frame_id=frame.id,
-                    source_id=int(ids[i]),
-                    ra=_f(table["ra"][i]),
-                    dec=_f(table["dec"][i]),
-                    mag=float(table["mag"][i]),
-                    mag_err=float(table["mag_err"][i]),
-                    band=cal.reference.band,
-                    catalog_id=str(table["cat_id"][i]) or None,
-                    catalog_mag=cat_mag if np.isfinite(cat_mag) else None,
-                )
-            )
-        session.add_all(rows)
+        mags = np.asarray(table["mag"], float)
+        good = np.flatnonzero(np.isfinite(mags))
+        cat_mag = np.asarray(table["cat_mag"], float)
+        cat_id = np.asarray(table["cat_id"]).astype(str)
+        rows = [
+            {
+                "frame_id": frame.id,
+                "source_id": int(ids[i]),
+                "ra": _f(table["ra"][i]),
+                "dec": _f(table["dec"][i]),
+                "mag": float(mags[i]),
+                "mag_err": float(table["mag_err"][i]),
+                "band": cal.reference.band,
+                "catalog_id": cat_id[i] or None,
+                "catalog_mag": float(cat_mag[i]) if np.isfinite(cat_mag[i]) else None,
+            }
+            for i in good
+        ]
+        if rows:
+            session.execute(insert(CalibratedMag), rows)
         record_step(
             session,
             step=STEP,
@@ -245,13 +260,20 @@ def run_zeropoints(
     digest = settings.digest("catalog", "photometry")
     skipped = 0
     for this_night, paths in _night_tables(output, night).items():
-        tables = [Table.read(p, format="ascii.ecsv") for p in paths]
-        frames = [_frame_for(db, t, p) for p, t in zip(paths, tables, strict=True)]
-        todo = [not _unchanged(db, f, _stamp(p, digest)) for p, f in zip(paths, frames, strict=True)]
+        known = _frames_by_table(db, paths)
+        for path in paths:  # tables written outside the photometry step: their metadata names the frame
+            if path not in known:
+                frame = _frame_for(db, Table.read(path, format="ascii.ecsv"), path)
+                if frame is not None:
+                    known[path] = frame
+        stamps = [_stamp(p, digest) for p in paths]
+        todo = [not _unchanged(db, known.get(p), st) for p, st in zip(paths, stamps, strict=True)]
         if not any(todo) and (output / "tables" / this_night / "sources.csv").is_file():
             skipped += len(paths)
             log.info("night %s: every source table already calibrated", this_night)
             continue
+        tables = [Table.read(p, format="ascii.ecsv") for p in paths]
+        frames = [known.get(p) or _frame_for(db, t, p) for p, t in zip(paths, tables, strict=True)]
         solved = [t for t in tables if "ra" in t.colnames and np.isfinite(np.asarray(t["ra"], float)).any()]
         if not solved:
             log.warning("night %s: no source table has sky coordinates; zero points skipped", this_night)
@@ -266,22 +288,19 @@ def run_zeropoints(
         sample: tuple[FrameCalibration, str] | None = None
         band = "?"
         progress.start(len(paths), f"zero points {this_night}")
-        for path, table, frame, work in zip(paths, tables, frames, todo, strict=True):
+        for path, table, frame, work, stamp in zip(paths, tables, frames, todo, stamps, strict=True):
             progress.advance(path.name)
-            if not work:
-                skipped += 1
-                calibrated = table
-            else:
-                try:
-                    wanted = filter_band(frame.filter if frame is not None else table.meta.get("filter"))
-                    cal = calibrate_table(
-                        table,
-                        catalog,
-                        wanted,
-                        wcs_rms_arcsec=table.meta.get("wcs_rms_arcsec"),
-                        pixel_scale_arcsec=float(table.meta.get("pixel_scale_arcsec") or 1.0),
-                    )
-                except NightpipeError as exc:
+            try:
+                wanted = filter_band(frame.filter if frame is not None else table.meta.get("filter"))
+                cal = calibrate_table(
+                    table,
+                    catalog,
+                    wanted,
+                    wcs_rms_arcsec=table.meta.get("wcs_rms_arcsec"),
+                    pixel_scale_arcsec=float(table.meta.get("pixel_scale_arcsec") or 1.0),
+                )
+            except NightpipeError as exc:
+                if work:
                     failed += 1
                     log.warning("%s", exc, extra={"frame": path.name, "step": STEP})
                     if frame is not None:
@@ -293,38 +312,30 @@ def run_zeropoints(
                                 frame_id=frame.id,
                                 night=this_night,
                                 reason=str(exc),
+                                input_hash=stamp,
                             )
-                    continue
-                with atomic_path(path, suffix=".ecsv") as tmp:
-                    cal.table.write(tmp, format="ascii.ecsv", overwrite=True)
-                airmass = table.meta.get("airmass")
-                if frame is not None:
-                    _store(
-                        db,
-                        frame,
-                        this_night,
-                        cal,
-                        float(airmass) if airmass is not None else None,
-                        _stamp(path, digest),
-                    )
-                calibrated = cal.table
-                processed += 1
-                if sample is None or path == paths[len(paths) // 2]:
-                    sample = (cal, path.stem)
-            meta = calibrated.meta
-            if "zero_point" not in meta:
+                else:
+                    skipped += 1
                 continue
-            band = str(meta.get("zero_point_band", band))
-            zps.append(float(meta["zero_point"]))
-            airmass = meta.get("airmass")
+            airmass = table.meta.get("airmass")
+            if work:
+                if frame is not None:
+                    _store(db, frame, this_night, cal, float(airmass) if airmass is not None else None, stamp)
+                processed += 1
+            else:
+                skipped += 1
+            if sample is None or path == paths[len(paths) // 2]:
+                sample = (cal, path.stem)
+            band = cal.reference.band
+            zps.append(cal.fit.zero_point)
             series.append(
                 (
                     float(airmass) if airmass is not None else np.nan,
-                    float(meta["zero_point"]),
-                    float(meta["zero_point_err"]),
+                    cal.fit.zero_point,
+                    cal.fit.zero_point_err,
                 )
             )
-            night_rows += _csv_rows(calibrated, band, Path(str(meta.get("frame", path.stem))).name)
+            night_rows += _csv_rows(cal.table, band, Path(str(table.meta.get("frame", path.stem))).name)
         progress.stop()
         plots = output / "plots" / this_night
         if sample is not None:

@@ -145,24 +145,33 @@ def _masters(db: Database) -> list[dict[str, Any]]:
         ]
 
 
-def _conditions_figure(output: Path, night: str) -> str | None:
-    """Seeing, sky, airmass and zero point over the night, from the source tables' metadata."""
-    from astropy.table import Table
+def _conditions_series(db: Database, night: str) -> dict[str, np.ndarray]:
+    """Seeing, sky, airmass and zero point per frame of the night, from the database."""
+    from nightpipe.store.models_calphot import ZeroPoint
+    from nightpipe.store.models_photometry import PhotometryFrame
 
-    folder = output / "sources" / night
-    if not folder.is_dir():
-        return None
-    series: dict[str, list[float]] = {"time": [], "fwhm_px": [], "sky": [], "airmass": [], "zero_point": []}
-    for path in sorted(folder.glob("*.ecsv")):
-        meta = Table.read(path, format="ascii.ecsv").meta
-        time = meta.get("jd_utc") or meta.get("bjd_tdb")
-        if time is None:
-            continue
-        series["time"].append(float(time))
-        for key in ("fwhm_px", "sky", "airmass", "zero_point"):
-            value = meta.get(key)
-            series[key].append(float(value) if value is not None else np.nan)
-    if len(series["time"]) < 2:
+    with db.session() as session:
+        rows = session.execute(
+            select(
+                Frame.jd_utc,
+                PhotometryFrame.fwhm_px,
+                PhotometryFrame.sky,
+                ZeroPoint.airmass,
+                ZeroPoint.zero_point,
+            )
+            .join(PhotometryFrame, PhotometryFrame.frame_id == Frame.id)
+            .join(ZeroPoint, ZeroPoint.frame_id == Frame.id, isouter=True)
+            .where(Frame.night == night, Frame.jd_utc.is_not(None))
+            .order_by(Frame.jd_utc)
+        ).all()
+    names = ("time", "fwhm_px", "sky", "airmass", "zero_point")
+    return {n: np.array([r[k] for r in rows], dtype=float) for k, n in enumerate(names)}  # None -> nan
+
+
+def _conditions_figure(db: Database, night: str) -> str | None:
+    """Seeing, sky, airmass and zero point over the night."""
+    series = _conditions_series(db, night)
+    if series["time"].size < 2:
         return None
     import matplotlib
 
@@ -172,7 +181,7 @@ def _conditions_figure(output: Path, night: str) -> str | None:
     keys = [k for k in ("fwhm_px", "sky", "airmass", "zero_point") if np.isfinite(series[k]).any()]
     if not keys:
         return None
-    t = np.asarray(series["time"])
+    t = series["time"]
     hours = (t - np.floor(t.min() - 0.5) - 0.5) * 24.0
     fig, axes = plt.subplots(len(keys), 1, figsize=(9, 2.0 * len(keys)), sharex=True, squeeze=False)
     labels = {"fwhm_px": "FWHM (px)", "sky": "sky (ADU/px)", "airmass": "airmass", "zero_point": "zero point"}
@@ -249,7 +258,7 @@ def write_night_report(settings: Settings, db: Database, night: str) -> ReportPa
     output = settings.paths.output
     frames = _frame_rows(db, night)
     failures = _failures(db, night)
-    conditions = _conditions_figure(output, night)
+    conditions = _conditions_figure(db, night)
     counts: dict[str, int] = {}
     for row in frames:
         counts[row["kind"]] = counts.get(row["kind"], 0) + 1
