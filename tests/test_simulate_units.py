@@ -208,3 +208,19 @@ def test_fast_fits_writer_round_trips_through_astropy(tmp_path: Path) -> None:
     for key, value, _ in cards:
         assert h[key] == value
     assert path.stat().st_size % 2880 == 0
+
+
+def test_poisson_inversion_matches_the_poisson_law() -> None:
+    from scipy import stats
+
+    from nightpipe.simulate.kernels import poisson_inverse
+
+    rng = np.random.default_rng(12)
+    for lam in (0.05, 3.0, 25.0):
+        draws = poisson_inverse(np.full(200_000, lam), rng.random(200_000))
+        values, counts = np.unique(draws, return_counts=True)
+        expected = stats.poisson.pmf(values, lam) * draws.size
+        keep = expected > 20
+        chi2 = np.sum((counts[keep] - expected[keep]) ** 2 / expected[keep])
+        assert chi2 < stats.chi2.ppf(0.999, keep.sum() - 1)
+        assert draws.mean() == pytest.approx(lam, rel=0.01 if lam > 1 else 0.05)

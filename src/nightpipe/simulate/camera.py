@@ -1,11 +1,14 @@
 """The detector model as pure functions: bias pattern, dark current, cosmetics, read-out.
 
-Everything works in electrons until :func:`readout`, which adds read noise, converts to ADU
+Everything works in electrons until :func:`expose_and_read`, which draws the photon noise, adds
+read noise, converts to ADU
 with the gain, adds the bias, applies the non-linear roll-off near the ADC maximum and
 returns unsigned 16-bit integers.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -141,8 +144,26 @@ def inverse_roll_off(adu: np.ndarray, knee: float, adc_max: float) -> np.ndarray
     return out
 
 
+@dataclass(frozen=True)
+class Exposure:
+    """The expected electrons of one exposure, by component (never summed into a full array).
+
+    ``mean = dark * dark_factor + (light + sky) * response`` on the light-sensitive area, plus
+    ``cosmic_charge`` at the sorted flat indices ``cosmic_index``; ``light`` and ``response``
+    may be ``None`` (no light: bias and dark frames).
+    """
+
+    dark: np.ndarray
+    dark_factor: float = 1.0
+    light: np.ndarray | None = None
+    response: np.ndarray | None = None
+    sky: float = 0.0
+    cosmic_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cosmic_charge: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
 def expose_and_read(
-    mean: np.ndarray,
+    exposure: Exposure | np.ndarray,
     bias: np.ndarray,
     *,
     rng: np.random.Generator,
@@ -154,20 +175,21 @@ def expose_and_read(
     adc_max: int,
     exact_below: float = 30.0,
 ) -> np.ndarray:
-    """Draw the collected electrons around ``mean`` and read them out as a camera does.
+    """Draw the collected electrons of an exposure and read them out as a camera does.
 
     The charge is Poisson-distributed: drawn exactly where the mean is below ``exact_below``
     electrons, and from the normal approximation (same mean and variance, skewness below 0.19)
     above. It is clipped at the full well, read noise is added, and the result converted to
     ADU: ``clip(rint(roll_off(e / gain + bias + bias_offset)), 0, adc_max)`` as unsigned 16-bit
-    integers (see :func:`roll_off`).
+    integers (see :func:`roll_off`). Columns of ``bias`` beyond the exposure's width are an
+    overscan: bias and read noise only.
 
     Parameters
     ----------
-    mean
-        Expected electrons in each pixel of the whole read-out (0 in the overscan).
+    exposure
+        The expected electrons, as an :class:`Exposure` or a plain array of means.
     bias
-        Noiseless bias pattern, ADU, same shape.
+        Noiseless bias pattern of the whole read-out, ADU.
     rng
         Random generator of this frame.
     gain
@@ -186,32 +208,62 @@ def expose_and_read(
     Returns
     -------
     numpy.ndarray
-        uint16 raw image.
+        uint16 raw image of ``bias.shape``.
     """
-    from nightpipe.simulate.kernels import classify_kernel, expose_kernel
+    from nightpipe.simulate.kernels import fix_kernel, mean_kernel, poisson_inverse, read_kernel
 
-    mean = np.ascontiguousarray(mean, dtype=np.float32)
-    low_means, n_near = classify_kernel(mean, float(exact_below), float(full_well))
-    if low_means.size and low_means.max() > 0:
-        low_counts = rng.poisson(low_means).astype(np.float64)
-    else:  # nothing to draw (a bias frame): the read noise alone
-        low_counts = np.zeros(max(low_means.size, 1))
-    extra = rng.standard_normal(max(n_near, 1))
-    normal = rng.standard_normal(mean.shape, dtype=np.float32)
-    out = np.empty(mean.shape, dtype=np.uint16)
-    expose_kernel(
-        mean,
-        normal,
-        low_counts,
-        extra,
-        np.ascontiguousarray(bias, dtype=np.float32),
-        out,
-        float(gain),
-        float(read_noise),
-        float(bias_offset),
-        float(full_well),
-        float(knee),
-        float(adc_max),
-        float(exact_below),
-    )
+    if not isinstance(exposure, Exposure):
+        exposure = Exposure(dark=np.asarray(exposure, dtype=np.float32))
+    f32 = np.float32
+    dark = np.ascontiguousarray(exposure.dark, dtype=f32)
+    if exposure.light is None:
+        light = response = np.zeros((0, 0), dtype=f32)
+    else:
+        light = np.ascontiguousarray(exposure.light, dtype=f32)
+        response = exposure.response if exposure.response is not None else np.ones_like(dark)
+        response = np.ascontiguousarray(response, dtype=f32)
+    bias = np.ascontiguousarray(bias, dtype=f32)
+    mean = np.empty(bias.shape, dtype=f32)
+    mean_kernel(dark, float(exposure.dark_factor), light, response, float(exposure.sky), mean)
+    if len(exposure.cosmic_index):
+        rows, cols = np.divmod(np.asarray(exposure.cosmic_index, dtype=np.int64), dark.shape[1])
+        mean[rows, cols] += np.asarray(exposure.cosmic_charge, dtype=f32)
+    flat_mean = mean.ravel()
+    # Poisson where 0 < mean < exact_below (a mean of 0 is exact in the common model)
+    low = np.flatnonzero((flat_mean > 0) & (flat_mean < exact_below))
+    # near the full well: mean + 6 sqrt(mean) > full_well
+    near = np.flatnonzero(flat_mean > (np.sqrt(9.0 + full_well) - 3.0) ** 2)
+    normal = rng.standard_normal(bias.shape, dtype=f32)
+    counts = poisson_inverse(flat_mean[low].astype(np.float64), rng.random(low.size))
+    extra = rng.standard_normal(near.size)
+    out = np.empty(bias.shape, dtype=np.uint16)
+    inv_gain, offset = 1.0 / float(gain), float(bias_offset)
+    read_kernel(mean, normal, bias, out, inv_gain, float(read_noise), offset, float(adc_max))
+    over = np.flatnonzero(out.ravel() > knee)
+    over = np.setdiff1d(over, np.concatenate([low, near]), assume_unique=True) if over.size else over
+    index = np.concatenate([low, near, over])
+    if index.size:
+        case = np.concatenate(
+            [np.zeros(low.size, np.int8), np.ones(near.size, np.int8), np.full(over.size, 2, np.int8)]
+        )
+        fill = np.zeros(index.size)
+        fill[: low.size] = counts
+        fix_extra = np.zeros(index.size)
+        fix_extra[low.size : low.size + near.size] = extra
+        fix_kernel(
+            index,
+            case,
+            fill,
+            fix_extra,
+            mean,
+            normal,
+            bias,
+            out,
+            inv_gain,
+            float(read_noise),
+            offset,
+            float(full_well),
+            float(knee),
+            float(adc_max),
+        )
     return out

@@ -107,6 +107,7 @@ def prnu_map(rng: np.random.Generator, shape: tuple[int, int], rms: float) -> np
 def gradient_map(shape: tuple[int, int], amplitude: float, angle: float) -> np.ndarray:
     """A linear illumination gradient: ``1 +- amplitude/2`` across the frame along ``angle`` (rad)."""
     ny, nx = shape
-    y, x = np.ogrid[:ny, :nx]
-    u = ((x - nx / 2) * np.cos(angle) + (y - ny / 2) * np.sin(angle)) / max(nx, ny)
-    return (1.0 + amplitude * u).astype(np.float32)
+    size = max(nx, ny)
+    ux = ((np.arange(nx) - nx / 2) * (amplitude * np.cos(angle) / size)).astype(np.float32)
+    uy = ((np.arange(ny) - ny / 2) * (amplitude * np.sin(angle) / size) + 1.0).astype(np.float32)
+    return uy[:, None] + ux[None, :]

@@ -76,78 +76,121 @@ def add_stars(
 
 
 @numba.njit(cache=True, nogil=True)
-def classify_kernel(mean: np.ndarray, exact_below: float, full_well: float) -> tuple[np.ndarray, int]:
-    """The means drawn exactly (below ``exact_below``), in raster order, and the near-full-well count.
+def mean_kernel(
+    dark: np.ndarray,
+    dark_factor: float,
+    light: np.ndarray,
+    response: np.ndarray,
+    sky: float,
+    mean: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """``mean = dark * dark_factor + (light + sky) * response`` on the light-sensitive area.
 
-    Uses the same tests as :func:`expose_kernel`.
-    """  # pragma: no cover - compiled
-    ny, nx = mean.shape
-    n_low = 0
-    n_near = 0
+    ``mean`` covers the whole read-out; its columns beyond ``dark.shape[1]`` (the overscan)
+    are set to zero. An empty ``light`` means no light at all (bias and dark frames).
+    """
+    ny, nx = dark.shape
+    total = mean.shape[1]
+    if light.shape[0] > 0:
+        for j in range(ny):
+            for i in range(nx):
+                mean[j, i] = dark[j, i] * dark_factor + (light[j, i] + sky) * response[j, i]
+    else:
+        for j in range(ny):
+            for i in range(nx):
+                mean[j, i] = dark[j, i] * dark_factor
     for j in range(ny):
-        for i in range(nx):
-            m = mean[j, i]
-            if m < exact_below:
-                n_low += 1
-            elif m + 6.0 * math.sqrt(m) > full_well:
-                n_near += 1
-    low = np.empty(n_low)
-    k = 0
-    for j in range(ny):
-        for i in range(nx):
-            m = mean[j, i]
-            if m < exact_below:
-                low[k] = m
-                k += 1
-    return low, n_near
+        for i in range(nx, total):
+            mean[j, i] = 0.0
 
 
 @numba.njit(cache=True, nogil=True)
-def expose_kernel(
+def read_kernel(
     mean: np.ndarray,
     normal: np.ndarray,
-    low_counts: np.ndarray,
-    extra: np.ndarray,
     bias: np.ndarray,
     out: np.ndarray,
-    gain: float,
+    inv_gain: float,
     read_noise: float,
-    bias_offset: float,
-    full_well: float,
-    knee: float,
+    offset: float,
     adc_max: float,
-    exact_below: float,
 ) -> None:  # pragma: no cover - compiled
-    """Photon noise, full well, read noise, gain, bias, roll-off and 16-bit clipping in one pass.
+    """The common case of every pixel, without branches (so that it vectorises).
 
-    Pixels are visited in raster order. Where ``mean < exact_below`` the collected charge is the
-    next Poisson draw of ``low_counts`` and the read noise uses ``normal``; elsewhere photon and
-    read noise are one normal draw of variance ``mean + read_noise^2``, except near the full well,
-    where the charge is clipped before the read noise (the next value of ``extra``) is added.
+    Photon and read noise as one normal draw of variance ``mean + read_noise^2``, conversion to
+    ADU, bias, rounding and clipping. Pixels needing more (Poisson draws, full well, roll-off)
+    are then redone by :func:`fix_kernel`.
     """
     ny, nx = mean.shape
-    inv_gain = 1.0 / gain
-    span = adc_max - knee
     rn2 = read_noise * read_noise
-    kl = 0
-    ke = 0
     for j in range(ny):
         for i in range(nx):
             m = mean[j, i]
-            if m < exact_below:
-                e = min(low_counts[kl], full_well) + read_noise * normal[j, i]
-                kl += 1
-            elif m + 6.0 * math.sqrt(m) > full_well:
-                e = min(m + math.sqrt(m) * normal[j, i], full_well) + read_noise * extra[ke]
-                ke += 1
-            else:
-                e = m + math.sqrt(m + rn2) * normal[j, i]
-            v = e * inv_gain + bias[j, i] + bias_offset
-            if v > knee:
-                v = knee + span * (1.0 - math.exp(-(v - knee) / span))
-            v = np.rint(v)
-            if v < 0.0:
-                v = 0.0
-            elif v > adc_max:
-                v = adc_max
-            out[j, i] = np.uint16(v)
+            e = m + math.sqrt(max(m, 0.0) + rn2) * normal[j, i]
+            v = np.rint(e * inv_gain + bias[j, i] + offset)
+            out[j, i] = np.uint16(min(max(v, 0.0), adc_max))
+
+
+@numba.njit(cache=True, nogil=True)
+def fix_kernel(
+    index: np.ndarray,
+    case: np.ndarray,
+    counts: np.ndarray,
+    extra: np.ndarray,
+    mean: np.ndarray,
+    normal: np.ndarray,
+    bias: np.ndarray,
+    out: np.ndarray,
+    inv_gain: float,
+    read_noise: float,
+    offset: float,
+    full_well: float,
+    knee: float,
+    adc_max: float,
+) -> None:  # pragma: no cover - compiled
+    """Redo the special pixels (flat indices ``index``) with their exact model.
+
+    ``case`` 0: Poisson draw ``counts[k]`` plus read noise; 1: normal photon noise clipped at the
+    full well, then read noise ``extra[k]``; 2: the common model. All then get the non-linear
+    roll-off above ``knee``.
+    """
+    nx = mean.shape[1]
+    span = adc_max - knee
+    rn2 = read_noise * read_noise
+    for k in range(index.size):
+        j = index[k] // nx
+        i = index[k] - j * nx
+        m = mean[j, i]
+        if case[k] == 0:
+            e = min(counts[k], full_well) + read_noise * normal[j, i]
+        elif case[k] == 1:
+            e = min(m + math.sqrt(m) * normal[j, i], full_well) + read_noise * extra[k]
+        else:
+            e = m + math.sqrt(max(m, 0.0) + rn2) * normal[j, i]
+        v = e * inv_gain + bias[j, i] + offset
+        if v > knee:
+            v = knee + span * (1.0 - math.exp(-(v - knee) / span))
+        v = np.rint(v)
+        out[j, i] = np.uint16(min(max(v, 0.0), adc_max))
+
+
+@numba.njit(cache=True, nogil=True)
+def poisson_inverse(means: np.ndarray, uniforms: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Poisson draws of small ``means`` (below about 50) by inversion of the CDF with ``uniforms``.
+
+    Exact up to floating-point rounding, and several times faster than numpy's generator for
+    small means (its cost grows with the mean).
+    """
+    out = np.empty(means.size)
+    for k in range(means.size):
+        lam = means[k]
+        p = math.exp(-lam)
+        s = p
+        n = 0
+        u = uniforms[k]
+        while u > s and n < 1000:
+            n += 1
+            p *= lam / n
+            s += p
+        out[k] = n
+    return out

@@ -20,7 +20,7 @@ from astropy.time import Time
 
 from nightpipe.errors import ConfigError, NightpipeError
 from nightpipe.progress import NullProgress, Progress
-from nightpipe.simulate.camera import dark_scale, expose_and_read
+from nightpipe.simulate.camera import Exposure, dark_scale, expose_and_read
 from nightpipe.simulate.cosmics import cosmic_tracks, expected_hits
 from nightpipe.simulate.detector import Detector, build_detector
 from nightpipe.simulate.field import StarField, build_field
@@ -131,44 +131,38 @@ class _Night:
         cam = self.options.camera
         return float(cam.ccd_temp + cam.ccd_temp_jitter * rng.standard_normal())
 
-    def _dark_e(self, exptime: float, temperature: float) -> np.ndarray:
+    def _dark_factor(self, exptime: float, temperature: float) -> float:
         cam = self.options.camera
-        scale = dark_scale(temperature, cam.dark_ref_temp, cam.dark_doubling)
-        return self.detector.dark_rate * np.float32(scale * exptime)
+        return dark_scale(temperature, cam.dark_ref_temp, cam.dark_doubling) * exptime
 
-    def _cosmics(self, rng: np.random.Generator, electrons: np.ndarray, exptime: float) -> dict[str, Any]:
-        n = int(rng.poisson(expected_hits(self.options.sky.cosmic_rate, self.area_cm2, exptime)))
-        pixels, charge = cosmic_tracks(rng, self.shape, n)
-        if pixels.size:
-            electrons[pixels[:, 0], pixels[:, 1]] += charge.astype(np.float32)
-        return {"cosmic_count": n, "cosmic_pixels": pixels}
-
-    def electrons(
+    def exposure(
         self, frame: PlannedFrame, rng: np.random.Generator, temperature: float
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Expected electrons in each pixel of the light-sensitive area, and the frame's truth entries.
+    ) -> tuple[Exposure, dict[str, Any]]:
+        """Expected electrons of the light-sensitive area (by component) and the frame's truth entries.
 
         Cosmic-ray charge is included (it then gets photon noise like the rest).
         """
         opts = self.options
         info: dict[str, Any] = {}
+        dark = self.detector.dark_rate
         if frame.kind == "bias":
-            return np.zeros(self.shape, dtype=np.float32), info
-        mean = self._dark_e(frame.exptime, temperature)
+            return Exposure(dark=dark, dark_factor=0.0), info
+        factor = self._dark_factor(frame.exptime, temperature)
+        light: np.ndarray | None = None
+        sky_e = 0.0
         if frame.kind == "flat":
-            assert frame.filter is not None
             target_adu = opts.calibration.flat_level * opts.adc_max - opts.camera.bias_level
             level = max(target_adu, 0.0) * opts.camera.gain
             if opts.calibration.flat_kind == "twilight":
                 level *= float(rng.uniform(0.85, 1.15))
                 gradient = (float(rng.uniform(0.0, 0.02)), float(rng.uniform(0, 2 * np.pi)))
+                light = gradient_map(self.shape, *gradient)
+                light *= np.float32(level)
             else:
                 level *= float(rng.uniform(0.98, 1.02))
                 gradient = (0.0, 0.0)
-            light = self.detector.response[frame.filter] * np.float32(level)
-            if gradient[0] > 0:
-                light *= gradient_map(self.shape, *gradient)
-            mean = mean + light
+                light = np.zeros(self.shape, dtype=np.float32)
+                sky_e = level
             info.update(level_e=level, gradient_amplitude=gradient[0], gradient_angle=gradient[1])
         elif frame.kind == "light":
             i = frame.index
@@ -180,17 +174,25 @@ class _Night:
                 x, y = np.append(x, s.moving_x[i]), np.append(y, s.moving_y[i])
                 flux = np.append(flux, s.moving_e[i])
             sky = opts.sky
-            stars = render_stars_compiled(
+            light = render_stars_compiled(
                 self.shape, x, y, flux, float(s.fwhm_px[i]), sky.psf, sky.moffat_beta
             )
-            stars += np.float32(s.sky_e[i])
-            assert frame.filter is not None
-            stars *= self.detector.response[frame.filter]
-            mean = mean + stars
+            sky_e = float(s.sky_e[i])
+        pixels, charge = np.zeros((0, 2), dtype=np.int64), np.zeros(0)
         if frame.kind in ("dark", "light"):
-            mean = np.array(mean, dtype=np.float32, copy=True)
-            info.update(self._cosmics(rng, mean, frame.exptime))
-        return mean, info
+            n = int(rng.poisson(expected_hits(self.options.sky.cosmic_rate, self.area_cm2, frame.exptime)))
+            pixels, charge = cosmic_tracks(rng, self.shape, n)
+            info.update(cosmic_count=n, cosmic_pixels=pixels)
+        exposure = Exposure(
+            dark=dark,
+            dark_factor=factor,
+            light=light,
+            response=None if light is None else self.detector.response[str(frame.filter)],
+            sky=sky_e,
+            cosmic_index=pixels[:, 0] * self.shape[1] + pixels[:, 1],
+            cosmic_charge=charge,
+        )
+        return exposure, info
 
     # ------------------------------------------------------------------ files
     def meta(self, frame: PlannedFrame, temperature: float) -> FrameMeta:
@@ -245,11 +247,9 @@ class _Night:
         rng = _rng(opts.seed, frame.kind, frame.index)
         temperature = self._temperature(rng)
         bias_offset = float(cam.bias_drift * rng.standard_normal())
-        electrons, info = self.electrons(frame, rng, temperature)
-        if cam.overscan:
-            electrons = np.pad(electrons, ((0, 0), (0, cam.overscan)))
+        exposure, info = self.exposure(frame, rng, temperature)
         raw = expose_and_read(
-            electrons,
+            exposure,
             self.detector.bias,
             rng=rng,
             gain=cam.gain,
