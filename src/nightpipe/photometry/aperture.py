@@ -26,6 +26,7 @@ import numpy as np
 
 from nightpipe.errors import PhotometryError
 from nightpipe.frames.flags import BAD_PIXEL_FLAGS, PixelFlag
+from nightpipe.photometry.background import _mean_std, _median_inplace
 
 log = logging.getLogger(__name__)
 
@@ -90,30 +91,28 @@ def circle_rect_overlap(x0: float, x1: float, y0: float, y1: float, r: float) ->
 def _clipped_sky(
     vals: np.ndarray, n: int, sigma: float, iters: int, statistic: int
 ) -> tuple[float, float, int]:
-    """Astropy-style sigma clipping (median centre, std scale) of vals[:n]; returns (sky, std, n)."""
+    """Astropy-style sigma clipping (median centre, std scale) of vals[:n], in place; (sky, std, n)."""
     if n == 0:
         return np.nan, np.nan, 0
-    work = vals[:n].copy()
     m = n
     for _ in range(iters):
-        med = np.median(work[:m])
-        std = np.std(work[:m])
+        med = _median_inplace(vals, m)
+        mean, std = _mean_std(vals, m)
         lo = med - sigma * std
         hi = med + sigma * std
         k = 0
         for i in range(m):
-            v = work[i]
+            v = vals[i]
             if lo <= v <= hi:
-                work[k] = v
+                vals[k] = v
                 k += 1
         if k == m:
             break
         m = k
         if m == 0:
             return np.nan, np.nan, 0
-    med = np.median(work[:m])
-    mean = np.mean(work[:m])
-    std = np.std(work[:m])
+    med = _median_inplace(vals, m)
+    mean, std = _mean_std(vals, m)
     if statistic == 0:
         return med, std, m
     if statistic == 1:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from scipy.ndimage import label
 
 from nightpipe.errors import PhotometryError
 from nightpipe.frames.flags import BAD_PIXEL_FLAGS, PixelFlag
@@ -138,74 +137,142 @@ def _deblend(
     return keep, blended
 
 
-@numba.njit(parallel=True, cache=True)
-def _prepare(
-    data: np.ndarray, background: np.ndarray, mask: np.ndarray, bad_bits: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Background-subtracted float32 image with invalid pixels set to 0, and the invalid map."""
-    ny, nx = data.shape
-    use_mask = mask.shape[0] > 0
-    clean = np.empty((ny, nx), dtype=np.float32)
-    invalid = np.zeros((ny, nx), dtype=np.bool_)
-    for y in numba.prange(ny):
-        for x in range(nx):
-            v = data[y, x] - background[y, x]
-            if not np.isfinite(v) or (use_mask and (mask[y, x] & bad_bits) != 0):
-                clean[y, x] = 0.0
-                invalid[y, x] = True
-            else:
-                clean[y, x] = v
-    return clean, invalid
+@numba.njit(cache=True, inline="always")
+def _clean_value(data: np.ndarray, bkg: np.ndarray, mask: np.ndarray, bad_bits: int, y: int, x: int) -> float:
+    """Background-subtracted value of a pixel; 0 for NaN or flagged pixels."""
+    v = data[y, x] - bkg[y, x]
+    if not np.isfinite(v) or (mask.shape[0] > 0 and (mask[y, x] & bad_bits) != 0):
+        return 0.0
+    return v
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def _smooth_threshold(
-    clean: np.ndarray, invalid: np.ndarray, kernel: np.ndarray, noise: np.ndarray, nsigma: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Separable convolution with a normalised 1-D kernel (zero outside), and ``smooth > nsigma noise``."""
-    ny, nx = clean.shape
+def _filter_rows(
+    data: np.ndarray, bkg: np.ndarray, mask: np.ndarray, bad_bits: int, kernel: np.ndarray
+) -> np.ndarray:
+    """Horizontal pass of the separable detection filter on the background-subtracted frame."""
+    ny, nx = data.shape
     h = kernel.size // 2
     kern = kernel.astype(np.float32)
-    padded = np.zeros((ny + 2 * h, nx + 2 * h), dtype=np.float32)
+    out = np.empty((ny, nx), dtype=np.float32)
     for y in numba.prange(ny):
-        padded[y + h, h : h + nx] = clean[y]
-    tmp = np.zeros((ny + 2 * h, nx), dtype=np.float32)
-    for y in numba.prange(ny):
-        src = padded[y + h]
-        out = tmp[y + h]
-        for k in range(2 * h + 1):
-            w = kern[k]
-            for x in range(nx):
-                out[x] += w * src[x + k]
-    smooth = np.zeros((ny, nx), dtype=np.float32)
-    above = np.empty((ny, nx), dtype=np.bool_)
-    for y in numba.prange(ny):
-        out = smooth[y]
-        for k in range(2 * h + 1):
-            w = kern[k]
-            src = tmp[y + k]
-            for x in range(nx):
-                out[x] += w * src[x]
+        row = np.zeros(nx + 2 * h, dtype=np.float32)
         for x in range(nx):
-            above[y, x] = out[x] > nsigma * noise[y, x] and not invalid[y, x]
+            row[x + h] = _clean_value(data, bkg, mask, bad_bits, y, x)
+        dst = out[y]
+        for x in range(nx):
+            acc = np.float32(0.0)
+            for k in range(2 * h + 1):
+                acc += kern[k] * row[x + k]
+            dst[x] = acc
+    return out
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True)
+def _filter_cols(
+    tmp: np.ndarray,
+    kernel: np.ndarray,
+    noise: np.ndarray,
+    nsigma: float,
+    data: np.ndarray,
+    mask: np.ndarray,
+    bad_bits: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vertical pass of the filter and the threshold ``smooth > nsigma x noise`` on valid pixels."""
+    ny, nx = tmp.shape
+    h = kernel.size // 2
+    kern = kernel.astype(np.float32)
+    smooth = np.zeros((ny, nx), dtype=np.float32)
+    above = np.zeros((ny, nx), dtype=np.uint8)
+    use_mask = mask.shape[0] > 0
+    for y in numba.prange(ny):
+        dst = smooth[y]
+        for k in range(2 * h + 1):
+            yy = y + k - h
+            if yy < 0 or yy >= ny:
+                continue
+            w = kern[k]
+            src = tmp[yy]
+            for x in range(nx):
+                dst[x] += w * src[x]
+        for x in range(nx):
+            flagged = use_mask and (mask[y, x] & bad_bits) != 0
+            if dst[x] > nsigma * noise[y, x] and np.isfinite(data[y, x]) and not flagged:
+                above[y, x] = 1
     return smooth, above
 
 
 @numba.njit(cache=True)
-def _segment_sums(labels: np.ndarray, clean: np.ndarray, nlab: int) -> tuple[np.ndarray, np.ndarray]:
-    ny, nx = labels.shape
+def _find_root(parent: np.ndarray, i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+@numba.njit(cache=True)
+def _label(above: np.ndarray, smooth: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """8-connected labelling (union-find), with each segment's area and sum of ``smooth``."""
+    ny, nx = above.shape
+    labels = np.zeros((ny, nx), dtype=np.int32)
+    cap = 1024
+    parent = np.arange(cap, dtype=np.int64)
+    nxt = 1
+    for y in range(ny):
+        for x in range(nx):
+            if above[y, x] == 0:
+                continue
+            best = 0
+            for dy, dx in ((0, -1), (-1, -1), (-1, 0), (-1, 1)):
+                yy = y + dy
+                xx = x + dx
+                if yy < 0 or xx < 0 or xx >= nx:
+                    continue
+                lab = labels[yy, xx]
+                if lab == 0:
+                    continue
+                if best == 0:
+                    best = lab
+                else:
+                    ra = _find_root(parent, best)
+                    rb = _find_root(parent, lab)
+                    if ra != rb:
+                        if ra < rb:
+                            parent[rb] = ra
+                        else:
+                            parent[ra] = rb
+            if best == 0:
+                if nxt >= cap:
+                    grown = np.arange(cap * 2, dtype=np.int64)
+                    grown[:cap] = parent
+                    parent = grown
+                    cap *= 2
+                best = nxt
+                nxt += 1
+            labels[y, x] = best
+    # compact the roots into 1..nlab
+    final = np.zeros(nxt, dtype=np.int32)
+    nlab = 0
+    for i in range(1, nxt):
+        r = _find_root(parent, i)
+        if r == i:
+            nlab += 1
+            final[i] = nlab
+    for i in range(1, nxt):
+        final[i] = final[_find_root(parent, i)]
     area = np.zeros(nlab + 1, dtype=np.int64)
     flux = np.zeros(nlab + 1, dtype=np.float64)
     for y in range(ny):
         for x in range(nx):
             lab = labels[y, x]
             if lab > 0:
+                lab = final[lab]
+                labels[y, x] = lab
                 area[lab] += 1
-                flux[lab] += clean[y, x]
-    return area, flux
+                flux[lab] += smooth[y, x]
+    return labels, nlab, area, flux
 
 
-@numba.njit(cache=True)
 def windowed_centroids(
     image: np.ndarray, x0: np.ndarray, y0: np.ndarray, sigma: float, iters: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +293,25 @@ def windowed_centroids(
     -------
     x, y : ndarray
     """
-    ny, nx = image.shape
+    zero = np.zeros((1, 1), dtype=np.float32)
+    bkg = np.broadcast_to(zero, image.shape)
+    return _centroids(
+        image, bkg, np.zeros((0, 0), np.uint16), 0, np.asarray(x0), np.asarray(y0), sigma, iters
+    )
+
+
+@numba.njit(cache=True)
+def _centroids(
+    data: np.ndarray,
+    bkg: np.ndarray,
+    mask: np.ndarray,
+    bad_bits: int,
+    x0: np.ndarray,
+    y0: np.ndarray,
+    sigma: float,
+    iters: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    ny, nx = data.shape
     n = x0.size
     xs = x0.astype(np.float64).copy()
     ys = y0.astype(np.float64).copy()
@@ -248,7 +333,7 @@ def windowed_centroids(
                     d2 = dx * dx + dy * dy
                     if d2 > 16 * sigma * sigma:
                         continue
-                    w = np.exp(-d2 * inv) * image[yy, xx]
+                    w = np.exp(-d2 * inv) * _clean_value(data, bkg, mask, bad_bits, yy, xx)
                     sw += w
                     sx += w * dx
                     sy += w * dy
@@ -271,8 +356,8 @@ def windowed_centroids(
 
 @numba.njit(cache=True)
 def _peak_and_flags(
-    image: np.ndarray,
     raw: np.ndarray,
+    bkg: np.ndarray,
     mask: np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
@@ -280,7 +365,7 @@ def _peak_and_flags(
     saturation: float,
     bad_bits: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    ny, nx = image.shape
+    ny, nx = raw.shape
     n = x.size
     peak = np.zeros(n, dtype=np.float32)
     flags = np.zeros(n, dtype=np.uint16)
@@ -294,7 +379,7 @@ def _peak_and_flags(
             for xx in range(max(ix - r, 0), min(ix + r + 1, nx)):
                 if (xx - x[k]) ** 2 + (yy - y[k]) ** 2 > radius * radius:
                     continue
-                v = image[yy, xx]
+                v = _clean_value(raw, bkg, mask, 230, yy, xx)  # 230: HOT|DEAD|BAD_COLUMN|LOW_FLAT|NO_DATA
                 if abs(xx - ix) <= 1 and abs(yy - iy) <= 1 and v > best:
                     best = v
                 if mask.shape[0] > 0:
@@ -370,16 +455,17 @@ def detect_sources(
         flagmask = np.asarray(mask, dtype=np.uint16)
         if flagmask.shape != shape:
             raise PhotometryError(f"mask shape {flagmask.shape} differs from the data shape {shape}")
-    clean, invalid = _prepare(data, bkg, flagmask, int(BAD_PIXEL_FLAGS | PixelFlag.NO_DATA))
+    bad_bits = int(BAD_PIXEL_FLAGS | PixelFlag.NO_DATA)
     sigma_s = smooth_fwhm / 2.3548
     half = max(1, int(np.ceil(2.5 * sigma_s)))
     kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma_s) ** 2)
     kernel /= kernel.sum()
-    smooth, above = _smooth_threshold(clean, invalid, kernel, noise, float(detect_sigma))
-    labels, nlab = label(above, structure=np.ones((3, 3), dtype=bool))
+    tmp = _filter_rows(data, bkg, flagmask, bad_bits, kernel)
+    smooth, above = _filter_cols(tmp, kernel, noise, float(detect_sigma), data, flagmask, bad_bits)
+    del tmp
+    labels, nlab, areas, flux_sums = _label(above, smooth)
     if nlab == 0:
         return _empty()
-    areas, flux_sums = _segment_sums(labels, clean, int(nlab))
     small = areas < min_area
     small[0] = True
     py, px = _local_peaks(smooth, labels, small)
@@ -391,9 +477,11 @@ def detect_sources(
     keep, blended = _deblend(smooth, py, px, seg, smooth_noise, float(detect_sigma), float(deblend_contrast))
     py, px, seg, blended = py[keep], px[keep], seg[keep], blended[keep]
     cfwhm = centroid_fwhm if centroid_fwhm is not None else max(smooth_fwhm, 2.0)
-    x, y = windowed_centroids(clean, px.astype(np.float64), py.astype(np.float64), cfwhm / 2.3548, 10)
+    x, y = _centroids(
+        data, bkg, flagmask, bad_bits, px.astype(np.float64), py.astype(np.float64), cfwhm / 2.3548, 10
+    )
     peak, flags = _peak_and_flags(
-        clean, data, flagmask, x, y, max(1.5, cfwhm), float(saturation), int(BAD_PIXEL_FLAGS | 1 | 8 | 16)
+        data, bkg, flagmask, x, y, max(1.5, cfwhm), float(saturation), int(BAD_PIXEL_FLAGS | 1 | 8 | 16)
     )
     flags |= np.where(blended, np.uint16(PixelFlag.BLENDED), np.uint16(0))
     ny, nx = shape

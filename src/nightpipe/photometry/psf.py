@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import numba
 import numpy as np
@@ -52,20 +53,27 @@ class EPSF:
         """Reach of the model from its centre, image pixels."""
         return (min(self.data.shape) - 1) / 2.0 / self.oversampling
 
-    def interpolator(self) -> RectBivariateSpline:
-        """Bicubic spline of the grid (x, y order, as photutils)."""
+    @cached_property
+    def spline(self) -> RectBivariateSpline:
+        """Bicubic spline of the grid (x, y order, as photutils' ``ImagePSF``)."""
         ny, nx = self.data.shape
         return RectBivariateSpline(np.arange(nx), np.arange(ny), self.data.T, kx=3, ky=3, s=0)
 
+    def interpolator(self) -> RectBivariateSpline:
+        """Bicubic spline of the grid (x, y order, as photutils)."""
+        return self.spline
+
+    @cached_property
+    def fine(self) -> tuple[np.ndarray, float, float, float]:
+        """The spline tabulated on a grid FINE times finer, for fast bilinear lookups."""
+        return _fine_grid(self)
+
     def evaluate(self, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
         """Model of a unit-flux star at pixel offsets ``(dx, dy)`` from its centre (0 outside)."""
-        ox, oy = self.origin
-        xi = ox + self.oversampling * np.asarray(dx, dtype=float)
-        yi = oy + self.oversampling * np.asarray(dy, dtype=float)
-        out = np.asarray(self.interpolator().ev(xi, yi))
-        ny, nx = self.data.shape
-        out[(xi < 0) | (xi > nx - 1) | (yi < 0) | (yi > ny - 1)] = 0.0
-        return out
+        fine, scale, fx0, fy0 = self.fine
+        ddx = np.asarray(dx, dtype=float)
+        ddy = np.asarray(dy, dtype=float)
+        return _lookup_many(fine, scale, fx0, fy0, ddx.ravel(), ddy.ravel()).reshape(ddx.shape)
 
 
 @dataclass(frozen=True)
@@ -229,7 +237,7 @@ def _model_of_all(
     oy = np.asarray(others[1], dtype=float)
     fit = fit_psf(image, ox, oy, epsf, fit_half=max(2, int(np.ceil(fwhm))), max_iters=10)
     flux = np.where((fit.flags == 0) & np.isfinite(fit.flux), fit.flux, 0.0)
-    fine, scale, fx0, fy0 = _fine_grid(epsf)
+    fine, scale, fx0, fy0 = epsf.fine
     model = _render(image.shape, fit.x, fit.y, flux, fine, scale, fx0, fy0, int(np.ceil(epsf.half_size)))
     dist, idx = cKDTree(np.column_stack([ox, oy])).query(np.column_stack([xs, ys]))
     own = np.where(dist < 1.0, flux[idx], 0.0)
@@ -381,7 +389,7 @@ def fit_psf(
     if n == 0:
         empty = np.zeros(0)
         return PSFResult(empty, empty, empty, empty, empty, np.zeros(0, np.uint16), 0)
-    fine, scale, fx0, fy0 = _fine_grid(epsf)
+    fine, scale, fx0, fy0 = epsf.fine
     bx, by = _box(fit_half)
     ix = np.round(xs).astype(int)
     iy = np.round(ys).astype(int)
@@ -434,11 +442,11 @@ def fit_psf(
     return PSFResult(flux=flux, flux_err=flux_err, x=x0, y=y0, qfit=qfit, flags=flags, iterations=int(iters))
 
 
-FINE = 16  # fine-grid cells per ePSF grid cell
+FINE = 8  # fine-grid cells per ePSF grid cell
 
 
 def _fine_grid(epsf: EPSF) -> tuple[np.ndarray, float, float, float]:
-    """The ePSF spline tabulated FINE times finer (bilinear lookups then match the spline to ~1e-5)."""
+    """The ePSF spline tabulated FINE times finer (bilinear lookups then match the spline to ~1e-4)."""
     ny, nx = epsf.data.shape
     spline = epsf.interpolator()
     gx = np.arange((nx - 1) * FINE + 1) / FINE
@@ -471,6 +479,16 @@ def _lookup(
     gu = (1 - tv) * (f10 - f00) + tv * (f11 - f01)
     gv = (1 - tu) * (f01 - f00) + tu * (f11 - f10)
     return val, gu * scale, gv * scale
+
+
+@numba.njit(cache=True)
+def _lookup_many(
+    fine: np.ndarray, scale: float, fx0: float, fy0: float, dx: np.ndarray, dy: np.ndarray
+) -> np.ndarray:
+    out = np.empty(dx.size)
+    for k in range(dx.size):
+        out[k] = _lookup(fine, scale, fx0, fy0, dx[k], dy[k])[0]
+    return out
 
 
 @numba.njit(cache=True)
