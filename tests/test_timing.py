@@ -65,6 +65,11 @@ def test_exposure_mid_from_full_date_obs() -> None:
     assert t is not None
     assert t.mid_utc == utc(2012, 2, 6, 3, 5, 13)
     assert t.source == "DATE-OBS start + EXPTIME/2"
+    # MaxIm's JD (start of exposure) is checked against it
+    t = exposure_mid({"DATE-OBS": "2013-03-11T03:35:20", "JD": 2456362.649537037}, 90.0)
+    assert t is not None and t.source == "DATE-OBS start (JD to <1 s agree) + EXPTIME/2"
+    t = exposure_mid({"DATE-OBS": "2013-03-11T03:35:20", "JD": 2456362.71}, 90.0)
+    assert t is not None and t.source == "DATE-OBS start + EXPTIME/2"  # disagrees: logged, not used
 
 
 def test_exposure_mid_date_plus_time_keywords() -> None:
@@ -221,7 +226,7 @@ def test_hatp32_utc_consistent_to_the_second(shared_data: Path) -> None:
         assert both is not None and from_ut is not None and from_local is not None
         assert abs((from_ut.mid_utc - from_local.mid_utc).total_seconds()) < 1.0
         assert both.mid_utc == from_ut.mid_utc
-        assert "agree" in both.source
+        assert "DATE-OBS local" in both.source and "agree" in both.source
         stamp = path.stem[-12:]  # yyMMddHHmmss in GMT
         named = datetime.strptime(stamp, "%y%m%d%H%M%S").replace(tzinfo=UTC) + timedelta(seconds=30)
         assert abs((both.mid_utc - named).total_seconds()) < 1.0

@@ -311,6 +311,16 @@ def _start_time(
                 agree.append(other_label.split(" ")[0] + (" local" if "local" in other_label else ""))
             else:
                 log.warning("%s and %s disagree by %.1f s; %s is used", label, other_label, gap, label)
+        for key, zero in (("MJD-OBS", MJD0), ("JD", 0.0)):
+            value = to_float(cards.get(key))
+            if value is None or value <= 0 or _decimals(cards[key]) < 2:
+                continue
+            half_step = 43200.0 * 10.0 ** -_decimals(cards[key])
+            gap = abs((_from_jd(value + zero) - stamp).total_seconds())
+            if gap <= half_step + 1.0:
+                agree.append(f"{key} ±{half_step:.0f} s" if half_step >= 1 else f"{key} to <1 s")
+            else:
+                log.warning("%s and %s disagree by %.1f s; %s is used", label, key, gap, label)
         note = f" start ({' and '.join(agree)} agree)" if agree else " start"
         return label + note, stamp, precision, offsets[0] if offsets else None
     date_only = None
