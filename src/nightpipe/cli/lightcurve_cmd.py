@@ -112,7 +112,9 @@ def build(
         raise TimeseriesError(summary.skipped, hint="add a [[timeseries.targets]] block with name, ra, dec")
     for t in summary.targets:
         line = f"{t['night']} {t['target']}: {t['n_points']}/{t['n_frames']} frames"
-        line += f", aperture {t['aperture_px']} px"
+        line += f", aperture {t['aperture_px']:.2f} px" if t.get("aperture_px") else ""
+        if t.get("aperture_fwhm_factor"):
+            line += f" ({t['aperture_fwhm_factor']:g} x FWHM)"
         if "rp_rs" in t:
             line += f", Rp/Rs {t['rp_rs']:.4f} ± {t['rp_rs_err']:.4f}, rms {100 * t['rms']:.2f} %"
             if t.get("o_minus_c_min") is not None:

@@ -15,6 +15,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from astropy.table import Table
@@ -82,6 +83,15 @@ def _meta_vector(tables: Sequence[Table], key: str) -> FloatArray:
 
 
 MIN_COMPARISONS = 3
+
+
+def _fwhm_factor(meta: Any, index: int) -> float | None:
+    """The aperture as a multiple of each frame's FWHM, when the photometry step scaled them so."""
+    settings = meta.get("photometry_settings") or {}
+    factors = settings.get("aperture_fwhm_factors") or ()
+    if settings.get("aperture_radii_px") or index >= len(factors):
+        return None
+    return float(factors[index])
 
 
 def comparison_count_scatter(
@@ -254,6 +264,7 @@ def build_lightcurve(
             "time_scale": "BJD_TDB",
             "time_source": "; ".join(sorted(time_sources)) or "source-table meta bjd_tdb (mid-exposure)",
             "aperture_px": radii[ap.index] if ap.index < len(radii) else None,
+            "aperture_fwhm_factor": _fwhm_factor(ref_meta, ap.index),
             "aperture_radii_px": list(radii),
             "aperture_scatter": list(ap.scatter),
             "aperture_rule": ap.rule,

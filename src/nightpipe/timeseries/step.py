@@ -226,6 +226,7 @@ def _one_target(
         "n_frames": len(tables),
         "n_points": len(lc),
         "aperture_px": lc.meta.get("aperture_px"),
+        "aperture_fwhm_factor": lc.meta.get("aperture_fwhm_factor"),
         "comparisons": [int(s) for s in built.comparisons.stars],
         "products": {k: str(v) for k, v in products.items()},
         "dropped": built.dropped,
