@@ -669,3 +669,31 @@ def test_bad_frames_are_left_out_and_recorded(tmp_path: Path) -> None:
         assert all("bias 0" in r or "bias 1" in r or "bias 2" in r for r in reasons)
     finally:
         db.dispose()
+
+
+def test_saturated_flat_pixels_are_ignored(tmp_path: Path) -> None:
+    frames, truth = _make_night(tmp_path / "raw", bad_flat=False)
+    flats = [f for f in frames if f.kind == "flat"]
+    # saturate one pixel in half of the flats: the others still give its response
+    for f in flats[:3]:
+        with fits.open(f.path) as hdul:
+            data = hdul[0].data.copy()
+            header = hdul[0].header.copy()
+        data[30, 30] = 65535
+        Path(f.path).unlink()
+        fits.PrimaryHDU(data, header=header).writeto(f.path)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    db = open_database(url)
+    try:
+        with db.session() as s:
+            s.add_all([f for f in frames if f.kind in ("bias", "flat")])
+        run_masters(_night_settings(tmp_path, url), db)
+        with db.session() as s:
+            path = s.scalars(select(Master).where(Master.kind == "flat")).one().path
+    finally:
+        db.dispose()
+    flat = fits.getdata(path)
+    shape = truth["flat"] / np.median(truth["flat"][central_region((NY, NX), 0.5)])
+    assert flat[30, 30] == pytest.approx(shape[30, 30], rel=0.02)
+    good = shape > 0.1
+    assert np.median(flat[good] / shape[good]) == pytest.approx(1.0, abs=0.005)

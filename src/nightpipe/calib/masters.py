@@ -189,8 +189,10 @@ class PreparedRows:
         bias: np.ndarray | None = None,
         dark: np.ndarray | None = None,
         dark_scale: float = 1.0,
+        saturation: float | None = None,
     ) -> None:
         self.reader = reader
+        self.saturation = saturation
         self.plan = plan
         self.level = level
         self.bias = bias
@@ -223,6 +225,8 @@ class PreparedRows:
     def read_rows(self, y0: int, y1: int) -> np.ndarray:
         """Corrected rows ``y0:y1`` of the trimmed frame (float32)."""
         raw = self.reader.read_rows(self._y0 + y0, self._y0 + y1)
+        if self.saturation is not None:
+            raw[raw >= self.saturation] = np.nan  # saturated: ignored by the combination
         if self.level is not None:
             level = self.level[self._y0 + y0 : self._y0 + y1] if self.level.shape[0] > 1 else self.level
             raw -= level
@@ -250,8 +254,9 @@ def prepare_frame(
 ) -> PreparedRows:
     """Open one calibration frame and set up its corrections (the file stays open).
 
-    For flats (``normalise=True``) the corrected frame is read once to check it (a zero or
-    negative region is an error) and to measure the median of its central region.
+    For flats (``normalise=True``) saturated raw pixels (``camera.saturation``) become NaN, and
+    the corrected frame is read once to check it (a zero or negative region is an error) and to
+    measure the median of its central region.
 
     Raises
     ------
@@ -272,7 +277,8 @@ def prepare_frame(
             if not dark.bias_included and dark.exptime and frame.exptime is not None:
                 scale = frame.exptime / dark.exptime
         bias_plane = None if (dark is not None and dark.bias_included) else (bias.data if bias else None)
-        source = PreparedRows(reader, plan, level, bias_plane, dark_plane, scale)
+        saturation = settings.camera.saturation if normalise else None
+        source = PreparedRows(reader, plan, level, bias_plane, dark_plane, scale, saturation)
         if normalise:
             image = source.read_rows(0, source.shape[0])
             problem = flat_problem(image)
