@@ -140,3 +140,20 @@ def test_fit_of_exotic_hatp32_light_curve(exotic_lc: LightCurve) -> None:
     # Measured: the mid-time is 4-5 min after the ephemeris (about 3 sigma); see the issue report.
     assert abs(oc[0]) < 6.0
     assert 0.5 < fit.binned_rms / fit.binned_expected < 1.5
+
+
+def test_bjd_tdb_agrees_with_exotic_times(shared_data: Path, exotic_lc: LightCurve) -> None:
+    """BJD_TDB of the raw frames' mid-exposures (UT-OBS + EXPTIME/2) against EXOTIC's own times."""
+    from astropy.io import fits
+    from astropy.time import Time
+
+    folder = shared_data / "hatp32-microobservatory"
+    jd = []
+    for path in sorted(folder.glob("*.FITS")):
+        header = fits.getheader(path)
+        start = Time(header["UT-OBS"].replace("-0000", ""), scale="utc")
+        jd.append(start.jd + header["EXPTIME"] / 2 / 86400)
+    ours = bjd_tdb_from_jd_utc(np.array(jd), site=EXOTIC_SITE, **HATP32)
+    nearest = np.array([np.min(np.abs(ours - t)) for t in exotic_lc.time]) * 86400
+    assert len(jd) == 142 and len(exotic_lc) == 140  # EXOTIC dropped two frames
+    assert np.max(nearest) < 1.0  # seconds
