@@ -38,3 +38,10 @@ def test_atomic_write_round_trip_and_failure(tmp_path: Path) -> None:
         raise RuntimeError("crash")
     assert read_image(dest)[0].shape == (4, 5)
     assert [p.name for p in dest.parent.iterdir()] == ["x.fits"]
+
+
+def test_products_are_readable_by_everyone(tmp_path: Path) -> None:
+    dest = write_fits_atomic(
+        fits.HDUList([fits.PrimaryHDU(np.zeros((2, 2), np.float32))]), tmp_path / "p.fits"
+    )
+    assert dest.stat().st_mode & 0o777 == 0o644

@@ -19,6 +19,7 @@ from astropy.io import fits
 
 from nightpipe.errors import FitsReadError
 
+PRODUCT_MODE = 0o644
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.bz2", ".mt")
 
 
@@ -108,6 +109,7 @@ def atomic_path(destination: Path | str, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, PRODUCT_MODE)  # mkstemp makes 0600; products are for every user of the archive
         os.replace(tmp, destination)
     finally:
         if tmp.exists():
