@@ -1,7 +1,9 @@
-"""Compiled (numba) inner loops of the generator: star stamps and the camera read-out.
+"""Compiled (numba) inner loops of the generator: star stamps, the camera read-out, Poisson draws.
 
-They do exactly what the numpy reference functions in :mod:`nightpipe.simulate.psf` and
-:mod:`nightpipe.simulate.camera` describe, in one pass over memory; the tests compare both.
+``add_stars`` computes what the numpy reference :func:`nightpipe.simulate.psf.render_stars`
+does (the tests compare both); the read-out kernels implement
+:func:`nightpipe.simulate.camera.expose_and_read`, whose statistics the tests check against the
+photon-transfer relation.
 """
 
 from __future__ import annotations

@@ -62,6 +62,11 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_") or "object"
 
 
+def _seconds(exptime: float) -> str:
+    """``060`` for 60 s, ``2p5`` for 2.5 s (file names)."""
+    return f"{exptime:03.0f}" if float(exptime).is_integer() else f"{exptime:g}".replace(".", "p")
+
+
 def plan_frames(options: SimOptions, light_starts: Time) -> list[PlannedFrame]:
     """The files of the night in time order: evening flats, lights, then biases and darks.
 
@@ -102,7 +107,7 @@ def plan_frames(options: SimOptions, light_starts: Time) -> list[PlannedFrame]:
         for i in range(cal.n_dark):
             plan.append(
                 PlannedFrame(
-                    "dark", f"dark_{exptime:03.0f}s_{i + 1:03d}.fits", t, float(exptime), None, darks
+                    "dark", f"dark_{_seconds(exptime)}s_{i + 1:03d}.fits", t, float(exptime), None, darks
                 )
             )
             darks += 1
