@@ -60,13 +60,16 @@ class FrameMeasurement:
 
 
 def aperture_radii(config: PhotometryConfig, fwhm: float) -> np.ndarray:
-    """The K radii of a frame: fixed radii then FWHM multiples, sorted and unique.
+    """The K radii of a frame, in the order of the settings: fixed radii, then FWHM multiples.
+
+    The order is kept (not sorted) so that column ``k`` of ``aper_flux`` always means the same
+    setting, e.g. the k-th FWHM factor, whatever the frame's FWHM.
 
     Examples
     --------
     >>> cfg = PhotometryConfig(aperture_radii_px=(5.0,), aperture_fwhm_factors=(1.0, 2.0))
     >>> aperture_radii(cfg, 3.0).tolist()
-    [3.0, 5.0, 6.0]
+    [5.0, 3.0, 6.0]
     """
     radii = list(config.aperture_radii_px)
     if np.isfinite(fwhm) and fwhm > 0:
@@ -76,7 +79,7 @@ def aperture_radii(config: PhotometryConfig, fwhm: float) -> np.ndarray:
             "no aperture radius: the FWHM is unknown and no fixed radius is set",
             hint="set photometry.aperture_radii_px",
         )
-    return np.unique(np.round(np.asarray(radii, dtype=float), 4))
+    return np.asarray(radii, dtype=float)
 
 
 def _profile_stars(det: Detections, shapes: Shapes, n: int) -> np.ndarray:
