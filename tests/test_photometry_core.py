@@ -312,10 +312,9 @@ def test_hatp32_bright_stars_and_seeing(shared_data: Path) -> None:
 
 
 def test_wasp12_dss_stars(shared_data: Path) -> None:
-    from nightpipe.frames.fitsio import read_image
-
     from astropy.coordinates import SkyCoord
 
+    from nightpipe.frames.fitsio import read_image
     from nightpipe.photometry.step import sky_positions
 
     folder = shared_data / "wasp12-dss"
