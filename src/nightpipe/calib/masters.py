@@ -406,7 +406,7 @@ def _group_of(frames: list[Frame]) -> FrameGroup:
         gain=first.gain,
         offset=first.offset,
         readout_mode=first.readout_mode,
-        filter=first.filter if first.kind == "flat" else None,
+        filter=((first.filter or "").strip() or None) if first.kind == "flat" else None,
         exptime=float(statistics.median(exps)) if exps and first.kind in ("dark", "flat") else None,
         ccd_temp=round(float(statistics.median(temps)), 2) if temps else None,
         obs_time=obs_time,
