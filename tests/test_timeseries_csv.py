@@ -156,4 +156,4 @@ def test_bjd_tdb_agrees_with_exotic_times(shared_data: Path, exotic_lc: LightCur
     ours = bjd_tdb_from_jd_utc(np.array(jd), site=EXOTIC_SITE, **HATP32)
     nearest = np.array([np.min(np.abs(ours - t)) for t in exotic_lc.time]) * 86400
     assert len(jd) == 142 and len(exotic_lc) == 140  # EXOTIC dropped two frames
-    assert np.max(nearest) < 1.0  # seconds
+    assert np.max(nearest) < 0.1  # seconds (measured: 0.007 s)
