@@ -334,3 +334,14 @@ def test_wasp12_dss_stars(shared_data: Path) -> None:
     found = SkyCoord(ra, dec, unit="deg")
     _idx, sep, _d = wanted.match_to_catalog_sky(found)
     assert np.all(sep.arcsec < 2 * 3.6)
+
+
+def test_sky_from_the_background_map_matches_the_annulus() -> None:
+    field = make_star_field((300, 300), 30, seed=9, min_separation=25, flux_range=(5e3, 1e5))
+    cam = CameraParams(gain=field.gain, read_noise=field.read_noise)
+    by_annulus = measure_frame(field.data, PhotometryConfig(), camera=cam)
+    by_map = measure_frame(field.data, PhotometryConfig(sky="background"), camera=cam)
+    assert by_map.annulus is None and by_annulus.annulus is not None
+    np.testing.assert_allclose(by_map.photometry.sky, field.sky, atol=1.0)
+    diff = by_map.photometry.flux[:, -1] - by_annulus.photometry.flux[:, -1]
+    assert np.all(np.abs(diff) < 3 * by_annulus.photometry.flux_err[:, -1])

@@ -146,6 +146,9 @@ class PhotometryConfig(_Section):
     annulus_statistic: Literal["median", "mode", "mean"] = Field(
         "median", description="Annulus sky estimator"
     )
+    sky: Literal["annulus", "background"] = Field(
+        "annulus", description="Local sky from the annulus, or from the 2-D background map"
+    )
     psf: bool = Field(False, description="Also run PSF photometry")
 
 

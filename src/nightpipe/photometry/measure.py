@@ -184,7 +184,7 @@ def measure_frame(
             )
     radii = aperture_radii(config, fwhm)
     annulus: tuple[float, float] | None = None
-    if np.isfinite(fwhm):
+    if np.isfinite(fwhm) and config.sky == "annulus":
         annulus = (config.annulus_fwhm[0] * fwhm, config.annulus_fwhm[1] * fwhm)
         annulus = (max(annulus[0], float(radii.max()) + 1.0), max(annulus[1], float(radii.max()) + 4.0))
     phot = aperture_photometry(
