@@ -511,3 +511,18 @@ def test_simulated_dialects_give_back_the_truth(dialect: str, tmp_path: Path) ->
             assert (row.filter, row.object) == ("V", "SIM-1")
             assert row.bjd_tdb is not None
             assert abs(row.bjd_tdb - entry["bjd_tdb"]) * 86400 < tolerance + 0.1
+
+
+def test_a_row_the_database_refuses_does_not_stop_the_scan(tmp_path: Path, db: Database) -> None:
+    root = tmp_path / "deep"
+    _frame(root / "ok.fits", "BIAS", exptime=0.0)
+    deep = root.joinpath(*["d" * 200] * 5)  # a path over the 1024 characters of frames.path
+    _frame(deep / "long.fits", "BIAS", exptime=0.0)
+    summary = scan_paths([root], Settings(), db)
+    assert summary.added == 2
+    names = {os.path.basename(f.path) for f in _rows(db)}
+    assert "ok.fits" in names
+    if db.engine.dialect.name == "postgresql":  # String(1024) is enforced there
+        assert summary.bad == 1 and "long.fits" not in names
+    else:
+        assert summary.bad == 0 and "long.fits" in names

@@ -35,6 +35,7 @@ from typing import Any, BinaryIO, cast
 
 import numpy as np
 from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from nightpipe.config import Settings
@@ -598,18 +599,55 @@ def _process_chunk(
         if result.error is not None:
             log.warning("%s", result.error)
     _add_times(results, settings)
-    with db.session() as session:
-        for path, stat in touched_only:
-            for frame_id in known[path].ids.values():
-                row = session.get(Frame, frame_id)
-                if row is not None:
-                    row.size, row.mtime = stat.st_size, stat.st_mtime
-        for result, reason in results:
-            written = _store(session, result, known.get(result.path))
-            counts["frames"] += written
-            counts["added" if reason == "added" else "updated"] += 1
-            if result.error is not None:
-                counts["bad"] += 1
+    try:
+        with db.session() as session:
+            written = _write_chunk(session, touched_only, results, known, one_by_one=False)
+    except SQLAlchemyError as exc:  # one row the database refuses: store file by file
+        log.warning("storing %d files at once failed (%s); storing them one by one", len(results), exc)
+        with db.session() as session:
+            written = _write_chunk(session, touched_only, results, known, one_by_one=True)
+    for key, value in written.items():
+        counts[key] += value
+
+
+def _write_chunk(
+    session: Session,
+    touched_only: list[tuple[str, os.stat_result]],
+    results: list[tuple[FileResult, str]],
+    known: dict[str, _Known],
+    *,
+    one_by_one: bool,
+) -> dict[str, int]:
+    """Write a chunk's rows; ``one_by_one`` isolates each file in a savepoint, and a file the
+    database refuses (a path too long for the column...) is stored as bad, or skipped."""
+    counts: dict[str, int] = defaultdict(int)
+    for path, stat in touched_only:
+        for frame_id in known[path].ids.values():
+            row = session.get(Frame, frame_id)
+            if row is not None:
+                row.size, row.mtime = stat.st_size, stat.st_mtime
+    for result, reason in results:
+        counts["added" if reason == "added" else "updated"] += 1
+        if not one_by_one:
+            counts["frames"] += _store(session, result, known.get(result.path))
+            counts["bad"] += result.error is not None
+            continue
+        try:
+            with session.begin_nested():
+                counts["frames"] += _store(session, result, known.get(result.path))
+        except SQLAlchemyError as exc:
+            reason_text = (
+                f"cannot be stored in the database ({exc.__class__.__name__}: {str(exc).splitlines()[0]})"
+            )
+            result.frames, result.error = [], str(FitsReadError(reason_text[:500], path=result.path))
+            log.warning("%s", result.error)
+            try:
+                with session.begin_nested():
+                    _store(session, result, known.get(result.path))
+            except SQLAlchemyError:
+                log.error("%s: not stored at all", result.path)
+        counts["bad"] += result.error is not None
+    return dict(counts)
 
 
 def _add_times(results: list[tuple[FileResult, str]], settings: Settings) -> None:
