@@ -76,6 +76,30 @@ def test_kind_order_of_evidence() -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("Dark_003.fits", "dark"),
+        ("darktest1.fit", "dark"),
+        ("Bias Frame 2.fits", "bias"),
+        ("bias-001.fit", "bias"),
+        ("ZERO_5.fits", "bias"),
+        ("FlatField_V_01.fits", "flat"),
+        ("skyflat_R.fits", "flat"),
+        ("flats-B-3.fts", "flat"),
+        ("darkflat_2s.fits", "dark"),
+        ("Light_M42_300s.fits", "light"),
+        ("M42_darksky.fits", None),
+        ("flatiron_galaxy.fits", None),
+        ("HATP-32171220013343.FITS", None),
+    ],
+)
+def test_kind_from_name(name: str, kind: str | None) -> None:
+    from nightpipe.frames.headers import kind_from_name
+
+    assert kind_from_name(name) == kind
+
+
+@pytest.mark.parametrize(
     ("cards", "expected"),
     [
         ({"XBINNING": 2, "YBINNING": 2}, (2, 2)),

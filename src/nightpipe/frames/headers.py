@@ -342,18 +342,37 @@ def normalize_kind(value: Any) -> str | None:
     return None
 
 
+_NAME_SUFFIXES = ("", "s", "frame", "frames", "field", "fields", "test", "flat", "flats", "dark", "darks")
+_NAME_WORDS = {
+    "light": "light", "lights": "light", "science": "light", "sci": "light",
+    "zero": "bias", "zeros": "bias", "skyflat": "flat", "skyflats": "flat", "domeflat": "flat",
+    "domeflats": "flat", "twflat": "flat", "twilightflat": "flat",
+}  # fmt: skip
+
+
 def kind_from_name(name: str) -> str | None:
-    """The kind a file name announces (``darktest1.fit`` -> dark), if any; 'light' only as a word."""
-    stem = name.lower()
-    tokens = [t for t in re.split(r"[^a-z]+", stem) if t]
-    if any("dark" in t for t in tokens):
-        return "dark"
-    if any("bias" in t for t in tokens) or "zero" in tokens:
-        return "bias"
-    if any("flat" in t for t in tokens):
-        return "flat"
-    if any(t in {"light", "lights", "science", "sci"} for t in tokens):
-        return "light"
+    """The kind a file name announces, if any.
+
+    Words of the name (split at anything but letters) are compared with a vocabulary:
+    ``dark``, ``bias``, ``flat`` alone or followed by ``s``/``frame``/``field``/``test``
+    (``darktest1.fit``, ``Bias_003.fits``, ``flatdark`` and ``darkflat`` are darks), ``zero``,
+    ``skyflat``, ``light``... A word that merely contains one (``darksky``) does not count.
+
+    Examples
+    --------
+    >>> kind_from_name("Dark_003.fits"), kind_from_name("M42_darksky.fits"), kind_from_name("darkflat-1.fit")
+    ('dark', None, 'dark')
+    """
+    found = set()
+    for token in re.split(r"[^a-z]+", name.lower()):
+        if token in _NAME_WORDS:
+            found.add(_NAME_WORDS[token])
+        for stem in ("dark", "bias", "flat"):
+            if token.startswith(stem) and token[len(stem) :] in _NAME_SUFFIXES:
+                found.add("dark" if "dark" in token else stem)
+    for kind in ("dark", "bias", "flat", "light"):
+        if kind in found:
+            return kind
     return None
 
 
