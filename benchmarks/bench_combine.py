@@ -184,7 +184,7 @@ def main() -> int:
     if args.quick:
         print("(quick run: 1024x1024 frames; the issue's targets are for 50 x 2048x2048)")
     for name, ok in targets.items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+        print(f"target {'PASS' if ok else 'FAIL'}  {name}")
     results.update(
         {
             "measurements": rows,
