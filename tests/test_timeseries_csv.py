@@ -157,3 +157,58 @@ def test_bjd_tdb_agrees_with_exotic_times(shared_data: Path, exotic_lc: LightCur
     nearest = np.array([np.min(np.abs(ours - t)) for t in exotic_lc.time]) * 86400
     assert len(jd) == 142 and len(exotic_lc) == 140  # EXOTIC dropped two frames
     assert np.max(nearest) < 0.1  # seconds (measured: 0.007 s)
+
+
+def test_cli_fits_exotic_json_with_coordinates(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nightpipe.cli.app import main
+
+    path = shared_data / "hatp32-microobservatory" / "exotic-reference" / "sampledata.json"
+    site = ["--set", "observatory.latitude=32.41638889", "--set", "observatory.longitude=-110.73444444"]
+    code = main(
+        [
+            *site,
+            "lightcurve",
+            "fit",
+            str(path),
+            "--ra",
+            "31.04167",
+            "--dec",
+            "46.68972",
+            "--period",
+            "2.1500082",
+            "--t0",
+            "2455867.402743",
+            "--t0-err",
+            "0.000049",
+            "--a-rs",
+            "5.344",
+            "--inc",
+            "88.98",
+            "--ecc",
+            "0.159",
+            "--omega",
+            "50",
+            "--u1",
+            "0.40",
+            "--u2",
+            "0.26",
+            "--ld-err",
+            "0.1",
+            "--no-sampler",
+            "--no-plots",
+            "-o",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "detrending: airmass" in out
+    rp = float(
+        next(line for line in out.splitlines() if line.strip().startswith("rp_rs")).split("=")[1].split()[0]
+    )
+    assert abs(rp - 0.1489) < 0.010
+    assert (tmp_path / "out" / "HAT-P-32_b.csv").is_file()
+    code = main(["lightcurve", "fit", str(path), "--ra", "31.0", "--period", "2.15"])
+    assert code != 0

@@ -17,6 +17,8 @@ def fit(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="CSV/text/ECSV light curve, or EXOTIC's JSON"),
     target: str | None = typer.Option(None, "--target", help="Configured target whose parameters to use"),
+    ra: float | None = typer.Option(None, "--ra", help="Target RA, degrees (for BJD_TDB and airmass)"),
+    dec: float | None = typer.Option(None, "--dec", help="Target Dec, degrees (for BJD_TDB and airmass)"),
     time_col: str | None = typer.Option(None, "--time-col", help="Time column (JD, MJD, BJD...)"),
     flux_col: str | None = typer.Option(None, "--flux-col", help="Relative flux (or magnitude) column"),
     err_col: str | None = typer.Option(None, "--err-col", help="Flux error column"),
@@ -58,6 +60,8 @@ def fit(
     if u1 is not None and u2 is not None:
         priors["u"] = (u1, u2)
     options = {"steps": steps, "sampler": "none" if no_sampler else None}
+    if (ra is None) != (dec is None):
+        raise typer.BadParameter("give both --ra and --dec")
     result, products = fit_csv(
         file,
         settings,
@@ -69,6 +73,7 @@ def fit(
         priors=priors,
         options=options,
         plots=not no_plots,
+        coords=None if ra is None or dec is None else (ra, dec),
     )
     out = console()
     s = result.summary()

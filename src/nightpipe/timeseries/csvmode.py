@@ -28,7 +28,7 @@ import numpy as np
 from astropy.table import Table
 from numpy.typing import NDArray
 
-from nightpipe.config import ObservatoryConfig, Settings, TargetConfig
+from nightpipe.config import ObservatoryConfig, Settings, TargetConfig, validate_settings
 from nightpipe.errors import TimeseriesError
 from nightpipe.timeseries.lightcurve import LightCurve
 
@@ -341,6 +341,7 @@ def fit_csv(
     priors: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
     plots: bool = True,
+    coords: tuple[float, float] | None = None,
 ) -> tuple[TransitFit, dict[str, Path]]:
     """Read a light-curve table, fit it like a night's light curve, and write the same products.
 
@@ -357,6 +358,9 @@ def fit_csv(
         configured target, or none).
     priors, options
         Overrides of the priors (``period``, ``t0``, ``rp_rs``...) and fit options (``steps``...).
+    coords
+        (ra, dec) of the target in degrees: JD_UTC times become BJD_TDB and a missing airmass
+        column is computed for ``settings.observatory``.
     """
     from nightpipe.timeseries.products import fit_options, priors_from_target, safe_stem, write_products
     from nightpipe.timeseries.transit import fit_transit
@@ -365,15 +369,21 @@ def fit_csv(
     table = read_table(path)
     tcfg = _pick_target(settings, target)
     name = target or (tcfg.name if tcfg else None) or table.meta.get("name") or path.stem
+    if coords is not None:  # coordinates given on the command line win (validated like the config)
+        data = (tcfg or TargetConfig(name=name)).model_dump()
+        tcfg = validate_settings(
+            {"timeseries": {"targets": [{**data, "ra": coords[0], "dec": coords[1]}]}}, source="--ra/--dec"
+        ).timeseries.targets[0]
+    tcfg_coords = tcfg if tcfg is not None and tcfg.ra is not None and tcfg.dec is not None else None
     lc = lightcurve_from_table(
         table,
         time_col=time_col,
         flux_col=flux_col,
         err_col=err_col,
         target=name,
-        ra=tcfg.ra if tcfg else None,
-        dec=tcfg.dec if tcfg else None,
-        site=settings.observatory if tcfg else None,
+        ra=tcfg_coords.ra if tcfg_coords else None,
+        dec=tcfg_coords.dec if tcfg_coords else None,
+        site=settings.observatory if tcfg_coords else None,
         path=path,
     )
     base = tcfg or TargetConfig(name=name)
