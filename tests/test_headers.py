@@ -68,6 +68,9 @@ def test_kind_order_of_evidence() -> None:
     # then a target name in OBJECT means a light
     assert kind_from_header({"OBJECT": "HATP-32"}, "HATP-32171220013343.FITS")[:2] == ("light", True)
     assert kind_from_header({}, "frame.fits") == ("unknown", True, None)
+    # a target whose name contains a calibration word is a target
+    assert kind_from_header({"OBJECT": "Dark Nebula B33"}, "b33_001.fits")[:2] == ("light", True)
+    assert kind_from_header({"OBJECT": "Flat 1"}, "x.fits")[:2] == ("flat", True)
     # SBIG's numeric PICTTYPE when there is no IMAGETYP
     assert kind_from_header({"PICTTYPE": 3}, "x.fits") == ("dark", False, "PICTTYPE='3'")
     assert kind_from_header({"PICTTYPE": 1, "IMAGETYP": "Flat Field"}, "x.fits")[0] == "flat"

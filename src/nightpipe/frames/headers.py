@@ -376,6 +376,20 @@ def kind_from_name(name: str) -> str | None:
     return None
 
 
+_CALIBRATION_WORDS = {
+    "dark", "darks", "bias", "biases", "zero", "zeros", "flat", "flats", "field", "fields", "frame",
+    "frames", "sky", "dome", "twilight", "skyflat", "skyflats", "domeflat", "twflat", "evening", "morning",
+    "dusk", "dawn", "test", "cal", "calib", "calibration", "screen", "panel", "lamp", "on", "off", "for",
+}  # fmt: skip
+
+
+def _is_calibration_phrase(text: str) -> bool:
+    """True when every word of ``text`` is a calibration word (``'SKY_FLAT'``, ``'Flat 1'``),
+    so that a target such as ``'Dark Nebula B33'`` is not taken for a dark."""
+    words = [w for w in re.split(r"[^a-z]+", text.lower()) if w]
+    return bool(words) and all(w in _CALIBRATION_WORDS for w in words)
+
+
 def kind_from_header(cards: Mapping[str, Any], filename: str = "") -> tuple[str, bool, str | None]:
     """The kind of a frame from its header and name: ``(kind, inferred, source)``.
 
@@ -394,7 +408,7 @@ def kind_from_header(cards: Mapping[str, Any], filename: str = "") -> tuple[str,
     if isinstance(picttype, int) and not isinstance(picttype, bool) and picttype in _PICTTYPE:
         return _PICTTYPE[picttype], False, _source("PICTTYPE", picttype)
     obj = _clean_str(_first(cards, OBJECT_KEYS))
-    kind = normalize_kind(obj) if obj else None
+    kind = normalize_kind(obj) if obj and _is_calibration_phrase(obj) else None
     if kind is not None and kind != "light":
         return kind, True, _source("OBJECT", obj)
     kind = kind_from_name(filename)
