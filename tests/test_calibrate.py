@@ -107,7 +107,7 @@ def test_simulated_night_is_flat_and_star_fluxes_match_truth(
 ) -> None:
     root, truth = night
     settings, db = _copy_db(root, tmp_path, "calibration.to_electrons=true")
-    summary = run_calibrate(settings, db)
+    summary = run_calibrate(settings, db, plots=False)
     db.dispose()
     assert (summary.ok, summary.failed, summary.without_masters) == (2, 0, 0)
     ratios: list[float] = []
@@ -150,14 +150,18 @@ def test_simulated_night_is_flat_and_star_fluxes_match_truth(
             if np.any(out.mask[stamp] & (PixelFlag.SATURATED | PixelFlag.NONLINEAR)):
                 continue
             ratios.append(_aperture_flux(out.data, x[i], y[i], r_ap) / flux[i])
+    # one common scale (the flat is normalised at its centre; a 3-FWHM aperture misses ~1 % of a
+    # Moffat star) within 3 %, and the same scale everywhere on the vignetted, dusty field
     assert len(ratios) >= 4
-    assert abs(np.median(ratios) - 1) < 0.02
+    assert abs(np.median(ratios) - 1) < 0.03
+    mad = 1.4826 * np.median(np.abs(np.asarray(ratios) - np.median(ratios)))
+    assert mad < 0.015
 
 
 def test_history_header_and_database_record(night: tuple[Path, Truth], tmp_path: Path) -> None:
     root, truth = night
     settings, db = _copy_db(root, tmp_path)
-    run_calibrate(settings, db, night="2017-12-19")
+    run_calibrate(settings, db, plots=False, night="2017-12-19")
     entry = truth.lights()[0]
     path = tmp_path / "out" / "calibrated" / "2017-12-19" / entry["file"]
     out = read_calibrated(path)
@@ -193,7 +197,7 @@ def test_product_reads_as_ccddata(night: tuple[Path, Truth], tmp_path: Path) -> 
 
     root, _truth = night
     settings, db = _copy_db(root, tmp_path)
-    summary = run_calibrate(settings, db)
+    summary = run_calibrate(settings, db, plots=False)
     db.dispose()
     ccd = CCDData.read(summary.outputs[0])
     ours = read_calibrated(summary.outputs[0])
@@ -206,9 +210,9 @@ def test_product_reads_as_ccddata(night: tuple[Path, Truth], tmp_path: Path) -> 
 def test_second_run_is_incremental_and_force_redoes(night: tuple[Path, Truth], tmp_path: Path) -> None:
     root, _ = night
     settings, db = _copy_db(root, tmp_path, 'calibration.cosmic_rays="off"')
-    first = run_calibrate(settings, db)
-    second = run_calibrate(settings, db)
-    forced = run_calibrate(settings, db, force=True)
+    first = run_calibrate(settings, db, plots=False)
+    second = run_calibrate(settings, db, plots=False)
+    forced = run_calibrate(settings, db, plots=False, force=True)
     db.dispose()
     assert (first.ok, second.ok, second.unchanged, forced.ok) == (2, 0, 2, 2)
 
@@ -219,12 +223,12 @@ def test_missing_flat_fails_or_is_allowed_and_said(night: tuple[Path, Truth], tm
     with db.session() as session:
         for row in session.scalars(select(Master).where(Master.kind == "flat")):
             row.valid = False
-    strict = run_calibrate(settings, db, allow_missing=False)
+    strict = run_calibrate(settings, db, plots=False, allow_missing=False)
     assert strict.failed == 2 and strict.ok == 0
     assert all(
         "no flat master" in reason and "--allow-missing-masters" in reason for _, reason in strict.failures
     )
-    allowed = run_calibrate(settings, db, allow_missing=True)
+    allowed = run_calibrate(settings, db, plots=False, allow_missing=True)
     db.dispose()
     assert allowed.ok == 2 and allowed.missing == {"flat": 2}
     out = read_calibrated(allowed.outputs[0])
@@ -253,7 +257,7 @@ def test_wrong_size_master_and_zero_flat_fail_clearly(night: tuple[Path, Truth],
     root, _ = night
     settings, db = _copy_db(root, tmp_path)
     _register_fake(db, "bias", np.full((SIZE - 6, SIZE), 1000.0), tmp_path)
-    summary = run_calibrate(settings, db)
+    summary = run_calibrate(settings, db, plots=False)
     assert summary.failed == 2
     assert all(
         f"master bias is {SIZE}x{SIZE - 6} but the frame is {SIZE}x{SIZE}" in r for _, r in summary.failures
@@ -263,7 +267,7 @@ def test_wrong_size_master_and_zero_flat_fail_clearly(night: tuple[Path, Truth],
     second.mkdir()
     settings, db = _copy_db(root, second)
     _register_fake(db, "flat", np.zeros((SIZE, SIZE)), second)
-    summary = run_calibrate(settings, db)
+    summary = run_calibrate(settings, db, plots=False)
     db.dispose()
     assert summary.failed == 2
     assert all("of the master flat is zero, negative or not finite" in r for _, r in summary.failures)
@@ -278,7 +282,7 @@ def test_unreadable_frame_fails_alone(night: tuple[Path, Truth], tmp_path: Path)
     with db.session() as session:
         row = session.scalars(select(Frame).where(Frame.path == str(good))).one()
         row.path = str(broken)
-    summary = run_calibrate(settings, db)
+    summary = run_calibrate(settings, db, plots=False)
     with db.session() as session:
         run = session.scalars(
             select(StepRun).where(StepRun.step == "calibrate", StepRun.status == "failed")
@@ -299,11 +303,12 @@ def test_hatp32_without_masters(shared_data: Path, tmp_path: Path) -> None:
     settings = _settings(tmp_path, 'calibration.cosmic_rays="fast"', "camera.saturation=4095")
     db = open_database(settings.database.url)
     scan_paths(files, settings, db)
-    strict = run_calibrate(settings, db)
+    strict = run_calibrate(settings, db, plots=False)
     assert strict.failed == 3
     assert all("no bias master" in r for _, r in strict.failures)
     summary = run_calibrate(settings, db, allow_missing=True)
     assert summary.ok == 3 and summary.without_masters == 3
+    assert summary.plot is not None and Path(summary.plot).is_file()  # the before/after picture
     assert summary.missing == {"bias": 3, "dark": 3, "flat": 3}
     out = read_calibrated(summary.outputs[0])
     for key in ("NOBIAS", "NODARK", "NOFLAT", "NOMASTER"):

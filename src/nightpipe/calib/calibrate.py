@@ -134,6 +134,8 @@ class CalibrateSummary:
         Paths of the calibrated frames written.
     failures
         ``(path, reason)`` of each failed frame.
+    plot
+        The before/after PNG of a sample frame, when one was drawn.
     """
 
     frames: int = 0
@@ -145,6 +147,7 @@ class CalibrateSummary:
     cosmic_pixels: int = 0
     outputs: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    plot: str | None = None
     seconds: float = 0.0
 
 
@@ -519,6 +522,7 @@ def run_calibrate(
     progress: Progress | None = None,
     allow_missing: bool | None = None,
     force: bool = False,
+    plots: bool = True,
 ) -> CalibrateSummary:
     """Calibrate the light frames of a night (or of every night) and record each outcome.
 
@@ -537,6 +541,9 @@ def run_calibrate(
         ``settings.calibration.allow_missing_masters``).
     force
         Recalibrate frames whose product is up to date.
+    plots
+        Draw the before/after picture of one frame calibrated in this run
+        (``plots/<night>/calibrate_<stem>.png``).
 
     Returns
     -------
@@ -565,6 +572,8 @@ def run_calibrate(
             progress.advance(Path(frame.path).name)
     finally:
         progress.stop()
+    if plots and summary.outputs:
+        summary.plot = _sample_plot(settings, summary.outputs[len(summary.outputs) // 2])
     summary.seconds = time.perf_counter() - start
     _record_night(db, night, summary, used_masters)
     log.info(
@@ -575,6 +584,18 @@ def run_calibrate(
         summary.frames,
     )
     return summary
+
+
+def _sample_plot(settings: Settings, calibrated: str) -> str | None:
+    """The before/after PNG of one calibrated frame; a failure is logged, never raised."""
+    from nightpipe.report.calib_plots import plot_before_after
+
+    try:
+        png = plot_before_after(settings, calibrated)
+    except (NightpipeError, OSError, ValueError) as exc:
+        log.warning("calibrate: no before/after plot for %s: %s", calibrated, exc)
+        return None
+    return str(png) if png is not None else None
 
 
 def _one(
@@ -670,7 +691,8 @@ def _record_night(
         note = "some corrections were not applied: " + ", ".join(
             f"{kind} on {n} frames" for kind, n in sorted(summary.missing.items())
         )
-    status = "ok" if summary.failed == 0 else ("failed" if summary.ok + summary.unchanged == 0 else "ok")
+    # the night failed only when no frame could be calibrated at all
+    status = "failed" if summary.failed and summary.ok + summary.unchanged == 0 else "ok"
     reason = note
     if summary.failed:
         reason = f"{summary.failed} of {summary.frames} frames failed" + (f"; {note}" if note else "")

@@ -36,7 +36,13 @@ def calibrate(
     db = open_database(settings.database.url)
     try:
         summary = run_calibrate(
-            settings, db, night=night, progress=progress_for(ctx), allow_missing=allow_missing, force=force
+            settings,
+            db,
+            night=night,
+            progress=progress_for(ctx),
+            allow_missing=allow_missing,
+            force=force,
+            plots=plots,
         )
     finally:
         db.dispose()
@@ -53,12 +59,8 @@ def calibrate(
         f"of {summary.frames} light frames in {summary.seconds:.1f} s"
         + (f"; {summary.cosmic_pixels} cosmic-ray pixels flagged" if summary.cosmic_pixels else "")
     )
-    if summary.outputs and plots:
-        from nightpipe.report.calib_plots import plot_before_after
-
-        png = plot_before_after(settings, summary.outputs[len(summary.outputs) // 2])
-        if png is not None:
-            out.print(f"plot    {png}")
+    if summary.plot:
+        out.print(f"plot    {summary.plot}")
     if summary.frames == 0:
         raise CalibrationError(
             "no light frames in the inventory" + (f" for night {night}" if night else ""),
