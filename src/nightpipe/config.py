@@ -195,7 +195,8 @@ class TimeseriesConfig(_Section):
         4.0, gt=0, description="Points further than this from the model are rejected"
     )
     detrend: tuple[str, ...] = Field(
-        ("airmass", "fwhm", "sky", "xshift", "yshift", "time"), description="Candidate detrending vectors"
+        ("airmass", "fwhm", "sky", "xshift", "yshift", "time", "flip"),
+        description="Candidate detrending vectors (time adds time^2; flip: a step at a meridian flip)",
     )
     sampler: Literal["emcee", "none"] = Field("emcee", description="Posterior sampler")
     walkers: int = Field(32, ge=8, description="emcee walkers")

@@ -85,6 +85,15 @@ def _meta_vector(tables: Sequence[Table], key: str) -> FloatArray:
 MIN_COMPARISONS = 3
 
 
+def meridian_flip_index(orientation: NDArray[np.int8]) -> int | None:
+    """Index of the first frame whose field orientation differs from the first known one."""
+    known = np.flatnonzero(orientation != 0)
+    if known.size == 0:
+        return None
+    changed = known[orientation[known] != orientation[known[0]]]
+    return int(changed[0]) if changed.size else None
+
+
 def _fwhm_factor(meta: Any, index: int) -> float | None:
     """The aperture as a multiple of each frame's FWHM, when the photometry step scaled them so."""
     settings = meta.get("photometry_settings") or {}
@@ -247,6 +256,7 @@ def build_lightcurve(
     }
     aux = {k: v for k, v in aux.items() if np.all(np.isfinite(v[keep]))}
     time_sources = {str(t.meta.get("time_source")) for t in tables if t.meta.get("time_source")}
+    flip_index = meridian_flip_index(matrix.orientation(tables)[keep])
     lc = LightCurve(
         time=time,
         flux=rel_n[:, ap.index],
@@ -276,6 +286,7 @@ def build_lightcurve(
             "n_outliers": int(outlier.sum()),
             "frames": frames,
             "naxis2": shape[0] if shape else None,
+            "flip_index": flip_index,
         },
     ).select(keep)
     lc = lc.with_meta(frames=[f for f, k in zip(frames, keep, strict=True) if k])

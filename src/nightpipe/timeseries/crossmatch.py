@@ -82,6 +82,26 @@ class StarMatrix:
                 out[f, ok] = values[rows[ok]]
         return out
 
+    def orientation(self, tables: Sequence[Table]) -> NDArray[np.int8]:
+        """Per frame, +1 when the field has the reference's orientation, -1 when rotated by 180
+        degrees (after a meridian flip), 0 when unknown (fewer than 3 matched stars).
+
+        The sign is that of the slope of the frame's x against the reference x of matched stars.
+        """
+        out = np.zeros(len(tables), dtype=np.int8)
+        for f, table in enumerate(tables):
+            rows = self.index[f]
+            ok = rows >= 0
+            if ok.sum() < 3:
+                continue
+            x = np.asarray(table["x"], dtype=np.float64)[rows[ok]]
+            ref = self.ref_x[ok]
+            if np.ptp(ref) == 0:
+                continue
+            slope = np.polyfit(ref, x, 1)[0]
+            out[f] = 1 if slope > 0 else -1
+        return out
+
     def find(self, ra: float, dec: float, *, radius_arcsec: float = 10.0) -> int | None:
         """The reference star nearest (ra, dec) within ``radius_arcsec``, or None."""
         if not np.any(np.isfinite(self.ref_ra)):

@@ -132,6 +132,8 @@ def simulate_source_tables(
     radii: tuple[float, ...] = (3.0, 5.0, 7.0),
     drift_px: float = 270.0,
     with_wcs: bool = True,
+    flip_at: int | None = None,
+    flip_offset: float = 0.01,
     seed: int = 3,
 ) -> tuple[list[Table], StarField]:
     """Per-frame source tables of a synthetic night (columns and meta of ``docs/formats.md``).
@@ -141,7 +143,9 @@ def simulate_source_tables(
     ``saturated`` the saturation flag. Fluxes in the aperture of radius r are the total times
     ``1 - exp(-r^2 / (2 s^2))`` with a seeing that changes over the night; the noise is
     photon + sky noise in each aperture (so the middle aperture is best for faint stars).
-    Rows are shuffled in every frame and the pointing drifts by ``drift_px`` in x.
+    Rows are shuffled in every frame and the pointing drifts by ``drift_px`` in x. With
+    ``flip_at``, frames from that index on are rotated by 180 degrees (a meridian flip) and the
+    target's flux changes by ``flip_offset`` (other pixels, other flat-field errors).
     """
     from nightpipe.frames.flags import PixelFlag
 
@@ -171,6 +175,9 @@ def simulate_source_tables(
             total[field_.variable] *= 1.0 + 0.03 * math.sin(2 * math.pi * i / (n_frames / 2.0))
         x = field_.x0 + drift[i] - drift_px / 2 + rng.normal(0, 0.05, n_stars)
         y = field_.y0 + rng.normal(0, 0.05, n_stars)
+        if flip_at is not None and i >= flip_at:
+            x, y = 649.0 - x, 499.0 - y
+            total[field_.target] *= 1.0 + flip_offset
         frac = np.array([1 - np.exp(-(r**2) / (2 * sigma_psf[i] ** 2)) for r in radii]).T
         ap = total[:, None] * frac
         area = np.pi * np.asarray(radii) ** 2

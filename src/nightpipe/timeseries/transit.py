@@ -102,7 +102,7 @@ class TransitPriors:
 class FitOptions:
     """How to fit: detrending candidates, outlier rule, sampler settings."""
 
-    detrend: tuple[str, ...] = ("airmass", "fwhm", "sky", "xshift", "yshift", "time")
+    detrend: tuple[str, ...] = ("airmass", "fwhm", "sky", "xshift", "yshift", "time", "flip")
     outlier_sigma: float = 4.0
     sampler: str = "emcee"
     walkers: int = 32
