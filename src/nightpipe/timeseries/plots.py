@@ -105,6 +105,8 @@ def plot_diagnostics(lc: LightCurve, path: Path | str) -> Path:
 
 def plot_corner(samples: np.ndarray, names: Sequence[str], path: Path | str, *, bins: int = 30) -> Path:
     """A corner plot of posterior samples (marginal histograms, pairwise 2-D histograms)."""
+    if samples.shape[0] > 8000:  # thin for speed; the shapes do not change
+        samples = samples[:: samples.shape[0] // 8000 + 1]
     n = samples.shape[1]
     fig = Figure(figsize=(1.8 * n, 1.8 * n))
     axes = fig.subplots(n, n, squeeze=False)
