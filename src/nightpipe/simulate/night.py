@@ -140,6 +140,37 @@ class _Night:
         cam = self.options.camera
         return dark_scale(temperature, cam.dark_ref_temp, cam.dark_doubling) * exptime
 
+    def _flat_light(self, rng: np.random.Generator) -> tuple[np.ndarray, float, dict[str, float]]:
+        """Illumination of a flat (electrons before the pixel response), uniform part, truth entries."""
+        opts = self.options
+        target_adu = opts.calibration.flat_level * opts.adc_max - opts.camera.bias_level
+        level = max(target_adu, 0.0) * opts.camera.gain
+        if opts.calibration.flat_kind == "twilight":  # level falls with the sky, small gradient
+            level *= float(rng.uniform(0.85, 1.15))
+            gradient = (float(rng.uniform(0.0, 0.02)), float(rng.uniform(0, 2 * np.pi)))
+            light = gradient_map(self.shape, *gradient)
+            light *= np.float32(level)
+            uniform = 0.0
+        else:
+            level *= float(rng.uniform(0.98, 1.02))
+            gradient = (0.0, 0.0)
+            light = np.zeros(self.shape, dtype=np.float32)
+            uniform = level
+        info = {"level_e": level, "gradient_amplitude": gradient[0], "gradient_angle": gradient[1]}
+        return light, uniform, info
+
+    def _star_light(self, i: int) -> tuple[np.ndarray, float]:
+        """Stars (and the moving object) of light ``i`` in electrons, and its sky per pixel."""
+        s, sky = self.series, self.options.sky
+        x = self.field.x + s.dx[i]
+        y = self.field.y + s.dy[i]
+        flux = s.star_e[i]
+        if s.moving_x.size:
+            x, y = np.append(x, s.moving_x[i]), np.append(y, s.moving_y[i])
+            flux = np.append(flux, s.moving_e[i])
+        stars = render_stars_compiled(self.shape, x, y, flux, float(s.fwhm_px[i]), sky.psf, sky.moffat_beta)
+        return stars, float(s.sky_e[i])
+
     def exposure(
         self, frame: PlannedFrame, rng: np.random.Generator, temperature: float
     ) -> tuple[Exposure, dict[str, Any]]:
@@ -147,7 +178,6 @@ class _Night:
 
         Cosmic-ray charge is included (it then gets photon noise like the rest).
         """
-        opts = self.options
         info: dict[str, Any] = {}
         dark = self.detector.dark_rate
         if frame.kind == "bias":
@@ -156,33 +186,10 @@ class _Night:
         light: np.ndarray | None = None
         sky_e = 0.0
         if frame.kind == "flat":
-            target_adu = opts.calibration.flat_level * opts.adc_max - opts.camera.bias_level
-            level = max(target_adu, 0.0) * opts.camera.gain
-            if opts.calibration.flat_kind == "twilight":
-                level *= float(rng.uniform(0.85, 1.15))
-                gradient = (float(rng.uniform(0.0, 0.02)), float(rng.uniform(0, 2 * np.pi)))
-                light = gradient_map(self.shape, *gradient)
-                light *= np.float32(level)
-            else:
-                level *= float(rng.uniform(0.98, 1.02))
-                gradient = (0.0, 0.0)
-                light = np.zeros(self.shape, dtype=np.float32)
-                sky_e = level
-            info.update(level_e=level, gradient_amplitude=gradient[0], gradient_angle=gradient[1])
+            light, sky_e, flat_info = self._flat_light(rng)
+            info.update(flat_info)
         elif frame.kind == "light":
-            i = frame.index
-            s = self.series
-            x = self.field.x + s.dx[i]
-            y = self.field.y + s.dy[i]
-            flux = s.star_e[i]
-            if s.moving_x.size:
-                x, y = np.append(x, s.moving_x[i]), np.append(y, s.moving_y[i])
-                flux = np.append(flux, s.moving_e[i])
-            sky = opts.sky
-            light = render_stars_compiled(
-                self.shape, x, y, flux, float(s.fwhm_px[i]), sky.psf, sky.moffat_beta
-            )
-            sky_e = float(s.sky_e[i])
+            light, sky_e = self._star_light(frame.index)
         pixels, charge = np.zeros((0, 2), dtype=np.int64), np.zeros(0)
         if frame.kind in ("dark", "light"):
             n = int(rng.poisson(expected_hits(self.options.sky.cosmic_rate, self.area_cm2, frame.exptime)))
