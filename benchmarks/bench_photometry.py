@@ -166,6 +166,24 @@ def child_psf(side: str, frame: Path, repeats: int, positions: Path, epsf_file: 
     return {"side": side, "seconds": seconds, "rss_mb": _rss_mb(), "base_rss_mb": base_rss}
 
 
+def child_make(tmp: Path, quick: bool) -> dict:
+    """Write the frames (and truth) to ``tmp``; run in a child so the parent stays small."""
+    from nightpipe.photometry.synthetic import make_star_field
+
+    size, n_stars, psf_size, n_psf = (2048, 1250, 1024, 500) if quick else (4096, 5000, 2048, 2000)
+    field = make_star_field((size, size), n_stars, fwhm=3.0, flux_range=(2e3, 2e5), seed=1)
+    np.save(tmp / "frame.npy", field.data)
+    pfield = make_star_field((psf_size, psf_size), n_psf, fwhm=3.0, flux_range=(5e3, 2e5), sky=0.0, seed=5)
+    np.save(tmp / "psf.npy", pfield.data)
+    np.save(tmp / "psf_truth.npy", np.column_stack([pfield.x, pfield.y, pfield.flux]))
+    rng = np.random.default_rng(3)
+    start = np.column_stack(
+        [pfield.x + rng.normal(0, 0.1, pfield.x.size), pfield.y + rng.normal(0, 0.1, pfield.x.size)]
+    )
+    np.save(tmp / "psf_start.npy", start)
+    return {"size": size, "n_stars": n_stars, "psf_size": psf_size, "n_psf": n_psf}
+
+
 def _bright_isolated(truth: np.ndarray, n: int) -> np.ndarray:
     from scipy.spatial import cKDTree
 
@@ -194,25 +212,22 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         kind, side, *rest = args.child
-        if kind == "detect":
+        if kind == "make":
+            result = child_make(Path(side), rest[0] == "quick")
+        elif kind == "detect":
             result = child_detect(side, Path(rest[0]), int(rest[1]), Path(rest[2]) if len(rest) > 2 else None)
         else:
             result = child_psf(side, Path(rest[0]), int(rest[1]), Path(rest[2]), Path(rest[3]), Path(rest[4]))
         print(json.dumps(result))
         return 0
 
-    from nightpipe.photometry.synthetic import make_star_field
-
-    size, n_stars, psf_size, n_psf = (4096, 5000, 2048, 2000)
-    repeats = 3
-    if args.quick:
-        size, n_stars, psf_size, n_psf, repeats = (2048, 1250, 1024, 500, 1)
+    repeats = 1 if args.quick else 3
     results: dict = {"quick": bool(args.quick), "measurements": [], "targets": []}
     with tempfile.TemporaryDirectory(prefix="bench_phot_") as tmp_name:
         tmp = Path(tmp_name)
-        field = make_star_field((size, size), n_stars, fwhm=3.0, flux_range=(2e3, 2e5), seed=1)
+        sizes = _spawn(["--child", "make", str(tmp), "quick" if args.quick else "full"])
+        size, n_stars, psf_size, n_psf = sizes["size"], sizes["n_stars"], sizes["psf_size"], sizes["n_psf"]
         frame = tmp / "frame.npy"
-        np.save(frame, field.data)
         rows = {}
         for side in ("nightpipe", "sep", "photutils"):
             pos = tmp / f"{side}_phot.npy"
@@ -244,10 +259,9 @@ def main() -> int:
 
         mine = np.load(tmp / "nightpipe_phot.npy")
         xy = mine[:, :2]
-        stats = ApertureStats(
-            field.data, CircularAnnulus(xy, *ANNULUS), sigma_clip=SigmaClip(3.0, maxiters=5)
-        )
-        table = aperture_photometry(field.data, [CircularAperture(xy, r) for r in RADII], method="exact")
+        image = np.load(frame)
+        stats = ApertureStats(image, CircularAnnulus(xy, *ANNULUS), sigma_clip=SigmaClip(3.0, maxiters=5))
+        table = aperture_photometry(image, [CircularAperture(xy, r) for r in RADII], method="exact")
         ref = np.column_stack(
             [
                 np.asarray(table[f"aperture_sum_{k}"]) - stats.median * np.pi * r * r
@@ -265,18 +279,9 @@ def main() -> int:
         results["measurements"].append(
             {"name": "aperture flux agreement", "median_rel": agree_med, "max_rel": agree_max}
         )
-        # PSF photometry
-        pfield = make_star_field(
-            (psf_size, psf_size), n_psf, fwhm=3.0, flux_range=(5e3, 2e5), sky=0.0, seed=5
-        )
+        # PSF photometry (the PSF children run after the detection ones; the parent stays small)
+        del image, stats, table
         pframe = tmp / "psf.npy"
-        np.save(pframe, pfield.data)
-        np.save(tmp / "psf_truth.npy", np.column_stack([pfield.x, pfield.y, pfield.flux]))
-        rng = np.random.default_rng(3)
-        start = np.column_stack(
-            [pfield.x + rng.normal(0, 0.1, pfield.x.size), pfield.y + rng.normal(0, 0.1, pfield.x.size)]
-        )
-        np.save(tmp / "psf_start.npy", start)
         epsf_file = tmp / "epsf.npy"
         ours_psf = _spawn(
             [
@@ -307,7 +312,7 @@ def main() -> int:
         prel = np.abs(a[:, 0] / b[:, 0] - 1)
         psf_ratio = peer_psf["seconds"] / ours_psf["seconds"]
         psf_ratio_build = peer_psf["seconds"] / ours_psf["seconds_with_build"]
-        truth_scale = float(np.median(a[:, 0] / pfield.flux))
+        truth_scale = float(np.median(a[:, 0] / np.load(tmp / "psf_truth.npy")[:, 2]))
         print(
             f"{'PSF fit vs photutils':<28} {psf_size}x{psf_size}, {n_psf} stars             "
             f"ours {ours_psf['seconds']:.3f} s (with ePSF build {ours_psf['seconds_with_build']:.3f} s, "

@@ -47,38 +47,6 @@ class Detections:
 
 
 @numba.njit(cache=True)
-def _local_peaks(smooth: np.ndarray, labels: np.ndarray, small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ny, nx = smooth.shape
-    ys = []
-    xs = []
-    for y in range(ny):
-        for x in range(nx):
-            if labels[y, x] == 0 or small[labels[y, x]]:
-                continue
-            v = smooth[y, x]
-            is_peak = True
-            for dy in range(-1, 2):
-                yy = y + dy
-                if yy < 0 or yy >= ny:
-                    continue
-                for dx in range(-1, 2):
-                    xx = x + dx
-                    if (dy == 0 and dx == 0) or xx < 0 or xx >= nx:
-                        continue
-                    w = smooth[yy, xx]
-                    # strict on one side, non-strict on the other: one peak per plateau
-                    if w > v or (w == v and (dy < 0 or (dy == 0 and dx < 0))):
-                        is_peak = False
-                        break
-                if not is_peak:
-                    break
-            if is_peak:
-                ys.append(y)
-                xs.append(x)
-    return np.array(ys, dtype=np.int64), np.array(xs, dtype=np.int64)
-
-
-@numba.njit(cache=True)
 def _deblend(
     smooth: np.ndarray,
     py: np.ndarray,
@@ -210,18 +178,51 @@ def _find_root(parent: np.ndarray, i: int) -> int:
     return i
 
 
+@numba.njit(cache=True, inline="always")
+def _is_peak(smooth: np.ndarray, y: int, x: int) -> bool:
+    """Local maximum over the 8 neighbours (strict on one side: one peak per plateau)."""
+    ny, nx = smooth.shape
+    v = smooth[y, x]
+    for dy in range(-1, 2):
+        yy = y + dy
+        if yy < 0 or yy >= ny:
+            continue
+        for dx in range(-1, 2):
+            xx = x + dx
+            if (dy == 0 and dx == 0) or xx < 0 or xx >= nx:
+                continue
+            w = smooth[yy, xx]
+            if w > v or (w == v and (dy < 0 or (dy == 0 and dx < 0))):
+                return False
+    return True
+
+
 @numba.njit(cache=True)
-def _label(above: np.ndarray, smooth: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-    """8-connected labelling (union-find), with each segment's area and sum of ``smooth``."""
+def _label(
+    above: np.ndarray, smooth: np.ndarray
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """8-connected labelling (union-find) of ``above``.
+
+    Returns the label image, the number of segments, each segment's area and sum of
+    ``smooth``, and the local maxima of ``smooth`` inside segments (rows, columns).
+    """
     ny, nx = above.shape
     labels = np.zeros((ny, nx), dtype=np.int32)
     cap = 1024
     parent = np.arange(cap, dtype=np.int64)
+    pixels = np.empty(4096, dtype=np.int64)
+    npx = 0
     nxt = 1
     for y in range(ny):
         for x in range(nx):
             if above[y, x] == 0:
                 continue
+            if npx == pixels.size:
+                grown_px = np.empty(pixels.size * 2, dtype=np.int64)
+                grown_px[:npx] = pixels
+                pixels = grown_px
+            pixels[npx] = y * nx + x
+            npx += 1
             best = 0
             for dy, dx in ((0, -1), (-1, -1), (-1, 0), (-1, 1)):
                 yy = y + dy
@@ -254,23 +255,26 @@ def _label(above: np.ndarray, smooth: np.ndarray) -> tuple[np.ndarray, int, np.n
     final = np.zeros(nxt, dtype=np.int32)
     nlab = 0
     for i in range(1, nxt):
-        r = _find_root(parent, i)
-        if r == i:
+        if _find_root(parent, i) == i:
             nlab += 1
             final[i] = nlab
     for i in range(1, nxt):
         final[i] = final[_find_root(parent, i)]
     area = np.zeros(nlab + 1, dtype=np.int64)
     flux = np.zeros(nlab + 1, dtype=np.float64)
-    for y in range(ny):
-        for x in range(nx):
-            lab = labels[y, x]
-            if lab > 0:
-                lab = final[lab]
-                labels[y, x] = lab
-                area[lab] += 1
-                flux[lab] += smooth[y, x]
-    return labels, nlab, area, flux
+    py = []
+    px = []
+    for k in range(npx):
+        y = pixels[k] // nx
+        x = pixels[k] % nx
+        lab = final[labels[y, x]]
+        labels[y, x] = lab
+        area[lab] += 1
+        flux[lab] += smooth[y, x]
+        if _is_peak(smooth, y, x):
+            py.append(y)
+            px.append(x)
+    return labels, nlab, area, flux, np.array(py, dtype=np.int64), np.array(px, dtype=np.int64)
 
 
 def windowed_centroids(
@@ -463,15 +467,14 @@ def detect_sources(
     tmp = _filter_rows(data, bkg, flagmask, bad_bits, kernel)
     smooth, above = _filter_cols(tmp, kernel, noise, float(detect_sigma), data, flagmask, bad_bits)
     del tmp
-    labels, nlab, areas, flux_sums = _label(above, smooth)
-    if nlab == 0:
-        return _empty()
-    small = areas < min_area
-    small[0] = True
-    py, px = _local_peaks(smooth, labels, small)
-    if py.size == 0:
+    labels, nlab, areas, flux_sums, py, px = _label(above, smooth)
+    if nlab == 0 or py.size == 0:
         return _empty()
     seg = labels[py, px]
+    big = areas[seg] >= min_area
+    py, px, seg = py[big], px[big], seg[big]
+    if py.size == 0:
+        return _empty()
     # noise of the smoothed image: a separable kernel k(x)k(y) scales white noise by sum(k^2)
     smooth_noise = noise * np.float32(np.sum(kernel**2))
     keep, blended = _deblend(smooth, py, px, seg, smooth_noise, float(detect_sigma), float(deblend_contrast))
@@ -490,7 +493,7 @@ def detect_sources(
     )
     flags |= np.where(near_edge, np.uint16(PixelFlag.EDGE), np.uint16(0))
     order = np.argsort(-peak, kind="stable")
-    log.debug("detected %d sources in %d segments", x.size, int(np.unique(seg).size))
+    log.debug("detected %d sources in %d segments", x.size, nlab)
     return Detections(
         x=x[order],
         y=y[order],

@@ -230,11 +230,15 @@ def _model_of_all(
     epsf: EPSF,
     fwhm: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fit every source with the current ePSF and render them all; also the stack stars' fluxes."""
+    """Fit the sources whose light reaches a stack stamp and render them; also the stack stars' fluxes."""
     from scipy.spatial import cKDTree
 
     ox = np.asarray(others[0], dtype=float)
     oy = np.asarray(others[1], dtype=float)
+    reach = 2.0 * np.sqrt(2.0) * epsf.half_size + 2.0
+    dist_to_stack, _ = cKDTree(np.column_stack([xs, ys])).query(np.column_stack([ox, oy]))
+    near = dist_to_stack <= reach
+    ox, oy = ox[near], oy[near]
     fit = fit_psf(image, ox, oy, epsf, fit_half=max(2, int(np.ceil(fwhm))), max_iters=10)
     flux = np.where((fit.flags == 0) & np.isfinite(fit.flux), fit.flux, 0.0)
     fine, scale, fx0, fy0 = epsf.fine
