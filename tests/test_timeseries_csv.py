@@ -212,3 +212,18 @@ def test_cli_fits_exotic_json_with_coordinates(
     assert (tmp_path / "out" / "HAT-P-32_b.csv").is_file()
     code = main(["lightcurve", "fit", str(path), "--ra", "31.0", "--period", "2.15"])
     assert code != 0
+
+
+def test_reads_an_astroimagej_measurements_table(tmp_path: Path) -> None:
+    path = tmp_path / "Measurements.xls"  # AstroImageJ: tab-separated, a blank first header
+    path.write_text(
+        " \tLabel\tJ.D.-2400000\tBJD_TDB\trel_flux_T1\trel_flux_err_T1\tAIRMASS\n"
+        "1\tx.fits\t58107.5654\t2458107.5698\t1.001\t0.005\t1.12\n"
+        "2\ty.fits\t58107.5671\t2458107.5715\t0.999\t0.005\t1.11\n"
+    )
+    lc = lightcurve_from_table(read_table(path), path=path)
+    assert lc.time_scale == "BJD_TDB"
+    np.testing.assert_allclose(lc.time, [2458107.5698, 2458107.5715])
+    assert lc.jd_utc is not None and lc.jd_utc[0] == pytest.approx(2458107.5654)
+    np.testing.assert_allclose(lc.flux_err, [0.005, 0.005])
+    np.testing.assert_allclose(lc.aux["airmass"], [1.12, 1.11])

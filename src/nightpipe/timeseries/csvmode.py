@@ -307,6 +307,11 @@ def lightcurve_from_table(
         "time_scale": tcol.scale,
     }
     jd_utc: FloatArray | None = raw_time if tcol.scale == "JD_UTC" else None
+    if jd_utc is None:  # a JD_UTC column beside the BJD one (AstroImageJ writes both)
+        for name, offset in (("J.D.-2400000", 2400000.0), ("JD_UTC", 0.0), ("JD-UTC", 0.0)):
+            if name in table.colnames and name != tcol.name:
+                jd_utc = np.asarray(table[name], dtype=np.float64) + offset
+                break
     time = raw_time
     coords_known = ra is not None and dec is not None and site is not None
     if tcol.scale == "JD_UTC" and coords_known:
