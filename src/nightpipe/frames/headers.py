@@ -751,7 +751,8 @@ def normalize_header(
     filename
         The file's name, used to infer the kind when the header has no frame type.
     comments
-        Comments of the filter keywords (see :func:`header_comments`).
+        Card comments (:func:`parse_cards`); filter wheels that write a slot number keep
+        the filter's name there.
 
     Examples
     --------

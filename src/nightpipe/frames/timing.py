@@ -469,15 +469,6 @@ def match_target(object_name: str | None, targets: Sequence[TargetConfig]) -> Ta
     return None
 
 
-def julian_dates(mid_utc: Sequence[datetime]) -> np.ndarray:
-    """JD (UTC) of timezone-aware datetimes, computed with astropy."""
-    from astropy.time import Time
-
-    if not mid_utc:
-        return np.zeros(0)
-    return np.asarray(Time(list(mid_utc), scale="utc").jd, dtype=np.float64)
-
-
 def barycentric_times(
     mid_utc: Sequence[datetime],
     ra_deg: Sequence[float | None],
