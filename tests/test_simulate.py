@@ -167,3 +167,21 @@ def test_unwritable_folder_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(NightpipeError, match="cannot write") as info:
         simulate_night(blocker / "night", small_options(size=32, n_lights=1))
     assert "blocker" in str(info.value)
+
+
+def test_junk_files_are_unreadable_as_frames(tmp_path: Path) -> None:
+    from nightpipe.errors import FitsReadError
+    from nightpipe.frames.fitsio import read_image
+
+    truth = simulate_night(tmp_path, replace(small_options(size=32, n_lights=2), junk_files=True))
+    assert len(truth.junk) == 4
+    for item in truth.junk:
+        path = tmp_path / item["file"]
+        assert path.is_file()
+        if path.suffix == ".fits":
+            with pytest.raises(FitsReadError):
+                read_image(path)
+    # the frames themselves are untouched and readable
+    for entry in truth.frames:
+        data, _ = read_image(tmp_path / entry["file"])
+        assert data.shape == (32, 32)

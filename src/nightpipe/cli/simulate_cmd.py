@@ -43,6 +43,7 @@ def _options(
     variable: bool,
     moving: bool,
     wcs: bool,
+    junk: bool,
     latitude: float,
     longitude: float,
     elevation: float,
@@ -91,6 +92,7 @@ def _options(
         transit=replace(base.transit, enabled=transit),
         variable_comparison=variable,
         moving_object=moving,
+        junk_files=junk,
     )
 
 
@@ -125,6 +127,7 @@ def simulate(
     variable: bool = typer.Option(False, "--variable", help="Make one comparison star variable"),
     moving: bool = typer.Option(False, "--moving", help="Add a moving object"),
     wcs: bool = typer.Option(False, "--wcs", help="Write the true WCS into the light headers"),
+    junk: bool = typer.Option(False, "--junk", help="Add junk files (truncated, empty, text) to the night"),
 ) -> None:
     """Write a synthetic night of raw frames (seeded, reproducible) and its truth.json."""
     obs = state(ctx).settings.observatory
@@ -157,6 +160,7 @@ def simulate(
         variable=variable,
         moving=moving,
         wcs=wcs,
+        junk=junk,
         latitude=obs.latitude,
         longitude=obs.longitude,
         elevation=obs.elevation,

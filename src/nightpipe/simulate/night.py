@@ -19,6 +19,7 @@ from astropy import units as u
 from astropy.time import Time
 
 from nightpipe.errors import ConfigError, NightpipeError
+from nightpipe.frames.fitsio import atomic_open
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.simulate.camera import Exposure, dark_scale, expose_and_read
 from nightpipe.simulate.cosmics import cosmic_tracks, expected_hits
@@ -491,6 +492,28 @@ def simulate_night(
         ) from None
 
 
+def write_junk(outdir: Path, plan: list[PlannedFrame]) -> list[dict[str, str]]:
+    """Write files a pipeline must survive; return what each one is."""
+    junk: list[dict[str, str]] = []
+    lights = [f for f in plan if f.kind == "light"]
+    if lights:
+        source = (outdir / lights[-1].name).read_bytes()
+        name = f"{Path(lights[-1].name).stem} copy (truncated).fits"
+        with atomic_open(outdir / name, "wb") as handle:
+            handle.write(source[: len(source) // 2])
+        junk.append({"file": name, "problem": "truncated FITS (half of a light frame)"})
+    with atomic_open(outdir / "empty.fits", "wb") as handle:
+        handle.write(b"")
+    junk.append({"file": "empty.fits", "problem": "empty file"})
+    with atomic_open(outdir / "focus notes.fits", "w", encoding="utf-8") as handle:
+        handle.write("focuser at 16473, seeing poor before 22h\n")
+    junk.append({"file": "focus notes.fits", "problem": "text file with a FITS suffix"})
+    with atomic_open(outdir / "acquisition.log", "w", encoding="utf-8") as handle:
+        handle.write("sequence started\n")
+    junk.append({"file": "acquisition.log", "problem": "not a FITS name"})
+    return junk
+
+
 def _write_night(
     outdir: Path, night: _Night, plan: list[PlannedFrame], progress: Progress | None, threads: int
 ) -> Truth:
@@ -517,7 +540,10 @@ def _write_night(
                 raise
     finally:
         bar.stop()
-    data = _truth(night, entries).to_dict()
+    truth_record = _truth(night, entries)
+    if night.options.junk_files:
+        truth_record.junk = write_junk(outdir, plan)
+    data = truth_record.to_dict()
     write_json(outdir / TRUTH_FILE, data)
     truth = Truth(**data)  # plain JSON data, as Truth.load gives
     logger.info("wrote %d frames and %s into %s", len(plan), TRUTH_FILE, outdir)

@@ -311,6 +311,10 @@ class SimOptions:
         Add a moving object (asteroid) crossing the field.
     moving_mag, moving_rate
         Its magnitude and rate (arcsec per minute).
+    junk_files
+        Also write the junk a real night folder holds: a truncated light frame, an empty
+        ``.fits`` file, a text file named ``.fits`` and a log file (listed in the truth's
+        ``junk``), to test that a pipeline records them and goes on.
     """
 
     seed: int = 1
@@ -331,6 +335,7 @@ class SimOptions:
     moving_object: bool = False
     moving_mag: float = 14.0
     moving_rate: float = 0.5
+    junk_files: bool = False
 
     def __post_init__(self) -> None:
         """Reject values that cannot make a night."""

@@ -73,6 +73,10 @@ class Truth:
         transit and variability only), ``star_flux_e`` (electrons per star above the flat,
         after extinction), ``noise`` (expected relative photometric noise of the target) and
         cosmic rays.
+    moving_object, variable
+        The moving object and the variable comparison star, when asked for.
+    junk
+        Files that are not frames (``junk_files`` option): name and what is wrong with each.
     """
 
     version: int
@@ -86,6 +90,7 @@ class Truth:
     frames: list[dict[str, Any]] = dc_field(default_factory=list)
     moving_object: dict[str, Any] | None = None
     variable: dict[str, Any] | None = None
+    junk: list[dict[str, str]] = dc_field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
