@@ -231,3 +231,14 @@ def test_meridian_flip_is_followed_and_detrended() -> None:
     # the step is decisive against no detrending (a centroid jump at the flip can mimic it too)
     bic = {h.vectors: h.bic for h in fit.bic_history}
     assert bic[()] - bic[("flip",)] > 50
+
+
+def test_reference_frame_has_a_wcs_when_some_frames_lack_one() -> None:
+    tables, field = simulate_source_tables(TransitTruth(), n_frames=20, seed=5)
+    for t in tables[:15]:  # most frames unsolved, the middle ones included
+        t["ra"] = np.nan
+        t["dec"] = np.nan
+    matrix = crossmatch(tables)
+    assert matrix.ref_frame >= 15
+    assert matrix.method.count("pixel") == 15 and matrix.method.count("sky") == 5
+    assert matrix.find(float(field.ra[0]), float(field.dec[0])) is not None

@@ -211,8 +211,8 @@ def crossmatch(
     tables
         Source tables of the night (``x``, ``y``, ``ra``, ``dec`` columns), in time order.
     ref_frame
-        The reference frame; by default the frame with the most sources among the middle half
-        of the night.
+        The reference frame; by default the frame with the most sources among the solved frames
+        of the middle half of the night (any solved frame, else any frame of the middle half).
     radius_px, pixel_radius_px
         Matching radii for sky (in pixels, converted with the measured scale) and pixel matching.
 
@@ -224,9 +224,12 @@ def crossmatch(
     if not tables:
         raise TimeseriesError("no source tables to match", hint="run the photometry step first")
     n = len(tables)
-    if ref_frame is None:
+    if ref_frame is None:  # most sources in the middle half of the night, a frame with a WCS if any
         lo, hi = n // 4, max(n // 4 + 1, 3 * n // 4)
-        ref_frame = lo + int(np.argmax([len(t) for t in tables[lo:hi]]))
+        solved = [has_wcs(t) for t in tables]
+        candidates = [i for i in range(lo, hi) if solved[i]] or [i for i in range(n) if solved[i]]
+        candidates = candidates or list(range(lo, hi))
+        ref_frame = max(candidates, key=lambda i: len(tables[i]))
     ref = tables[ref_frame]
     if len(ref) == 0:
         raise TimeseriesError(f"reference frame {ref.meta.get('frame', ref_frame)} has no sources")
