@@ -526,3 +526,21 @@ def test_a_row_the_database_refuses_does_not_stop_the_scan(tmp_path: Path, db: D
         assert summary.bad == 1 and "long.fits" not in names
     else:
         assert summary.bad == 0 and "long.fits" in names
+
+
+def test_hatp32_scan_bjd_matches_exotic(shared_data: Path, tmp_path: Path) -> None:
+    """End to end: the scanned HAT-P-32 night, with the target configured, has EXOTIC's BJD_TDB."""
+    ref = json.loads((shared_data / "hatp32-microobservatory/exotic-reference/sampledata.json").read_text())
+    exotic = np.array(ref["time"])
+    settings = validate_settings(
+        {"timeseries": {"targets": [{"name": "HAT-P-32", "ra": 31.041667, "dec": 46.689722}]}}
+    )
+    db = open_database(f"sqlite:///{tmp_path / 'hat.sqlite'}")
+    try:
+        assert scan_paths([shared_data / "hatp32-microobservatory"], settings, db).frames == 142
+        with db.session() as s:
+            ours = np.array([f.bjd_tdb for f in light_frames(s, night="2017-12-19")], dtype=float)
+    finally:
+        db.dispose()
+    nearest = np.abs(ours[None, :] - exotic[:, None]).argmin(axis=1)
+    assert np.all(np.abs(exotic - ours[nearest]) * 86400.0 < 0.1)
