@@ -133,9 +133,11 @@ def run_lightcurves(
         tables, bad = read_source_tables(folder, progress)
         summary.unreadable.extend(bad)
         ids = _frame_ids(db, name)
+        known = set(ids.values())
         for table in tables:  # the photometry step records the frame id in the table meta
-            if table.meta.get("frame_id") is not None:
-                ids[Path(str(table.meta["frame"])).name.split(".")[0]] = int(table.meta["frame_id"])
+            fid = table.meta.get("frame_id")
+            if fid is not None and int(fid) in known:
+                ids[Path(str(table.meta["frame"])).name.split(".")[0]] = int(fid)
         with db.session() as session:
             for stem, reason in bad:
                 if stem in ids:
