@@ -12,6 +12,7 @@ from scipy import ndimage, signal
 
 from nightpipe.calib.cosmics import (
     CosmicParams,
+    CosmicResult,
     detect_cosmics,
     detect_cosmics_fast,
     detect_cosmics_full,
@@ -66,6 +67,13 @@ def field() -> tuple[np.ndarray, np.ndarray]:
     return star_field_with_cosmics()
 
 
+@pytest.fixture(scope="module")
+def field_results(field: tuple[np.ndarray, np.ndarray]) -> tuple[CosmicResult, CosmicResult]:
+    """Full and fast runs (with cleaning) on the star field, computed once for the module."""
+    params = CosmicParams(gain=1.5, read_noise=8.0, clean=True)
+    return detect_cosmics_full(field[0], params), detect_cosmics_fast(field[0], params)
+
+
 def _objects(mask: np.ndarray) -> list[tuple[slice, slice]]:
     labels, _ = ndimage.label(mask)
     return [sl for sl in ndimage.find_objects(labels) if sl is not None]
@@ -89,11 +97,11 @@ def test_fast_equals_full_on_gmos(gmos: np.ndarray) -> None:
     assert fast.examined_fraction < 1.0
 
 
-def test_injected_cosmics_recall_and_fast_agreement(field: tuple[np.ndarray, np.ndarray]) -> None:
-    image, truth = field
-    params = CosmicParams(gain=1.5, read_noise=8.0)
-    full = detect_cosmics_full(image, params)
-    fast = detect_cosmics_fast(image, params)
+def test_injected_cosmics_recall_and_fast_agreement(
+    field: tuple[np.ndarray, np.ndarray], field_results: tuple[CosmicResult, CosmicResult]
+) -> None:
+    _, truth = field
+    full, fast = field_results
     recall_full = (full.mask & truth).sum() / truth.sum()
     recall_fast = (fast.mask & truth).sum() / truth.sum()
     assert recall_full > 0.95
@@ -129,10 +137,11 @@ def test_laplacian_plus_equals_subsample_convolve_rebin() -> None:
     np.testing.assert_allclose(laplacian_plus(image), rebinned, rtol=1e-12)
 
 
-def test_cleaning_replaces_hits_with_local_sky(field: tuple[np.ndarray, np.ndarray]) -> None:
+def test_cleaning_replaces_hits_with_local_sky(
+    field: tuple[np.ndarray, np.ndarray], field_results: tuple[CosmicResult, CosmicResult]
+) -> None:
     image, truth = field
-    params = CosmicParams(gain=1.5, read_noise=8.0, clean=True)
-    for result in (detect_cosmics_full(image, params), detect_cosmics_fast(image, params)):
+    for result in field_results:
         assert result.cleaned is not None
         hit = result.mask & truth
         assert np.median(result.cleaned[hit] - image[hit]) < -200
