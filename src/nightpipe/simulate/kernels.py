@@ -52,10 +52,15 @@ def add_stars(
         ix = int(np.rint(x[k]))
         iy = int(np.rint(y[k]))
         size = 2 * rad + 1
-        stamp = np.empty((size, size))
+        stamp = np.zeros((size, size))
         total = 0.0
+        r2max = rad * rad
         for j in range(size):
             for i in range(size):
+                cx = ix - rad + i - x[k]
+                cy = iy - rad + j - y[k]
+                if cx * cx + cy * cy > r2max:  # a round stamp centred on the star: no centroid bias
+                    continue
                 acc = 0.0
                 for sj in range(oversample):
                     dy = iy - rad + j + (sj + 0.5) * step - 0.5 - y[k]

@@ -57,6 +57,9 @@ def _stamps(
     size = offs.size
     if oversample > 1:
         prof = prof.reshape(x.size, size, oversample, size, oversample).sum(axis=(2, 4))
+    cx = (ix - x)[:, None, None] + offs[None, None, :]
+    cy = (iy - y)[:, None, None] + offs[None, :, None]
+    prof = np.where(cx**2 + cy**2 <= rad**2, prof, 0).astype(np.float32)  # round stamps
     prof *= (flux / prof.sum(axis=(1, 2), dtype=np.float64))[:, None, None].astype(np.float32)
     gx = ix[:, None, None] + offs[None, None, :]
     gy = iy[:, None, None] + offs[None, :, None]
@@ -76,7 +79,8 @@ def render_stars(
 ) -> np.ndarray:
     """Add point sources of total ``flux`` at ``(x, y)`` (0-based pixel centres) to a new image.
 
-    Each star is drawn in a square stamp, the profile integrated over each pixel on an
+    Each star is drawn in a round stamp (pixels whose centre lies within the stamp radius of
+    the star, so that the truncation does not move its centroid), the profile integrated over each pixel on an
     ``oversample`` x ``oversample`` grid and normalised so that the stamp holds exactly
     ``flux`` (light falling outside the image is lost). The stamp half-size is
     :func:`stamp_radius` for stars above 10^5 electrons, and 3/4 and 1/2 of it (at least
