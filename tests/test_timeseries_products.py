@@ -165,7 +165,7 @@ def _write_night(tmp_path: Path, n_frames: int = 50) -> tuple[object, Path]:
 def test_run_lightcurves_on_a_synthetic_night(tmp_path: Path, db_url: str) -> None:
     field, folder = _write_night(tmp_path)
     (folder / "broken.ecsv").write_text("# %ECSV 1.0\nnot a table\n")
-    settings = _settings(tmp_path, field, **{"database.url": f"'{db_url}'"})
+    settings = _settings(tmp_path, field, **{"database.url": f"'{db_url}'", "timeseries.sampler": "'none'"})
     db = open_database(settings.database.url)
     summary = run_lightcurves(settings, db, night="2017-12-19", plots=False)
     assert not summary.failed, summary.failed
