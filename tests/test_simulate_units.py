@@ -225,3 +225,22 @@ def test_poisson_inversion_matches_the_poisson_law() -> None:
         chi2 = np.sum((counts[keep] - expected[keep]) ** 2 / expected[keep])
         assert chi2 < stats.chi2.ppf(0.999, keep.sum() - 1)
         assert draws.mean() == pytest.approx(lam, rel=0.01 if lam > 1 else 0.05)
+
+
+def test_linear_camera_without_roll_off() -> None:
+    rng = np.random.default_rng(2)
+    mean = np.linspace(0, 2e5, 400 * 400, dtype=np.float32).reshape(400, 400)
+    raw = expose_and_read(
+        mean,
+        np.zeros((400, 400), dtype=np.float32),
+        rng=rng,
+        gain=2.0,
+        read_noise=1.0,
+        bias_offset=0.0,
+        full_well=1e9,
+        knee=65535.0,  # no roll-off: linear up to the ADC maximum, then clipped
+        adc_max=65535,
+    ).astype(float)
+    linear = mean < 1.2e5
+    np.testing.assert_allclose(raw[linear], mean[linear] / 2.0, atol=6 * np.sqrt(mean[linear].max()) / 2)
+    assert np.all(raw[mean > 1.4e5] == 65535)

@@ -129,7 +129,7 @@ def roll_off(adu: np.ndarray, knee: float, adc_max: float) -> np.ndarray:
     """
     span = adc_max - knee
     high = adu > knee
-    if np.any(high):
+    if span > 0 and np.any(high):
         adu[high] = knee + span * (1.0 - np.exp(-(adu[high] - knee) / span))
     return adu
 

@@ -175,7 +175,7 @@ def fix_kernel(
         else:
             e = m + math.sqrt(max(m, 0.0) + rn2) * normal[j, i]
         v = e * inv_gain + bias[j, i] + offset
-        if v > knee:
+        if v > knee and span > 0.0:
             v = knee + span * (1.0 - math.exp(-(v - knee) / span))
         v = np.rint(v)
         out[j, i] = np.uint16(min(max(v, 0.0), adc_max))

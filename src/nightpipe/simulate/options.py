@@ -46,7 +46,8 @@ class CameraOptions:
     adc_bits
         ADC depth: 16 for most cameras, 12 for MicroObservatory-like ones.
     nonlinear_knee
-        Fraction of the ADC maximum above which the response rolls off smoothly to saturation.
+        Fraction of the ADC maximum above which the response rolls off smoothly to saturation
+        (1: linear up to the ADC maximum).
     full_well
         Full-well capacity, electrons (charge above it is clipped before read-out).
     hot_pixel_fraction, dead_pixel_fraction
@@ -348,6 +349,8 @@ class SimOptions:
             problems.append("camera.binning must be >= 1")
         if self.camera.gain <= 0:
             problems.append("camera.gain must be > 0")
+        if not 0 < self.camera.nonlinear_knee <= 1:
+            problems.append("camera.nonlinear_knee must be in (0, 1] (1: no roll-off)")
         if self.camera.adc_bits not in (12, 14, 16):
             problems.append("camera.adc_bits must be 12, 14 or 16")
         if self.site.n_lights < 0 or self.calibration.n_bias < 0 or self.calibration.n_flat < 0:
