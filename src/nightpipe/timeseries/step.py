@@ -10,6 +10,7 @@ Each fit is also stored in the ``transit_fits`` table (one row per night and tar
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -27,7 +28,7 @@ from nightpipe.config import Settings, TargetConfig
 from nightpipe.errors import NightpipeError, TimeseriesError
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
-from nightpipe.store.models import Frame
+from nightpipe.store.models import Frame, StepRun
 from nightpipe.store.models_timeseries import TransitFitRow
 from nightpipe.store.steps import record_step
 from nightpipe.timeseries.assemble import TargetSpec, build_lightcurve
@@ -49,6 +50,24 @@ class LightcurveSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     skipped: str | None = None
+    unchanged_nights: int = 0
+
+
+def night_inputs_digest(settings: Settings, folder: Path) -> str:
+    """A hash of a night's source tables (name, size, mtime) and the settings the light curves use."""
+    digest = hashlib.sha256(settings.digest("timeseries", "observatory", "photometry").encode())
+    for path in sorted(folder.glob("*.ecsv")):
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _unchanged_night(db: Database, night: str, digest: str, products: Path) -> bool:
+    with db.session() as session:
+        run = session.scalars(
+            select(StepRun).where(StepRun.step == STEP, StepRun.night == night, StepRun.frame_id.is_(None))
+        ).first()
+    return run is not None and run.input_hash == digest and run.status == "ok" and products.is_dir()
 
 
 def read_source_tables(
@@ -130,6 +149,11 @@ def run_lightcurves(
             raise TimeseriesError(
                 "no source tables for this night", path=folder, hint="run the photometry step"
             )
+        digest = night_inputs_digest(settings, folder)
+        if _unchanged_night(db, name, digest, output / "lightcurves" / name):
+            log.info("night %s: source tables and settings unchanged; light curves kept", name)
+            summary.unchanged_nights += 1
+            continue
         tables, bad = read_source_tables(folder, progress)
         summary.unreadable.extend(bad)
         ids = _frame_ids(db, name)
@@ -181,6 +205,7 @@ def run_lightcurves(
                 night=name,
                 details=_jsonable(details),
                 reason=None if status == "ok" else "every target failed",
+                input_hash=digest,
                 output_path=str(output / "lightcurves" / name),
             )
     return summary
