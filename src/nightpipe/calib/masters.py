@@ -889,7 +889,7 @@ def run_masters(
             continue
         if row is not None:
             made.append(row)
-            if plots:
+            if plots and (row.path in summary.built or not _plot_path(row, settings, group.night).is_file()):
                 _plot(row, settings, group.night)
     fresh = [m for m in made if m.path in summary.built]
     if fresh:
@@ -899,12 +899,16 @@ def run_masters(
     return summary
 
 
+def _plot_path(row: Master, settings: Settings, night: str | None) -> Path:
+    return (
+        Path(settings.paths.output) / "plots" / (night or "all") / "masters" / (Path(row.path).stem + ".png")
+    )
+
+
 def _plot(row: Master, settings: Settings, night: str | None) -> None:
     from nightpipe.report.master_plots import plot_master
 
-    out = (
-        Path(settings.paths.output) / "plots" / (night or "all") / "masters" / (Path(row.path).stem + ".png")
-    )
+    out = _plot_path(row, settings, night)
     try:
         plot_master(row.path, out)
     except (OSError, ValueError, NightpipeError) as exc:
