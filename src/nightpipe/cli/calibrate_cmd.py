@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from nightpipe.calib.calibrate import run_calibrate
-from nightpipe.calib.cosmics import MODES
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import CalibrationError, ConfigError
-from nightpipe.store import open_database
 
 
 def calibrate(
@@ -27,6 +24,10 @@ def calibrate(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw a before/after pair of one frame"),
 ) -> None:
     """Calibrate light frames: overscan, bias, scaled dark, flat, bad pixels, cosmic rays."""
+    from nightpipe.calib.calibrate import run_calibrate
+    from nightpipe.calib.cosmics import MODES
+    from nightpipe.store import open_database
+
     settings = state(ctx).settings
     if cosmics is not None:
         if cosmics not in MODES:

@@ -7,9 +7,6 @@ from pathlib import Path
 import typer
 
 from nightpipe.cli.common import console, progress_for
-from nightpipe.cli.run_cmd import print_run
-from nightpipe.pipeline.demo import prepare_demo
-from nightpipe.pipeline.night import run_night
 
 
 def demo(
@@ -17,6 +14,10 @@ def demo(
     outdir: Path = typer.Argument(Path("demo"), help="Folder for the demo night and its products"),
 ) -> None:
     """Generate the demo night (a simulated transit on a real star field) and run the whole pipeline."""
+    from nightpipe.cli.run_cmd import print_run
+    from nightpipe.pipeline.demo import prepare_demo
+    from nightpipe.pipeline.night import run_night
+
     progress = progress_for(ctx)
     settings, raw = prepare_demo(outdir, progress=progress)
     console().print(f"demo night: {raw}  (settings: {outdir / 'nightpipe.toml'})")

@@ -10,12 +10,13 @@ from types import FrameType
 import typer
 
 from nightpipe.cli.common import console, state
-from nightpipe.pipeline.ingest import ingest, process_nights
 
 
 def _one_pass(
     ctx: typer.Context, incoming: Path, archive: Path, move: bool, process: bool, settle: float
 ) -> int:
+    from nightpipe.pipeline.ingest import ingest, process_nights
+
     settings = state(ctx).settings
     summary = ingest(incoming, archive, settings, move=move, settle_s=settle)
     out = console()

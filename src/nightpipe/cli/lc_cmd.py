@@ -8,8 +8,6 @@ from pathlib import Path
 import typer
 
 from nightpipe.cli.common import console, state
-from nightpipe.starlc import StarQuery, export_csv, plot, resolve_star, star_lightcurve
-from nightpipe.store import open_database
 
 
 def lc(
@@ -23,6 +21,9 @@ def lc(
     out: Path | None = typer.Option(None, "--out", help="Folder for the CSV and PNG (default: output/lc)"),
 ) -> None:
     """Plot and export a star's calibrated magnitudes from every night measured."""
+    from nightpipe.starlc import StarQuery, export_csv, plot, resolve_star, star_lightcurve
+    from nightpipe.store import open_database
+
     settings = state(ctx).settings
     db = open_database(settings.database.url)
     try:

@@ -7,11 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from nightpipe.calib.library import list_masters
-from nightpipe.calib.masters import run_masters
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import CalibrationError
-from nightpipe.store import open_database
 from nightpipe.store.models import Master
 
 
@@ -25,6 +22,10 @@ def masters(
     all_: bool = typer.Option(False, "--all", help="With --list: include invalidated masters"),
 ) -> None:
     """Build masters from the inventory's calibration frames (run `nightpipe scan` first)."""
+    from nightpipe.calib.library import list_masters
+    from nightpipe.calib.masters import run_masters
+    from nightpipe.store import open_database
+
     settings = state(ctx).settings
     db = open_database(settings.database.url)
     try:

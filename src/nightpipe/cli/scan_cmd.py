@@ -14,8 +14,6 @@ from rich.table import Table
 
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import FitsReadError
-from nightpipe.inventory import frame_summary, group_frames, problem_frames, query_frames, scan_paths
-from nightpipe.store import open_database
 
 
 class OutputFormat(StrEnum):
@@ -32,6 +30,9 @@ def scan(
     force: bool = typer.Option(False, "--force", help="Re-read every header, changed or not"),
 ) -> None:
     """Scan folders of FITS frames into the database (only new or changed files are read)."""
+    from nightpipe.inventory import scan_paths
+    from nightpipe.store import open_database
+
     for path in paths:
         if not path.exists():
             raise FitsReadError("no such file or folder", path=path, hint="check the path")
@@ -62,6 +63,9 @@ def frames(
     ),
 ) -> None:
     """List the frames known, grouped by kind x binning x filter x exposure x temperature."""
+    from nightpipe.inventory import frame_summary, group_frames, problem_frames, query_frames
+    from nightpipe.store import open_database
+
     settings = state(ctx).settings
     db = open_database(settings.database.url)
     try:

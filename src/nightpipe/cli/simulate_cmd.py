@@ -10,7 +10,6 @@ import typer
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import ConfigError
 from nightpipe.simulate import DIALECTS, SimOptions, simulate_night
-from nightpipe.simulate.night import TRUTH_FILE
 
 
 def _options(
@@ -130,6 +129,8 @@ def simulate(
     junk: bool = typer.Option(False, "--junk", help="Add junk files (truncated, empty, text) to the night"),
 ) -> None:
     """Write a synthetic night of raw frames (seeded, reproducible) and its truth.json."""
+    from nightpipe.simulate.night import TRUTH_FILE
+
     obs = state(ctx).settings.observatory
     options = _options(
         seed=seed,

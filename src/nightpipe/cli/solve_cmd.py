@@ -11,11 +11,11 @@ from rich.table import Table
 from nightpipe.astrometry.step import SolveSummary, run_solve, solve_files
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import FitsReadError
-from nightpipe.frames.fitsio import is_fits_name
-from nightpipe.store import open_database
 
 
 def _expand(paths: list[Path]) -> list[Path]:
+    from nightpipe.frames.fitsio import is_fits_name
+
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -70,6 +70,8 @@ def solve(
     WCS is written into the calibrated file. With PATHS, each file is solved and a copy with
     the WCS is written to --outdir (default <paths.output>/solved); inputs are never changed.
     """
+    from nightpipe.store import open_database
+
     settings = state(ctx).settings
     if paths:
         summary = solve_files(

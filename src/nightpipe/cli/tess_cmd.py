@@ -9,9 +9,6 @@ import typer
 
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import ConfigError, PipelineError
-from nightpipe.store import open_database
-from nightpipe.tess.analysis import TessOptions, run_tess
-from nightpipe.tess.photometry import ApertureChoice, BackgroundChoice, SystematicsChoice
 from nightpipe.tess.quality import BitmaskName
 
 APERTURES = ("auto", "pipeline", "threshold")
@@ -68,6 +65,10 @@ def tess(
     author: str = typer.Option("SPOC", "--author", help="With --download: SPOC, QLP, TESS-SPOC... or any"),
 ) -> None:
     """Light curves (and transit fits, with --period) from TESS, Kepler and K2 files on disk."""
+    from nightpipe.store import open_database
+    from nightpipe.tess.analysis import TessOptions, run_tess
+    from nightpipe.tess.photometry import ApertureChoice, BackgroundChoice, SystematicsChoice
+
     settings = state(ctx).settings
     files = list(files or [])
     if download is not None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nightpipe.calphot.step import run_zeropoints
 from nightpipe.cli.common import console, progress_for, state
-from nightpipe.store import open_database
 
 
 def zeropoints(
@@ -14,6 +12,9 @@ def zeropoints(
     night: str | None = typer.Option(None, "--night", help="Night (YYYY-MM-DD); all nights when omitted"),
 ) -> None:
     """Fit per-frame zero points (and extinction) against the reference catalogues."""
+    from nightpipe.calphot.step import run_zeropoints
+    from nightpipe.store import open_database
+
     settings = state(ctx).settings
     db = open_database(settings.database.url)
     try:
