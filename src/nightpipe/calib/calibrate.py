@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ from nightpipe.errors import CalibrationError, NightpipeError
 from nightpipe.frames.fitsio import open_fits, read_image
 from nightpipe.frames.flags import BAD_PIXEL_FLAGS, PixelFlag
 from nightpipe.inventory import light_frames
+from nightpipe.pipeline.parallel import Outcome, map_frames
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, Master
@@ -523,8 +525,13 @@ def run_calibrate(
     allow_missing: bool | None = None,
     force: bool = False,
     plots: bool = True,
+    client: Any = None,
 ) -> CalibrateSummary:
     """Calibrate the light frames of a night (or of every night) and record each outcome.
+
+    The frames are calibrated in parallel through :func:`nightpipe.pipeline.parallel.map_frames`
+    (threads of this process, or the workers of a Dask ``client``); the database is read and
+    written in this process only.
 
     Parameters
     ----------
@@ -544,6 +551,9 @@ def run_calibrate(
     plots
         Draw the before/after picture of one frame calibrated in this run
         (``plots/<night>/calibrate_<stem>.png``).
+    client
+        A ``distributed.Client`` to run the frames on, or ``None`` for threads
+        (``settings.parallel.threads``).
 
     Returns
     -------
@@ -561,17 +571,31 @@ def run_calibrate(
     with db.session() as session:
         frames = light_frames(session, night)
     summary.frames = len(frames)
-    cache = MasterCache()
     claimed: set[Path] = set()
     used_masters: dict[str, set[str]] = {}
-    progress.start(len(frames), "calibrate")
-    try:
-        for frame in frames:
-            outcome = _one(frame, settings, db, cache, allow=allow, force=force, claimed=claimed)
-            _tally(summary, outcome, used_masters)
-            progress.advance(Path(frame.path).name)
-    finally:
-        progress.stop()
+    planned = [_plan(frame, settings, db, allow=allow, force=force, claimed=claimed) for frame in frames]
+    for frame, item in zip(frames, planned, strict=True):
+        if isinstance(item, FrameOutcome):  # unchanged, or failed for a missing master
+            if item.status != "unchanged":
+                _record_frame(db, item, frame.night, None)
+            _tally(summary, item, used_masters)
+    jobs = [item for item in planned if isinstance(item, _Planned)]
+
+    def finished(index: int, result: Outcome[FrameOutcome]) -> None:
+        outcome = result.value if result.value is not None else _crashed(jobs[index].job, result.error)
+        _record_frame(db, outcome, jobs[index].job.night, jobs[index].input_hash)
+        _tally(summary, outcome, used_masters)
+
+    map_frames(
+        _Calibrator(settings),
+        [p.job for p in jobs],
+        settings.parallel,
+        client=client,
+        progress=progress,
+        description="calibrate",
+        label=lambda job: Path(job.path).name,
+        on_result=finished,
+    )
     if plots and summary.outputs:
         summary.plot = _sample_plot(settings, summary.outputs[len(summary.outputs) // 2])
     summary.seconds = time.perf_counter() - start
@@ -598,16 +622,51 @@ def _sample_plot(settings: Settings, calibrated: str) -> str | None:
     return str(png) if png is not None else None
 
 
-def _one(
+@dataclass(frozen=True)
+class _Planned:
+    """A frame to calibrate: its job and the hash recorded with a successful outcome."""
+
+    job: FrameJob
+    input_hash: str
+
+
+class _Calibrator:
+    """The per-frame function given to ``map_frames``: picklable, one master cache per thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._local = threading.local()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"settings": self.settings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.settings = state["settings"]
+        self._local = threading.local()
+
+    def __call__(self, job: FrameJob) -> FrameOutcome:
+        cache = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = MasterCache()
+        return calibrate_frame(job, self.settings, cache)
+
+
+def _crashed(job: FrameJob, error: BaseException | None) -> FrameOutcome:
+    """The failed outcome of a frame whose calibration raised unexpectedly (or whose worker died)."""
+    log.error("calibrate: %s crashed: %r", job.path, error)
+    return FrameOutcome(job.frame_id, job.path, "failed", f"{job.path}: unexpected error: {error!r}")
+
+
+def _plan(
     frame: Frame,
     settings: Settings,
     db: Database,
-    cache: MasterCache,
     *,
     allow: bool,
     force: bool,
     claimed: set[Path],
-) -> FrameOutcome:
+) -> _Planned | FrameOutcome:
+    """The job of a frame, or its outcome when nothing is to be done (unchanged, masters missing)."""
     with db.session() as session:
         found: dict[str, Master | None] = {}
         reasons: dict[str, str] = {}
@@ -634,29 +693,30 @@ def _one(
             return FrameOutcome(frame.id, frame.path, "unchanged", output=previous.output_path)
     if job.missing and not allow:
         reason = "; ".join(f"{reasons.get(k, f'no {k} master')}" for k in job.missing)
-        outcome = FrameOutcome(
+        return FrameOutcome(
             frame.id,
             frame.path,
             "failed",
             f"{frame.path}: {reason} (calibrate with --allow-missing-masters to go on without it)",
             details={"missing": job.missing},
         )
-    else:
-        outcome = calibrate_frame(job, settings, cache)
+    return _Planned(job, input_hash)
+
+
+def _record_frame(db: Database, outcome: FrameOutcome, night: str | None, input_hash: str | None) -> None:
     with db.session() as session:
         record_step(
             session,
             step=STEP,
             status=outcome.status,
-            frame_id=frame.id,
-            night=frame.night,
+            frame_id=outcome.frame_id,
+            night=night,
             reason=outcome.reason,
             input_hash=input_hash if outcome.status == "ok" else None,
             output_path=outcome.output,
             details=outcome.details or None,
             seconds=outcome.seconds,
         )
-    return outcome
 
 
 def _tally(summary: CalibrateSummary, outcome: FrameOutcome, used: dict[str, set[str]]) -> None:

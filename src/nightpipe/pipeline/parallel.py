@@ -41,6 +41,22 @@ def _guarded(func: Callable[[T], R], item: T) -> Outcome[R]:
         return Outcome(error=exc)
 
 
+def _collect(future: Any) -> Outcome[Any]:
+    """The outcome of a finished Dask future (a lost worker becomes the item's error)."""
+    try:
+        result = future.result()
+    except Exception as exc:  # the task itself never raises (guarded): the worker died
+        return Outcome(error=exc)
+    return result if isinstance(result, Outcome) else Outcome(value=result)
+
+
+def _deliver(
+    outcome: Outcome[R] | None, index: int, on_result: Callable[[int, Outcome[R]], None] | None
+) -> None:
+    if on_result is not None and outcome is not None:
+        on_result(index, outcome)
+
+
 @contextmanager
 def dask_client(config: ParallelConfig) -> Iterator[Any]:
     """A ``distributed.Client`` for ``workers > 0`` or a scheduler address, else ``None``."""
@@ -81,12 +97,21 @@ def map_frames(
     progress: Progress | None = None,
     description: str = "frames",
     label: Callable[[T], str] = str,
+    on_result: Callable[[int, Outcome[R]], None] | None = None,
 ) -> list[Outcome[R]]:
     """Apply ``func`` to every item, in parallel, keeping order and catching per-item errors.
 
     With a Dask ``client`` the items are submitted to the cluster (at most ``2 x workers``
     in flight, so memory stays bounded); otherwise a thread pool of ``config.threads``
-    runs them in this process (numpy, numba and astropy release the GIL in the heavy parts).
+    runs them in this process (numpy, numba and astropy release the GIL in the heavy parts);
+    with ``config.threads == 1`` they run one after the other in this thread.
+
+    Parameters
+    ----------
+    on_result
+        Called in this process and thread with ``(index, outcome)`` as each item finishes
+        (in input order except with a Dask client): the place for database writes, which
+        workers must not do.
     """
     progress = progress or NullProgress()
     progress.start(len(items), description)
@@ -105,19 +130,26 @@ def map_frames(
             ac = as_completed(list(futures))
             for future in ac:
                 index = futures.pop(future)
-                results[index] = future.result()
+                results[index] = _collect(future)
+                _deliver(results[index], index, on_result)
                 progress.advance(label(items[index]))
                 nxt = next(pending, None)
                 if nxt is not None:
                     new = client.submit(_guarded, func, nxt[1], pure=False)
                     futures[new] = nxt[0]
                     ac.add(new)
+        elif config.threads <= 1 or len(items) <= 1:
+            for index, item in enumerate(items):
+                results[index] = _guarded(func, item)
+                _deliver(results[index], index, on_result)
+                progress.advance(label(item))
         else:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=config.threads) as pool:
                 for index, outcome in enumerate(pool.map(lambda it: _guarded(func, it), items)):
                     results[index] = outcome
+                    _deliver(outcome, index, on_result)
                     progress.advance(label(items[index]))
     finally:
         progress.stop()
