@@ -29,7 +29,8 @@ from nightpipe.errors import FitsReadError, NightpipeError, PhotometryError
 from nightpipe.frames.fitsio import open_fits, read_image
 from nightpipe.photometry.measure import CameraParams, FrameMeasurement, measure_frame
 from nightpipe.photometry.table import build_source_table, write_source_table
-from nightpipe.progress import NullProgress, Progress
+from nightpipe.pipeline.parallel import Outcome, map_frames
+from nightpipe.progress import Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
 from nightpipe.store.models_photometry import Measurement, PhotometryFrame
@@ -227,7 +228,50 @@ def _input_hash(path: Path, settings: Settings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _store(db: Database, frame: Frame, table: Table, out: Path, settings: Settings, seconds: float) -> None:
+@dataclass(frozen=True)
+class _Job:
+    """One calibrated frame to measure and where its table goes."""
+
+    frame: Frame
+    path: Path
+    out: Path
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """What a worker sends back: the database rows and summary of one frame (no images)."""
+
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    input_hash: str
+    seconds: float
+    error: str | None = None
+
+
+class _Measurer:
+    """The per-frame function given to ``map_frames``: measure, write the table, prepare the rows."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __call__(self, job: _Job) -> _Measured:
+        t0 = time.perf_counter()
+        try:
+            table, _meas = measure_file(job.path, self.settings, frame=job.frame)
+            write_source_table(table, job.out)
+        except NightpipeError as exc:  # sent back as text: typed errors need not survive pickling
+            log.warning("photometry failed: %s", exc)
+            return _Measured([], {}, "", time.perf_counter() - t0, error=str(exc))
+        return _Measured(
+            rows=measurement_rows(job.frame.id, table),
+            summary=_frame_summary(table),
+            input_hash=_input_hash(Path(str(table.meta["frame"])), self.settings),
+            seconds=time.perf_counter() - t0,
+        )
+
+
+def measurement_rows(frame_id: int, table: Table) -> list[dict[str, Any]]:
+    """The ``measurements`` rows of a source table (non-finite values become ``None``)."""
     n = len(table)
     flux = np.asarray(table["aper_flux"], dtype=float)
     err = np.asarray(table["aper_flux_err"], dtype=float)
@@ -235,56 +279,86 @@ def _store(db: Database, frame: Frame, table: Table, out: Path, settings: Settin
         name: np.asarray(table[name], dtype=float) if name in table.colnames else np.full(n, np.nan)
         for name in ("x", "y", "ra", "dec", "fwhm", "peak", "bkg", "psf_flux", "psf_flux_err")
     }
-    ids = np.asarray(table["id"], dtype=int)
-    flags = np.asarray(table["flags"], dtype=int)
-    rows = [
+    ids = np.asarray(table["id"], dtype=int).tolist()
+    flags = np.asarray(table["flags"], dtype=int).tolist()
+    optional = ("ra", "dec", "fwhm", "peak", "bkg", "psf_flux", "psf_flux_err")
+    listed = {name: _finite_list(cols[name]) for name in optional}
+    xs, ys = cols["x"].tolist(), cols["y"].tolist()
+    flux_rows = [_finite_list(row) for row in flux]
+    err_rows = [_finite_list(row) for row in err]
+    return [
         {
-            "frame_id": frame.id,
-            "source_index": int(ids[i]),
-            "x": float(cols["x"][i]),
-            "y": float(cols["y"][i]),
-            **{
-                name: _finite(cols[name][i])
-                for name in ("ra", "dec", "fwhm", "peak", "bkg", "psf_flux", "psf_flux_err")
-            },
-            "flux": [_finite(v) for v in flux[i]],
-            "flux_err": [_finite(v) for v in err[i]],
-            "flags": int(flags[i]),
+            "frame_id": frame_id,
+            "source_index": ids[i],
+            "x": xs[i],
+            "y": ys[i],
+            **{name: listed[name][i] for name in optional},
+            "flux": flux_rows[i],
+            "flux_err": err_rows[i],
+            "flags": flags[i],
         }
         for i in range(n)
     ]
+
+
+def _finite_list(values: np.ndarray) -> list[float | None]:
+    """``values`` as Python floats with NaN and infinities replaced by ``None``."""
+    arr = np.asarray(values, dtype=float)
+    out: list[float | None] = arr.tolist()
+    for i in np.flatnonzero(~np.isfinite(arr)).tolist():
+        out[i] = None
+    return out
+
+
+def _frame_summary(table: Table) -> dict[str, Any]:
+    n = len(table)
     meta = table.meta
+    ell = np.asarray(table["ellipticity"], dtype=float)
+    return {
+        "n_sources": n,
+        "fwhm_px": meta.get("fwhm_px"),
+        "fwhm_arcsec": meta.get("fwhm_arcsec"),
+        "ellipticity": _finite(float(np.nanmedian(ell))) if n and np.isfinite(ell).any() else None,
+        "sky": meta.get("sky"),
+        "sky_rms": meta.get("sky_rms"),
+        "aper_radii_px": list(meta.get("aper_radii_px", [])),
+        "unit": str(meta.get("unit", "adu")),
+        "software": str(meta.get("software")),
+    }
+
+
+def _store(db: Database, frame: Frame, measured: _Measured, out: Path, settings: Settings) -> None:
+    info = measured.summary
     with db.session() as session:
         session.execute(delete(Measurement).where(Measurement.frame_id == frame.id))
-        if rows:
-            session.execute(insert(Measurement), rows)
+        if measured.rows:
+            session.execute(insert(Measurement), measured.rows)
         summary = session.scalars(select(PhotometryFrame).where(PhotometryFrame.frame_id == frame.id)).first()
         if summary is None:
             summary = PhotometryFrame(frame_id=frame.id)
             session.add(summary)
         summary.night = frame.night
         summary.table_path = str(out)
-        summary.n_sources = n
-        summary.fwhm_px = meta.get("fwhm_px")
-        summary.fwhm_arcsec = meta.get("fwhm_arcsec")
-        ell = np.asarray(table["ellipticity"], dtype=float)
-        summary.ellipticity = _finite(float(np.nanmedian(ell))) if n and np.isfinite(ell).any() else None
-        summary.sky = meta.get("sky")
-        summary.sky_rms = meta.get("sky_rms")
-        summary.aper_radii_px = list(meta.get("aper_radii_px", []))
-        summary.unit = str(meta.get("unit", "adu"))
+        summary.n_sources = info["n_sources"]
+        summary.fwhm_px = info["fwhm_px"]
+        summary.fwhm_arcsec = info["fwhm_arcsec"]
+        summary.ellipticity = info["ellipticity"]
+        summary.sky = info["sky"]
+        summary.sky_rms = info["sky_rms"]
+        summary.aper_radii_px = info["aper_radii_px"]
+        summary.unit = info["unit"]
         summary.settings_hash = settings.digest("photometry", "camera")
-        summary.software = str(meta.get("software"))
+        summary.software = info["software"]
         record_step(
             session,
             step=STEP,
             status="ok",
             frame_id=frame.id,
             night=frame.night,
-            input_hash=_input_hash(Path(str(meta["frame"])), settings),
+            input_hash=measured.input_hash,
             output_path=str(out),
-            details={"n_sources": n, "fwhm_px": meta.get("fwhm_px"), "sky": meta.get("sky")},
-            seconds=seconds,
+            details={"n_sources": info["n_sources"], "fwhm_px": info["fwhm_px"], "sky": info["sky"]},
+            seconds=measured.seconds,
         )
 
 
@@ -303,8 +377,12 @@ def run_photometry(
     night: str | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    client: Any = None,
 ) -> PhotometrySummary:
     """Measure every calibrated frame (of ``night``, or all), write tables and database rows.
+
+    Frames are measured through :func:`nightpipe.pipeline.parallel.map_frames` (threads, or the
+    workers of a Dask ``client``); the database is written in this process only.
 
     Parameters
     ----------
@@ -317,14 +395,15 @@ def run_photometry(
     force
         Measure again even frames whose file and settings did not change.
     progress
-        Progress sink (one advance per frame).
+        Progress sink (one advance per frame measured).
+    client
+        A ``distributed.Client``, or ``None`` for threads (``settings.parallel.threads``).
 
     Returns
     -------
     PhotometrySummary
     """
     started = time.perf_counter()
-    bar = progress or NullProgress()
     with db.session() as session:
         query = (
             select(Frame, StepRun)
@@ -340,40 +419,50 @@ def run_photometry(
         }
     jobs.sort(key=lambda job: (job[0].mid_utc is None, job[0].mid_utc or datetime.min, job[1].name))
     summary = PhotometrySummary()
-    bar.start(len(jobs), "photometry")
+    todo: list[_Job] = []
     for frame, path in jobs:
-        t0 = time.perf_counter()
         out = table_path(settings, frame.night, path)
-        try:
-            if (
-                not force
-                and path.is_file()
-                and out.is_file()
-                and done.get(frame.id) == _input_hash(path, settings)
-            ):
-                summary.skipped += 1
-                bar.advance(path.name)
-                continue
-            table, _meas = measure_file(path, settings, frame=frame)
-            write_source_table(table, out)
-            _store(db, frame, table, out, settings, time.perf_counter() - t0)
+        if (
+            not force
+            and path.is_file()
+            and out.is_file()
+            and done.get(frame.id) == _input_hash(path, settings)
+        ):
+            summary.skipped += 1
+            continue
+        todo.append(_Job(frame, path, out))
+
+    def finished(index: int, result: Outcome[_Measured]) -> None:
+        job = todo[index]
+        measured = result.value
+        if measured is not None and measured.error is None:
+            _store(db, job.frame, measured, job.out, settings)
             summary.ok += 1
-            summary.tables.append(out)
-        except NightpipeError as exc:
-            log.warning("photometry failed: %s", exc)
-            summary.failed += 1
-            summary.failures[str(path)] = str(exc)
-            with db.session() as session:
-                record_step(
-                    session,
-                    step=STEP,
-                    status="failed",
-                    frame_id=frame.id,
-                    night=frame.night,
-                    reason=str(exc),
-                    seconds=time.perf_counter() - t0,
-                )
-        bar.advance(path.name)
-    bar.stop()
+            summary.tables.append(job.out)
+            return
+        reason = measured.error if measured is not None else f"{job.path}: unexpected error: {result.error!r}"
+        summary.failed += 1
+        summary.failures[str(job.path)] = str(reason)
+        with db.session() as session:
+            record_step(
+                session,
+                step=STEP,
+                status="failed",
+                frame_id=job.frame.id,
+                night=job.frame.night,
+                reason=reason,
+                seconds=measured.seconds if measured is not None else None,
+            )
+
+    map_frames(
+        _Measurer(settings),
+        todo,
+        settings.parallel,
+        client=client,
+        progress=progress,
+        description="photometry",
+        label=lambda job: job.path.name,
+        on_result=finished,
+    )
     summary.seconds = time.perf_counter() - started
     return summary

@@ -54,7 +54,7 @@ def _solve(ctx: NightContext) -> Any:
 def _photometry(ctx: NightContext) -> Any:
     from nightpipe.photometry.step import run_photometry
 
-    return run_photometry(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress)
+    return run_photometry(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress, client=ctx.client)
 
 
 def _zeropoints(ctx: NightContext) -> Any:
