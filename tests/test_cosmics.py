@@ -13,9 +13,12 @@ from scipy import ndimage, signal
 from nightpipe.calib.cosmics import (
     CosmicParams,
     CosmicResult,
+    axis_sharpness,
     detect_cosmics,
     detect_cosmics_fast,
     detect_cosmics_full,
+    estimate_psf,
+    gaussian_sharpness,
     laplacian_plus,
     screen_candidates,
 )
@@ -172,3 +175,90 @@ def test_modes_and_errors() -> None:
         detect_cosmics_full(np.zeros(5, np.float32), CosmicParams())
     with pytest.raises(CalibrationError, match="gain"):
         detect_cosmics_fast(image, replace(CosmicParams(), gain=0.0))
+
+
+HATP32 = CosmicParams(gain=1.0, read_noise=15.0, saturation=4095.0)  # examples/hatp32.toml
+
+
+@pytest.fixture(scope="module")
+def hatp32(shared_data: Path) -> np.ndarray:
+    path = shared_data / "hatp32-microobservatory" / "HATP-32171220020312.FITS"
+    return np.asarray(fits.getdata(path), dtype=np.float32)
+
+
+def _brightest_unsaturated_stars(image: np.ndarray, count: int = 60) -> np.ndarray:
+    """(y, x) of the ``count`` brightest local maxima not near saturation (independent of the code)."""
+    sky = np.median(image)
+    smooth = ndimage.uniform_filter(image - sky, 3)
+    peaks = (smooth == ndimage.maximum_filter(smooth, 9)) & (smooth > 30)
+    peaks &= ndimage.maximum_filter(image, 5) < 4000
+    peaks[:5], peaks[-5:], peaks[:, :5], peaks[:, -5:] = False, False, False, False
+    ys, xs = np.nonzero(peaks)
+    order = np.argsort(-smooth[ys, xs])[:count]
+    return np.c_[ys[order], xs[order]]
+
+
+def _stars_hit(mask: np.ndarray, stars: np.ndarray, radius: int = 3) -> int:
+    return sum(bool(mask[y - radius : y + radius + 1, x - radius : x + radius + 1].any()) for y, x in stars)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_hatp32_star_cores_not_flagged_injected_hits_found(hatp32: np.ndarray, mode: str) -> None:
+    """Regression (follow-up of issue 6): undersampled star cores were flagged as cosmic rays."""
+    stars = _brightest_unsaturated_stars(hatp32)
+    assert len(stars) == 60
+    inmask = hatp32 >= 4095
+    classic = detect_cosmics(hatp32, mode, replace(HATP32, psf_veto=False), inmask=inmask)
+    assert classic is not None
+    assert _stars_hit(classic.mask, stars) >= 10  # the problem is real without the veto
+    result = detect_cosmics(hatp32, mode, HATP32, inmask=inmask)
+    assert result is not None
+    assert 1.2 < result.extra["psf_fwhm"] < 3.0
+    assert _stars_hit(result.mask, stars) <= 1  # < 2 % of the 60 brightest stars
+
+    # sharp hits on the sky, on star wings and a short track, injected into a copy of the frame
+    rng = np.random.default_rng(5)
+    image = hatp32.copy()
+    truth = np.zeros(image.shape, dtype=bool)
+    # on the sky: away from stars (a hit merging with a star core's group is unflagged with it)
+    busy = ndimage.binary_dilation(classic.mask | inmask | (image > np.median(image) + 100), iterations=4)
+    spots = [(int(y), int(x)) for y, x in rng.integers(20, [480, 630], size=(60, 2))]
+    spots = [s for s in spots if not busy[s]][:25]
+    spots += [(int(y) + 2, int(x) + 2) for y, x in stars[:5]]  # on the wings of bright stars
+    for y, x in spots:
+        image[y, x] += rng.uniform(300, 2000)
+        truth[y, x] = True
+    for t in range(6):
+        image[100 + t, 300 + t] += 800
+        truth[100 + t, 300 + t] = True
+    found = detect_cosmics(image, mode, HATP32, inmask=inmask)
+    assert found is not None
+    assert found.mask[truth].mean() >= 0.95
+    assert _stars_hit(found.mask & ~truth & ~ndimage.binary_dilation(truth, iterations=2), stars) <= 1
+
+
+def test_psf_veto_keeps_fast_equal_to_full_on_injected_field(field: tuple[np.ndarray, np.ndarray]) -> None:
+    image, truth = field
+    params = CosmicParams(gain=1.5, read_noise=8.0)
+    full, fast = detect_cosmics_full(image, params), detect_cosmics_fast(image, params)
+    assert full.extra["psf_fwhm"] > 0  # the veto ran
+    assert (full.mask & truth).sum() / truth.sum() > 0.95
+    assert not (fast.mask & ~full.mask).any()
+
+
+def test_axis_sharpness_is_offset_independent_for_a_gaussian() -> None:
+    sigma = 1.0
+    for dy, dx in [(0.0, 0.0), (0.3, -0.4), (-0.5, 0.5)]:
+        g = [np.exp(-((oy - dy) ** 2 + (ox - dx) ** 2) / (2 * sigma**2)) for oy, ox in _CROSS]
+        assert axis_sharpness(np.array([g]))[0] == pytest.approx(gaussian_sharpness(2.3548 * sigma))
+    assert axis_sharpness(np.array([[100.0, 0.0, 50, 50, 50]]))[0] == np.inf
+
+
+_CROSS = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)]
+
+
+def test_estimate_psf_needs_stars() -> None:
+    rng = np.random.default_rng(0)
+    assert estimate_psf(rng.normal(100, 5, (64, 64))) is None
+    with pytest.raises(CalibrationError, match="PSF FWHM"):
+        detect_cosmics_full(np.zeros((16, 16), np.float32), replace(CosmicParams(), psf_fwhm=-1.0))

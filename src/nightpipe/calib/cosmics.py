@@ -16,12 +16,27 @@ candidates (``grow`` trusted pixels around them plus ``context`` pixels of input
 median filters) and its flags are kept inside the trusted part. On frames with a few
 hundred cosmic rays this examines a few percent of the pixels; ``benchmarks/bench_cosmics.py``
 measures the speed-up and the agreement with the full run.
+
+Undersampled stars (FWHM of about 2 px) have cores as sharp as L.A.Cosmic's classic
+fine-structure test allows for a cosmic ray, so it flags them. With ``psf_veto`` (the
+default) every flagged group is then tested against the frame's PSF
+(:func:`reject_psf_like`): a cosmic ray is sharper than the PSF, so at the group's peak
+``ln(peak / sqrt(n1 * n2))`` along a row or column (``n1``, ``n2`` the two neighbours; for a
+Gaussian this does not depend on where in the pixel the star is centred) exceeds what the
+frame's stars show, or a neighbour is at the sky level; a group whose peak is no sharper
+than the stars' (noise allowed for) is a star core and is unflagged. The PSF is measured on
+the brightest isolated unsaturated stars of the frame (:func:`estimate_psf`) unless
+``psf_fwhm`` is given. astroscrappy's matched-filter fine
+structure (``fsmode="convolve"``) is available as ``fine_structure="psf"``, but on its own
+it also drops most pixels of long tracks (measured on the GMOS frame), so it is not the
+default.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import astroscrappy
 import numpy as np
@@ -69,6 +84,23 @@ class CosmicParams:
     screen_sigclip_factor, screen_objlim_factor
         Fast mode: candidates are kept when L.A.Cosmic's first-pass significance and
         contrast, computed at the candidate, exceed these fractions of ``sigclip`` and ``objlim``.
+    fine_structure
+        ``"median"``: the classic L.A.Cosmic median filters (``fsmode="median"``);
+        ``"psf"``: fine-structure image from a matched filter of the PSF
+        (``fsmode="convolve"``).
+    psf_veto
+        Unflag groups whose profile is consistent with the PSF (:func:`reject_psf_like`).
+    veto_nsigma
+        Noise margin of the PSF veto, in standard deviations.
+    psf_fwhm
+        PSF FWHM in pixels for the veto and ``fine_structure="psf"`` (``psffwhm``);
+        ``None``: estimated from the frame (:func:`estimate_psf`); a frame with too few
+        usable stars gets no veto and the median fine structure.
+    psf_model
+        ``"gauss"`` or ``"moffat"`` (``psfmodel``).
+    psf_sharpness
+        The veto's limit on a star's peak sharpness (:class:`PsfShape`); ``None``: measured
+        with the FWHM, or from ``psf_fwhm`` as for a Gaussian when that is given.
     """
 
     gain: float = 1.0
@@ -84,6 +116,18 @@ class CosmicParams:
     context: int = 8
     screen_sigclip_factor: float = 0.8
     screen_objlim_factor: float = 0.5
+    fine_structure: str = "median"
+    psf_veto: bool = True
+    veto_nsigma: float = 4.0
+    psf_fwhm: float | None = None
+    psf_model: str = "gauss"
+    psf_sharpness: float | None = None
+
+
+FINE_STRUCTURES = ("psf", "median")
+PSF_MODELS = ("gauss", "moffat")
+MIN_PSF_FWHM = 1.2  # narrower estimates are not trusted (a kernel that sharp would hide hits)
+MAX_PSF_FWHM = 15.0
 
 
 @dataclass(frozen=True)
@@ -125,7 +169,189 @@ def _check(data: np.ndarray, params: CosmicParams) -> np.ndarray:
         raise CalibrationError(f"cosmic-ray detection needs a 2-D image, got {data.ndim} dimensions")
     if params.gain <= 0:
         raise CalibrationError(f"gain {params.gain!r} must be positive", hint="set camera.gain")
+    if params.fine_structure not in FINE_STRUCTURES:
+        raise CalibrationError(
+            f"unknown fine-structure mode {params.fine_structure!r}", hint=f"use one of {FINE_STRUCTURES}"
+        )
+    if params.psf_model not in PSF_MODELS:
+        raise CalibrationError(f"unknown PSF model {params.psf_model!r}", hint=f"use one of {PSF_MODELS}")
+    if params.psf_fwhm is not None and not (0 < params.psf_fwhm <= MAX_PSF_FWHM):
+        raise CalibrationError(
+            f"PSF FWHM {params.psf_fwhm!r} px is not in (0, {MAX_PSF_FWHM:g}]",
+            hint="give the frame's seeing FWHM in pixels, or None to estimate it",
+        )
     return np.ascontiguousarray(data, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class PsfShape:
+    """What the frame's PSF allows.
+
+    Attributes
+    ----------
+    fwhm
+        FWHM in pixels (median of the stars' second moments).
+    sharpness
+        Largest ``ln(peak / sqrt(n1 * n2))`` along a row or column (``n1``, ``n2``: the two
+        direct neighbours of the brightest pixel, sky subtracted) that a star of this PSF
+        shows: the 90th percentile over the measured stars plus 0.1. For a Gaussian it is
+        ``1 / (2 sigma**2)`` whatever the sub-pixel position of the star.
+    stars
+        How many stars were measured.
+    """
+
+    fwhm: float
+    sharpness: float
+    stars: int
+
+
+def axis_sharpness(excess: np.ndarray) -> np.ndarray:
+    """``max(ln(p / sqrt(l * r)), ln(p / sqrt(u * d)))`` for rows ``[p, u, d, l, r]`` (sky subtracted).
+
+    ``inf`` when a neighbour is not positive (nothing of the PSF there).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(axis_sharpness(np.array([[100.0, 50, 50, 25, 100]]))[0]) == float(np.log(2))
+    True
+    """
+    values = np.atleast_2d(np.asarray(excess, dtype=np.float64))
+    peak = values[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vertical = np.log(peak / np.sqrt(values[:, 1] * values[:, 2]))
+        horizontal = np.log(peak / np.sqrt(values[:, 3] * values[:, 4]))
+    vertical[(values[:, 1] <= 0) | (values[:, 2] <= 0)] = np.inf
+    horizontal[(values[:, 3] <= 0) | (values[:, 4] <= 0)] = np.inf
+    return np.maximum(vertical, horizontal)
+
+
+def _cross(image: np.ndarray, y: int, x: int) -> np.ndarray:
+    """Values at ``[p, up, down, left, right]`` of pixel (y, x) (not on the border)."""
+    return np.asarray(image[[y, y - 1, y + 1, y, y], [x, x, x, x - 1, x + 1]], dtype=np.float64)
+
+
+def estimate_psf(
+    data: np.ndarray,
+    saturation: float = np.inf,
+    bad: np.ndarray | None = None,
+    max_stars: int = 40,
+    min_stars: int = 5,
+    box: int = 7,
+) -> PsfShape | None:
+    """FWHM and peak sharpness of the PSF from the brightest isolated unsaturated stars.
+
+    Local maxima of the frame that are at least 20 sigma above the sky (median and MAD of
+    the frame), below 90 % of ``saturation``, away from the edges, with no brighter maximum
+    within ``box // 2`` pixels and no ``bad`` or saturated pixel in their ``box`` x ``box``
+    stamp are measured. Spikes (cosmic rays, hot pixels: a direct neighbour below a
+    quarter of the peak on both sides of an axis, i.e. sharpness above ln 4) are skipped.
+    ``FWHM = 2.3548 sqrt((Ixx + Iyy) / 2)`` from the sky-subtracted positive part of the
+    stamp (the 7 x 7 box truncates the wings: about 5 % low); the median over the
+    ``max_stars`` brightest is returned.
+
+    Parameters
+    ----------
+    data
+        The image (any units, sky included).
+    saturation
+        Level at and above which pixels are saturated (same units).
+    bad
+        Pixels to avoid (True), e.g. dead or hot pixels.
+    max_stars, min_stars
+        How many stars are measured at most, and needed at least.
+    box
+        Stamp size (odd), pixels.
+
+    Returns
+    -------
+    PsfShape or None
+        ``None`` when the frame has fewer than ``min_stars`` usable stars.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[:80, :80]
+    >>> img = np.full((80, 80), 100.0)
+    >>> for x, y in [(15, 15), (40, 20), (65, 15), (20, 50), (50, 55), (65, 65)]:
+    ...     img += 1000 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 1.2**2))
+    >>> shape = estimate_psf(img)
+    >>> round(shape.fwhm, 1), round(shape.sharpness - 0.1, 2), shape.stars
+    (2.7, 0.35, 6)
+    """
+    image = np.asarray(data, dtype=np.float64)
+    usable = np.isfinite(image)
+    if bad is not None:
+        usable &= ~np.asarray(bad, dtype=bool)
+    if usable.sum() < 100:
+        return None
+    sky = float(np.median(image[usable]))
+    sigma = 1.4826 * float(np.median(np.abs(image[usable] - sky))) or 1.0
+    filled = np.where(usable, image, sky) - sky
+    usable &= image < saturation
+    half = box // 2
+    peaks = (filled == ndimage.maximum_filter(filled, size=box)) & (filled > 20 * sigma)
+    peaks &= image < 0.9 * saturation
+    peaks[:half, :] = peaks[-half:, :] = peaks[:, :half] = peaks[:, -half:] = False
+    ys, xs = np.nonzero(peaks)
+    order = np.argsort(-filled[ys, xs])
+    fwhms: list[float] = []
+    sharps: list[float] = []
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    for y, x in zip(ys[order], xs[order], strict=True):
+        window = (slice(y - half, y + half + 1), slice(x - half, x + half + 1))
+        if not usable[window].all():
+            continue
+        sharp = float(axis_sharpness(_cross(filled, y, x))[0])
+        if not sharp < np.log(4.0):
+            continue  # a spike, not a star
+        stamp = filled[window]
+        weights = np.clip(stamp - np.median(stamp[[0, -1], :]), 0, None)
+        total = weights.sum()
+        if total <= 0:
+            continue
+        rows, cols = weights.sum(axis=1), weights.sum(axis=0)
+        cy, cx = rows @ offsets / total, cols @ offsets / total
+        var = 0.5 * (rows @ (offsets - cy) ** 2 + cols @ (offsets - cx) ** 2) / total
+        fwhms.append(2.3548 * float(np.sqrt(var)))
+        sharps.append(sharp)
+        if len(fwhms) >= max_stars:
+            break
+    if len(fwhms) < min_stars:
+        return None
+    return PsfShape(
+        fwhm=float(np.median(fwhms)), sharpness=float(np.percentile(sharps, 90)) + 0.1, stars=len(fwhms)
+    )
+
+
+def gaussian_sharpness(fwhm: float) -> float:
+    """``ln(peak / sqrt(n1 * n2))`` of a point-sampled Gaussian PSF: ``1 / (2 sigma**2)``."""
+    sigma = fwhm / 2.3548
+    return 1.0 / (2.0 * sigma**2)
+
+
+def resolve_psf(data: np.ndarray, params: CosmicParams, inmask: np.ndarray | None = None) -> CosmicParams:
+    """``params`` with the PSF filled in when the veto or ``fine_structure="psf"`` needs it.
+
+    Given ``psf_fwhm`` / ``psf_sharpness`` are kept (a missing sharpness comes from the FWHM
+    as for a Gaussian); otherwise both are measured (:func:`estimate_psf`), the FWHM clipped
+    to at least ``MIN_PSF_FWHM``. A frame with too few stars falls back to the classic
+    median fine structure and no veto (no stars there to protect).
+    """
+    if not (params.fine_structure == "psf" or params.psf_veto):
+        return params
+    if params.psf_fwhm is not None:
+        if params.psf_sharpness is not None:
+            return params
+        return replace(params, psf_sharpness=gaussian_sharpness(params.psf_fwhm))
+    shape = estimate_psf(data, saturation=params.saturation, bad=inmask)
+    if shape is None:
+        log.debug("too few stars to measure the PSF: median fine structure, no PSF veto")
+        return replace(params, fine_structure="median", psf_veto=False)
+    fwhm = float(np.clip(shape.fwhm, MIN_PSF_FWHM, MAX_PSF_FWHM))
+    sharpness = shape.sharpness if params.psf_sharpness is None else params.psf_sharpness
+    log.debug("cosmic rays: PSF FWHM %.2f px, sharpness %.2f (%d stars)", fwhm, sharpness, shape.stars)
+    return replace(params, psf_fwhm=fwhm, psf_sharpness=sharpness)
 
 
 def _scrappy(
@@ -150,9 +376,17 @@ def _scrappy_call(
         niter=params.niter,
         sepmed=True,
         cleantype="meanmask",
-        fsmode="median",
+        **_fine_structure_args(params),
     )
     return np.asarray(mask, dtype=bool), np.asarray(cleaned, dtype=np.float32)
+
+
+def _fine_structure_args(params: CosmicParams) -> dict[str, Any]:
+    """astroscrappy's fine-structure keywords for resolved ``params``."""
+    if params.fine_structure == "median" or params.psf_fwhm is None:
+        return {"fsmode": "median"}
+    size = max(7, 2 * int(np.ceil(1.5 * params.psf_fwhm)) + 1)
+    return {"fsmode": "convolve", "psfmodel": params.psf_model, "psffwhm": params.psf_fwhm, "psfsize": size}
 
 
 def fill_bad_pixels(data: np.ndarray, bad: np.ndarray, size: int = 5) -> np.ndarray:
@@ -229,11 +463,133 @@ def detect_cosmics_full(
     True
     """
     image, mask_in = _prepare_inmask(_check(data, params), inmask, bad)
+    params = resolve_psf(image, params, mask_in)
     mask, cleaned = _scrappy(image, mask_in, params, params.threads)
     mask &= ~mask_in
+    mask = _veto(mask, image, params)
     # astroscrappy round-trips every pixel through electrons; keep unflagged ones bit-exact
     result = np.where(mask, cleaned, image) if params.clean else None
-    return CosmicResult(mask=mask, cleaned=result, mode="full")
+    return CosmicResult(mask=mask, cleaned=result, mode="full", extra=_psf_extra(params))
+
+
+def reject_psf_like(
+    mask: np.ndarray, electrons: np.ndarray, sharpness: float, read_noise: float, nsigma: float = 4.0
+) -> np.ndarray:
+    """``mask`` without the flagged groups that are the cores of stars.
+
+    For each 8-connected group of flagged pixels, start at its brightest pixel and climb to
+    the local maximum (at most 3 steps). There, with values above the local sky (median of
+    the 11 x 11 box): the group is a star core, and is unflagged, when all four direct
+    neighbours are more than 2 sigma above the sky and the peak is no sharper than the PSF
+    allows, ``axis_sharpness <= sharpness + nsigma * s`` where ``s`` is the propagated
+    Poisson plus read noise of the log ratio. A cosmic ray (a spike, or a track seen across)
+    has a neighbour at the sky level or a far sharper peak, and stays flagged. A hit on the
+    wing of a star whose core was flagged with it shows as a second local maximum of the
+    group (``nsigma`` above its brightest 4-neighbour); when that one fails the same test it stays
+    flagged, with its flagged 3 x 3 neighbours outside the star's peak and its cross.
+
+    Parameters
+    ----------
+    mask
+        Flagged pixels.
+    electrons
+        The image in electrons, sky included.
+    sharpness
+        The PSF's largest ``ln(peak / sqrt(n1 * n2))`` (:class:`PsfShape`).
+    read_noise
+        Read noise in electrons.
+    nsigma
+        Noise margin.
+
+    Returns
+    -------
+    numpy.ndarray
+        The new boolean mask.
+    """
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return mask
+    peaks = ndimage.maximum_position(electrons, labels, index=np.arange(1, count + 1))
+    ny, nx = electrons.shape
+    out = mask.copy()
+    vetoed = 0
+    for index, start in enumerate(peaks, start=1):
+        y, x = _climb(electrons, int(start[0]), int(start[1]))
+        if not (1 <= y < ny - 1 and 1 <= x < nx - 1):
+            continue
+        sky = float(np.median(electrons[max(y - 5, 0) : y + 6, max(x - 5, 0) : x + 6]))
+        if not _star_like(electrons, y, x, sky, sharpness, read_noise, nsigma):
+            continue
+        vetoed += 1
+        group = labels == index
+        out[group] = False
+        # hits on the star's wings that merged with its core stay flagged
+        for hy, hx in _wing_spikes(electrons, group, (y, x), read_noise, nsigma):
+            if not _star_like(electrons, hy, hx, sky, sharpness, read_noise, nsigma):
+                # the spike and its flagged neighbours, but not the star's peak and its cross
+                rows, cols = np.ogrid[hy - 1 : hy + 2, hx - 1 : hx + 2]
+                off_core = np.abs(rows - y) + np.abs(cols - x) > 1
+                box = (slice(hy - 1, hy + 2), slice(hx - 1, hx + 2))
+                out[box] |= group[box] & off_core
+    if vetoed:
+        log.debug("PSF veto: %d of %d flagged groups are star cores", vetoed, count)
+    return out
+
+
+def _climb(electrons: np.ndarray, y: int, x: int, steps: int = 3) -> tuple[int, int]:
+    """Move from (y, x) to the brightest pixel of its 3 x 3 box, up to ``steps`` times."""
+    ny, nx = electrons.shape
+    for _ in range(steps):
+        if not (1 <= y < ny - 1 and 1 <= x < nx - 1):
+            break
+        dy, dx = np.unravel_index(int(np.argmax(electrons[y - 1 : y + 2, x - 1 : x + 2])), (3, 3))
+        if dy == 1 and dx == 1:
+            break
+        y, x = y + int(dy) - 1, x + int(dx) - 1
+    return y, x
+
+
+def _star_like(
+    electrons: np.ndarray, y: int, x: int, sky: float, sharpness: float, read_noise: float, nsigma: float
+) -> bool:
+    """Whether pixel (y, x) and its 4 neighbours look like a PSF peak (see :func:`reject_psf_like`)."""
+    values = _cross(electrons, y, x)
+    excess = values - sky
+    sigma = np.sqrt(np.maximum(values, 0.0) + read_noise**2)
+    if not (excess[1:] > 2.0 * sigma[1:]).all():
+        return False
+    rel = sigma / excess
+    spread = np.sqrt(rel[0] ** 2 + 0.25 * max(rel[1] ** 2 + rel[2] ** 2, rel[3] ** 2 + rel[4] ** 2))
+    return bool(float(axis_sharpness(excess)[0]) <= sharpness + nsigma * spread)
+
+
+def _wing_spikes(
+    electrons: np.ndarray, group: np.ndarray, peak: tuple[int, int], read_noise: float, nsigma: float
+) -> list[tuple[int, int]]:
+    """Pixels of ``group`` (not on the border, not ``peak``) ``nsigma`` above their brightest 4-neighbour."""
+    ny, nx = electrons.shape
+    spikes = []
+    for y, x in zip(*np.nonzero(group), strict=True):
+        y, x = int(y), int(x)
+        if (y, x) == peak or not (1 <= y < ny - 1 and 1 <= x < nx - 1):
+            continue
+        values = _cross(electrons, y, x)
+        if values[0] - values[1:].max() > nsigma * np.sqrt(max(values[0], 0.0) + read_noise**2):
+            spikes.append((y, x))
+    return spikes
+
+
+def _veto(mask: np.ndarray, image: np.ndarray, params: CosmicParams) -> np.ndarray:
+    if not params.psf_veto or params.psf_sharpness is None:
+        return mask
+    electrons = image * np.float32(params.gain)
+    return reject_psf_like(mask, electrons, params.psf_sharpness, params.read_noise, params.veto_nsigma)
+
+
+def _psf_extra(params: CosmicParams) -> dict[str, float]:
+    """The PSF FWHM used for the fine structure (0: median fine structure)."""
+    used = params.fine_structure == "psf" or params.psf_veto
+    return {"psf_fwhm": float(params.psf_fwhm) if used and params.psf_fwhm is not None else 0.0}
 
 
 def laplacian_plus(image: np.ndarray) -> np.ndarray:
@@ -388,6 +744,7 @@ def detect_cosmics_fast(
     True
     """
     image, mask_in = _prepare_inmask(_check(data, params), inmask, bad)
+    params = resolve_psf(image, params, mask_in)
     shape = (image.shape[0], image.shape[1])
     ys, xs = screen_candidates(image, params)
     mask = np.zeros(shape, dtype=bool)
@@ -407,6 +764,9 @@ def detect_cosmics_fast(
         if cleaned is not None:
             cleaned[inner] = np.where(found, win_clean[iy, ix], cleaned[inner])
     mask &= ~mask_in
+    mask = _veto(mask, image, params)
+    if cleaned is not None:
+        cleaned = np.where(mask, cleaned, image)
     return CosmicResult(
         mask=mask,
         cleaned=cleaned,
@@ -414,6 +774,7 @@ def detect_cosmics_fast(
         candidates=len(ys),
         windows=len(boxes),
         examined_fraction=examined / image.size,
+        extra=_psf_extra(params),
     )
 
 
