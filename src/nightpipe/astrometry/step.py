@@ -9,6 +9,7 @@ reason and the night goes on.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import time
@@ -18,15 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from astropy.io import fits
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nightpipe.astrometry.checks import RefinedWcs
 from nightpipe.astrometry.index_catalog import IndexCatalog
 from nightpipe.astrometry.series import FrameSolution, NightSolver
+from nightpipe.astrometry.sources import StarList
 from nightpipe.astrometry.wcs_io import read_frame_for_solving, strip_wcs, was_solved_by_us, write_solution
 from nightpipe.config import Settings
 from nightpipe.errors import AstrometryError, CatalogError, FitsReadError, NightpipeError
 from nightpipe.frames.fitsio import FITS_SUFFIXES
+from nightpipe.pipeline.parallel import Outcome, map_frames
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
@@ -127,6 +132,39 @@ def _outcome_from(job: _Job, solution: FrameSolution, output: Path) -> FrameOutc
     )
 
 
+@dataclass(frozen=True)
+class _Extra:
+    """The few numbers of a solution the database keeps beside the outcome (picklable, small)."""
+
+    n_stars: int
+    n_reference: int
+    flipped: bool
+    sip_order: int
+    fwhm_px: float
+
+
+def _extra(solution: FrameSolution) -> _Extra:
+    return _Extra(
+        n_stars=len(solution.stars),
+        n_reference=solution.quality.n_reference,
+        flipped=solution.quality.geometry.flipped,
+        sip_order=int(solution.wcs.sip.a_order) if solution.wcs.sip is not None else 0,
+        fwhm_px=float(solution.stars.fwhm_px),
+    )
+
+
+class _DeferredError(Exception):
+    """Raised by :class:`_MatchOnly` where a full solve would start: the frame goes back to the parent."""
+
+
+class _MatchOnly(NightSolver):
+    """A solver that checks the header WCS and matches to the reference frame, but never runs solve-field."""
+
+    def try_solve_field(self, header: fits.Header, stars: StarList) -> tuple[RefinedWcs | None, str]:
+        """Defer the frame (a full solve may replace the reference, so it runs in frame order)."""
+        raise _DeferredError
+
+
 def _solve_one(solver: NightSolver, job: _Job) -> tuple[FrameOutcome, FrameSolution | None]:
     start = time.perf_counter()
     try:
@@ -158,6 +196,25 @@ def _solve_one(solver: NightSolver, job: _Job) -> tuple[FrameOutcome, FrameSolut
         ), None
 
 
+class _Matcher:
+    """The per-frame function of the parallel part: a copy of the reference solver for every frame.
+
+    Each frame starts from the same solver state (reference and cached catalogue cone), so the
+    outcome does not depend on which worker or thread measures it, nor in which order.
+    """
+
+    def __init__(self, solver: NightSolver) -> None:
+        self.solver = _MatchOnly(solver.config, solver.catalog, solver.reference, solver._cone)
+
+    def __call__(self, job: _Job) -> tuple[FrameOutcome, _Extra | None] | None:
+        solver = copy.copy(self.solver)
+        try:
+            outcome, solution = _solve_one(solver, job)
+        except _DeferredError:
+            return None
+        return outcome, _extra(solution) if solution is not None else None
+
+
 def _solve_jobs(
     settings: Settings,
     jobs: Sequence[_Job],
@@ -165,28 +222,89 @@ def _solve_jobs(
     progress: Progress | None,
     on_outcome: Any = None,
     plot_dir: Path | None = None,
+    client: Any = None,
 ) -> SolveSummary:
+    """Solve a series of frames of one field.
+
+    The frames are solved in order until one gives the reference (a full solve) or a header WCS
+    passes; the others are then matched in parallel (:func:`~nightpipe.pipeline.parallel.map_frames`)
+    to that reference, and those that need a full solve go through the solver afterwards, in
+    frame order. ``on_outcome(job, outcome, extra)`` is called in this process for every frame.
+    """
     summary = SolveSummary()
     if not jobs:
         return summary
     catalog = IndexCatalog.from_dirs(settings.astrometry.index_dirs)
     solver = NightSolver(settings.astrometry, catalog)
     bar = progress or NullProgress()
-    bar.start(len(jobs), "solve")
     plotted = False
+    outcomes: dict[int, tuple[FrameOutcome, _Extra | None]] = {}
+
+    def serial(index: int) -> FrameSolution | None:
+        nonlocal plotted
+        job = jobs[index]
+        outcome, solution = _solve_one(solver, job)
+        outcomes[index] = (outcome, _extra(solution) if solution is not None else None)
+        if on_outcome is not None:
+            on_outcome(job, *outcomes[index])
+        if solution is not None and plot_dir is not None and not plotted:
+            drawn = _plot_sample(solver, job, solution, plot_dir)
+            summary.plot = str(drawn) if drawn is not None else None
+            plotted = True
+        return solution
+
+    bar.start(len(jobs), "solve")
     try:
-        for job in jobs:
-            outcome, solution = _solve_one(solver, job)
-            summary.add(outcome)
-            if on_outcome is not None:
-                on_outcome(job, outcome, solution)
-            if solution is not None and plot_dir is not None and not plotted:
-                drawn = _plot_sample(solver, job, solution, plot_dir)
-                summary.plot = str(drawn) if drawn is not None else None
-                plotted = True
-            bar.advance(job.name)
+        first = 0
+        while first < len(jobs):
+            solution = serial(first)
+            bar.advance(jobs[first].name)
+            first += 1
+            if solver.reference is not None or (solution is not None and solution.method == "header"):
+                break
     finally:
         bar.stop()
+    rest = list(range(first, len(jobs)))
+    deferred: list[int] = []
+
+    def matched(position: int, result: Outcome[tuple[FrameOutcome, _Extra | None] | None]) -> None:
+        index = rest[position]
+        job = jobs[index]
+        if result.error is not None:
+            reason = f"{job.source}: unexpected error: {result.error!r}"
+            log.error("solve: %s", reason)
+            outcomes[index] = (
+                FrameOutcome(job.name, str(job.source), None, False, reason=reason, frame_id=job.frame_id),
+                None,
+            )
+        elif result.value is None:
+            deferred.append(index)
+            return
+        else:
+            outcomes[index] = result.value
+        if on_outcome is not None:
+            on_outcome(job, *outcomes[index])
+
+    map_frames(
+        _Matcher(solver),
+        [jobs[i] for i in rest],
+        settings.parallel,
+        client=client,
+        progress=bar,
+        description="solve",
+        label=lambda job: job.name,
+        on_result=matched,
+    )
+    if deferred:
+        bar.start(len(deferred), "solve (full)")
+        try:
+            for index in sorted(deferred):
+                serial(index)
+                bar.advance(jobs[index].name)
+        finally:
+            bar.stop()
+    for index in range(len(jobs)):
+        summary.add(outcomes[index][0])
     return summary
 
 
@@ -272,7 +390,7 @@ def _calibrated_jobs(session: Session, settings: Settings, night: str | None) ->
     return jobs
 
 
-def _record(db: Database, job: _Job, outcome: FrameOutcome, solution: FrameSolution | None) -> None:
+def _record(db: Database, job: _Job, outcome: FrameOutcome, extra: _Extra | None) -> None:
     with db.session() as session:
         row = session.scalars(select(PlateSolution).where(PlateSolution.frame_id == job.frame_id)).first()
         if row is None:
@@ -291,12 +409,12 @@ def _record(db: Database, job: _Job, outcome: FrameOutcome, solution: FrameSolut
         row.dec_center = outcome.dec_center
         row.seconds = outcome.seconds
         row.reason = outcome.reason
-        if solution is not None:
-            row.n_stars = len(solution.stars)
-            row.n_reference = solution.quality.n_reference
-            row.flipped = solution.quality.geometry.flipped
-            row.sip_order = int(solution.wcs.sip.a_order) if solution.wcs.sip is not None else 0
-            row.fwhm_px = float(solution.stars.fwhm_px)
+        if extra is not None:
+            row.n_stars = extra.n_stars
+            row.n_reference = extra.n_reference
+            row.flipped = extra.flipped
+            row.sip_order = extra.sip_order
+            row.fwhm_px = extra.fwhm_px
         record_step(
             session,
             step=STEP,
@@ -319,8 +437,12 @@ def run_solve(
     progress: Progress | None = None,
     force: bool = False,
     plot: bool = True,
+    client: Any = None,
 ) -> SolveSummary:
     """Plate-solve the calibrated frames recorded in the database (one night, or all).
+
+    After each night's reference frame, the frames are matched to it in parallel (threads, or
+    the workers of a Dask ``client``); the database is written in this process only.
 
     Frames already solved with the same inputs and settings are skipped unless ``force``.
     Each outcome is stored in ``plate_solutions`` and as a ``solve`` step run.
@@ -339,6 +461,8 @@ def run_solve(
         Solve again frames already solved.
     plot
         Draw the catalogue-overlay plot of the first solved frame of each night.
+    client
+        A ``distributed.Client``, or ``None`` for threads (``settings.parallel.threads``).
     """
     with db.session() as session:
         jobs = _calibrated_jobs(session, settings, night)
@@ -359,8 +483,9 @@ def run_solve(
             settings,
             night_jobs,
             progress=progress,
-            on_outcome=lambda job, outcome, solution: _record(db, job, outcome, solution),
+            on_outcome=lambda job, outcome, extra: _record(db, job, outcome, extra),
             plot_dir=plot_dir,
+            client=client,
         )
         for outcome in summary.outcomes:
             total.add(outcome)

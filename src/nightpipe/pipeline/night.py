@@ -48,7 +48,7 @@ def _calibrate(ctx: NightContext) -> Any:
 def _solve(ctx: NightContext) -> Any:
     from nightpipe.astrometry.step import run_solve
 
-    return run_solve(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress)
+    return run_solve(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress, client=ctx.client)
 
 
 def _photometry(ctx: NightContext) -> Any:
