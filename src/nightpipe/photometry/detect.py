@@ -114,59 +114,64 @@ def _clean_value(data: np.ndarray, bkg: np.ndarray, mask: np.ndarray, bad_bits: 
     return v
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
-def _filter_rows(
-    data: np.ndarray, bkg: np.ndarray, mask: np.ndarray, bad_bits: int, kernel: np.ndarray
-) -> np.ndarray:
-    """Horizontal pass of the separable detection filter on the background-subtracted frame."""
-    ny, nx = data.shape
-    h = kernel.size // 2
-    kern = kernel.astype(np.float32)
-    out = np.empty((ny, nx), dtype=np.float32)
-    for y in numba.prange(ny):
-        row = np.zeros(nx + 2 * h, dtype=np.float32)
-        for x in range(nx):
-            row[x + h] = _clean_value(data, bkg, mask, bad_bits, y, x)
-        dst = out[y]
-        for x in range(nx):
-            acc = np.float32(0.0)
-            for k in range(2 * h + 1):
-                acc += kern[k] * row[x + k]
-            dst[x] = acc
-    return out
+FILTER_BLOCK = 64  # rows per block of the detection filter (each block has its own small buffer)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def _filter_cols(
-    tmp: np.ndarray,
+def _smooth_threshold(
+    data: np.ndarray,
+    bkg: np.ndarray,
+    mask: np.ndarray,
+    bad_bits: int,
     kernel: np.ndarray,
     noise: np.ndarray,
     nsigma: float,
-    data: np.ndarray,
-    mask: np.ndarray,
-    bad_bits: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Vertical pass of the filter and the threshold ``smooth > nsigma x noise`` on valid pixels."""
-    ny, nx = tmp.shape
+    """Separable filter of the background-subtracted frame and ``smooth > nsigma x noise``.
+
+    Rows are processed in blocks in parallel; each block filters its rows (plus the kernel's
+    half-width above and below) horizontally into a small buffer, then vertically, so no
+    full-frame intermediate image is needed. Flagged or NaN pixels count as 0 and are never
+    above the threshold.
+    """
+    ny, nx = data.shape
     h = kernel.size // 2
     kern = kernel.astype(np.float32)
-    smooth = np.zeros((ny, nx), dtype=np.float32)
+    smooth = np.empty((ny, nx), dtype=np.float32)
     above = np.zeros((ny, nx), dtype=np.uint8)
     use_mask = mask.shape[0] > 0
-    for y in numba.prange(ny):
-        dst = smooth[y]
-        for k in range(2 * h + 1):
-            yy = y + k - h
-            if yy < 0 or yy >= ny:
+    nblocks = (ny + FILTER_BLOCK - 1) // FILTER_BLOCK
+    for b in numba.prange(nblocks):
+        y0 = b * FILTER_BLOCK
+        y1 = min(y0 + FILTER_BLOCK, ny)
+        rows = y1 - y0 + 2 * h
+        buf = np.zeros((rows, nx), dtype=np.float32)
+        line = np.zeros(nx + 2 * h, dtype=np.float32)
+        for r in range(rows):
+            y = y0 - h + r
+            if y < 0 or y >= ny:
                 continue
-            w = kern[k]
-            src = tmp[yy]
             for x in range(nx):
-                dst[x] += w * src[x]
-        for x in range(nx):
-            flagged = use_mask and (mask[y, x] & bad_bits) != 0
-            if dst[x] > nsigma * noise[y, x] and np.isfinite(data[y, x]) and not flagged:
-                above[y, x] = 1
+                line[x + h] = _clean_value(data, bkg, mask, bad_bits, y, x)
+            dst = buf[r]
+            for x in range(nx):
+                acc = np.float32(0.0)
+                for k in range(2 * h + 1):
+                    acc += kern[k] * line[x + k]
+                dst[x] = acc
+        for y in range(y0, y1):
+            out = smooth[y]
+            for x in range(nx):
+                out[x] = 0.0
+            for k in range(2 * h + 1):
+                w = kern[k]
+                src = buf[y - y0 + k]
+                for x in range(nx):
+                    out[x] += w * src[x]
+            for x in range(nx):
+                flagged = use_mask and (mask[y, x] & bad_bits) != 0
+                if out[x] > nsigma * noise[y, x] and np.isfinite(data[y, x]) and not flagged:
+                    above[y, x] = 1
     return smooth, above
 
 
@@ -464,9 +469,7 @@ def detect_sources(
     half = max(1, int(np.ceil(2.5 * sigma_s)))
     kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma_s) ** 2)
     kernel /= kernel.sum()
-    tmp = _filter_rows(data, bkg, flagmask, bad_bits, kernel)
-    smooth, above = _filter_cols(tmp, kernel, noise, float(detect_sigma), data, flagmask, bad_bits)
-    del tmp
+    smooth, above = _smooth_threshold(data, bkg, flagmask, bad_bits, kernel, noise, float(detect_sigma))
     labels, nlab, areas, flux_sums, py, px = _label(above, smooth)
     if nlab == 0 or py.size == 0:
         return _empty()
