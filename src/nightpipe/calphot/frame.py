@@ -52,10 +52,13 @@ def calibrate_table(
     sigma: float = 3.0,
     fit_colour: bool = False,
     max_flag: int = 0,
+    max_cat_err: float = 0.1,
+    min_precise: int = 5,
 ) -> FrameCalibration:
     """Fit the zero point of a frame and add ``mag``, ``mag_err``, ``cat_id``, ``cat_mag`` columns.
 
-    Only sources with ``flags <= max_flag`` (clean by default) take part in the fit; every
+    Only sources with ``flags <= max_flag`` (clean by default) and, when at least ``min_precise``
+    of them have one, a catalogue error under ``max_cat_err`` take part in the fit; every
     source with a positive flux gets a calibrated magnitude. The zero point, its error
     and provenance go into the table's ``meta``.
     """
@@ -78,6 +81,11 @@ def calibrate_table(
     match = crossmatch(table["ra"], table["dec"], catalog["ra"], catalog["dec"], radius_arcsec)
     flags = np.asarray(table["flags"], int) if "flags" in table.colnames else np.zeros(len(table), int)
     clean = flags[match.source_index] <= max_flag
+    # faint catalogue stars enter a magnitude-limited catalogue when they scatter bright: keep them
+    # out of the fit when enough well-measured stars remain
+    precise = clean & ~(ref.err[match.ref_index] > max_cat_err)
+    if precise.sum() >= min_precise:
+        clean = precise
     s, r = match.source_index[clean], match.ref_index[clean]
     fit = fit_zero_point(
         inst[s], inst_err[s], ref.mag[r], ref.err[r], ref.colour[r], fit_colour=fit_colour, sigma=sigma

@@ -46,6 +46,16 @@ class _Throttle:
         self.last = time.monotonic()
 
 
+def tycho2_vt_error(vt: np.ndarray) -> np.ndarray:
+    """Typical Tycho-2 VT error: 0.013 mag for bright stars, about 0.1 at VT 11, 0.25 at VT 12.
+
+    The index files carry no errors; this follows the precision of Tycho-2 photometry
+    (Hog et al. 2000) so that faint, poorly measured catalogue stars weigh less in fits.
+    """
+    vt = np.asarray(vt, float)
+    return np.asarray(0.013 + 0.1 * 10 ** (0.4 * (vt - 11.0)))
+
+
 def tycho2_cone(index_dirs: tuple[Path, ...]) -> LocalCone:
     """An offline cone search over the Tycho-2 stars in astrometry.net index files (band VT)."""
     from nightpipe.astrometry.index_catalog import IndexCatalog
@@ -59,6 +69,7 @@ def tycho2_cone(index_dirs: tuple[Path, ...]) -> LocalCone:
             ra=stars.ra,
             dec=stars.dec,
             mags={"VT": stars.mag},
+            errors={"VT": tycho2_vt_error(stars.mag)},
             catalog="tycho2",
             epoch=2000.0,
         )
