@@ -118,7 +118,7 @@ class CosmicParams:
     screen_objlim_factor: float = 0.5
     fine_structure: str = "median"
     psf_veto: bool = True
-    veto_nsigma: float = 4.0
+    veto_nsigma: float = 2.0
     psf_fwhm: float | None = None
     psf_model: str = "gauss"
     psf_sharpness: float | None = None
@@ -473,17 +473,18 @@ def detect_cosmics_full(
 
 
 def reject_psf_like(
-    mask: np.ndarray, electrons: np.ndarray, sharpness: float, read_noise: float, nsigma: float = 4.0
+    mask: np.ndarray, electrons: np.ndarray, sharpness: float, read_noise: float, nsigma: float = 2.0
 ) -> np.ndarray:
     """``mask`` without the flagged groups that are the cores of stars.
 
     For each 8-connected group of flagged pixels, start at its brightest pixel and climb to
     the local maximum (at most 3 steps). There, with values above the local sky (median of
-    the 11 x 11 box): the group is a star core, and is unflagged, when all four direct
-    neighbours are more than 2 sigma above the sky and the peak is no sharper than the PSF
-    allows, ``axis_sharpness <= sharpness + nsigma * s`` where ``s`` is the propagated
-    Poisson plus read noise of the log ratio. A cosmic ray (a spike, or a track seen across)
-    has a neighbour at the sky level or a far sharper peak, and stays flagged. A hit on the
+    the 11 x 11 box): the group is a star core, and is unflagged, when both the row and the
+    column neighbours together hold light at 3 sigma and the peak is no sharper than the PSF
+    allows even at the noise bounds: ``axis_sharpness <= sharpness`` with the peak lowered
+    and the neighbours raised by ``nsigma`` times their Poisson plus read noise. A cosmic
+    ray (a spike, or a track seen across) has no light beside it along a row or a column, or
+    a far sharper peak, and stays flagged. A hit on the
     wing of a star whose core was flagged with it shows as a second local maximum of the
     group (``nsigma`` above its brightest 4-neighbour); when that one fails the same test it stays
     flagged, with its flagged 3 x 3 neighbours outside the star's peak and its cross.
@@ -556,11 +557,16 @@ def _star_like(
     values = _cross(electrons, y, x)
     excess = values - sky
     sigma = np.sqrt(np.maximum(values, 0.0) + read_noise**2)
-    if not (excess[1:] > 2.0 * sigma[1:]).all():
+    vertical = excess[1] + excess[2] > 3.0 * np.hypot(sigma[1], sigma[2])
+    horizontal = excess[3] + excess[4] > 3.0 * np.hypot(sigma[3], sigma[4])
+    if not (vertical and horizontal and excess[0] > 0):
+        return False  # no significant light next to the peak along a row or a column
+    # the least sharp the peak can be within the noise: peak nsigma lower, neighbours nsigma higher
+    bound = np.maximum(excess, 0.0) + nsigma * sigma
+    bound[0] = excess[0] - nsigma * sigma[0]
+    if bound[0] <= 0:
         return False
-    rel = sigma / excess
-    spread = np.sqrt(rel[0] ** 2 + 0.25 * max(rel[1] ** 2 + rel[2] ** 2, rel[3] ** 2 + rel[4] ** 2))
-    return bool(float(axis_sharpness(excess)[0]) <= sharpness + nsigma * spread)
+    return bool(float(axis_sharpness(bound)[0]) <= sharpness)
 
 
 def _wing_spikes(
