@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -142,8 +143,19 @@ def sky_positions(
     return np.asarray(ra), np.asarray(dec), scale
 
 
-def frame_meta(frame: Frame | None, header: fits.Header, path: Path, settings: Settings) -> dict[str, Any]:
-    """Times, exposure and airmass of a frame for the table's meta."""
+def frame_meta(
+    frame: Frame | None,
+    header: fits.Header,
+    path: Path,
+    settings: Settings,
+    *,
+    airmass: float | None = None,
+) -> dict[str, Any]:
+    """Times, exposure and airmass of a frame for the table's meta.
+
+    ``airmass`` is the frame's airmass computed beforehand (see :func:`frame_airmasses`), used
+    when the header has none; when ``None`` it is computed here.
+    """
     meta: dict[str, Any] = {"frame": str(path)}
     if frame is not None:
         meta["mid_utc"] = frame.mid_utc.isoformat() if isinstance(frame.mid_utc, datetime) else None
@@ -154,36 +166,47 @@ def frame_meta(frame: Frame | None, header: fits.Header, path: Path, settings: S
         meta["frame_id"] = frame.id
     if meta.get("exptime") is None:
         meta["exptime"] = _header_float(header, ("EXPTIME", "EXPOSURE"))
-    airmass = _header_float(header, ("AIRMASS", "SECZ"))
-    if airmass is None and frame is not None:
-        airmass = _airmass(settings, frame)
-    meta["airmass"] = airmass
+    from_header = _header_float(header, ("AIRMASS", "SECZ"))
+    if from_header is None and airmass is None and frame is not None:
+        airmass = frame_airmasses(settings, [frame]).get(frame.id)
+    meta["airmass"] = from_header if from_header is not None else airmass
     meta["gain"] = _header_float(header, ("GAIN", "EGAIN")) or settings.camera.gain
     return meta
 
 
-def _airmass(settings: Settings, frame: Frame) -> float | None:
-    if frame.ra is None or frame.dec is None or frame.mid_utc is None:
-        return None
+def frame_airmasses(settings: Settings, frames: Sequence[Frame]) -> dict[int, float | None]:
+    """The airmass of each frame from its pointing and mid-exposure time, in one transform.
+
+    Frames without a pointing or a time, or below the horizon, get ``None``.
+    """
+    usable = [f for f in frames if f.ra is not None and f.dec is not None and f.mid_utc is not None]
+    result: dict[int, float | None] = {f.id: None for f in frames}
+    if not usable:
+        return result
     import astropy.units as u
     from astropy.coordinates import AltAz, EarthLocation, SkyCoord
     from astropy.time import Time
 
     obs = settings.observatory
     site = EarthLocation(lat=obs.latitude * u.deg, lon=obs.longitude * u.deg, height=obs.elevation * u.m)
-    altaz = SkyCoord(frame.ra * u.deg, frame.dec * u.deg).transform_to(
-        AltAz(obstime=Time(frame.mid_utc), location=site)
+    ra = np.array([float(f.ra) for f in usable if f.ra is not None])
+    dec = np.array([float(f.dec) for f in usable if f.dec is not None])
+    altaz = SkyCoord(ra * u.deg, dec * u.deg).transform_to(
+        AltAz(obstime=Time([f.mid_utc for f in usable]), location=site)
     )
-    alt = float(altaz.alt.deg)
-    if alt <= 0:
-        return None
-    return float(altaz.secz)
+    alt = np.atleast_1d(np.asarray(altaz.alt.deg, dtype=float))
+    secz = np.atleast_1d(np.asarray(altaz.secz, dtype=float))
+    for frame, a, s in zip(usable, alt, secz, strict=True):
+        result[frame.id] = float(s) if a > 0 else None
+    return result
 
 
 def measure_file(
-    path: Path | str, settings: Settings, *, frame: Frame | None = None
+    path: Path | str, settings: Settings, *, frame: Frame | None = None, airmass: float | None = None
 ) -> tuple[Table, FrameMeasurement]:
     """Measure one frame file and build its source table (nothing written).
+
+    ``airmass``: the frame's airmass when already computed (see :func:`frame_meta`).
 
     Raises
     ------
@@ -207,7 +230,7 @@ def measure_file(
     ra, dec, scale = sky_positions(image.header, meas.detections.x, meas.detections.y)
     if scale is None and settings.astrometry.pixel_scale:
         scale = settings.astrometry.pixel_scale
-    meta = frame_meta(frame, image.header, image.path, settings)
+    meta = frame_meta(frame, image.header, image.path, settings, airmass=airmass)
     meta["photometry_settings"] = settings.to_dict()["photometry"]
     table = build_source_table(meas, ra=ra, dec=dec, unit=image.unit, pixel_scale=scale, meta=meta)
     return table, meas
@@ -235,6 +258,7 @@ class _Job:
     frame: Frame
     path: Path
     out: Path
+    airmass: float | None = None
 
 
 @dataclass(frozen=True)
@@ -257,7 +281,7 @@ class _Measurer:
     def __call__(self, job: _Job) -> _Measured:
         t0 = time.perf_counter()
         try:
-            table, _meas = measure_file(job.path, self.settings, frame=job.frame)
+            table, _meas = measure_file(job.path, self.settings, frame=job.frame, airmass=job.airmass)
             write_source_table(table, job.out)
         except NightpipeError as exc:  # sent back as text: typed errors need not survive pickling
             log.warning("photometry failed: %s", exc)
@@ -331,8 +355,8 @@ def _store(db: Database, frame: Frame, measured: _Measured, out: Path, settings:
     info = measured.summary
     with db.session() as session:
         session.execute(delete(Measurement).where(Measurement.frame_id == frame.id))
-        if measured.rows:
-            session.execute(insert(Measurement), measured.rows)
+        if measured.rows:  # a Core executemany: no per-row ORM bookkeeping
+            session.execute(insert(Measurement.metadata.tables[Measurement.__tablename__]), measured.rows)
         summary = session.scalars(select(PhotometryFrame).where(PhotometryFrame.frame_id == frame.id)).first()
         if summary is None:
             summary = PhotometryFrame(frame_id=frame.id)
@@ -431,6 +455,8 @@ def run_photometry(
             summary.skipped += 1
             continue
         todo.append(_Job(frame, path, out))
+    airmasses = frame_airmasses(settings, [job.frame for job in todo])  # one transform for the night
+    todo = [replace(job, airmass=airmasses.get(job.frame.id)) for job in todo]
 
     def finished(index: int, result: Outcome[_Measured]) -> None:
         job = todo[index]
