@@ -446,6 +446,7 @@ def _cosmics(result: Calibrated, settings: Settings, gain: float, saturation: fl
         "mode": found.mode,
         "pixels": found.npixels,
         "examined_fraction": round(found.examined_fraction, 4),
+        "psf_fwhm": round(found.extra.get("psf_fwhm", 0.0), 3),
     }
 
 
@@ -478,6 +479,7 @@ def _keywords(
     if cosmic:
         keys["CRMODE"] = (cosmic["mode"], "cosmic-ray detection mode")
         keys["NCOSMIC"] = (cosmic["pixels"], "pixels flagged as cosmic rays")
+        keys["CRPSFW"] = (cosmic.get("psf_fwhm", 0.0), "[px] PSF FWHM of the cosmic-ray star veto (0: none)")
     return keys
 
 
