@@ -511,10 +511,11 @@ def reject_psf_like(
     if count == 0:
         return mask
     peaks = ndimage.maximum_position(electrons, labels, index=np.arange(1, count + 1))
+    extents = ndimage.find_objects(labels)
     ny, nx = electrons.shape
     out = mask.copy()
     vetoed = 0
-    for index, start in enumerate(peaks, start=1):
+    for index, (start, extent) in enumerate(zip(peaks, extents, strict=True), start=1):
         y, x = _climb(electrons, int(start[0]), int(start[1]))
         if not (1 <= y < ny - 1 and 1 <= x < nx - 1):
             continue
@@ -522,16 +523,20 @@ def reject_psf_like(
         if not _star_like(electrons, y, x, sky, sharpness, read_noise, nsigma):
             continue
         vetoed += 1
-        group = labels == index
-        out[group] = False
+        if extent is None:
+            continue
+        member = labels[extent] == index
+        out[extent][member] = False
+        gy, gx = np.nonzero(member)
+        gy, gx = gy + extent[0].start, gx + extent[1].start
         # hits on the star's wings that merged with its core stay flagged
-        for hy, hx in _wing_spikes(electrons, group, (y, x), read_noise, nsigma):
+        for hy, hx in _wing_spikes(electrons, gy, gx, (y, x), read_noise, nsigma):
             if not _star_like(electrons, hy, hx, sky, sharpness, read_noise, nsigma):
                 # the spike and its flagged neighbours, but not the star's peak and its cross
                 rows, cols = np.ogrid[hy - 1 : hy + 2, hx - 1 : hx + 2]
                 off_core = np.abs(rows - y) + np.abs(cols - x) > 1
                 box = (slice(hy - 1, hy + 2), slice(hx - 1, hx + 2))
-                out[box] |= group[box] & off_core
+                out[box] |= (labels[box] == index) & off_core
     if vetoed:
         log.debug("PSF veto: %d of %d flagged groups are star cores", vetoed, count)
     return out
@@ -570,12 +575,17 @@ def _star_like(
 
 
 def _wing_spikes(
-    electrons: np.ndarray, group: np.ndarray, peak: tuple[int, int], read_noise: float, nsigma: float
+    electrons: np.ndarray,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    peak: tuple[int, int],
+    read_noise: float,
+    nsigma: float,
 ) -> list[tuple[int, int]]:
-    """Pixels of ``group`` (not on the border, not ``peak``) ``nsigma`` above their brightest 4-neighbour."""
+    """Pixels (ys, xs) (not on the border, not ``peak``) ``nsigma`` above their brightest 4-neighbour."""
     ny, nx = electrons.shape
     spikes = []
-    for y, x in zip(*np.nonzero(group), strict=True):
+    for y, x in zip(ys, xs, strict=True):
         y, x = int(y), int(x)
         if (y, x) == peak or not (1 <= y < ny - 1 and 1 <= x < nx - 1):
             continue
