@@ -262,3 +262,19 @@ def test_estimate_psf_needs_stars() -> None:
     assert estimate_psf(rng.normal(100, 5, (64, 64))) is None
     with pytest.raises(CalibrationError, match="PSF FWHM"):
         detect_cosmics_full(np.zeros((16, 16), np.float32), replace(CosmicParams(), psf_fwhm=-1.0))
+
+
+def test_matched_filter_fine_structure_spares_star_cores_but_not_gmos_tracks(
+    hatp32: np.ndarray, gmos: np.ndarray
+) -> None:
+    """astroscrappy's fsmode='convolve' (``fine_structure="psf"``): why it is not the default."""
+    stars = _brightest_unsaturated_stars(hatp32)
+    inmask = hatp32 >= 4095
+    convolve = replace(HATP32, fine_structure="psf", psf_veto=False)
+    result = detect_cosmics_full(hatp32, convolve, inmask=inmask)
+    assert result.extra["psf_fwhm"] > 0
+    assert _stars_hit(result.mask, stars) <= 1
+    tracks = detect_cosmics_full(gmos, replace(GMOS, fine_structure="psf", psf_fwhm=2.0, psf_veto=False))
+    assert tracks.mask[COSMIC1].sum() + tracks.mask[COSMIC2].sum() < 0.5 * 168
+    with pytest.raises(CalibrationError, match="fine-structure"):
+        detect_cosmics_full(gmos, replace(GMOS, fine_structure="wavelet"))
