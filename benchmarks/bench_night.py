@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,24 @@ NIGHT = ROOT.parent / "shared" / "data" / "hatp32-microobservatory"
 CONFIG = ROOT / "examples" / "hatp32.toml"
 PEERS = {"EXOTIC 4.3.1": (12.7 * 60, 445.0), "prose 3.3.4": (6 * 60, 195.0)}
 TARGET_WALL_S = 60.0
+
+
+def step_times(db_path: Path) -> dict[str, dict[str, float]]:
+    """Wall and CPU time of each step as the runner recorded them (CPU of the main process only)."""
+    if not db_path.is_file():
+        return {}
+    with sqlite3.connect(db_path) as con:
+        rows = con.execute(
+            "SELECT step, seconds, details FROM step_runs WHERE step LIKE 'night:%' ORDER BY id"
+        ).fetchall()
+    times: dict[str, dict[str, float]] = {}
+    for step, seconds, details in rows:
+        cpu = json.loads(details or "{}").get("cpu_s") if details else None
+        times[step.removeprefix("night:")] = {
+            "wall_s": round(float(seconds or 0.0), 1),
+            "cpu_s": round(float(cpu or 0.0), 1),
+        }
+    return times
 
 
 def run_once(workers: int) -> dict[str, object]:
@@ -58,6 +77,7 @@ def run_once(workers: int) -> dict[str, object]:
             "wall_s": round(wall, 1),
             "cpu_s": round(cpu, 1),
             "exit": proc.returncode,
+            "steps": step_times(Path(tmp, "db.sqlite")),
             "fit": fit,
             "stderr": proc.stderr[-2000:] if proc.returncode not in (0, 3) else "",
         }
@@ -78,6 +98,12 @@ def main() -> int:
         )
         if run["stderr"]:
             print(run["stderr"])
+        steps = run.get("steps") or {}
+        assert isinstance(steps, dict)
+        print(
+            "  per step (wall / main-process cpu, s): "
+            + ", ".join(f"{name} {t['wall_s']}/{t['cpu_s']}" for name, t in steps.items())
+        )
         for name, (wall, cpu) in PEERS.items():
             print(
                 f"  vs {name} (quoted): wall {wall:.0f} s -> {wall / float(run['wall_s']):.1f}x, "
