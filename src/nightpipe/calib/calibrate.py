@@ -598,6 +598,8 @@ def run_calibrate(
         label=lambda job: Path(job.path).name,
         on_result=finished,
     )
+    order = {str(p.job.output): i for i, p in enumerate(jobs)}  # frame order, whatever finished first
+    summary.outputs.sort(key=lambda path: order.get(path, len(order)))
     if plots and summary.outputs:
         summary.plot = _sample_plot(settings, summary.outputs[len(summary.outputs) // 2])
     summary.seconds = time.perf_counter() - start

@@ -490,5 +490,7 @@ def run_photometry(
         label=lambda job: job.path.name,
         on_result=finished,
     )
+    order = {job.out: i for i, job in enumerate(todo)}  # frame order, whatever finished first
+    summary.tables.sort(key=lambda path: order.get(path, len(order)))
     summary.seconds = time.perf_counter() - started
     return summary
