@@ -164,3 +164,15 @@ def test_solutions_match(runs: tuple[Settings, Settings]) -> None:
     assert a == solutions(dask)
     methods = [m for _, m, _, _ in a.values()]
     assert "reference-match" in methods and methods.count("reference-match") >= LIGHTS // 2
+
+
+def test_same_products(runs: tuple[Settings, Settings]) -> None:
+    """The same files (tables, plots, report), whichever frame a worker finished first."""
+    serial, dask = runs
+
+    def products(settings: Settings) -> set[str]:
+        out = settings.paths.output
+        return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")}
+
+    assert products(serial) == products(dask)
+    assert any(name.endswith(".html") for name in products(serial))
