@@ -308,8 +308,8 @@ def measurement_rows(frame_id: int, table: Table) -> list[dict[str, Any]]:
     optional = ("ra", "dec", "fwhm", "peak", "bkg", "psf_flux", "psf_flux_err")
     listed = {name: _finite_list(cols[name]) for name in optional}
     xs, ys = cols["x"].tolist(), cols["y"].tolist()
-    flux_rows = [_finite_list(row) for row in flux]
-    err_rows = [_finite_list(row) for row in err]
+    flux_rows = _finite_rows(flux)
+    err_rows = _finite_rows(err)
     return [
         {
             "frame_id": frame_id,
@@ -331,6 +331,17 @@ def _finite_list(values: np.ndarray) -> list[float | None]:
     out: list[float | None] = arr.tolist()
     for i in np.flatnonzero(~np.isfinite(arr)).tolist():
         out[i] = None
+    return out
+
+
+def _finite_rows(values: np.ndarray) -> list[list[float | None]]:
+    """The rows of a 2-D array as lists of Python floats, non-finite values as ``None``."""
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == 1:  # one aperture
+        arr = arr[:, np.newaxis]
+    out: list[list[float | None]] = arr.tolist()
+    for i, j in np.argwhere(~np.isfinite(arr)).tolist():
+        out[i][j] = None
     return out
 
 
