@@ -75,7 +75,7 @@ def dask_client(config: ParallelConfig) -> Iterator[Any]:
             n_workers=config.workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # None still binds 8787; port 0 lets clusters coexist
             memory_limit="auto",
         )
         client = Client(cluster)
