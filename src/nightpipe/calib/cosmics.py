@@ -772,17 +772,18 @@ def detect_cosmics_fast(
     boxes = _windows(shape, ys, xs, params.grow) if len(ys) else []
     examined = 0
     ctx = params.context
-    for inner in boxes:
-        y0, y1 = max(inner[0].start - ctx, 0), min(inner[0].stop + ctx, shape[0])
-        x0, x1 = max(inner[1].start - ctx, 0), min(inner[1].stop + ctx, shape[1])
-        win_mask, win_clean = _scrappy(image[y0:y1, x0:x1], mask_in[y0:y1, x0:x1], params, 1)
-        examined += (y1 - y0) * (x1 - x0)
-        iy = slice(inner[0].start - y0, inner[0].stop - y0)
-        ix = slice(inner[1].start - x0, inner[1].stop - x0)
-        found = win_mask[iy, ix]
-        mask[inner] |= found
-        if cleaned is not None:
-            cleaned[inner] = np.where(found, win_clean[iy, ix], cleaned[inner])
+    with threadpool_limits(limits=1, user_api="openmp"):  # once per frame, not per window
+        for inner in boxes:
+            y0, y1 = max(inner[0].start - ctx, 0), min(inner[0].stop + ctx, shape[0])
+            x0, x1 = max(inner[1].start - ctx, 0), min(inner[1].stop + ctx, shape[1])
+            win_mask, win_clean = _scrappy_call(image[y0:y1, x0:x1], mask_in[y0:y1, x0:x1], params)
+            examined += (y1 - y0) * (x1 - x0)
+            iy = slice(inner[0].start - y0, inner[0].stop - y0)
+            ix = slice(inner[1].start - x0, inner[1].stop - x0)
+            found = win_mask[iy, ix]
+            mask[inner] |= found
+            if cleaned is not None:
+                cleaned[inner] = np.where(found, win_clean[iy, ix], cleaned[inner])
     mask &= ~mask_in
     mask = _veto(mask, image, params)
     if cleaned is not None:
