@@ -1,0 +1,162 @@
+"""The whole pipeline on a simulated night with calibration frames and a transit (slow, end to end).
+
+One small demo night (512x512, 40 lights, real Tycho-2 field) is simulated once per module;
+each test runs the pipeline into its own output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from nightpipe.config import Settings, load_settings
+from nightpipe.pipeline.demo import prepare_demo
+from nightpipe.pipeline.night import run_night
+from nightpipe.store import open_database
+from nightpipe.store.base import Base
+
+pytestmark = pytest.mark.slow
+SIZE, LIGHTS = 512, 40
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The simulated raw night (shared, read-only) and its truth."""
+    if shutil.which("solve-field") is None:
+        pytest.skip("astrometry.net solve-field not installed (apt-get install astrometry.net)")
+    root = tmp_path_factory.mktemp("demo")
+    _, raw = prepare_demo(root, size=SIZE, n_lights=LIGHTS)
+    return root, raw
+
+
+def _settings(root: Path, out: Path) -> Settings:
+    return load_settings(
+        root / "nightpipe.toml",
+        environ={},
+        overrides=[
+            f"paths.output={str(out / 'out')!r}",
+            f"paths.masters={str(out / 'out' / 'masters')!r}",
+            f"database.url='sqlite:///{out / 'db.sqlite'}'",
+        ],
+    )
+
+
+def _row_counts(settings: Settings) -> dict[str, int]:
+    db = open_database(settings.database.url)
+    try:
+        with db.session() as session:
+            return {
+                name: int(session.scalar(select(func.count()).select_from(table)) or 0)
+                for name, table in Base.metadata.tables.items()
+            }
+    finally:
+        db.dispose()
+
+
+def _products(settings: Settings) -> dict[str, tuple[int, int]]:
+    out = settings.paths.output
+    return {
+        str(p.relative_to(out)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def _fit(settings: Settings) -> dict[str, object]:
+    fits = sorted(settings.paths.output.glob("lightcurves/*/*_fit.json"))
+    assert fits, "no transit fit written"
+    return dict(json.loads(fits[0].read_text()))
+
+
+def test_simulated_night_end_to_end_then_a_noop_rerun(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    root, raw = demo
+    settings = _settings(root, tmp_path)
+    first = run_night(settings, [raw])
+    assert first.exit_code == 0, [s.error for s in first.steps if s.error]
+    truth = json.loads((raw / "truth.json").read_text())
+    fit = _fit(settings)
+    params = fit["params"]
+    assert isinstance(params, dict)
+    rp, tc = params["rp_rs"], params["tc"]
+    rp_err = max(rp["plus"], rp["minus"])
+    tc_err = max(tc["plus"], tc["minus"])
+    assert abs(rp["median"] - truth["transit"]["rp"]) < 3 * rp_err
+    assert abs(tc["median"] - truth["transit"]["t0_bjd_tdb"]) < 3 * tc_err
+    report = settings.paths.output / "reports"
+    assert next(report.glob("*.html")).stat().st_size > 10_000
+    counts, products = _row_counts(settings), _products(settings)
+    second = run_night(settings, [raw])
+    assert second.exit_code == 0
+    assert _row_counts(settings) == counts
+    changed = {k for k, v in _products(settings).items() if products.get(k) != v}
+    assert not changed, f"a second run rewrote {sorted(changed)[:5]}"
+
+
+def _run_cli(settings_file: Path, out: Path, raw: Path) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "nightpipe.cli.app",
+        "-q",
+        "-c",
+        str(settings_file),
+        "-s",
+        f"paths.output={str(out / 'out')!r}",
+        "-s",
+        f"paths.masters={str(out / 'out' / 'masters')!r}",
+        "-s",
+        f"database.url='sqlite:///{out / 'db.sqlite'}'",
+        "run",
+        str(raw),
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_during_photometry_then_restarted_gives_the_same_night(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, raw = demo
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = _run_cli(root / "nightpipe.toml", killed, raw)
+    settings = _settings(root, killed)
+    deadline = time.monotonic() + 600
+    sources = settings.paths.output / "sources"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if sources.is_dir() and len(list(sources.rglob("*.ecsv"))) >= LIGHTS // 3:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed in photometry"
+    assert not list(settings.paths.output.rglob(".*.tmp")), "half-written files left behind"
+    restarted = _run_cli(root / "nightpipe.toml", killed, raw)
+    restarted_out, restarted_err = restarted.communicate()
+    assert restarted.returncode == 0, restarted_err
+    reference = _run_cli(root / "nightpipe.toml", clean, raw)
+    assert reference.communicate() and reference.returncode == 0
+    clean_settings = _settings(root, clean)
+    counts_killed = _row_counts(settings)
+    counts_clean = _row_counts(clean_settings)
+    counts_killed.pop("step_runs"), counts_clean.pop("step_runs")
+    assert counts_killed == counts_clean, restarted_out + restarted_err
+    a, b = _fit(settings), _fit(clean_settings)
+    for name in ("rp_rs", "tc"):
+        np.testing.assert_allclose(
+            a["params"][name]["median"],
+            b["params"][name]["median"],  # type: ignore[index]
+            rtol=0,
+            atol=1e-12,
+        )
+    csv_a = sorted(settings.paths.output.glob("lightcurves/*/*.csv"))
+    csv_b = sorted(clean_settings.paths.output.glob("lightcurves/*/*.csv"))
+    assert [p.read_text() for p in csv_a] == [p.read_text() for p in csv_b]
