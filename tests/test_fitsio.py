@@ -45,3 +45,14 @@ def test_products_are_readable_by_everyone(tmp_path: Path) -> None:
         fits.HDUList([fits.PrimaryHDU(np.zeros((2, 2), np.float32))]), tmp_path / "p.fits"
     )
     assert dest.stat().st_mode & 0o777 == 0o644
+
+
+def test_interrupted_writes_are_ignored_and_swept(tmp_path: Path) -> None:
+    from nightpipe.frames.fitsio import product_files, sweep_temporary
+
+    (tmp_path / "a.ecsv").write_text("done")
+    (tmp_path / ".a.ecsv.k3j_x9q2.ecsv").write_text("half")  # what a kill -9 mid-write leaves
+    (tmp_path / ".nightpipe-run.lock").write_text("pid 1")
+    assert product_files(tmp_path, "*.ecsv") == [tmp_path / "a.ecsv"]
+    assert sweep_temporary(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".nightpipe-run.lock", "a.ecsv"]

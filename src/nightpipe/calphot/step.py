@@ -21,7 +21,7 @@ from nightpipe.calphot.transforms import filter_band
 from nightpipe.catalogs.service import LocalCone, ReferenceCatalogs, tycho2_cone
 from nightpipe.config import Settings
 from nightpipe.errors import NightpipeError
-from nightpipe.frames.fitsio import atomic_open
+from nightpipe.frames.fitsio import atomic_open, product_files
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
@@ -67,7 +67,7 @@ def _night_tables(output: Path, night: str | None) -> dict[str, list[Path]]:
     nights = (
         [night] if night else sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     )
-    return {n: sorted((root / n).glob("*.ecsv")) for n in nights if (root / n).is_dir()}
+    return {n: product_files(root / n, "*.ecsv") for n in nights if (root / n).is_dir()}
 
 
 def _field(tables: list[Table]) -> tuple[float, float, float]:

@@ -8,6 +8,7 @@ half-written file behind.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from astropy.io import fits
 from nightpipe.errors import FitsReadError
 
 PRODUCT_MODE = 0o644
+# what atomic_path leaves behind when a process is killed mid-write: ".<name>.<8 random chars><suffix>"
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?$")
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.bz2", ".mt")
 
 
@@ -92,6 +95,30 @@ def read_image(
                 hint="the file is probably truncated; re-copy it",
             ) from None
     return array, header
+
+
+def is_temporary(path: Path) -> bool:
+    """True for a temporary file of :func:`atomic_path` (a write that never finished)."""
+    return bool(_TEMPORARY.match(path.name))
+
+
+def product_files(folder: Path, pattern: str) -> list[Path]:
+    """Finished products in ``folder`` matching ``pattern``, sorted (temporary files left out)."""
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+
+
+def sweep_temporary(folder: Path) -> int:
+    """Delete temporary files that interrupted writes left under ``folder``; returns how many.
+
+    Only call this while holding the lock of the folder (no write can be in progress).
+    """
+    removed = 0
+    if folder.is_dir():
+        for path in folder.rglob(".*"):
+            if path.is_file() and is_temporary(path):
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 @contextmanager

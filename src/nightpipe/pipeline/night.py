@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from nightpipe.config import Settings
 from nightpipe.errors import PipelineError
+from nightpipe.frames.fitsio import sweep_temporary
 from nightpipe.pipeline.lock import night_lock
 from nightpipe.pipeline.parallel import dask_client
 from nightpipe.pipeline.runner import NightContext, RunSummary, Step, StepResult, run_steps
@@ -197,6 +198,9 @@ def run_night(
     output = settings.paths.output
     try:
         with night_lock(output, "run"), dask_client(settings.parallel) as client:
+            swept = sweep_temporary(output)
+            if swept:
+                log.warning("removed %d unfinished files left by an interrupted run", swept)
             base = NightContext(
                 settings=settings,
                 db=database,

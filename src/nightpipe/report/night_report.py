@@ -200,7 +200,7 @@ def _figure_gallery(output: Path, night: str) -> str:
         folder = output / sub / night
         if not folder.is_dir():
             continue
-        for png in sorted(folder.rglob("*.png")):
+        for png in sorted(p for p in folder.rglob("*.png") if not p.name.startswith(".")):
             caption = html.escape(str(png.relative_to(output)))
             image = f"<img src='{png_data_uri(png)}' alt='{caption}'>"
             parts.append(f"<figure>{image}<figcaption>{caption}</figcaption></figure>")

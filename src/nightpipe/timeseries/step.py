@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from nightpipe.config import Settings, TargetConfig
 from nightpipe.errors import NightpipeError, TimeseriesError
+from nightpipe.frames.fitsio import product_files
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
@@ -56,7 +57,7 @@ class LightcurveSummary:
 def night_inputs_digest(settings: Settings, folder: Path) -> str:
     """A hash of a night's source tables (name, size, mtime) and the settings the light curves use."""
     digest = hashlib.sha256(settings.digest("timeseries", "observatory", "photometry").encode())
-    for path in sorted(folder.glob("*.ecsv")):
+    for path in product_files(folder, "*.ecsv"):
         stat = path.stat()
         digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:32]
@@ -75,7 +76,7 @@ def read_source_tables(
 ) -> tuple[list[Table], list[tuple[str, str]]]:
     """Read every ``*.ecsv`` source table of a night folder; unreadable ones are returned with a reason."""
     progress = progress or NullProgress()
-    paths = sorted(folder.glob("*.ecsv"))
+    paths = product_files(folder, "*.ecsv")
     progress.start(len(paths), f"reading source tables of {folder.name}")
     tables: list[Table] = []
     bad: list[tuple[str, str]] = []
