@@ -17,14 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
 
-from nightpipe.config import Settings, load_settings
+from night_helpers import night_settings, row_counts
+from nightpipe.config import Settings
 from nightpipe.frames.fitsio import is_temporary
 from nightpipe.pipeline.demo import prepare_demo
 from nightpipe.pipeline.night import run_night
-from nightpipe.store import open_database
-from nightpipe.store.base import Base
 
 pytestmark = pytest.mark.slow
 SIZE, LIGHTS = 512, 40
@@ -38,30 +36,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("demo")
     _, raw = prepare_demo(root, size=SIZE, n_lights=LIGHTS)
     return root, raw
-
-
-def _settings(root: Path, out: Path) -> Settings:
-    return load_settings(
-        root / "nightpipe.toml",
-        environ={},
-        overrides=[
-            f"paths.output={str(out / 'out')!r}",
-            f"paths.masters={str(out / 'out' / 'masters')!r}",
-            f"database.url='sqlite:///{out / 'db.sqlite'}'",
-        ],
-    )
-
-
-def _row_counts(settings: Settings) -> dict[str, int]:
-    db = open_database(settings.database.url)
-    try:
-        with db.session() as session:
-            return {
-                name: int(session.scalar(select(func.count()).select_from(table)) or 0)
-                for name, table in Base.metadata.tables.items()
-            }
-    finally:
-        db.dispose()
 
 
 def _products(settings: Settings) -> dict[str, tuple[int, int]]:
@@ -81,7 +55,7 @@ def _fit(settings: Settings) -> dict[str, object]:
 
 def test_simulated_night_end_to_end_then_a_noop_rerun(demo: tuple[Path, Path], tmp_path: Path) -> None:
     root, raw = demo
-    settings = _settings(root, tmp_path)
+    settings = night_settings(root, tmp_path)
     first = run_night(settings, [raw])
     assert first.exit_code == 0, [s.error for s in first.steps if s.error]
     truth = json.loads((raw / "truth.json").read_text())
@@ -95,10 +69,10 @@ def test_simulated_night_end_to_end_then_a_noop_rerun(demo: tuple[Path, Path], t
     assert abs(tc["median"] - truth["transit"]["t0_bjd_tdb"]) < 3 * tc_err
     report = settings.paths.output / "reports"
     assert next(report.glob("*.html")).stat().st_size > 10_000
-    counts, products = _row_counts(settings), _products(settings)
+    counts, products = row_counts(settings), _products(settings)
     second = run_night(settings, [raw])
     assert second.exit_code == 0
-    assert _row_counts(settings) == counts
+    assert row_counts(settings) == counts
     changed = {k for k, v in _products(settings).items() if products.get(k) != v}
     assert not changed, f"a second run rewrote {sorted(changed)[:5]}"
 
@@ -129,7 +103,7 @@ def test_killed_during_photometry_then_restarted_gives_the_same_night(
     root, raw = demo
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     proc = _run_cli(root / "nightpipe.toml", killed, raw)
-    settings = _settings(root, killed)
+    settings = night_settings(root, killed)
     deadline = time.monotonic() + 600
     sources = settings.paths.output / "sources"
     while time.monotonic() < deadline and proc.poll() is None:
@@ -146,9 +120,9 @@ def test_killed_during_photometry_then_restarted_gives_the_same_night(
     assert not leftovers, f"unfinished files left after the restart: {leftovers[:3]}"
     reference = _run_cli(root / "nightpipe.toml", clean, raw)
     assert reference.communicate() and reference.returncode == 0
-    clean_settings = _settings(root, clean)
-    counts_killed = _row_counts(settings)
-    counts_clean = _row_counts(clean_settings)
+    clean_settings = night_settings(root, clean)
+    counts_killed = row_counts(settings)
+    counts_clean = row_counts(clean_settings)
     counts_killed.pop("step_runs"), counts_clean.pop("step_runs")
     assert counts_killed == counts_clean, restarted_out + restarted_err
     a, b = _fit(settings), _fit(clean_settings)

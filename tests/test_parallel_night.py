@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from nightpipe.config import Settings, load_settings
+from night_helpers import night_settings, row_counts
+from nightpipe.config import Settings
 from nightpipe.pipeline.demo import prepare_demo
 from nightpipe.pipeline.night import run_night
 from nightpipe.store import open_database
-from nightpipe.store.base import Base
 from nightpipe.store.models import StepRun
 
 pytestmark = pytest.mark.slow
@@ -36,31 +36,6 @@ def raw_night(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("parallel-demo")
     _, raw = prepare_demo(root, size=SIZE, n_lights=LIGHTS)
     return root, raw
-
-
-def _settings(root: Path, out: Path, *parallel: str) -> Settings:
-    return load_settings(
-        root / "nightpipe.toml",
-        environ={},
-        overrides=[
-            f"paths.output={str(out / 'out')!r}",
-            f"paths.masters={str(out / 'out' / 'masters')!r}",
-            f"database.url='sqlite:///{out / 'db.sqlite'}'",
-            *parallel,
-        ],
-    )
-
-
-def _row_counts(settings: Settings) -> dict[str, int]:
-    db = open_database(settings.database.url)
-    try:
-        with db.session() as session:
-            return {
-                name: int(session.scalar(select(func.count()).select_from(table)) or 0)
-                for name, table in Base.metadata.tables.items()
-            }
-    finally:
-        db.dispose()
 
 
 def _frame_statuses(settings: Settings) -> dict[tuple[str, str], str]:
@@ -79,7 +54,7 @@ def _frame_statuses(settings: Settings) -> dict[tuple[str, str], str]:
 
 
 def _run(root: Path, raw: Path, out: Path, *parallel: str) -> Settings:
-    settings = _settings(root, out, *parallel)
+    settings = night_settings(root, out, *parallel)
     result = run_night(settings, [raw])
     assert not result.setup.failed_steps
     for summary in result.nights.values():
@@ -135,8 +110,8 @@ def test_light_curves_are_identical(runs: tuple[Settings, Settings]) -> None:
 
 def test_database_rows_and_frame_outcomes_match(runs: tuple[Settings, Settings]) -> None:
     serial, dask = runs
-    counts = _row_counts(serial)
-    assert counts == _row_counts(dask)
+    counts = row_counts(serial)
+    assert counts == row_counts(dask)
     assert counts["measurements"] > 0 and counts["plate_solutions"] >= LIGHTS - 2
     statuses = _frame_statuses(serial)
     assert statuses == _frame_statuses(dask)
