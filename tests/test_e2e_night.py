@@ -107,7 +107,7 @@ def test_killed_during_photometry_then_restarted_gives_the_same_night(
     deadline = time.monotonic() + 600
     sources = settings.paths.output / "sources"
     while time.monotonic() < deadline and proc.poll() is None:
-        if sources.is_dir() and len(list(sources.rglob("*.ecsv"))) >= LIGHTS // 3:
+        if sources.is_dir() and len(list(sources.rglob("*.fits"))) >= LIGHTS // 3:
             os.kill(proc.pid, signal.SIGKILL)
             break
         time.sleep(0.05)

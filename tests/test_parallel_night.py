@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from night_helpers import night_settings, row_counts
 from nightpipe.config import Settings
+from nightpipe.photometry.table import read_source_table
 from nightpipe.pipeline.demo import prepare_demo
 from nightpipe.pipeline.night import run_night
 from nightpipe.store import open_database
@@ -81,13 +82,13 @@ def _numeric_columns(table: Table) -> dict[str, np.ndarray]:
 
 def test_source_tables_are_identical(runs: tuple[Settings, Settings]) -> None:
     serial, dask = runs
-    a = sorted(p.relative_to(serial.paths.output) for p in serial.paths.output.glob("sources/*/*.ecsv"))
-    b = sorted(p.relative_to(dask.paths.output) for p in dask.paths.output.glob("sources/*/*.ecsv"))
+    a = sorted(p.relative_to(serial.paths.output) for p in serial.paths.output.glob("sources/*/*.fits"))
+    b = sorted(p.relative_to(dask.paths.output) for p in dask.paths.output.glob("sources/*/*.fits"))
     assert a == b
     assert len(a) >= LIGHTS - 2  # a frame or two may fail by design of the demo; most are measured
     for rel in a:
-        ta = Table.read(serial.paths.output / rel, format="ascii.ecsv")
-        tb = Table.read(dask.paths.output / rel, format="ascii.ecsv")
+        ta = read_source_table(serial.paths.output / rel)
+        tb = read_source_table(dask.paths.output / rel)
         assert ta.colnames == tb.colnames, rel
         assert len(ta) == len(tb) > 10, rel
         ca, cb = _numeric_columns(ta), _numeric_columns(tb)

@@ -279,12 +279,18 @@ def test_aperture_flags_mask_edge_and_neighbours() -> None:
 # ----------------------------------------------------------------------------- tables
 
 
-def test_source_table_round_trip(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", [".fits", ".ecsv"])
+def test_source_table_round_trip(tmp_path: Path, suffix: str) -> None:
     field = make_star_field((256, 256), 25, seed=8, min_separation=15)
     meas = measure_frame(field.data, PhotometryConfig(), camera=CameraParams(gain=field.gain))
-    table = build_source_table(meas, pixel_scale=1.2, meta={"frame": "x.fits", "exptime": 30.0, "gain": 1.5})
-    path = write_source_table(table, tmp_path / "sources" / "my frame.ecsv")
+    meta = {"frame": "it's x.fits", "exptime": 30.0, "gain": 1.5, "note": "long " * 40}
+    table = build_source_table(meas, pixel_scale=1.2, meta=meta)
+    path = write_source_table(table, tmp_path / "sources" / f"my frame{suffix}")
     back = read_source_table(path)
+    assert back.meta == table.meta  # nested lists and dicts, long strings and quotes survive
+    for name in table.colnames:
+        assert back[name].dtype == table[name].dtype and back[name].description == table[name].description
+        np.testing.assert_array_equal(np.asarray(back[name]), np.asarray(table[name]))
     assert back["aper_flux"].shape == (len(meas.detections), len(meas.radii))
     assert back.meta["aper_radii_px"] == pytest.approx(list(meas.radii))
     assert back.meta["fwhm_arcsec"] == pytest.approx(meas.fwhm * 1.2)
@@ -293,6 +299,10 @@ def test_source_table_round_trip(tmp_path: Path) -> None:
     assert not list(path.parent.glob(".*"))  # no temporary file left behind
     with pytest.raises(PhotometryError, match="cannot read"):
         read_source_table(tmp_path / "missing.ecsv")
+    truncated = tmp_path / "truncated.fits"
+    truncated.write_bytes(path.read_bytes()[:3000] if suffix == ".fits" else b"SIMPLE  =")
+    with pytest.raises(PhotometryError, match="truncated.fits"):
+        read_source_table(truncated)
 
 
 # ----------------------------------------------------------------------------- real data

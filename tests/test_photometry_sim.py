@@ -32,7 +32,7 @@ def test_simulated_night_fwhm_and_fluxes(tmp_path: Path) -> None:
     gain = truth["camera"]["gain"]
     stars = truth["field"]["stars"]
     beta = truth["field"]["moffat_beta"]
-    tables = sorted((out / "sources").glob("*/*.ecsv"))
+    tables = sorted((out / "sources").glob("*/*.fits"))
     lights = [f for f in truth["frames"] if f["kind"] == "light"]
     assert len(tables) == len(lights)
     for frame in lights:

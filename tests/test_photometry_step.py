@@ -100,14 +100,14 @@ def test_run_photometry_writes_tables_and_rows(tmp_path: Path, db_url: str) -> N
     assert (summary.ok, summary.failed, summary.skipped) == (2, 1, 0)
     assert progress.done == 3
     assert "broken.fits" in next(iter(summary.failures.values()))
-    table = read_source_table(tmp_path / "out" / "sources" / "2017-12-19" / "frame one.ecsv")
+    table = read_source_table(tmp_path / "out" / "sources" / "2017-12-19" / "frame one.fits")
     assert len(table) >= 20
     assert np.isfinite(table["ra"]).all() and abs(float(np.median(table["ra"])) - 31.04) < 0.05
     assert table.meta["bjd_tdb"] == pytest.approx(2458107.601)
     assert table.meta["exptime"] == 30.0
     assert table.meta["airmass"] is not None and table.meta["airmass"] >= 1.0
     assert table.meta["fwhm_arcsec"] == pytest.approx(table.meta["fwhm_px"], rel=1e-3)
-    other = read_source_table(tmp_path / "out" / "sources" / "2017-12-19" / "frame2.ecsv")
+    other = read_source_table(tmp_path / "out" / "sources" / "2017-12-19" / "frame2.fits")
     assert np.all(np.isnan(other["ra"]))
     with db.session() as session:
         n_meas = session.scalar(select(func.count()).select_from(Measurement))
@@ -137,7 +137,7 @@ def test_cli_photometry_on_one_file_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "tables"
     code = main(["--quiet", "photometry", str(path), "--out", str(out), "--plots"])
     assert code == 0
-    table = read_source_table(out / "one.ecsv")
+    table = read_source_table(out / "one.fits")
     assert len(table) > 15
     for suffix in ("profile", "growth", "apertures"):
         png = out / "plots" / f"one_{suffix}.png"

@@ -109,14 +109,12 @@ def test_night_report_lists_frames_and_failures(tmp_path: Path) -> None:
         record_step(s, step="calibrate", status="ok", frame_id=ok.id)
         record_step(s, step="calibrate", status="failed", frame_id=bad.id, reason="no flat for filter V")
     (settings.paths.output / "sources" / "2020-01-01").mkdir(parents=True)
-    (settings.paths.output / "sources" / "2020-01-01" / "a.ecsv").write_text(
-        "# %ECSV 1.0\n# ---\n# datatype: []\n"
-    )
+    (settings.paths.output / "sources" / "2020-01-01" / "a.fits").write_bytes(b"")
     paths = write_night_report(settings, db, "2020-01-01")
     page = paths.html.read_text()
     assert "a frame.fits" in page and "no flat for filter V" in page
     assert "http" not in page.split("<body>")[1].replace("https://", "")  # no remote resources
     with zipfile.ZipFile(paths.zip) as zf:
         names = zf.namelist()
-    assert "2020-01-01/report.html" in names and "2020-01-01/sources/2020-01-01/a.ecsv" in names
+    assert "2020-01-01/report.html" in names and "2020-01-01/sources/2020-01-01/a.fits" in names
     db.dispose()

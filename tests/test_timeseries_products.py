@@ -12,6 +12,7 @@ from astropy.table import Table
 
 from nightpipe.cli.app import main
 from nightpipe.config import load_settings
+from nightpipe.photometry.table import write_source_table
 from nightpipe.store import open_database
 from nightpipe.store.models import StepRun
 from nightpipe.store.models_timeseries import TransitFitRow
@@ -158,13 +159,13 @@ def _write_night(tmp_path: Path, n_frames: int = 50) -> tuple[object, Path]:
     folder = tmp_path / "out" / "sources" / "2017-12-19"
     folder.mkdir(parents=True)
     for t in tables:
-        t.write(folder / f"{Path(t.meta['frame']).stem}.ecsv", format="ascii.ecsv")
+        write_source_table(t, folder / f"{Path(t.meta['frame']).stem}.fits")
     return field, folder
 
 
 def test_run_lightcurves_on_a_synthetic_night(tmp_path: Path, db_url: str) -> None:
     field, folder = _write_night(tmp_path)
-    (folder / "broken.ecsv").write_text("# %ECSV 1.0\nnot a table\n")
+    (folder / "broken.fits").write_text("SIMPLE  =                    T / truncated\n")
     settings = _settings(tmp_path, field, **{"database.url": f"'{db_url}'", "timeseries.sampler": "'none'"})
     db = open_database(settings.database.url)
     summary = run_lightcurves(settings, db, night="2017-12-19", plots=False)

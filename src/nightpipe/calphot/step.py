@@ -22,6 +22,7 @@ from nightpipe.catalogs.service import LocalCone, ReferenceCatalogs, tycho2_cone
 from nightpipe.config import Settings
 from nightpipe.errors import NightpipeError
 from nightpipe.frames.fitsio import atomic_open, product_files
+from nightpipe.photometry.table import SOURCE_TABLE_SUFFIX, read_source_table
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
@@ -67,7 +68,7 @@ def _night_tables(output: Path, night: str | None) -> dict[str, list[Path]]:
     nights = (
         [night] if night else sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     )
-    return {n: product_files(root / n, "*.ecsv") for n in nights if (root / n).is_dir()}
+    return {n: product_files(root / n, f"*{SOURCE_TABLE_SUFFIX}") for n in nights if (root / n).is_dir()}
 
 
 def _field(tables: list[Table]) -> tuple[float, float, float]:
@@ -263,7 +264,7 @@ def run_zeropoints(
         known = _frames_by_table(db, paths)
         for path in paths:  # tables written outside the photometry step: their metadata names the frame
             if path not in known:
-                frame = _frame_for(db, Table.read(path, format="ascii.ecsv"), path)
+                frame = _frame_for(db, read_source_table(path), path)
                 if frame is not None:
                     known[path] = frame
         stamps = [_stamp(p, digest) for p in paths]
@@ -272,7 +273,7 @@ def run_zeropoints(
             skipped += len(paths)
             log.info("night %s: every source table already calibrated", this_night)
             continue
-        tables = [Table.read(p, format="ascii.ecsv") for p in paths]
+        tables = [read_source_table(p) for p in paths]
         frames = [known.get(p) or _frame_for(db, t, p) for p, t in zip(paths, tables, strict=True)]
         solved = [t for t in tables if "ra" in t.colnames and np.isfinite(np.asarray(t["ra"], float)).any()]
         if not solved:

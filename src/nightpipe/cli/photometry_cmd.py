@@ -23,7 +23,7 @@ def photometry(
 ) -> None:
     """Detect sources, measure their FWHM and fluxes in several apertures, write source tables."""
     from nightpipe.photometry.step import measure_file, run_photometry
-    from nightpipe.photometry.table import write_source_table
+    from nightpipe.photometry.table import source_table_name, write_source_table
 
     settings = state(ctx).settings
     stdout = console()
@@ -33,7 +33,7 @@ def photometry(
         for path in files:
             try:
                 table, meas = measure_file(path, settings)
-                dest = write_source_table(table, folder / f"{Path(path).name.split('.')[0]}.ecsv")
+                dest = write_source_table(table, folder / source_table_name(Path(path).name.split(".")[0]))
             except NightpipeError as exc:
                 console(err=True).print(f"[bold red]error:[/] {exc}", highlight=False)
                 failed += 1

@@ -3,7 +3,7 @@
 Calibrated frames are those with an ``ok`` ``calibrate`` step run (its ``output_path``). Each is
 read (science, UNCERT, MASK), measured with :func:`~nightpipe.photometry.measure.measure_frame`,
 given sky positions when its header holds a celestial WCS, and written to
-``<output>/sources/<night>/<stem>.ecsv`` atomically; the ``measurements`` and
+``<output>/sources/<night>/<stem>.fits`` atomically; the ``measurements`` and
 ``photometry_frames`` tables get its rows. A frame whose file and settings did not change
 since its last successful run is skipped. One bad frame is recorded as failed and the night
 goes on.
@@ -29,7 +29,7 @@ from nightpipe.config import Settings
 from nightpipe.errors import FitsReadError, NightpipeError, PhotometryError
 from nightpipe.frames.fitsio import open_fits, read_image
 from nightpipe.photometry.measure import CameraParams, FrameMeasurement, measure_frame
-from nightpipe.photometry.table import build_source_table, write_source_table
+from nightpipe.photometry.table import build_source_table, source_table_name, write_source_table
 from nightpipe.pipeline.parallel import Outcome, map_frames
 from nightpipe.progress import Progress
 from nightpipe.store.db import Database
@@ -237,12 +237,12 @@ def measure_file(
 
 
 def table_path(settings: Settings, night: str | None, source: Path) -> Path:
-    """Where the source table of a frame goes: ``<output>/sources/<night>/<stem>.ecsv``."""
+    """Where the source table of a frame goes: ``<output>/sources/<night>/<stem>.fits``."""
     name = source.name
     for suffix in (".gz", ".bz2", ".fz"):
         name = name.removesuffix(suffix)
     stem = Path(name).stem
-    return Path(settings.paths.output) / "sources" / (night or "unknown-night") / f"{stem}.ecsv"
+    return Path(settings.paths.output) / "sources" / (night or "unknown-night") / source_table_name(stem)
 
 
 def _input_hash(path: Path, settings: Settings) -> str:

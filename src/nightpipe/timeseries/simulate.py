@@ -196,10 +196,13 @@ def simulate_source_tables(
                 "ra": (field_.ra if with_wcs else np.full(n_stars, np.nan))[order],
                 "dec": (field_.dec if with_wcs else np.full(n_stars, np.nan))[order],
                 "fwhm": np.full(order.size, 2.3548 * sigma_psf[i]),
+                "ellipticity": np.zeros(order.size),
+                "theta": np.zeros(order.size),
                 "peak": (total / (2 * np.pi * sigma_psf[i] ** 2))[order],
                 "bkg": np.full(order.size, sky[i]),
                 "aper_flux": ap[order],
                 "aper_flux_err": ap_err[order],
+                "aper_bkg_err": np.broadcast_to(np.sqrt(area * (sky[i] + 100.0)), ap.shape)[order],
                 "flags": flags[order],
             }
         )

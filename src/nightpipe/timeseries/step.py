@@ -1,6 +1,6 @@
 """The light-curve step: from a night's source tables to each configured target's light curve and fit.
 
-Reads ``sources/<night>/*.ecsv`` under ``paths.output``, builds the differential light curve of
+Reads ``sources/<night>/*.fits`` under ``paths.output``, builds the differential light curve of
 every target of ``timeseries.targets`` that has coordinates, fits its transit when it has a
 period, and writes ``lightcurves/<night>/<target>.*`` (CSV, fit JSON, AAVSO report, plots).
 A table that cannot be read, or a frame dropped from a light curve, is recorded with its reason
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from nightpipe.config import Settings, TargetConfig
 from nightpipe.errors import NightpipeError, TimeseriesError
 from nightpipe.frames.fitsio import product_files
+from nightpipe.photometry.table import SOURCE_TABLE_SUFFIX, read_source_table
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
@@ -57,7 +58,7 @@ class LightcurveSummary:
 def night_inputs_digest(settings: Settings, folder: Path) -> str:
     """A hash of a night's source tables (name, size, mtime) and the settings the light curves use."""
     digest = hashlib.sha256(settings.digest("timeseries", "observatory", "photometry").encode())
-    for path in product_files(folder, "*.ecsv"):
+    for path in product_files(folder, f"*{SOURCE_TABLE_SUFFIX}"):
         stat = path.stat()
         digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:32]
@@ -74,15 +75,15 @@ def _unchanged_night(db: Database, night: str, digest: str, products: Path) -> b
 def read_source_tables(
     folder: Path, progress: Progress | None = None
 ) -> tuple[list[Table], list[tuple[str, str]]]:
-    """Read every ``*.ecsv`` source table of a night folder; unreadable ones are returned with a reason."""
+    """Read every ``*.fits`` source table of a night folder; unreadable ones are returned with a reason."""
     progress = progress or NullProgress()
-    paths = product_files(folder, "*.ecsv")
+    paths = product_files(folder, f"*{SOURCE_TABLE_SUFFIX}")
     progress.start(len(paths), f"reading source tables of {folder.name}")
     tables: list[Table] = []
     bad: list[tuple[str, str]] = []
     for path in paths:
         try:
-            table = Table.read(path, format="ascii.ecsv")
+            table = read_source_table(path)
             missing = [
                 c for c in ("x", "y", "ra", "dec", "aper_flux", "aper_flux_err") if c not in table.colnames
             ]
