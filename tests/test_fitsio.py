@@ -9,7 +9,7 @@ import pytest
 from astropy.io import fits
 
 from nightpipe.errors import FitsReadError
-from nightpipe.frames.fitsio import atomic_path, read_image, write_fits_atomic
+from nightpipe.frames.fitsio import atomic_path, header_span, read_image, write_fits_atomic, write_with_header
 
 
 def test_not_fits_is_named(tmp_path: Path) -> None:
@@ -56,3 +56,33 @@ def test_interrupted_writes_are_ignored_and_swept(tmp_path: Path) -> None:
     assert product_files(tmp_path, "*.ecsv") == [tmp_path / "a.ecsv"]
     assert sweep_temporary(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".nightpipe-run.lock", "a.ecsv"]
+
+
+def test_header_splice_keeps_every_data_byte(tmp_path: Path) -> None:
+    raw = np.arange(60 * 40, dtype=np.uint16).reshape(60, 40)
+    sci = fits.PrimaryHDU(raw)  # unsigned: BZERO = 32768 must survive the splice
+    sci.header["OBJECT"] = "field"
+    unc = fits.ImageHDU(np.full((60, 40), 2.5, np.float32), name="UNCERT")
+    mask = fits.ImageHDU(np.zeros((60, 40), np.uint8), name="MASK")
+    path = tmp_path / "with space.fits"
+    fits.HDUList([sci, unc, mask]).writeto(path)
+    before = path.read_bytes()
+    span = header_span(path, 0)
+    assert span is not None
+    header, start, end = span
+    for i in range(60):  # more than fits in the original header block: the header grows
+        header[f"KEY{i}"] = (i, "a card")
+    header.add_history("spliced")
+    write_with_header(path, path, header, start, end)
+    with fits.open(path) as hdul:
+        np.testing.assert_array_equal(hdul[0].data, raw)
+        assert hdul[0].header["KEY59"] == 59 and hdul[0].header["OBJECT"] == "field"
+        assert hdul["UNCERT"].data[0, 0] == 2.5 and hdul["MASK"].data.dtype == np.uint8
+    assert path.read_bytes()[-(len(before) - end) :] == before[end:]  # data copied verbatim
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_header_span_declines_compressed_files(tmp_path: Path) -> None:
+    path = tmp_path / "a.fits.gz"
+    fits.PrimaryHDU(np.ones((10, 10), np.float32)).writeto(path)
+    assert header_span(path, 0) is None

@@ -13,7 +13,13 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from nightpipe.astrometry.series import FrameSolution
 from nightpipe.errors import FitsReadError
-from nightpipe.frames.fitsio import image_hdu_index, open_fits, write_fits_atomic
+from nightpipe.frames.fitsio import (
+    header_span,
+    image_hdu_index,
+    open_fits,
+    write_fits_atomic,
+    write_with_header,
+)
 from nightpipe.frames.flags import BAD_PIXEL_FLAGS, PixelFlag
 
 log = logging.getLogger(__name__)
@@ -131,6 +137,13 @@ def write_solution(
     passed as destination by the step.
     """
     source = Path(source)
+    span = header_span(source, hdu)
+    if span is not None:  # a plain FITS file: splice the new header in, copy the data bytes
+        header, start, end = span
+        apply_solution(header, solution)
+        destination = write_with_header(source, destination, header, start, end)
+        log.debug("wrote WCS of %s into %s", source.name, destination)
+        return destination
     with open_fits(source) as hdul:
         copies = [h.copy() for h in hdul]
     out = fits.HDUList(copies)

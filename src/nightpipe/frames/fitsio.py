@@ -156,3 +156,37 @@ def write_fits_atomic(hdul: fits.HDUList, destination: Path | str) -> Path:
     with atomic_path(destination, suffix=".fits") as tmp:
         hdul.writeto(tmp, overwrite=True, output_verify="silentfix")
     return destination
+
+
+def header_span(path: Path | str, hdu: int = 0) -> tuple[fits.Header, int, int] | None:
+    """The header of HDU ``hdu`` of a plain (uncompressed) FITS file and the byte span it
+    occupies, ``(header, start, end)``; ``None`` for compressed files or unreadable layouts."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        if handle.read(9) != b"SIMPLE  =":
+            return None
+    with open_fits(path, lazy_load_hdus=True) as hdul:
+        if hdu >= len(hdul):
+            return None
+        header = hdul[hdu].header.copy()
+        info = hdul.fileinfo(hdu)
+    if not info or info.get("filemode") != "readonly" or "datLoc" not in info:
+        return None
+    return header, int(info["hdrLoc"]), int(info["datLoc"])
+
+
+def write_with_header(
+    source: Path | str, destination: Path | str, header: fits.Header, start: int, end: int
+) -> Path:
+    """Copy ``source`` to ``destination`` atomically with the bytes ``[start, end)`` (one HDU's
+    header, from :func:`header_span`) replaced by ``header``; every data byte is copied
+    verbatim, with no decoding, so it costs about one file copy."""
+    block = header.tostring(endcard=True, padding=True).encode("ascii")
+    destination = Path(destination)
+    with open(source, "rb") as src, atomic_path(destination, suffix=".fits") as tmp, open(tmp, "wb") as dst:
+        dst.write(src.read(start))
+        dst.write(block)
+        src.seek(end)
+        while chunk := src.read(1 << 22):
+            dst.write(chunk)
+    return destination
