@@ -116,6 +116,8 @@ def test_run_photometry_writes_tables_and_rows(tmp_path: Path, db_url: str) -> N
         assert len(rows) == 2 and all(r.fwhm_px and 2.5 < r.fwhm_px < 3.5 for r in rows)
         m = session.scalars(select(Measurement).where(Measurement.ra.is_not(None))).first()
         assert m is not None and len(m.flux) == len(table.meta["aper_radii_px"])
+        source = table[np.asarray(table["id"]) == m.source_index][0]
+        assert m.flux == [float(v) if np.isfinite(v) else None for v in source["aper_flux"]]
         failed = session.scalars(
             select(StepRun).where(StepRun.step == "photometry", StepRun.status == "failed")
         ).all()

@@ -120,7 +120,7 @@ def _clipped_sky(
     return mean, std, m
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _photometry_kernel(
     data: np.ndarray,
     mask: np.ndarray,

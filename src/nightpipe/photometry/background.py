@@ -202,7 +202,7 @@ def _hist_clipped_stats(
     return med, mean, std
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _mesh_stats(
     data: np.ndarray, mask: np.ndarray, box: int, sigma: float, iters: int, min_fraction: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -337,7 +337,7 @@ def _cubic_weights(n_pixels: int, box: int) -> tuple[np.ndarray, np.ndarray]:
     return (idx - 1).astype(np.int64), w
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _interpolate_maps(
     sky: np.ndarray,
     rms: np.ndarray,

@@ -117,7 +117,7 @@ def _clean_value(data: np.ndarray, bkg: np.ndarray, mask: np.ndarray, bad_bits: 
 FILTER_BLOCK = 64  # rows per block of the detection filter (each block has its own small buffer)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
 def _smooth_threshold(
     data: np.ndarray,
     bkg: np.ndarray,

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
+import numba
 import numpy as np
 from scipy.optimize import least_squares
 
@@ -59,6 +60,23 @@ def _shape(r2: np.ndarray, alpha: float, beta: float, model: str) -> np.ndarray:
     if model == "gaussian":
         return np.asarray(np.exp(-0.5 * r2 / (alpha * alpha)))
     return np.asarray((1.0 + r2 / (alpha * alpha)) ** (-beta))
+
+
+@numba.njit(cache=True, nogil=True)
+def _pixel_means(r2: np.ndarray, alpha: float, beta: float, gaussian: bool) -> np.ndarray:
+    """The unit-peak profile averaged over each pixel's sub-samples (rows of ``r2``)."""
+    npix, nsub = r2.shape
+    inv = 1.0 / (alpha * alpha)
+    out = np.empty(npix)
+    for i in range(npix):
+        total = 0.0
+        for j in range(nsub):
+            if gaussian:
+                total += np.exp(-0.5 * r2[i, j] * inv)
+            else:
+                total += (1.0 + r2[i, j] * inv) ** (-beta)
+        out[i] = total / nsub
+    return out
 
 
 def _fwhm(alpha: float, beta: float, model: str) -> float:
@@ -159,22 +177,28 @@ def fit_profile(
     # sub-pixel sample offsets (integration over each pixel)
     gx, gy = np.meshgrid(_OFFSETS, _OFFSETS)
     ox, oy = gx.ravel(), gy.ravel()
-    r2s = [((dx[:, None] + ox) ** 2 + (dy[:, None] + oy) ** 2) for dx, dy in zip(dxs, dys, strict=True)]
-    scales = [max(float(np.max(v)), 1e-12) for v in vals]
+    # every star's pixels in one array (star index per pixel): one compiled pass per evaluation
+    dx_all, dy_all, v_all = np.concatenate(dxs), np.concatenate(dys), np.concatenate(vals)
+    star = np.repeat(np.arange(len(vals)), [v.size for v in vals])
+    r2_all = np.ascontiguousarray((dx_all[:, None] + ox) ** 2 + (dy_all[:, None] + oy) ** 2)
+    scale_all = np.array([max(float(np.max(v)), 1e-12) for v in vals])[star]
+    gaussian = model == "gaussian"
 
     def unpack(p: np.ndarray) -> tuple[float, float]:
         alpha = float(np.exp(p[0]))
         beta = float(np.exp(p[1])) + 1.0 if model == "moffat" else np.inf
         return alpha, beta
 
+    def amplitudes(m: np.ndarray) -> np.ndarray:
+        """The least-squares amplitude of each star for the unit-peak model ``m``."""
+        num = np.bincount(star, weights=m * v_all, minlength=len(vals))
+        den = np.bincount(star, weights=m * m, minlength=len(vals))
+        return np.asarray(num / np.maximum(den, 1e-300))
+
     def residuals(p: np.ndarray) -> np.ndarray:
         alpha, beta = unpack(p)
-        out = []
-        for r2, v, sc in zip(r2s, vals, scales, strict=True):
-            m = _shape(r2, alpha, beta, model).mean(axis=1)
-            amp = float(m @ v) / max(float(m @ m), 1e-300)
-            out.append((v - amp * m) / sc)
-        return np.concatenate(out)
+        m = _pixel_means(r2_all, alpha, beta, gaussian)
+        return np.asarray((v_all - amplitudes(m)[star] * m) / scale_all)
 
     if model == "moffat":
         beta0 = 3.0
@@ -187,17 +211,14 @@ def fit_profile(
     except (ValueError, np.linalg.LinAlgError) as exc:
         raise PhotometryError(f"profile fit failed: {exc}") from None
     alpha, beta = unpack(sol.x)
-    amps = []
-    for r2, v in zip(r2s, vals, strict=True):
-        m = _shape(r2, alpha, beta, model).mean(axis=1)
-        amps.append(float(m @ v) / max(float(m @ m), 1e-300))
+    amps = amplitudes(_pixel_means(r2_all, alpha, beta, gaussian))
     res = residuals(sol.x)
     return ProfileFit(
         model=model,
         fwhm=_fwhm(alpha, beta, model),
         alpha=alpha,
         beta=beta,
-        amplitudes=np.array(amps),
+        amplitudes=amps,
         n_stars=len(stars),
         rms=float(np.sqrt(np.mean(res**2))),
     )

@@ -40,7 +40,7 @@ class Shapes:
     """Standard deviations along the major and minor axes, pixels."""
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _adaptive_moments(
     image: np.ndarray, x: np.ndarray, y: np.ndarray, w0: float, iters: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ goes on.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -23,7 +24,9 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Insert, delete, insert, select
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 
 from nightpipe.config import Settings
 from nightpipe.errors import FitsReadError, NightpipeError, PhotometryError
@@ -317,7 +320,7 @@ def measurement_rows(frame_id: int, table: Table) -> list[dict[str, Any]]:
             "x": xs[i],
             "y": ys[i],
             **{name: listed[name][i] for name in optional},
-            "flux": flux_rows[i],
+            "flux": flux_rows[i],  # JSON text, encoded here in the worker
             "flux_err": err_rows[i],
             "flags": flags[i],
         }
@@ -334,15 +337,22 @@ def _finite_list(values: np.ndarray) -> list[float | None]:
     return out
 
 
-def _finite_rows(values: np.ndarray) -> list[list[float | None]]:
-    """The rows of a 2-D array as lists of Python floats, non-finite values as ``None``."""
+def _finite_rows(values: np.ndarray) -> list[str]:
+    """The rows of a 2-D array as JSON arrays of floats, non-finite values as ``null``."""
     arr = np.asarray(values, dtype=float)
     if arr.ndim == 1:  # one aperture
         arr = arr[:, np.newaxis]
-    out: list[list[float | None]] = arr.tolist()
+    rows: list[list[float | None]] = arr.tolist()
     for i, j in np.argwhere(~np.isfinite(arr)).tolist():
-        out[i][j] = None
-    return out
+        rows[i][j] = None
+    return [json.dumps(row) for row in rows]
+
+
+def _measurements_insert() -> Insert:
+    """An INSERT into ``measurements`` whose columns carry no type: the JSON columns get the
+    text already encoded by the worker (no per-row encoding in the process that writes)."""
+    columns = Measurement.__table__.columns
+    return insert(sql_table(Measurement.__tablename__, *(sql_column(c.name) for c in columns)))
 
 
 def _frame_summary(table: Table) -> dict[str, Any]:
@@ -367,7 +377,7 @@ def _store(db: Database, frame: Frame, measured: _Measured, out: Path, settings:
     with db.session() as session:
         session.execute(delete(Measurement).where(Measurement.frame_id == frame.id))
         if measured.rows:  # a Core executemany: no per-row ORM bookkeeping
-            session.execute(insert(Measurement.metadata.tables[Measurement.__tablename__]), measured.rows)
+            session.execute(_measurements_insert(), measured.rows)
         summary = session.scalars(select(PhotometryFrame).where(PhotometryFrame.frame_id == frame.id)).first()
         if summary is None:
             summary = PhotometryFrame(frame_id=frame.id)
