@@ -20,10 +20,12 @@ from nightpipe.timeseries.lightcurve import LightCurve, bin_arrays
 from nightpipe.timeseries.transit import TransitFit
 
 
-def _save(fig: Figure, path: Path | str) -> Path:
+def _save(fig: Figure, path: Path | str, *, tight: bool = True) -> Path:
+    """Write the figure as PNG; ``tight=False`` for figures laid out by hand (a tight bounding
+    box draws the figure twice, which costs a corner plot half its time)."""
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight" if tight else None)
     return path
 
 
@@ -133,4 +135,5 @@ def plot_corner(samples: np.ndarray, names: Sequence[str], path: Path | str, *, 
             elif j > 0:
                 ax.set_yticklabels([])
             ax.tick_params(labelsize=6)
-    return _save(fig, path)
+    fig.subplots_adjust(left=0.08, bottom=0.08, right=0.98, top=0.98, wspace=0.08, hspace=0.08)
+    return _save(fig, path, tight=False)

@@ -105,8 +105,8 @@ class FitOptions:
     detrend: tuple[str, ...] = ("airmass", "fwhm", "sky", "xshift", "yshift", "time", "flip")
     outlier_sigma: float = 4.0
     sampler: str = "emcee"
-    walkers: int = 32
-    steps: int = 2000
+    walkers: int = 64
+    steps: int = 1500
     seed: int = 42
     exptime_s: float | None = None
     bin_minutes: float = 10.0
