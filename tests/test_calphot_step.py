@@ -59,23 +59,31 @@ def _night(tmp_path: Path, db_url: str) -> tuple[Settings, Database, Table, np.n
         err = np.sqrt(flux + 200.0)
         fluxes = np.stack([flux * 0.9, flux], axis=1) + rng.normal(0, err)[:, None]
         flags = np.zeros(n, int)
-        if i == 0:
-            fluxes[:3] *= 2.0  # blended with a neighbour, and flagged as such
-            flags[:3] = 512
         jitter = rng.normal(0, 0.3 / 3600, (2, n))
-        t = Table(
-            {
-                "id": np.arange(n),
-                "ra": ra + jitter[0],
-                "dec": dec + jitter[1],
-                "aper_flux": fluxes,
-                "aper_flux_err": np.stack([err, err], 1),
-                "flags": flags,
-            }
-        )
-        for name in ("x", "y", "fwhm", "ellipticity", "theta", "peak", "bkg"):  # unused here
-            t[name] = np.zeros(n)
-        t["aper_bkg_err"] = np.zeros((n, 2))
+        cols = {
+            "id": np.arange(n),
+            "ra": ra + jitter[0],
+            "dec": dec + jitter[1],
+            "x": (ra - 150.0) * np.cos(np.radians(20.0)) * 3600 + 1200.0,  # 1"/px
+            "y": (dec - 20.0) * 3600 + 1200.0,
+            "aper_flux": fluxes,
+            "aper_flux_err": np.stack([err, err], 1),
+            "flags": flags,
+        }
+        if i == 0:
+            # three stars blended with a detected neighbour 2 px away that doubles their flux
+            fluxes[:3] *= 2.0
+            flags[:3] = 512
+            blends = {k: v[:3].copy() for k, v in cols.items()}
+            blends["x"] = blends["x"] + 2.0
+            blends["ra"] = blends["ra"] + 10.0 / 3600  # detected, but not matched to the catalogue
+            blends["aper_flux"] = fluxes[:3] / 2.0
+            blends["id"] = np.arange(n, n + 3)
+            cols = {k: np.concatenate([v, blends[k]]) for k, v in cols.items()}
+        t = Table(cols)
+        for name in ("fwhm", "ellipticity", "theta", "peak", "bkg"):  # unused here
+            t[name] = np.zeros(len(t))
+        t["aper_bkg_err"] = np.zeros((len(t), 2))
         t.meta.update(
             {
                 "aper_radii_px": [3.0, 6.0],
@@ -110,7 +118,7 @@ def test_zero_points_and_extinction_recovered(tmp_path: Path, db_url: str) -> No
         for row, truth in zip(zps, zp_true, strict=True):
             assert abs(row.zero_point - truth) < 4 * row.zero_point_err + 0.002
             assert row.band == "V" and row.catalog == "apass" and row.aperture_px == 6.0
-        assert s.scalar(select(func.count()).select_from(CalibratedMag)) == 12 * 120
+        assert s.scalar(select(func.count()).select_from(CalibratedMag)) == 12 * 120 + 3  # + the 3 neighbours
     out = settings.paths.output
     with db.session() as s:
         mags = s.execute(
@@ -134,7 +142,7 @@ def test_zero_points_and_extinction_recovered(tmp_path: Path, db_url: str) -> No
         "DATETIME",
         "IMGNAME",
     ]
-    assert len(rows) == 12 * 120
+    assert len(rows) == 12 * 120 + 3
     assert (out / "plots" / NIGHT / "zeropoint_fit.png").stat().st_size > 1000
     assert (out / "plots" / NIGHT / "zeropoint_airmass.png").stat().st_size > 1000
     again = run_zeropoints(settings, db, night=NIGHT, catalogs=cats)
@@ -145,7 +153,7 @@ def test_zero_points_and_extinction_recovered(tmp_path: Path, db_url: str) -> No
     assert (third.processed, third.skipped) == (1, 11)
     with db.session() as s:  # and no duplicate rows
         assert s.scalar(select(func.count()).select_from(ZeroPoint)) == 12
-        assert s.scalar(select(func.count()).select_from(CalibratedMag)) == 12 * 120
+        assert s.scalar(select(func.count()).select_from(CalibratedMag)) == 12 * 120 + 3  # + the 3 neighbours
     db.dispose()
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 
+from nightpipe.calphot.accuracy import catalog_contamination, neighbour_contamination, usable_measurements
 from nightpipe.calphot.crossmatch import Match, crossmatch, match_radius_arcsec
 from nightpipe.calphot.transforms import Reference, reference_magnitudes
 from nightpipe.calphot.zeropoint import ZeroPointFit, fit_zero_point, instrumental_mag
@@ -51,20 +52,24 @@ def calibrate_table(
     pixel_scale_arcsec: float = 1.0,
     sigma: float = 3.0,
     fit_colour: bool = False,
-    max_flag: int = 0,
+    max_contamination: float = 0.01,
     max_cat_err: float = 0.1,
     min_precise: int = 5,
+    aperture_fwhm_factor: float = 2.5,
 ) -> FrameCalibration:
     """Fit the zero point of a frame and add ``mag``, ``mag_err``, ``cat_id``, ``cat_mag`` columns.
 
-    Only sources with ``flags <= max_flag`` (clean by default) and, when at least ``min_precise``
-    of them have one, a catalogue error under ``max_cat_err`` take part in the fit; every
-    source with a positive flux gets a calibrated magnitude. The zero point, its error
-    and provenance go into the table's ``meta``.
+    Only clean sources take part in the fit: no saturated, non-linear, cosmic-ray, bad or
+    edge pixel in the aperture, and neighbours (detected, or catalogue stars the detection
+    did not split) putting at most ``max_contamination`` of the star's flux into its aperture
+    (columns ``contam`` and ``cat_contam``); and, when at least ``min_precise`` of them have
+    one, a catalogue error under ``max_cat_err``. Every source with a positive flux gets a
+    calibrated magnitude. The aperture is the one nearest ``aperture_fwhm_factor`` x FWHM. The
+    zero point, its error and provenance go into the table's ``meta``.
     """
     if not {"ra", "dec", "aper_flux"} <= set(table.colnames):
         raise PhotometryError("source table lacks ra/dec/aper_flux columns", hint="solve the frame first")
-    k = choose_aperture(table)
+    k = choose_aperture(table, aperture_fwhm_factor)
     radius = float(np.asarray(table.meta["aper_radii_px"], float)[k])
     flux = np.asarray(table["aper_flux"], float)
     flux_err = np.asarray(table["aper_flux_err"], float)
@@ -80,7 +85,28 @@ def calibrate_table(
     radius_arcsec = match_radius_arcsec(wcs_rms_arcsec, pixel_scale_arcsec)
     match = crossmatch(table["ra"], table["dec"], catalog["ra"], catalog["dec"], radius_arcsec)
     flags = np.asarray(table["flags"], int) if "flags" in table.colnames else np.zeros(len(table), int)
-    clean = flags[match.source_index] <= max_flag
+    fwhm = float(table.meta.get("fwhm_px") or np.nan)
+    total = np.asarray(table["aper_flux"], float)
+    total = total[:, -1] if total.ndim == 2 else total
+    contam = neighbour_contamination(
+        np.asarray(table["x"], float), np.asarray(table["y"], float), total, radius, fwhm
+    )
+    cat_contam_all = catalog_contamination(
+        np.asarray(catalog["ra"], float),
+        np.asarray(catalog["dec"], float),
+        ref.mag,
+        radius,
+        fwhm,
+        pixel_scale_arcsec,
+    )
+    cat_contam = np.full(len(table), np.nan)
+    cat_contam[match.source_index] = cat_contam_all[match.ref_index]
+    clean = usable_measurements(
+        flags[match.source_index],
+        np.nan_to_num(contam[match.source_index], nan=np.inf),
+        cat_contam[match.source_index],
+        max_contamination=max_contamination,
+    )
     # faint catalogue stars enter a magnitude-limited catalogue when they scatter bright: keep them
     # out of the fit when enough well-measured stars remain
     precise = clean & ~(ref.err[match.ref_index] > max_cat_err)
@@ -96,11 +122,16 @@ def calibrate_table(
     cat_id = np.full(len(out), "", dtype=object)
     cat_id[match.source_index] = np.asarray(catalog["id"]).astype(str)[match.ref_index]
     out["cat_id"] = cat_id.astype(str)
+    out["contam"] = contam
+    out["contam"].description = "flux of detected neighbours in the aperture / own flux (Gaussian PSF)"
+    out["cat_contam"] = cat_contam
+    out["cat_contam"].description = "flux of other catalogue stars in the aperture / own (catalogue) flux"
     for column, values in (
         ("cat_ra", np.asarray(catalog["ra"], float)[match.ref_index]),
         ("cat_dec", np.asarray(catalog["dec"], float)[match.ref_index]),
         ("cat_sep", match.separation_arcsec),
         ("cat_mag", ref.mag[match.ref_index]),
+        ("cat_err", ref.err[match.ref_index]),
     ):
         filled = np.full(len(out), np.nan)
         filled[match.source_index] = values

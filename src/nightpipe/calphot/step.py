@@ -14,6 +14,7 @@ from astropy.table import Table
 from astropy.time import Time
 from sqlalchemy import delete, insert, select
 
+from nightpipe.calphot.accuracy import CatalogAgreement, catalog_agreement, usable_measurements
 from nightpipe.calphot.extinction import fit_extinction
 from nightpipe.calphot.frame import FrameCalibration, calibrate_table
 from nightpipe.calphot.plots import plot_catalog_vs_instrumental, plot_zero_point_vs_airmass
@@ -46,6 +47,12 @@ class ZeroPointSummary:
     extinction_k: float | None
     extinction_k_err: float | None
     sources_csv: str | None
+    agreement_n_stars: int | None = None
+    agreement_rms: float | None = None
+    agreement_robust_rms: float | None = None
+    agreement_median: float | None = None
+    agreement_expected_rms: float | None = None
+    agreement_csv: str | None = None
 
 
 def default_catalogs(settings: Settings) -> ReferenceCatalogs:
@@ -221,6 +228,48 @@ def _csv_rows(table: Table, band: str, image: str) -> list[dict[str, object]]:
     return rows
 
 
+def _agreement_columns(table: Table) -> dict[str, np.ndarray]:
+    """What :func:`~nightpipe.calphot.accuracy.catalog_agreement` needs from a calibrated table."""
+    return {
+        "cat_id": np.asarray(table["cat_id"]).astype(str),
+        "cat_mag": np.asarray(table["cat_mag"], float),
+        "cat_err": np.asarray(table["cat_err"], float),
+        "mag": np.asarray(table["mag"], float),
+        "mag_err": np.asarray(table["mag_err"], float),
+        "usable": usable_measurements(
+            np.asarray(table["flags"], int) if "flags" in table.colnames else np.zeros(len(table), int),
+            np.nan_to_num(np.asarray(table["contam"], float), nan=np.inf),
+            np.asarray(table["cat_contam"], float),
+        ),
+    }
+
+
+def night_agreement(columns: list[dict[str, np.ndarray]], max_cat_mag: float) -> CatalogAgreement:
+    """Calibrated vs catalogue magnitudes over a night, from the per-frame columns."""
+    joined = {k: np.concatenate([c[k] for c in columns]) for k in columns[0]}
+    return catalog_agreement(
+        joined["cat_id"],
+        joined["cat_mag"],
+        joined["cat_err"],
+        joined["mag"],
+        joined["mag_err"],
+        joined["usable"],
+        max_cat_mag=max_cat_mag,
+    )
+
+
+def write_agreement_csv(agreement: CatalogAgreement, destination: Path) -> Path:
+    """Per catalogue star: catalogue and night-mean calibrated magnitudes, their difference."""
+    with atomic_open(destination, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(agreement.stars.colnames)
+        for row in agreement.stars:
+            writer.writerow(
+                [row[c] if c in ("cat_id", "n_frames") else f"{float(row[c]):.4f}" for c in row.colnames]
+            )
+    return destination
+
+
 def _stamp(path: Path, settings_digest: str) -> str:
     """What a source table looked like after this step wrote it (size, mtime) and the settings."""
     stat = path.stat()
@@ -244,8 +293,14 @@ def run_zeropoints(
     night: str | None = None,
     catalogs: ReferenceCatalogs | None = None,
     progress: Progress | None = None,
+    agreement_max_mag: float = 11.0,
 ) -> ZeroPointSummary:
     """Fit a zero point per source table of the night(s), store calibrated magnitudes, plot, export.
+
+    The night-averaged calibrated magnitudes of the usable catalogue stars brighter than
+    ``agreement_max_mag`` are compared with the catalogue
+    (:func:`~nightpipe.calphot.accuracy.catalog_agreement`): the figures go into the summary
+    and the log, the per-star table into ``tables/<night>/catalog_agreement.csv``.
 
     A frame that cannot be calibrated (no WCS, too few matches) is recorded as failed
     with the reason; a night whose catalogue cannot be obtained is a CatalogError.
@@ -260,6 +315,8 @@ def run_zeropoints(
     catalog_name: str | None = None
     digest = settings.digest("catalog", "photometry")
     skipped = 0
+    agreement: CatalogAgreement | None = None
+    agreement_csv: Path | None = None
     for this_night, paths in _night_tables(output, night).items():
         known = _frames_by_table(db, paths)
         for path in paths:  # tables written outside the photometry step: their metadata names the frame
@@ -287,6 +344,7 @@ def run_zeropoints(
         night_rows: list[dict[str, object]] = []
         series: list[tuple[float, float, float]] = []
         sample: tuple[FrameCalibration, str] | None = None
+        per_frame: list[dict[str, np.ndarray]] = []
         band = "?"
         progress.start(len(paths), f"zero points {this_night}")
         for path, table, frame, work, stamp in zip(paths, tables, frames, todo, stamps, strict=True):
@@ -337,6 +395,7 @@ def run_zeropoints(
                 )
             )
             night_rows += _csv_rows(cal.table, band, Path(str(table.meta.get("frame", path.stem))).name)
+            per_frame.append(_agreement_columns(cal.table))
         progress.stop()
         plots = output / "plots" / this_night
         if sample is not None:
@@ -347,6 +406,12 @@ def run_zeropoints(
             )
         if night_rows:
             csv_path = write_sources_csv(night_rows, output / "tables" / this_night / "sources.csv", band)
+        if per_frame:
+            agreement = night_agreement(per_frame, agreement_max_mag)
+            log.info("night %s, %s %s: %s", this_night, catalog_name, band, agreement.summary())
+            agreement_csv = write_agreement_csv(
+                agreement, output / "tables" / this_night / "catalog_agreement.csv"
+            )
         if series:
             x, zp, err = (np.array(c) for c in zip(*series, strict=True))
             zp0 = None
@@ -374,4 +439,14 @@ def run_zeropoints(
         extinction_k=k,
         extinction_k_err=k_err,
         sources_csv=str(csv_path) if csv_path else None,
+        agreement_n_stars=agreement.n_stars if agreement else None,
+        agreement_rms=_finite(agreement.rms) if agreement else None,
+        agreement_robust_rms=_finite(agreement.robust_rms) if agreement else None,
+        agreement_median=_finite(agreement.median_offset) if agreement else None,
+        agreement_expected_rms=_finite(agreement.expected_rms) if agreement else None,
+        agreement_csv=str(agreement_csv) if agreement_csv else None,
     )
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None

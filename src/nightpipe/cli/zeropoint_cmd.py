@@ -31,6 +31,13 @@ def zeropoints(
         out.print(f"extinction k = {summary.extinction_k:.3f} ± {summary.extinction_k_err:.3f} mag/airmass")
     if summary.sources_csv:
         out.print(f"catalogue vs measured: {summary.sources_csv}")
+    if summary.agreement_rms is not None:
+        out.print(
+            f"night means vs catalogue, {summary.agreement_n_stars} clean stars brighter than 11: "
+            f"RMS {summary.agreement_rms:.3f} (robust {summary.agreement_robust_rms:.3f}, "
+            f"median {summary.agreement_median:+.3f}) mag, of which catalogue and measurement errors "
+            f"explain {summary.agreement_expected_rms:.3f}; per star: {summary.agreement_csv}"
+        )
     if summary.failed:
         raise typer.Exit(3)
 
