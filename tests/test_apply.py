@@ -176,3 +176,19 @@ def test_non_image_and_bad_gain() -> None:
         apply_calibration(np.zeros(5, np.float32), MasterArrays(), ApplyParams(exptime=1))
     with pytest.raises(CalibrationError, match="gain"):
         apply_calibration(np.zeros((3, 3), np.float32), MasterArrays(), ApplyParams(exptime=1, gain=0))
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (7, 9), (1, 3), (0, 4)])
+def test_flag_counts_match_bitwise_reference(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(3)
+    mask = np.zeros(shape, np.uint16)
+    if mask.size:
+        spots = rng.integers(0, mask.size, max(1, mask.size // 5))
+        mask.flat[spots] = rng.integers(0, 256, len(spots))
+    expected = {f.name: int(np.count_nonzero(mask & int(f))) for f in PixelFlag if np.any(mask & int(f))}
+    assert flag_counts(mask) == expected
+    # a view that does not start on a 64-bit boundary
+    if mask.size > 1:
+        view = mask.ravel()[1:]
+        ref = {f.name: int(np.count_nonzero(view & int(f))) for f in PixelFlag if np.any(view & int(f))}
+        assert flag_counts(view) == ref

@@ -400,3 +400,73 @@ def test_calibrate_frame_pure_function_and_bad_inputs(tmp_path: Path) -> None:
     )
     assert gone.status == "failed" and "nope.fits" in (gone.reason or "")
     assert not (tmp_path / "x.fits").exists() and not (tmp_path / "z.fits").exists()
+
+
+def test_write_calibrated_bytes_equal_astropy_and_mask_is_uint8(tmp_path: Path) -> None:
+    from nightpipe.calib.calibrated_io import build_hdul, science_header
+
+    raw = fits.Header()
+    raw["OBJECT"] = "HAT-P-32"
+    raw["EXPTIME"] = (60.0, "seconds")
+    raw["NOTE"] = "a long string value " * 6  # CONTINUE cards
+    raw["BZERO"] = 32768
+    raw["BITPIX"] = 16
+    raw.add_history("from the camera")
+    raw.append(fits.Card("", ""), end=True)  # blank cards at the end, as some cameras write
+    raw.append(fits.Card("", ""), end=True)
+    header = science_header(raw, {"BUNIT": ("adu", "unit of the science data")})
+    rng = np.random.default_rng(5)
+    for shape in ((2, 3), (37, 1001), (300, 200)):
+        data = rng.normal(size=shape).astype(np.float32)
+        data[0, 0] = np.nan
+        mask = rng.integers(0, 256, shape).astype(np.uint16)
+        history = ["one", "two " * 30]
+        ours = write_calibrated(tmp_path / "ours.fits", data, np.abs(data), mask, header, history)
+        build_hdul(data, np.abs(data), mask, header, history).writeto(
+            tmp_path / "astropy.fits", overwrite=True
+        )
+        assert ours.read_bytes() == (tmp_path / "astropy.fits").read_bytes()
+        with fits.open(ours) as hdul:
+            hdul.verify("exception")
+            assert hdul["MASK"].data.dtype == np.uint8 and hdul["MASK"].header["BITPIX"] == 8
+        back = read_calibrated(ours)
+        np.testing.assert_array_equal(back.mask, mask)
+        assert back.mask.dtype == np.uint16
+    with pytest.raises(ValueError, match="bits 0-7"):
+        write_calibrated(tmp_path / "bad.fits", data, data, mask | np.uint16(PixelFlag.EDGE), header)
+    assert not (tmp_path / "bad.fits").exists()
+
+
+def test_read_raw_frame_equals_read_image(tmp_path: Path) -> None:
+    from nightpipe.calib.calibrate import read_raw_frame
+    from nightpipe.errors import FitsReadError
+
+    rng = np.random.default_rng(2)
+    cases = {
+        "uint16.fits": fits.PrimaryHDU(rng.integers(0, 65536, (13, 17)).astype(np.uint16)),
+        "int16.fits": fits.PrimaryHDU(rng.integers(-3000, 3000, (13, 17)).astype(np.int16)),
+        "float32.fit": fits.PrimaryHDU(rng.normal(size=(13, 17)).astype(np.float32)),
+        "int32.fits": fits.PrimaryHDU(rng.integers(0, 2**20, (13, 17)).astype(np.int32)),
+        "scaled.fits": fits.PrimaryHDU(rng.integers(0, 3000, (13, 17)).astype(np.int16)),
+        "gzipped.fits.gz": fits.PrimaryHDU(rng.integers(0, 65536, (13, 17)).astype(np.uint16)),
+    }
+    cases["scaled.fits"].header["BSCALE"] = 2.0
+    for name, hdu in cases.items():
+        hdu.header["EXPTIME"] = 30.0
+        hdu.writeto(tmp_path / name)
+        data, header = read_raw_frame(tmp_path / name)
+        ref, ref_header = read_image(tmp_path / name, hdu=0, dtype=np.float32)
+        assert data.dtype == np.float32
+        np.testing.assert_array_equal(data, ref)
+        assert header == ref_header
+    ext = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.arange(12, dtype=np.uint16).reshape(3, 4))])
+    ext.writeto(tmp_path / "ext.fits")
+    np.testing.assert_array_equal(
+        read_raw_frame(tmp_path / "ext.fits", hdu=1)[0], np.arange(12).reshape(3, 4)
+    )
+    whole = (tmp_path / "uint16.fits").read_bytes()
+    (tmp_path / "short.fits").write_bytes(whole[:3000])
+    with pytest.raises(FitsReadError, match="truncated"):
+        read_raw_frame(tmp_path / "short.fits")
+    with pytest.raises(FitsReadError, match="not found"):
+        read_raw_frame(tmp_path / "missing.fits")

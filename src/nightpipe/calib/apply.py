@@ -433,7 +433,11 @@ def apply_calibration(
 
 def flag_counts(mask: np.ndarray) -> dict[str, int]:
     """Number of pixels carrying each :class:`PixelFlag` bit that occurs in ``mask``."""
-    bits = _bit_counts(np.ascontiguousarray(mask, dtype=np.uint16).ravel())
+    values = np.ascontiguousarray(mask, dtype=np.uint16).ravel()
+    if values.ctypes.data % 8:  # a view at an odd offset: read as 64-bit words from a copy
+        values = values.copy()
+    head = values.size - values.size % 4
+    bits = _bit_counts(values[:head].view(np.uint64), values[head:])
     counts: dict[str, int] = {}
     for flag in PixelFlag:
         n = int(bits[int(flag.value).bit_length() - 1])
@@ -443,9 +447,17 @@ def flag_counts(mask: np.ndarray) -> dict[str, int]:
 
 
 @numba.njit(cache=True)
-def _bit_counts(values: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+def _bit_counts(words: np.ndarray, tail: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Bit counts of uint16 values read four at a time (most words of a mask are zero)."""
     counts = np.zeros(16, dtype=np.int64)
-    for v in values:
+    for w in words:
+        if w:
+            for k in range(4):
+                v = (w >> np.uint64(16 * k)) & np.uint64(0xFFFF)
+                if v:
+                    for b in range(16):
+                        counts[b] += (v >> np.uint64(b)) & np.uint64(1)
+    for v in tail:
         if v:
             for b in range(16):
                 counts[b] += (v >> b) & 1

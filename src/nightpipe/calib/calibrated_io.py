@@ -3,8 +3,15 @@
 Layout (see docs/formats.md): the primary HDU holds the float32 science data with the
 raw header, ``BUNIT`` and HISTORY lines for every operation; extension ``UNCERT`` holds
 the one-sigma standard deviation (``UTYPE = 'StdDevUncertainty'``, float32); extension
-``MASK`` holds the uint16 bits of :class:`nightpipe.frames.flags.PixelFlag`.
+``MASK`` holds the bits of :class:`nightpipe.frames.flags.PixelFlag` as uint8 (``BITPIX = 8``,
+the type CCDData writes its mask in; every pixel flag fits in 8 bits). Products written
+before the mask was uint8 have a uint16 ``MASK`` (``BZERO = 32768``); both read the same.
 ``astropy.nddata.CCDData.read`` reads these files directly (its mask becomes boolean).
+
+:func:`write_calibrated` writes the three HDUs itself: the headers are astropy cards
+(verified with ``silentfix`` as :meth:`astropy.io.fits.HDUList.writeto` does) and the planes
+are converted to big-endian in blocks of about 1 MB and written as they are converted, so
+no full-frame copy is made; the bytes are those astropy writes for :func:`build_hdul`.
 """
 
 from __future__ import annotations
@@ -13,14 +20,20 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from astropy.io import fits
 
 from nightpipe.errors import FitsReadError
-from nightpipe.frames.fitsio import FITS_SUFFIXES, open_fits, write_fits_atomic
+from nightpipe.frames.fitsio import FITS_SUFFIXES, atomic_path, open_fits
 
 log = logging.getLogger(__name__)
+
+_BLOCK = 2880  # FITS block size, bytes
+_CHUNK_BYTES = 1 << 20  # rows converted to big-endian and written at a time
+#: Keywords of the caller's header that describe a layout (the rest is stripped by astropy).
+_STRUCTURE_KEYS = ("BZERO", "BSCALE", "BLANK", "CHECKSUM", "DATASUM", "EXTNAME", "EXTVER")
 
 #: Keywords of the raw header that do not describe the calibrated float32 data.
 _DROP_KEYS = (
@@ -156,14 +169,35 @@ def build_hdul(
         primary_header.add_history(line)
     primary = fits.PrimaryHDU(data=np.asarray(data, dtype=np.float32), header=primary_header)
     bunit = str(primary_header.get("BUNIT", "adu"))
-    unc_header = fits.Header()
-    unc_header["UTYPE"] = ("StdDevUncertainty", "astropy.nddata uncertainty class")
-    unc_header["BUNIT"] = (bunit, "same unit as the science data")
-    unc = fits.ImageHDU(data=np.asarray(uncertainty, dtype=np.float32), header=unc_header, name="UNCERT")
-    mask_header = fits.Header()
-    mask_header["COMMENT"] = "bits of nightpipe.frames.flags.PixelFlag; 0 = good pixel"
-    mask_hdu = fits.ImageHDU(data=np.asarray(mask, dtype=np.uint16), header=mask_header, name="MASK")
+    unc = fits.ImageHDU(
+        data=np.asarray(uncertainty, dtype=np.float32), header=_uncertainty_header(bunit), name="UNCERT"
+    )
+    mask_hdu = fits.ImageHDU(data=_mask_bytes(mask), header=_mask_header(), name="MASK")
     return fits.HDUList([primary, unc, mask_hdu])
+
+
+def _uncertainty_header(bunit: str) -> fits.Header:
+    header = fits.Header()
+    header["UTYPE"] = ("StdDevUncertainty", "astropy.nddata uncertainty class")
+    header["BUNIT"] = (bunit, "same unit as the science data")
+    return header
+
+
+def _mask_header() -> fits.Header:
+    header = fits.Header()
+    header["COMMENT"] = "bits of nightpipe.frames.flags.PixelFlag; 0 = good pixel"
+    return header
+
+
+def _check_mask_bits(mask: np.ndarray) -> None:
+    if mask.dtype.itemsize > 1 and mask.size and int(mask.max()) > 0xFF:
+        raise ValueError("a calibrated frame's MASK holds pixel flags only (bits 0-7)")
+
+
+def _mask_bytes(mask: np.ndarray) -> np.ndarray:
+    """The mask as uint8 (pixel flags only: a higher bit is an error, not silently dropped)."""
+    _check_mask_bits(mask)
+    return np.asarray(mask, dtype=np.uint8)
 
 
 def write_calibrated(
@@ -182,8 +216,78 @@ def write_calibrated(
     >>> from astropy.io import fits
     >>> z = np.zeros((3, 3), np.float32)
     >>> write_calibrated("/tmp/x.fits", z, z, z.astype(np.uint16), fits.Header(), ["test"])  # doctest: +SKIP
+
+    Raises
+    ------
+    ValueError
+        When the planes do not have the same 2-D shape, or the mask has a bit above 7.
     """
-    return write_fits_atomic(build_hdul(data, uncertainty, mask, header, history), path)
+    if not (data.ndim == 2 and data.shape == uncertainty.shape == mask.shape):
+        raise ValueError(
+            f"science {data.shape}, uncertainty {uncertainty.shape} and mask {mask.shape} differ"
+        )
+    _check_mask_bits(mask)
+    shape = (data.shape[0], data.shape[1])
+    primary_cards = header.copy()
+    for line in history:
+        primary_cards.add_history(line)
+    bunit = str(primary_cards.get("BUNIT", "adu"))
+    planes = (
+        (_hdu_header(primary_cards, -32, shape, None), data, np.dtype(">f4")),
+        (_hdu_header(_uncertainty_header(bunit), -32, shape, "UNCERT"), uncertainty, np.dtype(">f4")),
+        (_hdu_header(_mask_header(), 8, shape, "MASK"), mask, np.dtype("u1")),
+    )
+    path = Path(path)
+    with atomic_path(path, suffix=".fits") as tmp, open(tmp, "wb") as handle:
+        for block, plane, dtype in planes:
+            handle.write(block)
+            _write_plane(handle, plane, dtype)
+    return path
+
+
+def _hdu_header(cards: fits.Header, bitpix: int, shape: tuple[int, int], extname: str | None) -> bytes:
+    """The padded header block of a 2-D image HDU (primary when ``extname`` is None).
+
+    Built as astropy builds an image HDU's header (structural keywords with its comments,
+    then ``cards`` merged in with :meth:`~astropy.io.fits.Header.extend`), every card then
+    verified with ``silentfix`` as :meth:`~astropy.io.fits.HDUList.writeto` does.
+    """
+    ny, nx = shape
+    required: list[tuple[str, object, str]] = []
+    if extname is None:
+        required.append(("SIMPLE", True, "conforms to FITS standard"))
+    else:
+        required.append(("XTENSION", "IMAGE", "Image extension"))
+    required += [("BITPIX", bitpix, "array data type"), ("NAXIS", 2, "number of array dimensions")]
+    if extname is not None:
+        required += [("PCOUNT", 0, "number of parameters"), ("GCOUNT", 1, "number of groups")]
+    header = fits.Header(required)
+    extra = cards.copy()
+    for key in _STRUCTURE_KEYS:
+        extra.remove(key, ignore_missing=True, remove_all=True)
+    header.extend(extra, strip=True, update=True, end=True)
+    header.insert("NAXIS", ("NAXIS1", nx), after=True)
+    header.insert("NAXIS1", ("NAXIS2", ny), after=True)
+    if extname is None:
+        header.insert("NAXIS2", ("EXTEND", True), after=True)
+    else:
+        header["EXTNAME"] = (extname, "extension name")
+    for card in header.cards:
+        card.verify("silentfix")
+    return header.tostring(endcard=True, padding=True).encode("ascii")
+
+
+def _write_plane(handle: BinaryIO, plane: np.ndarray, dtype: np.dtype) -> None:
+    """Write a 2-D plane as ``dtype`` (big-endian) in row blocks, then the padding to a FITS block."""
+    ny, nx = plane.shape
+    rows = max(1, _CHUNK_BYTES // max(1, nx * dtype.itemsize))
+    buffer = np.empty((min(rows, ny), nx), dtype=dtype)
+    for start in range(0, ny, rows):
+        block = plane[start : start + rows]
+        out = buffer[: block.shape[0]]
+        np.copyto(out, block, casting="unsafe")  # byte swap (and uint16 -> uint8) in one copy
+        handle.write(out.data.cast("B"))
+    handle.write(bytes(-(ny * nx * dtype.itemsize) % _BLOCK))
 
 
 def read_calibrated(path: Path | str) -> CalibratedFrame:

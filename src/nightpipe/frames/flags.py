@@ -1,8 +1,9 @@
 """Bit flags of the mask plane of calibrated frames, and of source-table ``flags`` columns.
 
-A calibrated frame's MASK extension is ``uint16`` with these bits OR-ed together; zero
-means a good pixel. Source flags reuse the same bits for "the aperture touches a pixel
-with this flag", plus source-only bits from ``EDGE`` on.
+A calibrated frame's MASK extension holds these bits OR-ed together (uint8 on disk: the
+pixel flags are bits 0-7; uint16 in memory); zero means a good pixel. Source flags reuse
+the same bits for "the aperture touches a pixel with this flag", plus source-only bits
+from ``EDGE`` on.
 """
 
 from __future__ import annotations
