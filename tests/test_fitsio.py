@@ -86,3 +86,33 @@ def test_header_span_declines_compressed_files(tmp_path: Path) -> None:
     path = tmp_path / "a.fits.gz"
     fits.PrimaryHDU(np.ones((10, 10), np.float32)).writeto(path)
     assert header_span(path, 0) is None
+
+
+def test_fast_fits_table_round_trip_and_astropy_agreement(tmp_path: Path) -> None:
+    from nightpipe.frames.fitstable import FitsTable, read_table, table_bytes
+
+    rng = np.random.default_rng(3)
+    columns = {
+        "i": np.arange(7, dtype=np.int32),
+        "f": rng.normal(size=7).astype(np.float32),
+        "d": np.r_[rng.normal(size=6), np.nan],
+        "u": np.array([0, 1, 2, 65535, 32768, 32767, 9], np.uint16),
+        "b": np.array([True, False] * 3 + [True]),
+        "m": rng.normal(size=(7, 2, 3)),
+    }
+    head = fits.Header([("NOTE", "x" * 200)])  # a long string (CONTINUE cards)
+    path = tmp_path / "t.fits"
+    path.write_bytes(table_bytes(FitsTable(columns, {"d": "deg"}, {"f": "a float"}, head), "DATA"))
+    back = read_table(path)
+    assert back is not None and back.header["NOTE"] == "x" * 200
+    assert back.units == {"d": "deg"} and back.descriptions == {"f": "a float"}
+    with fits.open(path) as hdul:
+        ref = hdul["DATA"].data
+        for name, values in columns.items():
+            np.testing.assert_array_equal(back.columns[name], values)
+            assert back.columns[name].dtype == values.dtype and back.columns[name].dtype.isnative
+            np.testing.assert_array_equal(np.asarray(ref[name]), values)
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(path.read_bytes()[:4000])
+    with pytest.raises(ValueError, match="truncated"):
+        read_table(cut)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.table import Table
 from scipy.spatial import cKDTree
 
 from nightpipe.config import PhotometryConfig
@@ -355,3 +356,17 @@ def test_sky_from_the_background_map_matches_the_annulus() -> None:
     np.testing.assert_allclose(by_map.photometry.sky, field.sky, atol=1.0)
     diff = by_map.photometry.flux[:, -1] - by_annulus.photometry.flux[:, -1]
     assert np.all(np.abs(diff) < 3 * by_annulus.photometry.flux_err[:, -1])
+
+
+def test_source_table_fits_is_read_by_astropy_and_strings_fall_back(tmp_path: Path) -> None:
+    field = make_star_field((256, 256), 25, seed=8, min_separation=15)
+    meas = measure_frame(field.data, PhotometryConfig(), camera=CameraParams(gain=field.gain))
+    table = build_source_table(meas, meta={"frame": "x.fits"})
+    path = write_source_table(table, tmp_path / "t.fits")
+    other = Table.read(path, hdu="SOURCES", mask_invalid=False)  # the same file through astropy
+    for name in table.colnames:
+        np.testing.assert_array_equal(np.asarray(other[name]), np.asarray(table[name]))
+        assert other[name].unit == table[name].unit and other[name].dtype.kind == table[name].dtype.kind
+    table["label"] = [f"s{i}" for i in range(len(table))]  # strings: written by astropy instead
+    back = read_source_table(write_source_table(table, tmp_path / "s.fits"))
+    assert list(back["label"]) == list(table["label"]) and back.meta == table.meta

@@ -24,7 +24,9 @@ from astropy.table import Table
 
 from nightpipe import __version__
 from nightpipe.errors import PhotometryError
-from nightpipe.frames.fitsio import atomic_path
+from nightpipe.frames.fitsio import atomic_open, atomic_path
+from nightpipe.frames.fitstable import FitsTable, table_bytes
+from nightpipe.frames.fitstable import read_table as read_fits_table
 from nightpipe.photometry.measure import FrameMeasurement
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ REQUIRED_COLUMNS = (
 )
 SOURCE_TABLE_SUFFIX = ".fits"
 META_KEYWORD = "NPMETA"
+EXTNAME = "SOURCES"
 META_KEYS = (
     "frame",
     "mid_utc",
@@ -171,31 +174,37 @@ def write_source_table(table: Table, destination: Path | str) -> Path:
 
     In FITS the meta (nested lists and dicts included) is one JSON string in the header
     keyword ``NPMETA`` and the column descriptions are in ``TCOMMn``, so reading it back gives
-    the same table; it is written and read about 50x faster than ECSV.
+    the same table; it is written and read about 50x faster than ECSV (and 10x faster than
+    astropy's FITS table I/O, see :mod:`nightpipe.frames.fitstable`).
     """
     destination = Path(destination)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.colnames]
     if missing:
         raise PhotometryError(f"source table lacks columns {missing}", path=destination)
-    with atomic_path(destination, suffix=destination.suffix) as tmp:
-        if destination.suffix.lower() == ".ecsv":
+    if destination.suffix.lower() == ".ecsv":
+        with atomic_path(destination, suffix=destination.suffix) as tmp:
             table.write(tmp, format="ascii.ecsv", overwrite=True)
-        else:
-            _table_hdu(table).writeto(tmp, overwrite=True)
+        return destination
+    header = fits.Header()
+    header[META_KEYWORD] = json.dumps(dict(table.meta), default=_jsonable)
+    content = FitsTable(
+        columns={name: np.asarray(table[name]) for name in table.colnames},
+        units={name: table[name].unit.to_string() for name in table.colnames if table[name].unit},
+        descriptions={name: table[name].description for name in table.colnames if table[name].description},
+        header=header,
+    )
+    try:
+        payload = table_bytes(content, extname=EXTNAME)
+    except TypeError:  # a column type the fast writer does not handle (strings...): astropy
+        hdu = fits.table_to_hdu(Table({n: table[n] for n in table.colnames}))
+        hdu.name = EXTNAME
+        hdu.header.extend(header)
+        with atomic_path(destination, suffix=destination.suffix) as tmp:
+            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp)
+        return destination
+    with atomic_open(destination, "wb") as handle:
+        handle.write(payload)
     return destination
-
-
-def _table_hdu(table: Table) -> fits.BinTableHDU:
-    bare = Table(table, copy=False)
-    bare.meta = {}
-    hdu = fits.table_to_hdu(bare)
-    hdu.name = "SOURCES"
-    hdu.header[META_KEYWORD] = json.dumps(dict(table.meta), default=_jsonable)
-    for i, name in enumerate(table.colnames, start=1):
-        description = table[name].description
-        if description:
-            hdu.header[f"TCOMM{i}"] = description
-    return hdu
 
 
 def _jsonable(value: Any) -> Any:
@@ -232,6 +241,21 @@ def _read_ecsv(path: Path) -> Table:
 
 
 def _read_fits(path: Path) -> Table:
+    content = read_fits_table(path)
+    if content is None:  # not our simple layout: let astropy read it
+        return _read_fits_astropy(path)
+    table = Table(content.columns)
+    for name in table.colnames:
+        if name in content.units:
+            table[name].unit = content.units[name]
+        if name in content.descriptions:
+            table[name].description = content.descriptions[name]
+    meta_text = content.header.get(META_KEYWORD)
+    table.meta = json.loads(meta_text) if meta_text else {}
+    return table
+
+
+def _read_fits_astropy(path: Path) -> Table:
     with fits.open(path, memmap=False) as hdul:
         if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
             raise ValueError("no binary table extension")
