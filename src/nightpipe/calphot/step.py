@@ -6,6 +6,7 @@ import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy import units as u
@@ -142,24 +143,21 @@ def _store(
                 settings={"sigma": 3.0},
             )
         )
+        good = np.isfinite(np.asarray(table["mag"], float))
         ids = np.asarray(table["id"]) if "id" in table.colnames else np.arange(len(table))
-        mags = np.asarray(table["mag"], float)
-        good = np.flatnonzero(np.isfinite(mags))
-        cat_mag = np.asarray(table["cat_mag"], float)
-        cat_id = np.asarray(table["cat_id"]).astype(str)
+        column = {  # plain Python lists of the good rows: no per-element astropy indexing
+            "source_id": ids[good].astype(int).tolist(),
+            "ra": _finite_list(table["ra"], good),
+            "dec": _finite_list(table["dec"], good),
+            "mag": np.asarray(table["mag"], float)[good].tolist(),
+            "mag_err": np.asarray(table["mag_err"], float)[good].tolist(),
+            "catalog_id": [c or None for c in np.asarray(table["cat_id"]).astype(str)[good].tolist()],
+            "catalog_mag": _finite_list(table["cat_mag"], good),
+        }
+        band = cal.reference.band
         rows = [
-            {
-                "frame_id": frame.id,
-                "source_id": int(ids[i]),
-                "ra": _f(table["ra"][i]),
-                "dec": _f(table["dec"][i]),
-                "mag": float(mags[i]),
-                "mag_err": float(table["mag_err"][i]),
-                "band": cal.reference.band,
-                "catalog_id": cat_id[i] or None,
-                "catalog_mag": float(cat_mag[i]) if np.isfinite(cat_mag[i]) else None,
-            }
-            for i in good
+            {"frame_id": frame.id, "band": band, **{k: v[i] for k, v in column.items()}}
+            for i in range(int(good.sum()))
         ]
         if rows:
             session.execute(insert(CalibratedMag), rows)
@@ -174,9 +172,10 @@ def _store(
         )
 
 
-def _f(value: object) -> float | None:
-    number = float(value)  # type: ignore[arg-type]
-    return number if np.isfinite(number) else None
+def _finite_list(values: object, keep: np.ndarray) -> list[float | None]:
+    """The kept values as Python floats, non-finite ones as ``None``."""
+    arr = np.asarray(values, float)[keep]
+    return [v if np.isfinite(v) else None for v in arr.tolist()]
 
 
 def write_sources_csv(rows: list[dict[str, object]], destination: Path, band: str) -> Path:
@@ -204,23 +203,29 @@ def write_sources_csv(rows: list[dict[str, object]], destination: Path, band: st
 
 def _csv_rows(table: Table, band: str, image: str) -> list[dict[str, object]]:
     """Rows of the catalogue-vs-measured CSV from a calibrated source table."""
-    rows: list[dict[str, object]] = []
     when = str(table.meta.get("mid_utc", ""))
-    for row in table:
-        if not np.isfinite(float(row["mag"])):
-            continue
-        matched = bool(str(row["cat_id"]))
+    good = np.isfinite(np.asarray(table["mag"], float))
+
+    def col(name: str) -> list[Any]:
+        return list(np.asarray(table[name])[good].tolist())
+
+    cat_id = [str(c) for c in col("cat_id")]
+    cat_ra, cat_dec, cat_sep, cat_mag = col("cat_ra"), col("cat_dec"), col("cat_sep"), col("cat_mag")
+    ra, dec, mag, mag_err = col("ra"), col("dec"), col("mag"), col("mag_err")
+    rows: list[dict[str, object]] = []
+    for i, ident in enumerate(cat_id):
+        matched = bool(ident)
         rows.append(
             {
-                "id": str(row["cat_id"]) if matched else "nan",
-                "RA_C": float(row["cat_ra"]) if matched else "nan",
-                "DEC_C": float(row["cat_dec"]) if matched else "nan",
-                "RA_M": float(row["ra"]),
-                "DEC_M": float(row["dec"]),
-                "DIF": round(float(row["cat_sep"]), 3) if matched else "nan",
-                f"MAG_{band}": float(row["mag"]),
-                "MAG_err": float(row["mag_err"]),
-                f"CMAG_{band}": float(row["cat_mag"]) if matched else "nan",
+                "id": ident if matched else "nan",
+                "RA_C": float(cat_ra[i]) if matched else "nan",
+                "DEC_C": float(cat_dec[i]) if matched else "nan",
+                "RA_M": float(ra[i]),
+                "DEC_M": float(dec[i]),
+                "DIF": round(float(cat_sep[i]), 3) if matched else "nan",
+                f"MAG_{band}": float(mag[i]),
+                "MAG_err": float(mag_err[i]),
+                f"CMAG_{band}": float(cat_mag[i]) if matched else "nan",
                 "DATETIME": when,
                 "IMGNAME": image,
             }
