@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.stats import mad_std
 from astropy.table import Table
-from scipy import stats
+from scipy import special
 from scipy.spatial import cKDTree
 
 from nightpipe.frames.flags import BAD_PIXEL_FLAGS, PixelFlag
@@ -58,7 +58,7 @@ def aperture_fraction(distance_px: np.ndarray, radius_px: float, fwhm_px: float)
     """
     sigma = float(fwhm_px) * FWHM_TO_SIGMA
     d = np.asarray(distance_px, float) / sigma
-    return np.asarray(stats.ncx2.cdf((float(radius_px) / sigma) ** 2, 2, d**2))
+    return np.asarray(special.chndtr((float(radius_px) / sigma) ** 2, 2, d**2))  # ncx2 CDF
 
 
 def neighbour_contamination(

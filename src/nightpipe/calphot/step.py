@@ -14,6 +14,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
 
 from nightpipe.calphot.accuracy import CatalogAgreement, catalog_agreement, usable_measurements
 from nightpipe.calphot.extinction import fit_extinction
@@ -117,59 +118,83 @@ def _frame_for(session_db: Database, table: Table, path: Path) -> Frame | None:
         return session.scalars(select(Frame).where(Frame.path == str(name))).first()
 
 
-def _store(
-    db: Database, frame: Frame, night: str, cal: FrameCalibration, airmass: float | None, stamp: str
-) -> None:
+@dataclass(frozen=True)
+class _Pending:
+    """One calibrated frame waiting to be written."""
+
+    frame: Frame
+    night: str
+    cal: FrameCalibration
+    airmass: float | None
+    stamp: str
+
+
+STORE_BATCH = 32  # frames per transaction: one commit per frame was a third of the step
+
+
+def _store_all(db: Database, pending: list[_Pending]) -> None:
+    """Write the zero points and magnitudes of several frames in one transaction, then forget them.
+
+    A run killed before the commit leaves none of them recorded: they are done again next time.
+    """
+    if pending:
+        with db.session() as session:
+            for item in pending:
+                _store(session, item)
+        pending.clear()
+
+
+def _store(session: Session, item: _Pending) -> None:
+    frame, night, cal, airmass, stamp = item.frame, item.night, item.cal, item.airmass, item.stamp
     table = cal.table
-    with db.session() as session:
-        session.execute(delete(ZeroPoint).where(ZeroPoint.frame_id == frame.id))
-        session.execute(delete(CalibratedMag).where(CalibratedMag.frame_id == frame.id))
-        session.add(
-            ZeroPoint(
-                frame_id=frame.id,
-                night=night,
-                catalog=str(table.meta["zero_point_catalog"]),
-                band=cal.reference.band,
-                band_source=cal.reference.source,
-                aperture_px=cal.aperture_px,
-                zero_point=cal.fit.zero_point,
-                zero_point_err=cal.fit.zero_point_err,
-                colour_term=cal.fit.colour_term,
-                extra_scatter=cal.fit.extra_scatter,
-                rms=cal.fit.rms,
-                n_used=cal.fit.n_used,
-                n_rejected=cal.fit.n_rejected,
-                airmass=airmass,
-                settings={"sigma": 3.0},
-            )
-        )
-        good = np.isfinite(np.asarray(table["mag"], float))
-        ids = np.asarray(table["id"]) if "id" in table.colnames else np.arange(len(table))
-        column = {  # plain Python lists of the good rows: no per-element astropy indexing
-            "source_id": ids[good].astype(int).tolist(),
-            "ra": _finite_list(table["ra"], good),
-            "dec": _finite_list(table["dec"], good),
-            "mag": np.asarray(table["mag"], float)[good].tolist(),
-            "mag_err": np.asarray(table["mag_err"], float)[good].tolist(),
-            "catalog_id": [c or None for c in np.asarray(table["cat_id"]).astype(str)[good].tolist()],
-            "catalog_mag": _finite_list(table["cat_mag"], good),
-        }
-        band = cal.reference.band
-        rows = [
-            {"frame_id": frame.id, "band": band, **{k: v[i] for k, v in column.items()}}
-            for i in range(int(good.sum()))
-        ]
-        if rows:
-            session.execute(insert(CalibratedMag), rows)
-        record_step(
-            session,
-            step=STEP,
-            status="ok",
+    session.execute(delete(ZeroPoint).where(ZeroPoint.frame_id == frame.id))
+    session.execute(delete(CalibratedMag).where(CalibratedMag.frame_id == frame.id))
+    session.add(
+        ZeroPoint(
             frame_id=frame.id,
-            input_hash=stamp,
             night=night,
-            details={"zero_point": cal.fit.zero_point, "n_used": cal.fit.n_used},
+            catalog=str(table.meta["zero_point_catalog"]),
+            band=cal.reference.band,
+            band_source=cal.reference.source,
+            aperture_px=cal.aperture_px,
+            zero_point=cal.fit.zero_point,
+            zero_point_err=cal.fit.zero_point_err,
+            colour_term=cal.fit.colour_term,
+            extra_scatter=cal.fit.extra_scatter,
+            rms=cal.fit.rms,
+            n_used=cal.fit.n_used,
+            n_rejected=cal.fit.n_rejected,
+            airmass=airmass,
+            settings={"sigma": 3.0},
         )
+    )
+    good = np.isfinite(np.asarray(table["mag"], float))
+    ids = np.asarray(table["id"]) if "id" in table.colnames else np.arange(len(table))
+    column = {  # plain Python lists of the good rows: no per-element astropy indexing
+        "source_id": ids[good].astype(int).tolist(),
+        "ra": _finite_list(table["ra"], good),
+        "dec": _finite_list(table["dec"], good),
+        "mag": np.asarray(table["mag"], float)[good].tolist(),
+        "mag_err": np.asarray(table["mag_err"], float)[good].tolist(),
+        "catalog_id": [c or None for c in np.asarray(table["cat_id"]).astype(str)[good].tolist()],
+        "catalog_mag": _finite_list(table["cat_mag"], good),
+    }
+    band = cal.reference.band
+    rows = [
+        {"frame_id": frame.id, "band": band, **{k: v[i] for k, v in column.items()}}
+        for i in range(int(good.sum()))
+    ]
+    if rows:
+        session.execute(insert(CalibratedMag.metadata.tables[CalibratedMag.__tablename__]), rows)
+    record_step(
+        session,
+        step=STEP,
+        status="ok",
+        frame_id=frame.id,
+        input_hash=stamp,
+        night=night,
+        details={"zero_point": cal.fit.zero_point, "n_used": cal.fit.n_used},
+    )
 
 
 def _finite_list(values: object, keep: np.ndarray) -> list[float | None]:
@@ -350,6 +375,7 @@ def run_zeropoints(
         series: list[tuple[float, float, float]] = []
         sample: tuple[FrameCalibration, str] | None = None
         per_frame: list[dict[str, np.ndarray]] = []
+        pending: list[_Pending] = []
         band = "?"
         progress.start(len(paths), f"zero points {this_night}")
         for path, table, frame, work, stamp in zip(paths, tables, frames, todo, stamps, strict=True):
@@ -384,7 +410,10 @@ def run_zeropoints(
             airmass = table.meta.get("airmass")
             if work:
                 if frame is not None:
-                    _store(db, frame, this_night, cal, float(airmass) if airmass is not None else None, stamp)
+                    at = float(airmass) if airmass is not None else None
+                    pending.append(_Pending(frame, this_night, cal, at, stamp))
+                    if len(pending) >= STORE_BATCH:
+                        _store_all(db, pending)
                 processed += 1
             else:
                 skipped += 1
@@ -401,6 +430,7 @@ def run_zeropoints(
             )
             night_rows += _csv_rows(cal.table, band, Path(str(table.meta.get("frame", path.stem))).name)
             per_frame.append(_agreement_columns(cal.table))
+        _store_all(db, pending)
         progress.stop()
         plots = output / "plots" / this_night
         if sample is not None:
