@@ -492,27 +492,53 @@ def barycentric_times(
     jd_utc, bjd_tdb
         Arrays of the same length as ``mid_utc``.
     """
-    import erfa
     from astropy.time import Time
 
     n = len(mid_utc)
     if n == 0:
         return np.zeros(0), np.zeros(0)
+    jd = np.asarray(Time(list(mid_utc), scale="utc").jd, dtype=np.float64)
+    ra = np.array([np.nan if v is None else v for v in ra_deg], dtype=float)
+    dec = np.array([np.nan if v is None else v for v in dec_deg], dtype=float)
+    bjd = bjd_tdb_of_jd_utc(jd, ra, dec, lat_deg, lon_deg, height_m)
+    return jd, bjd
+
+
+def bjd_tdb_of_jd_utc(
+    jd_utc: np.ndarray,
+    ra_deg: np.ndarray | float,
+    dec_deg: np.ndarray | float,
+    lat_deg: Sequence[float] | np.ndarray | float,
+    lon_deg: Sequence[float] | np.ndarray | float,
+    height_m: Sequence[float] | np.ndarray | float,
+) -> np.ndarray:
+    """BJD_TDB of JD_UTC times for (``ra``, ``dec``) seen from a site (scalars or one per time).
+
+    The computation of :func:`barycentric_times` (ERFA, no IERS tables, within 2 microseconds
+    of astropy's ``light_travel_time``); non-finite coordinates give NaN.
+    """
+    import erfa
+    from astropy.time import Time
+
+    jd = np.atleast_1d(np.asarray(jd_utc, dtype=np.float64))
+    n = jd.size
+    if n == 0:
+        return np.zeros(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", erfa.ErfaWarning)  # "dubious year" for far dates
-        times = Time(list(mid_utc), scale="utc")
-        jd = np.asarray(times.jd, dtype=np.float64)
+        times = Time(jd, format="jd", scale="utc")
         tt, tdb = times.tt, times.tdb
-        ra = np.radians(np.array([np.nan if v is None else v for v in ra_deg], dtype=float))
-        dec = np.radians(np.array([np.nan if v is None else v for v in dec_deg], dtype=float))
+        ra = np.radians(np.broadcast_to(np.asarray(ra_deg, float), (n,)))
+        dec = np.radians(np.broadcast_to(np.asarray(dec_deg, float), (n,)))
         toward = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
         _, earth = erfa.epv00(tdb.jd1, tdb.jd2)
         earth_m = np.asarray(earth["p"]) * erfa.DAU
-        lon = np.radians(np.asarray(lon_deg, float))
-        lat = np.radians(np.asarray(lat_deg, float))
-        itrs = erfa.gd2gc(1, lon, lat, np.asarray(height_m, float)).reshape(n, 3)  # WGS84
+        lon = np.radians(np.broadcast_to(np.asarray(lon_deg, float), (n,)))
+        lat = np.radians(np.broadcast_to(np.asarray(lat_deg, float), (n,)))
+        height = np.broadcast_to(np.asarray(height_m, float), (n,))
+        itrs = erfa.gd2gc(1, lon, lat, height).reshape(n, 3)  # WGS84
         to_terrestrial = erfa.c2t00b(tt.jd1, tt.jd2, times.jd1, times.jd2, 0.0, 0.0)
         site_gcrs = np.einsum("nji,nj->ni", to_terrestrial, itrs)
     delay_s = np.einsum("ni,ni->n", earth_m + site_gcrs, toward) / erfa.CMPS
     bjd = (tdb.jd1 + tdb.jd2) + delay_s / 86400.0
-    return jd, np.where(np.isfinite(delay_s), bjd, np.nan)
+    return np.asarray(np.where(np.isfinite(delay_s), bjd, np.nan))

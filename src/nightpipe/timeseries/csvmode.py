@@ -238,17 +238,12 @@ def detect_flux_columns(
 
 
 def bjd_tdb_from_jd_utc(jd_utc: FloatArray, ra: float, dec: float, site: ObservatoryConfig) -> FloatArray:
-    """BJD_TDB for the target at (ra, dec) observed at ``site`` at JD_UTC times (astropy)."""
-    from astropy import units as u
-    from astropy.coordinates import EarthLocation, SkyCoord
-    from astropy.time import Time
+    """BJD_TDB for the target at (ra, dec) observed at ``site`` at JD_UTC times (ERFA, as
+    astropy's ``light_travel_time`` within 2 microseconds, without loading IERS tables)."""
+    from nightpipe.frames.timing import bjd_tdb_of_jd_utc
 
-    location = EarthLocation.from_geodetic(
-        site.longitude * u.deg, site.latitude * u.deg, site.elevation * u.m
-    )
-    times = Time(jd_utc, format="jd", scale="utc", location=location)
-    ltt = times.light_travel_time(SkyCoord(ra * u.deg, dec * u.deg), kind="barycentric")
-    return np.asarray((times.tdb + ltt).jd, dtype=np.float64)
+    jd = np.asarray(jd_utc, dtype=np.float64)
+    return bjd_tdb_of_jd_utc(jd, ra, dec, site.latitude, site.longitude, site.elevation)
 
 
 def airmass_series(jd_utc: FloatArray, ra: float, dec: float, site: ObservatoryConfig) -> FloatArray:

@@ -296,7 +296,7 @@ def target_times(lc: LightCurve, ra: float, dec: float, settings: Settings) -> L
     bjd = bjd_tdb_from_jd_utc(lc.jd_utc, ra, dec, settings.observatory)
     shift = float(np.max(np.abs(bjd - lc.time)) * 86400.0) if len(lc) else 0.0
     log.info("BJD_TDB recomputed for the target's coordinates (largest change %.1f s)", shift)
-    source = f"BJD_TDB for the target (ra {ra:.5f}, dec {dec:.5f}) from the frames' JD_UTC, astropy"
+    source = f"BJD_TDB for the target (ra {ra:.5f}, dec {dec:.5f}) from the frames' JD_UTC, ERFA"
     return lc.with_time(bjd, time_source=f"{source}; tables: {lc.meta.get('time_source')}")
 
 
