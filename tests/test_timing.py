@@ -278,3 +278,21 @@ def test_barycentric_times_match_astropy_light_travel_time() -> None:
             ref = t.tdb + t.light_travel_time(SkyCoord(ra[i] * u.deg, dec[i] * u.deg), kind="barycentric")
             assert jd[i] == pytest.approx(t.jd, abs=1e-9)
             assert abs((bjd[i] - ref.jd1) - ref.jd2) * 86400.0 < 1e-4
+
+
+def test_erfa_altitudes_and_bjd_agree_with_astropy() -> None:
+    from astropy import units as u
+    from astropy.coordinates import AltAz, EarthLocation, SkyCoord
+    from astropy.time import Time
+
+    from nightpipe.frames.timing import altitudes_deg, bjd_tdb_of_jd_utc
+
+    jd = 2458107.5 + np.linspace(0.0, 0.4, 30)
+    site = EarthLocation.from_geodetic(-110.88 * u.deg, 31.68 * u.deg, 2345 * u.m)
+    times = Time(jd, format="jd", scale="utc", location=site)
+    star = SkyCoord(31.042917 * u.deg, 46.687778 * u.deg)
+    alt = star.transform_to(AltAz(obstime=times, location=site)).alt.deg
+    assert np.max(np.abs(altitudes_deg(jd, 31.042917, 46.687778, 31.68, -110.88, 2345.0) - alt)) < 0.002
+    bjd = (times.tdb + times.light_travel_time(star, kind="barycentric")).jd
+    mine = bjd_tdb_of_jd_utc(jd, 31.042917, 46.687778, 31.68, -110.88, 2345.0)
+    assert np.max(np.abs(mine - bjd)) * 86400.0 < 1e-4  # 0.1 ms (a float64 JD holds ~40 us)

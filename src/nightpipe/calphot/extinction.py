@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import AltAz, EarthLocation, SkyCoord
+from astropy.coordinates import EarthLocation
 from astropy.time import Time
 
 from nightpipe.errors import PhotometryError
+from nightpipe.frames.timing import altitudes_deg
 
 
 def airmass_from_altitude(alt_deg: np.ndarray) -> np.ndarray:
@@ -24,9 +25,14 @@ def airmass(
     times: Time, ra_deg: np.ndarray | float, dec_deg: np.ndarray | float, location: EarthLocation
 ) -> np.ndarray:
     """Airmass of (ra, dec) at ``times`` from ``location`` (one value per time, or per star)."""
-    coords = SkyCoord(np.atleast_1d(ra_deg) * u.deg, np.atleast_1d(dec_deg) * u.deg)
-    frame = AltAz(obstime=times, location=location)
-    alt = coords.transform_to(frame).alt.to_value(u.deg)
+    alt = altitudes_deg(
+        np.asarray(times.utc.jd, float),
+        np.atleast_1d(ra_deg),
+        np.atleast_1d(dec_deg),
+        float(location.lat.deg),
+        float(location.lon.deg),
+        float(location.height.to_value(u.m)),
+    )
     return airmass_from_altitude(alt)
 
 

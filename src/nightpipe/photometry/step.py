@@ -186,19 +186,17 @@ def frame_airmasses(settings: Settings, frames: Sequence[Frame]) -> dict[int, fl
     result: dict[int, float | None] = {f.id: None for f in frames}
     if not usable:
         return result
-    import astropy.units as u
-    from astropy.coordinates import AltAz, EarthLocation, SkyCoord
     from astropy.time import Time
 
+    from nightpipe.frames.timing import altitudes_deg
+
     obs = settings.observatory
-    site = EarthLocation(lat=obs.latitude * u.deg, lon=obs.longitude * u.deg, height=obs.elevation * u.m)
     ra = np.array([float(f.ra) for f in usable if f.ra is not None])
     dec = np.array([float(f.dec) for f in usable if f.dec is not None])
-    altaz = SkyCoord(ra * u.deg, dec * u.deg).transform_to(
-        AltAz(obstime=Time([f.mid_utc for f in usable]), location=site)
-    )
-    alt = np.atleast_1d(np.asarray(altaz.alt.deg, dtype=float))
-    secz = np.atleast_1d(np.asarray(altaz.secz, dtype=float))
+    jd = np.asarray(Time([f.mid_utc for f in usable], scale="utc").jd, dtype=float)
+    alt = altitudes_deg(jd, ra, dec, obs.latitude, obs.longitude, obs.elevation)
+    with np.errstate(divide="ignore"):
+        secz = 1.0 / np.sin(np.radians(alt))
     for frame, a, s in zip(usable, alt, secz, strict=True):
         result[frame.id] = float(s) if a > 0 else None
     return result

@@ -247,17 +247,11 @@ def bjd_tdb_from_jd_utc(jd_utc: FloatArray, ra: float, dec: float, site: Observa
 
 
 def airmass_series(jd_utc: FloatArray, ra: float, dec: float, site: ObservatoryConfig) -> FloatArray:
-    """Airmass (sec z) of the target at ``site`` at JD_UTC times (astropy AltAz, no refraction)."""
-    from astropy import units as u
-    from astropy.coordinates import AltAz, EarthLocation, SkyCoord
-    from astropy.time import Time
+    """Airmass (sec z) of the target at ``site`` at JD_UTC times (ERFA, no refraction)."""
+    from nightpipe.frames.timing import altitudes_deg
 
-    location = EarthLocation.from_geodetic(
-        site.longitude * u.deg, site.latitude * u.deg, site.elevation * u.m
-    )
-    frame = AltAz(obstime=Time(jd_utc, format="jd", scale="utc"), location=location)
-    alt = SkyCoord(ra * u.deg, dec * u.deg).transform_to(frame).alt.to_value(u.rad)
-    return 1.0 / np.sin(np.clip(alt, math.radians(1.0), None))
+    alt = altitudes_deg(np.asarray(jd_utc, float), ra, dec, site.latitude, site.longitude, site.elevation)
+    return np.asarray(1.0 / np.sin(np.radians(np.clip(alt, 1.0, None))))
 
 
 def lightcurve_from_table(
