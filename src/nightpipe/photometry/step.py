@@ -85,15 +85,23 @@ def read_frame(path: Path | str) -> FrameImage:
     path = Path(path)
     with open_fits(path) as hdul:
         names = [hdu.name for hdu in hdul]
-    if "UNCERT" in names and "MASK" in names:
-        data, header = read_image(path, hdu=0)
-        unc, _h = read_image(path, hdu=names.index("UNCERT"))
-        mask, _h = read_image(path, hdu=names.index("MASK"), dtype=np.uint16)
-        if unc.shape != data.shape or mask.shape != data.shape:
-            raise FitsReadError(
-                "calibrated planes have different shapes", path=path, hint="recalibrate the frame"
-            )
-        return FrameImage(data=data, mask=mask, uncertainty=unc, header=header, path=path)
+        if "UNCERT" in names and "MASK" in names:  # a calibrated frame: one open for its planes
+            try:
+                header = hdul[0].header.copy()
+                data = np.asarray(hdul[0].data, dtype=np.float32)
+                unc = np.asarray(hdul["UNCERT"].data, dtype=np.float32)
+                mask = np.asarray(hdul["MASK"].data, dtype=np.uint16)
+            except (OSError, ValueError, TypeError, IndexError) as exc:
+                raise FitsReadError(
+                    f"cannot read the calibrated planes ({exc})",
+                    path=path,
+                    hint="the file is probably truncated; recalibrate the frame",
+                ) from None
+            if data.ndim != 2 or unc.shape != data.shape or mask.shape != data.shape:
+                raise FitsReadError(
+                    "calibrated planes have different shapes", path=path, hint="recalibrate the frame"
+                )
+            return FrameImage(data=data, mask=mask, uncertainty=unc, header=header, path=path)
     data, header = read_image(path)
     return FrameImage(data=data, mask=None, uncertainty=None, header=header, path=path)
 
