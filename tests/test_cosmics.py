@@ -278,3 +278,74 @@ def test_matched_filter_fine_structure_spares_star_cores_but_not_gmos_tracks(
     assert tracks.mask[COSMIC1].sum() + tracks.mask[COSMIC2].sum() < 0.5 * 168
     with pytest.raises(CalibrationError, match="fine-structure"):
         detect_cosmics_full(gmos, replace(GMOS, fine_structure="wavelet"))
+
+
+def _test_images() -> list[np.ndarray]:
+    rng = np.random.default_rng(11)
+    noisy = rng.normal(300, 20, (60, 70)).astype(np.float32)
+    holes = noisy.copy()
+    holes[5, 5] = np.nan
+    holes[10:12, 30] = 5000
+    holes[40, :] = -3
+    ties = rng.integers(0, 5, (30, 40)).astype(np.float32)
+    return [noisy, holes, ties, noisy[:1, :7].copy(), noisy[:9, :1].copy()]
+
+
+def test_compiled_laplacian_and_first_pass_equal_the_array_versions() -> None:
+    from nightpipe.calib import cosmics
+
+    rng = np.random.default_rng(12)
+    for image in _test_images():
+        for dtype in (np.float32, np.float64):
+            ref = cosmics._laplacian_plus_numpy(image.astype(dtype))
+            got = laplacian_plus(image.astype(dtype))
+            assert got.dtype == ref.dtype
+            np.testing.assert_array_equal(got, ref)  # bit for bit (NaN where NaN)
+        ys, xs = np.nonzero(rng.random(image.shape) < 0.5)
+        sp_ref, ratio_ref = cosmics._lacosmic_first_pass_numpy(image, ys, xs, GMOS)
+        sp, ratio = cosmics._lacosmic_first_pass_at(image, ys, xs, GMOS)
+        np.testing.assert_array_equal(sp, sp_ref)
+        np.testing.assert_array_equal(ratio, ratio_ref)
+
+
+def test_sparse_filters_equal_whole_frame_filters() -> None:
+    from nightpipe.calib import cosmics
+
+    rng = np.random.default_rng(13)
+    image = rng.integers(0, 50, (40, 50)).astype(np.float32)  # many ties
+    ys, xs = np.nonzero(np.ones(image.shape, bool))
+    low = cosmics._minimum5_at(image, ys, xs)
+    np.testing.assert_array_equal(low, ndimage.minimum_filter(image, size=5, mode="nearest")[ys, xs])
+    inner = np.zeros(image.shape, bool)
+    inner[3:-3, 3:-3] = True
+    py, px = cosmics._local_maxima(image, *np.nonzero(inner), 3)
+    expected = (image == ndimage.maximum_filter(image, size=7)) & inner
+    assert set(zip(py.tolist(), px.tolist(), strict=True)) == set(zip(*np.nonzero(expected), strict=True))
+    # each flagged group's brightest pixel, as ndimage.maximum_position (no ties here)
+    smooth = rng.normal(size=(40, 50))
+    labels, count = ndimage.label(smooth > 1.0, structure=np.ones((3, 3), bool))
+    expected_peaks = ndimage.maximum_position(smooth, labels, index=np.arange(1, count + 1))
+    for index, extent in enumerate(ndimage.find_objects(labels), start=1):
+        assert cosmics._group_peak(smooth, labels, index, extent) == tuple(
+            map(int, expected_peaks[index - 1])
+        )
+
+
+def test_screen_equals_the_whole_frame_screen(gmos: np.ndarray, hatp32: np.ndarray) -> None:
+    """The screen tests the 5x5 minimum only where L+ can pass; the candidates do not change."""
+    from nightpipe.calib import cosmics
+
+    hat = CosmicParams(gain=1.0, read_noise=15.0, saturation=4095.0)
+    cases = [(gmos, GMOS), (hatp32, hat), *((im, GMOS) for im in _test_images() if np.isfinite(im).all())]
+    for image, params in cases:
+        electrons = image * np.float32(params.gain)
+        low = ndimage.minimum_filter(electrons, size=5, mode="nearest")
+        noise = np.sqrt(np.maximum(low, np.float32(1e-5)) + np.float32(params.read_noise**2))
+        first = np.nonzero(cosmics._laplacian_plus_numpy(electrons) / (2.0 * noise) > params.sigclip)
+        sp, ratio = cosmics._lacosmic_first_pass_numpy(electrons, *first, params)
+        keep = (sp > params.screen_sigclip_factor * params.sigclip) & (
+            ratio > params.screen_objlim_factor * params.objlim
+        )
+        ys, xs = screen_candidates(image, params)
+        np.testing.assert_array_equal(ys, first[0][keep])
+        np.testing.assert_array_equal(xs, first[1][keep])

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import astroscrappy
+import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
@@ -294,10 +295,10 @@ def estimate_psf(
     filled = np.where(usable, image, sky) - sky
     usable &= image < saturation
     half = box // 2
-    peaks = (filled == ndimage.maximum_filter(filled, size=box)) & (filled > 20 * sigma)
-    peaks &= image < 0.9 * saturation
-    peaks[:half, :] = peaks[-half:, :] = peaks[:, :half] = peaks[:, -half:] = False
-    ys, xs = np.nonzero(peaks)
+    bright = (filled > 20 * sigma) & (image < 0.9 * saturation)
+    bright[:half, :] = bright[-half:, :] = bright[:, :half] = bright[:, -half:] = False
+    rows, cols = np.nonzero(bright)
+    ys, xs = _local_maxima(filled, rows, cols, half)
     order = np.argsort(-filled[ys, xs])
     fwhms: list[float] = []
     sharps: list[float] = []
@@ -326,6 +327,23 @@ def estimate_psf(
     return PsfShape(
         fwhm=float(np.median(fwhms)), sharpness=float(np.percentile(sharps, 90)) + 0.1, stars=len(fwhms)
     )
+
+
+def _local_maxima(
+    image: np.ndarray, ys: np.ndarray, xs: np.ndarray, half: int, step: int = 20000
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels (ys, xs), at least ``half`` from every edge, equal to the maximum of their box.
+
+    The same as comparing with ``ndimage.maximum_filter(image, 2 * half + 1)`` there, at the
+    cost of the listed pixels only (the bright ones of a frame are a few thousand).
+    """
+    offsets = np.arange(-half, half + 1)
+    keep = np.zeros(len(ys), dtype=bool)
+    for start in range(0, len(ys), step):
+        yy, xx = ys[start : start + step], xs[start : start + step]
+        patch = image[yy[:, None, None] + offsets[None, :, None], xx[:, None, None] + offsets[None, None, :]]
+        keep[start : start + step] = image[yy, xx] == patch.max(axis=(1, 2))
+    return ys[keep], xs[keep]
 
 
 def gaussian_sharpness(fwhm: float) -> float:
@@ -514,21 +532,21 @@ def reject_psf_like(
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         return mask
-    peaks = ndimage.maximum_position(electrons, labels, index=np.arange(1, count + 1))
     extents = ndimage.find_objects(labels)
     ny, nx = electrons.shape
     out = mask.copy()
     vetoed = 0
-    for index, (start, extent) in enumerate(zip(peaks, extents, strict=True), start=1):
-        y, x = _climb(electrons, int(start[0]), int(start[1]))
+    for index, extent in enumerate(extents, start=1):
+        if extent is None:
+            continue
+        start = _group_peak(electrons, labels, index, extent)
+        y, x = _climb(electrons, start[0], start[1])
         if not (1 <= y < ny - 1 and 1 <= x < nx - 1):
             continue
         sky = float(np.median(electrons[max(y - 5, 0) : y + 6, max(x - 5, 0) : x + 6]))
         if not _star_like(electrons, y, x, sky, sharpness, read_noise, nsigma):
             continue
         vetoed += 1
-        if extent is None:
-            continue
         member = labels[extent] == index
         out[extent][member] = False
         gy, gx = np.nonzero(member)
@@ -544,6 +562,18 @@ def reject_psf_like(
     if vetoed:
         log.debug("PSF veto: %d of %d flagged groups are star cores", vetoed, count)
     return out
+
+
+def _group_peak(
+    electrons: np.ndarray, labels: np.ndarray, index: int, extent: tuple[slice, slice]
+) -> tuple[int, int]:
+    """The brightest pixel of group ``index`` (the first in row order on a tie), from its bounding box.
+
+    Same as ``ndimage.maximum_position`` but without sorting the whole frame for every call.
+    """
+    box = np.where(labels[extent] == index, electrons[extent], -np.inf)
+    row, col = np.unravel_index(int(np.argmax(box)), box.shape)
+    return extent[0].start + int(row), extent[1].start + int(col)
 
 
 def _climb(electrons: np.ndarray, y: int, x: int, steps: int = 3) -> tuple[int, int]:
@@ -618,7 +648,17 @@ def laplacian_plus(image: np.ndarray) -> np.ndarray:
     For block replication the four sub-pixels of a pixel ``v`` with neighbours
     left/right/up/down ``L, R, U, D`` have Laplacians ``2v-L-U``, ``2v-R-U``, ``2v-L-D``,
     ``2v-R-D``; ``L+`` is the mean of their positive parts. Edges repeat the border.
+    One compiled pass, with the same operations in the same order (and so the same float32
+    values) as the array expression in :func:`_laplacian_plus_numpy`.
     """
+    image = np.ascontiguousarray(image)
+    if image.ndim != 2 or image.dtype not in (np.float32, np.float64) or image.size == 0:
+        return _laplacian_plus_numpy(image)
+    return _laplacian_plus_kernel(image)
+
+
+def _laplacian_plus_numpy(image: np.ndarray) -> np.ndarray:
+    """:func:`laplacian_plus` as array operations (the reference of the compiled version)."""
     p = np.pad(image, 1, mode="edge")
     v2 = 2.0 * image
     left, right = p[1:-1, :-2], p[1:-1, 2:]
@@ -628,6 +668,33 @@ def laplacian_plus(image: np.ndarray) -> np.ndarray:
     out += np.maximum(v2 - left - down, 0)
     out += np.maximum(v2 - right - down, 0)
     out *= 0.25
+    return out
+
+
+@numba.njit(cache=True)
+def _positive(value: Any, zero: Any) -> Any:  # pragma: no cover - compiled
+    """``np.maximum(value, zero)``, ``zero`` of the value's type (no float64 promotion); NaN stays NaN."""
+    return zero if value < zero else value
+
+
+@numba.njit(cache=True)
+def _laplacian_plus_kernel(image: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    ny, nx = image.shape
+    out = np.empty_like(image)
+    two = image.dtype.type(2.0)
+    quarter = image.dtype.type(0.25)
+    zero = image.dtype.type(0.0)
+    for i in range(ny):
+        iu, idn = max(i - 1, 0), min(i + 1, ny - 1)
+        for j in range(nx):
+            jl, jr = max(j - 1, 0), min(j + 1, nx - 1)
+            v2 = two * image[i, j]
+            left, right, up, down = image[i, jl], image[i, jr], image[iu, j], image[idn, j]
+            acc = _positive(v2 - left - up, zero)
+            acc += _positive(v2 - right - up, zero)
+            acc += _positive(v2 - left - down, zero)
+            acc += _positive(v2 - right - down, zero)
+            out[i, j] = acc * quarter
     return out
 
 
@@ -644,8 +711,101 @@ def _lacosmic_first_pass_at(
 
     Computed from the 9x9 neighbourhood of each pixel with the same separable medians as
     astroscrappy (``sepmed=True``): noise from the 5x5 median, ``S' = S - med5(S)``,
-    ``F = (med3 - med7(med3)) / noise``.
+    ``F = (med3 - med7(med3)) / noise``. Compiled; every median is of an odd number of
+    values and every operation is done in float32 in the order of the array version
+    (:func:`_lacosmic_first_pass_numpy`), so the values are the same.
     """
+    padded = np.pad(np.asarray(electrons, dtype=np.float32), 4, mode="edge")
+    sp_out = np.empty(len(ys), dtype=np.float32)
+    ratio_out = np.empty(len(ys), dtype=np.float32)
+    rn2 = np.float32(params.read_noise**2)
+    _first_pass_kernel(padded, np.asarray(ys, np.int64), np.asarray(xs, np.int64), rn2, sp_out, ratio_out)
+    return sp_out, ratio_out
+
+
+@numba.njit(cache=True)
+def _median_odd(buf: np.ndarray, n: int) -> float:  # pragma: no cover - compiled
+    """Median of ``buf[:n]`` (``n`` odd), sorting it in place; NaN when one value is NaN (as np.median)."""
+    for a in range(n):
+        if buf[a] != buf[a]:
+            return buf[a]
+    for a in range(1, n):
+        value = buf[a]
+        b = a - 1
+        while b >= 0 and buf[b] > value:
+            buf[b + 1] = buf[b]
+            b -= 1
+        buf[b + 1] = value
+    return buf[n // 2]
+
+
+@numba.njit(cache=True)
+def _first_pass_kernel(
+    padded: np.ndarray,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    rn2: np.float32,
+    sp_out: np.ndarray,
+    ratio_out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    f32 = np.float32
+    buf = np.empty(25, f32)
+    rows = np.empty((9, 5), f32)
+    noise = np.empty((5, 5), f32)
+    lap = np.empty((7, 7), f32)
+    med3 = np.empty((7, 7), f32)
+    med_rows = np.empty(7, f32)
+    two, quarter, tiny, least, zero = f32(2.0), f32(0.25), f32(1e-5), f32(0.01), f32(0.0)
+    for n in range(len(ys)):
+        y0, x0 = ys[n], xs[n]  # patch[r, c] = padded[y0 + r, x0 + c], 9 x 9, the pixel at (4, 4)
+        for r in range(9):  # separable 5x5 median: rows first
+            for c in range(5):
+                for k in range(5):
+                    buf[k] = padded[y0 + r, x0 + c + k]
+                rows[r, c] = _median_odd(buf, 5)
+        for r in range(5):
+            for c in range(5):
+                for k in range(5):
+                    buf[k] = rows[r + k, c]
+                m = _positive(_median_odd(buf, 5), tiny)  # np.maximum(m, 1e-5)
+                noise[r, c] = f32(np.sqrt(np.float64(m + rn2)))
+        for r in range(7):
+            for c in range(7):
+                v2 = two * padded[y0 + r + 1, x0 + c + 1]
+                left, right = padded[y0 + r + 1, x0 + c], padded[y0 + r + 1, x0 + c + 2]
+                up, down = padded[y0 + r, x0 + c + 1], padded[y0 + r + 2, x0 + c + 1]
+                acc = _positive(v2 - left - up, zero)
+                acc += _positive(v2 - right - up, zero)
+                acc += _positive(v2 - left - down, zero)
+                acc += _positive(v2 - right - down, zero)
+                lap[r, c] = acc * quarter
+        for r in range(5):
+            for c in range(5):
+                buf[5 * r + c] = lap[r + 1, c + 1] / (two * noise[r, c])
+        centre = buf[12]
+        sp = centre - _median_odd(buf, 25)
+        for r in range(7):
+            for c in range(7):
+                for a in range(3):
+                    for b in range(3):
+                        buf[3 * a + b] = padded[y0 + r + a, x0 + c + b]
+                med3[r, c] = _median_odd(buf, 9)
+        for r in range(7):
+            for c in range(7):
+                buf[c] = med3[r, c]
+            med_rows[r] = _median_odd(buf, 7)
+        for r in range(7):
+            buf[r] = med_rows[r]
+        med7 = _median_odd(buf, 7)
+        fine = _positive((med3[3, 3] - med7) / noise[2, 2], least)  # np.maximum(fine, 0.01)
+        sp_out[n] = sp
+        ratio_out[n] = sp / fine
+
+
+def _lacosmic_first_pass_numpy(
+    electrons: np.ndarray, ys: np.ndarray, xs: np.ndarray, params: CosmicParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_lacosmic_first_pass_at` as array operations (the reference of the compiled version)."""
     padded = np.pad(electrons, 4, mode="edge")
     offsets = np.arange(9)
     sp_out = np.empty(len(ys), dtype=np.float32)
@@ -689,13 +849,24 @@ def screen_candidates(data: np.ndarray, params: CosmicParams) -> tuple[np.ndarra
     (factors below 1 leave a margin for edge handling and rounding).
     """
     electrons = data * np.float32(params.gain)
-    low = ndimage.minimum_filter(electrons, size=5, mode="nearest")
+    lplus = laplacian_plus(electrons)
+    rn2 = np.float32(params.read_noise**2)
+    # the noise is at least that of the frame's lowest value: only pixels whose L+ passes
+    # with that noise (a small margin for rounding) can pass with their own 5x5 minimum
+    lowest = float(np.nanmin(electrons)) if np.isfinite(electrons).any() else 0.0
+    floor = max(lowest, 1e-5)
+    bound = 2.0 * params.sigclip * np.sqrt(floor + float(rn2)) * (1 - 1e-4)
+    ys, xs = np.nonzero(lplus > bound)
+    if len(ys) > electrons.size // 8:  # a frame with a very low minimum: filter it whole
+        low = ndimage.minimum_filter(electrons, size=5, mode="nearest")[ys, xs]
+    else:
+        low = _minimum5_at(electrons, ys, xs)
     np.maximum(low, np.float32(1e-5), out=low)
-    low += np.float32(params.read_noise**2)
+    low += rn2
     noise = np.sqrt(low, out=low)
-    significance = laplacian_plus(electrons)
-    significance /= 2.0 * noise
-    ys, xs = np.nonzero(significance > params.sigclip)
+    significance = lplus[ys, xs] / (2.0 * noise)
+    passed = significance > params.sigclip
+    ys, xs = ys[passed], xs[passed]
     if len(ys) == 0:
         return ys, xs
     sp, ratio = _lacosmic_first_pass_at(electrons, ys, xs, params)
@@ -703,6 +874,18 @@ def screen_candidates(data: np.ndarray, params: CosmicParams) -> tuple[np.ndarra
         ratio > params.screen_objlim_factor * params.objlim
     )
     return ys[keep], xs[keep]
+
+
+def _minimum5_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray, step: int = 50000) -> np.ndarray:
+    """``ndimage.minimum_filter(image, 5, mode="nearest")`` at the pixels (ys, xs) only."""
+    padded = np.pad(image, 2, mode="edge")
+    offsets = np.arange(5)
+    out = np.empty(len(ys), dtype=image.dtype)
+    for start in range(0, len(ys), step):
+        yy, xx = ys[start : start + step], xs[start : start + step]
+        patch = padded[yy[:, None, None] + offsets[None, :, None], xx[:, None, None] + offsets[None, None, :]]
+        out[start : start + step] = patch.min(axis=(1, 2))
+    return out
 
 
 def _windows(
