@@ -161,11 +161,13 @@ def detect_stars(
     good = (wflag == 0) & (np.hypot(wx - objects["x"], wy - objects["y"]) < max(fwhm, 1.5))
     x = np.where(good, wx, objects["x"])
     y = np.where(good, wy, objects["y"])
-    if saturated_pixels is not None:
-        from scipy.ndimage import maximum_filter
-
-        near = maximum_filter(np.asarray(saturated_pixels, bool), size=3)
-        saturated = near[objects["ycpeak"], objects["xcpeak"]]
+    if saturated_pixels is not None:  # a saturated pixel within one pixel of the peak
+        sat = np.asarray(saturated_pixels, bool)
+        yc, xc = np.asarray(objects["ycpeak"], int), np.asarray(objects["xcpeak"], int)
+        saturated = np.zeros(objects.size, bool)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                saturated |= sat[np.clip(yc + dy, 0, height - 1), np.clip(xc + dx, 0, width - 1)]
     else:
         saturated = objects["peak"] + bkg.back()[objects["ycpeak"], objects["xcpeak"]] >= 0.999 * sat_level
     log.debug("detected %d stars (kept %d), fwhm %.2f px", ok.sum(), objects.size, fwhm)
