@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from sqlalchemy import Insert, delete, insert, select
-from sqlalchemy import column as sql_column
-from sqlalchemy import table as sql_table
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from nightpipe.config import Settings
 from nightpipe.errors import FitsReadError, NightpipeError, PhotometryError
@@ -274,7 +273,7 @@ class _Job:
 class _Measured:
     """What a worker sends back: the database rows and summary of one frame (no images)."""
 
-    rows: list[dict[str, Any]]
+    rows: list[tuple[Any, ...]]
     summary: dict[str, Any]
     input_hash: str
     seconds: float
@@ -303,35 +302,47 @@ class _Measurer:
         )
 
 
-def measurement_rows(frame_id: int, table: Table) -> list[dict[str, Any]]:
-    """The ``measurements`` rows of a source table (non-finite values become ``None``)."""
+MEASUREMENT_COLUMNS = (
+    "frame_id",
+    "source_index",
+    "x",
+    "y",
+    "ra",
+    "dec",
+    "fwhm",
+    "peak",
+    "bkg",
+    "psf_flux",
+    "psf_flux_err",
+    "flux",
+    "flux_err",
+    "flags",
+)
+
+
+def measurement_rows(frame_id: int, table: Table) -> list[tuple[Any, ...]]:
+    """The ``measurements`` rows of a source table, as tuples in the order of
+    ``MEASUREMENT_COLUMNS`` (non-finite values become ``None``; ``flux`` and ``flux_err`` are
+    JSON arrays already encoded, here in the worker rather than in the writing thread)."""
     n = len(table)
-    flux = np.asarray(table["aper_flux"], dtype=float)
-    err = np.asarray(table["aper_flux_err"], dtype=float)
     cols = {
         name: np.asarray(table[name], dtype=float) if name in table.colnames else np.full(n, np.nan)
         for name in ("x", "y", "ra", "dec", "fwhm", "peak", "bkg", "psf_flux", "psf_flux_err")
     }
-    ids = np.asarray(table["id"], dtype=int).tolist()
-    flags = np.asarray(table["flags"], dtype=int).tolist()
     optional = ("ra", "dec", "fwhm", "peak", "bkg", "psf_flux", "psf_flux_err")
-    listed = {name: _finite_list(cols[name]) for name in optional}
-    xs, ys = cols["x"].tolist(), cols["y"].tolist()
-    flux_rows = _finite_rows(flux)
-    err_rows = _finite_rows(err)
-    return [
-        {
-            "frame_id": frame_id,
-            "source_index": ids[i],
-            "x": xs[i],
-            "y": ys[i],
-            **{name: listed[name][i] for name in optional},
-            "flux": flux_rows[i],  # JSON text, encoded here in the worker
-            "flux_err": err_rows[i],
-            "flags": flags[i],
-        }
-        for i in range(n)
-    ]
+    return list(
+        zip(
+            [frame_id] * n,
+            np.asarray(table["id"], dtype=int).tolist(),
+            cols["x"].tolist(),
+            cols["y"].tolist(),
+            *(_finite_list(cols[name]) for name in optional),
+            _finite_rows(np.asarray(table["aper_flux"], dtype=float)),
+            _finite_rows(np.asarray(table["aper_flux_err"], dtype=float)),
+            np.asarray(table["flags"], dtype=int).tolist(),
+            strict=True,
+        )
+    )
 
 
 def _finite_list(values: np.ndarray) -> list[float | None]:
@@ -354,11 +365,16 @@ def _finite_rows(values: np.ndarray) -> list[str]:
     return [json.dumps(row) for row in rows]
 
 
-def _measurements_insert() -> Insert:
-    """An INSERT into ``measurements`` whose columns carry no type: the JSON columns get the
-    text already encoded by the worker (no per-row encoding in the process that writes)."""
-    columns = Measurement.__table__.columns
-    return insert(sql_table(Measurement.__tablename__, *(sql_column(c.name) for c in columns)))
+def _insert_measurements(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """One driver-level executemany of the rows (SQLAlchemy's per-row parameter processing
+    cost as much as SQLite's own work: 19 against 10 ms for a frame of 1,100 sources)."""
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {Measurement.__tablename__} ({', '.join(MEASUREMENT_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(MEASUREMENT_COLUMNS))})"
+    )
+    connection.exec_driver_sql(sql, rows)
 
 
 def _frame_summary(table: Table) -> dict[str, Any]:
@@ -378,39 +394,53 @@ def _frame_summary(table: Table) -> dict[str, Any]:
     }
 
 
-def _store(db: Database, frame: Frame, measured: _Measured, out: Path, settings: Settings) -> None:
+STORE_BATCH = 16  # frames per transaction (a commit per frame cost as much as the inserts)
+
+
+def _store_all(db: Database, pending: list[tuple[_Job, _Measured]], settings: Settings) -> None:
+    """Write the rows of several measured frames in one transaction, then forget them.
+
+    A run killed before the commit records none of them: they are measured again next time.
+    """
+    if pending:
+        with db.session() as session:
+            for job, measured in pending:
+                _store(session, job.frame, measured, job.out, settings)
+        pending.clear()
+
+
+def _store(session: Session, frame: Frame, measured: _Measured, out: Path, settings: Settings) -> None:
     info = measured.summary
-    with db.session() as session:
-        session.execute(delete(Measurement).where(Measurement.frame_id == frame.id))
-        if measured.rows:  # a Core executemany: no per-row ORM bookkeeping
-            session.execute(_measurements_insert(), measured.rows)
-        summary = session.scalars(select(PhotometryFrame).where(PhotometryFrame.frame_id == frame.id)).first()
-        if summary is None:
-            summary = PhotometryFrame(frame_id=frame.id)
-            session.add(summary)
-        summary.night = frame.night
-        summary.table_path = str(out)
-        summary.n_sources = info["n_sources"]
-        summary.fwhm_px = info["fwhm_px"]
-        summary.fwhm_arcsec = info["fwhm_arcsec"]
-        summary.ellipticity = info["ellipticity"]
-        summary.sky = info["sky"]
-        summary.sky_rms = info["sky_rms"]
-        summary.aper_radii_px = info["aper_radii_px"]
-        summary.unit = info["unit"]
-        summary.settings_hash = settings.digest("photometry", "camera")
-        summary.software = info["software"]
-        record_step(
-            session,
-            step=STEP,
-            status="ok",
-            frame_id=frame.id,
-            night=frame.night,
-            input_hash=measured.input_hash,
-            output_path=str(out),
-            details={"n_sources": info["n_sources"], "fwhm_px": info["fwhm_px"], "sky": info["sky"]},
-            seconds=measured.seconds,
-        )
+    session.execute(delete(Measurement).where(Measurement.frame_id == frame.id))
+    if measured.rows:
+        _insert_measurements(session, measured.rows)
+    summary = session.scalars(select(PhotometryFrame).where(PhotometryFrame.frame_id == frame.id)).first()
+    if summary is None:
+        summary = PhotometryFrame(frame_id=frame.id)
+        session.add(summary)
+    summary.night = frame.night
+    summary.table_path = str(out)
+    summary.n_sources = info["n_sources"]
+    summary.fwhm_px = info["fwhm_px"]
+    summary.fwhm_arcsec = info["fwhm_arcsec"]
+    summary.ellipticity = info["ellipticity"]
+    summary.sky = info["sky"]
+    summary.sky_rms = info["sky_rms"]
+    summary.aper_radii_px = info["aper_radii_px"]
+    summary.unit = info["unit"]
+    summary.settings_hash = settings.digest("photometry", "camera")
+    summary.software = info["software"]
+    record_step(
+        session,
+        step=STEP,
+        status="ok",
+        frame_id=frame.id,
+        night=frame.night,
+        input_hash=measured.input_hash,
+        output_path=str(out),
+        details={"n_sources": info["n_sources"], "fwhm_px": info["fwhm_px"], "sky": info["sky"]},
+        seconds=measured.seconds,
+    )
 
 
 def _finite(value: Any) -> float | None:
@@ -485,11 +515,15 @@ def run_photometry(
     airmasses = frame_airmasses(settings, [job.frame for job in todo])  # one transform for the night
     todo = [replace(job, airmass=airmasses.get(job.frame.id)) for job in todo]
 
+    pending: list[tuple[_Job, _Measured]] = []
+
     def finished(index: int, result: Outcome[_Measured]) -> None:
         job = todo[index]
         measured = result.value
         if measured is not None and measured.error is None:
-            _store(db, job.frame, measured, job.out, settings)
+            pending.append((job, measured))
+            if len(pending) >= STORE_BATCH:
+                _store_all(db, pending, settings)
             summary.ok += 1
             summary.tables.append(job.out)
             return
@@ -517,6 +551,7 @@ def run_photometry(
         label=lambda job: job.path.name,
         on_result=finished,
     )
+    _store_all(db, pending, settings)
     order = {job.out: i for i, job in enumerate(todo)}  # frame order, whatever finished first
     summary.tables.sort(key=lambda path: order.get(path, len(order)))
     summary.seconds = time.perf_counter() - started
