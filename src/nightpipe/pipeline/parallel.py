@@ -121,10 +121,13 @@ def map_frames(
             from distributed import as_completed
 
             window = max(2, 2 * len(client.scheduler_info().get("workers", {}) or [1]))
+            # the function (and what it holds: settings, a solver with its catalogue) goes to
+            # every worker once, not with every frame, and keeps its caches between frames
+            shipped = client.scatter(func, broadcast=True, hash=False)
             pending = iter(enumerate(items))
             futures: dict[Any, int] = {}
             for index, item in pending:
-                futures[client.submit(_guarded, func, item, pure=False)] = index
+                futures[client.submit(_guarded, shipped, item, pure=False)] = index
                 if len(futures) >= window:
                     break
             ac = as_completed(list(futures))
@@ -135,7 +138,7 @@ def map_frames(
                 progress.advance(label(items[index]))
                 nxt = next(pending, None)
                 if nxt is not None:
-                    new = client.submit(_guarded, func, nxt[1], pure=False)
+                    new = client.submit(_guarded, shipped, nxt[1], pure=False)
                     futures[new] = nxt[0]
                     ac.add(new)
         elif config.threads <= 1 or len(items) <= 1:
