@@ -17,6 +17,12 @@ from nightpipe.config import ParallelConfig
 from nightpipe.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
+SINGLE_THREADED_KERNELS = {
+    "NUMBA_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -77,6 +83,7 @@ def dask_client(config: ParallelConfig) -> Iterator[Any]:
             processes=True,
             dashboard_address=":0",  # None still binds 8787; port 0 lets clusters coexist
             memory_limit="auto",
+            env=SINGLE_THREADED_KERNELS,  # one frame per process: compiled kernels need not fan out
         )
         client = Client(cluster)
         try:
