@@ -28,7 +28,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from nightpipe.config import Settings
-from nightpipe.errors import FitsReadError, NightpipeError, PhotometryError
+from nightpipe.errors import NightpipeError, PhotometryError
 from nightpipe.frames.fitsio import open_fits, read_image
 from nightpipe.photometry.measure import CameraParams, FrameMeasurement, measure_frame
 from nightpipe.photometry.table import build_source_table, source_table_name, write_source_table
@@ -81,26 +81,15 @@ def read_frame(path: Path | str) -> FrameImage:
     FitsReadError
         When the file is not a readable FITS image or its planes disagree in shape.
     """
+    from nightpipe.calib.calibrated_io import read_calibrated
+
     path = Path(path)
     with open_fits(path) as hdul:
-        names = [hdu.name for hdu in hdul]
-        if "UNCERT" in names and "MASK" in names:  # a calibrated frame: one open for its planes
-            try:
-                header = hdul[0].header.copy()
-                data = np.asarray(hdul[0].data, dtype=np.float32)
-                unc = np.asarray(hdul["UNCERT"].data, dtype=np.float32)
-                mask = np.asarray(hdul["MASK"].data, dtype=np.uint16)
-            except (OSError, ValueError, TypeError, IndexError) as exc:
-                raise FitsReadError(
-                    f"cannot read the calibrated planes ({exc})",
-                    path=path,
-                    hint="the file is probably truncated; recalibrate the frame",
-                ) from None
-            if data.ndim != 2 or unc.shape != data.shape or mask.shape != data.shape:
-                raise FitsReadError(
-                    "calibrated planes have different shapes", path=path, hint="recalibrate the frame"
-                )
-            return FrameImage(data=data, mask=mask, uncertainty=unc, header=header, path=path)
+        names = {hdu.name for hdu in hdul}
+    if {"UNCERT", "MASK"} <= names:  # a calibrated frame
+        cal = read_calibrated(path)
+        mask = cal.mask.astype(np.uint16, copy=False)
+        return FrameImage(data=cal.data, mask=mask, uncertainty=cal.uncertainty, header=cal.header, path=path)
     data, header = read_image(path)
     return FrameImage(data=data, mask=None, uncertainty=None, header=header, path=path)
 
