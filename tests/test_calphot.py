@@ -170,3 +170,13 @@ def test_eyuma_ensemble_outlier_is_the_vsx_variable(shared_data: Path) -> None:
         m = crossmatch(np.array([row["RA"]]), np.array([row["Dec"]]), vsx["ra"], vsx["dec"], 3.0)
         assert m.ref_index.size == 1, f"star {sid} flagged variable but not in VSX"
         assert "EY UMa" in str(vsx["id"][m.ref_index[0]])
+
+
+def test_frame_without_wcs_is_named_as_such() -> None:
+    from astropy.table import Table
+
+    from nightpipe.calphot.frame import calibrate_table
+
+    table = Table({"ra": np.full(5, np.nan), "dec": np.full(5, np.nan), "aper_flux": np.ones((5, 2))})
+    with pytest.raises(PhotometryError, match="no WCS"):
+        calibrate_table(table, Table(), "V")

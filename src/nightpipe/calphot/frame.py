@@ -69,6 +69,11 @@ def calibrate_table(
     """
     if not {"ra", "dec", "aper_flux"} <= set(table.colnames):
         raise PhotometryError("source table lacks ra/dec/aper_flux columns", hint="solve the frame first")
+    if not np.isfinite(np.asarray(table["ra"], float)).any():
+        raise PhotometryError(
+            "the frame has no WCS (its sources have no sky positions)",
+            hint="see why `nightpipe solve` failed on it",
+        )
     k = choose_aperture(table, aperture_fwhm_factor)
     radius = float(np.asarray(table.meta["aper_radii_px"], float)[k])
     flux = np.asarray(table["aper_flux"], float)
