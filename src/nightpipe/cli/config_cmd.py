@@ -9,7 +9,6 @@ import typer
 from nightpipe.cli.common import console, state
 from nightpipe.config import DEFAULT_FILE, default_toml, settings_to_toml
 from nightpipe.errors import ConfigError
-from nightpipe.frames.fitsio import atomic_open
 
 config_app = typer.Typer(help="Write, show and check the configuration.", no_args_is_help=True)
 
@@ -22,6 +21,8 @@ def init(
     """Write a commented default configuration file."""
     if path.exists() and not force:
         raise ConfigError("file exists already", path=path, hint="use --force to overwrite it")
+    from nightpipe.frames.fitsio import atomic_open
+
     with atomic_open(path, "w", encoding="utf-8") as handle:
         handle.write(default_toml())
     console(err=True).print(f"wrote {path}")

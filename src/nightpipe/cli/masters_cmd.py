@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import CalibrationError
-from nightpipe.store.models import Master
+
+if TYPE_CHECKING:
+    from nightpipe.store.models import Master
 
 
 def masters(

@@ -9,7 +9,7 @@ import typer
 
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import ConfigError
-from nightpipe.simulate import DIALECTS, SimOptions, simulate_night
+from nightpipe.simulate.options import DIALECTS, SimOptions
 
 
 def _options(
@@ -167,6 +167,8 @@ def simulate(
         elevation=obs.elevation,
         site_name=obs.name,
     )
+    from nightpipe.simulate import simulate_night
+
     truth = simulate_night(outdir, options, progress=progress_for(ctx))
     console().print(f"wrote {len(truth.frames)} frames and {outdir / TRUTH_FILE}")
 
