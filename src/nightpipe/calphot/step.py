@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -316,6 +316,177 @@ def _unchanged(db: Database, frame: Frame | None, stamp: str) -> bool:
         return run is not None and run.input_hash == stamp  # same input: same result (or same failure)
 
 
+@dataclass
+class _NightFrames:
+    """What calibrating the frames of one night gave, for its products and the summary."""
+
+    processed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    band: str = "?"
+    zero_points: list[float] = field(default_factory=list)
+    series: list[tuple[float, float, float]] = field(default_factory=list)  # airmass, zp, zp error
+    csv_rows: list[dict[str, object]] = field(default_factory=list)
+    agreement_columns: list[dict[str, np.ndarray]] = field(default_factory=list)
+    sample: tuple[FrameCalibration, str] | None = None
+
+
+@dataclass(frozen=True)
+class _NightInput:
+    """The source tables of one night and what the database knows of them."""
+
+    night: str
+    paths: list[Path]
+    tables: list[Table]
+    frames: list[Frame | None]
+    todo: list[bool]
+    stamps: list[str]
+
+
+def _record_failure(db: Database, frame: Frame | None, night: str, reason: str, stamp: str) -> None:
+    if frame is None:
+        return
+    with db.session() as session:
+        record_step(
+            session,
+            step=STEP,
+            status="failed",
+            frame_id=frame.id,
+            night=night,
+            reason=reason,
+            input_hash=stamp,
+        )
+
+
+def _calibrate_frames(db: Database, work: _NightInput, catalog: Table, progress: Progress) -> _NightFrames:
+    """Fit every frame's zero point; store those whose table changed (in batched transactions)."""
+    out = _NightFrames()
+    pending: list[_Pending] = []
+    paths = work.paths
+    progress.start(len(paths), f"zero points {work.night}")
+    rows = zip(paths, work.tables, work.frames, work.todo, work.stamps, strict=True)
+    for path, table, frame, todo, stamp in rows:
+        progress.advance(path.name)
+        try:
+            wanted = filter_band(frame.filter if frame is not None else table.meta.get("filter"))
+            cal = calibrate_table(
+                table,
+                catalog,
+                wanted,
+                wcs_rms_arcsec=table.meta.get("wcs_rms_arcsec"),
+                pixel_scale_arcsec=float(table.meta.get("pixel_scale_arcsec") or 1.0),
+            )
+        except NightpipeError as exc:
+            if todo:
+                out.failed += 1
+                log.warning("%s", exc, extra={"frame": path.name, "step": STEP})
+                _record_failure(db, frame, work.night, str(exc), stamp)
+            else:
+                out.skipped += 1
+            continue
+        airmass = table.meta.get("airmass")
+        at = float(airmass) if airmass is not None else None
+        if todo:
+            if frame is not None:
+                pending.append(_Pending(frame, work.night, cal, at, stamp))
+                if len(pending) >= STORE_BATCH:
+                    _store_all(db, pending)
+            out.processed += 1
+        else:
+            out.skipped += 1
+        if out.sample is None or path == paths[len(paths) // 2]:
+            out.sample = (cal, path.stem)
+        out.band = cal.reference.band
+        out.zero_points.append(cal.fit.zero_point)
+        out.series.append((at if at is not None else np.nan, cal.fit.zero_point, cal.fit.zero_point_err))
+        image = Path(str(table.meta.get("frame", path.stem))).name
+        out.csv_rows += _csv_rows(cal.table, out.band, image)
+        out.agreement_columns.append(_agreement_columns(cal.table))
+    _store_all(db, pending)
+    progress.stop()
+    return out
+
+
+def _night_input(
+    db: Database, night: str, paths: list[Path], digest: str, output: Path
+) -> _NightInput | None:
+    """The night's tables and frames, or ``None`` when every table is already calibrated."""
+    known = _frames_by_table(db, paths)
+    for path in paths:  # tables written outside the photometry step: their metadata names the frame
+        if path not in known:
+            frame = _frame_for(db, read_source_table(path), path)
+            if frame is not None:
+                known[path] = frame
+    stamps = [_stamp(p, digest) for p in paths]
+    todo = [not _unchanged(db, known.get(p), st) for p, st in zip(paths, stamps, strict=True)]
+    if not any(todo) and (output / "tables" / night / "sources.csv").is_file():
+        log.info("night %s: every source table already calibrated", night)
+        return None
+    tables = [read_source_table(p) for p in paths]
+    frames = [known.get(p) or _frame_for(db, t, p) for p, t in zip(paths, tables, strict=True)]
+    return _NightInput(night, paths, tables, frames, todo, stamps)
+
+
+def _night_catalog(catalogs: ReferenceCatalogs, tables: list[Table]) -> Table | None:
+    """The reference stars covering every solved table of the night, at the night's epoch."""
+    solved = [t for t in tables if "ra" in t.colnames and np.isfinite(np.asarray(t["ra"], float)).any()]
+    if not solved:
+        return None
+    ra0, dec0, radius = _field(solved)
+    jds = [float(t.meta["jd_utc"]) for t in solved if t.meta.get("jd_utc")]
+    epoch = float(Time(np.median(jds), format="jd").jyear) if jds else None
+    return catalogs.cone(ra0, dec0, radius, epoch=epoch)
+
+
+@dataclass
+class _NightProducts:
+    sources_csv: Path | None = None
+    agreement: CatalogAgreement | None = None
+    agreement_csv: Path | None = None
+    k: float | None = None
+    k_err: float | None = None
+
+
+def _night_products(
+    output: Path, night: str, done: _NightFrames, catalog_name: str, agreement_max_mag: float
+) -> _NightProducts:
+    """The night's plots, sources.csv, catalogue agreement and extinction fit."""
+    out = _NightProducts()
+    plots = output / "plots" / night
+    if done.sample is not None:
+        cal, stem = done.sample
+        title = f"{stem}: {catalog_name} {cal.reference.band}"
+        plot_catalog_vs_instrumental(cal, plots / "zeropoint_fit.png", title=title)
+    if done.csv_rows:
+        out.sources_csv = write_sources_csv(
+            done.csv_rows, output / "tables" / night / "sources.csv", done.band
+        )
+    if done.agreement_columns:
+        out.agreement = night_agreement(done.agreement_columns, agreement_max_mag)
+        log.info("night %s, %s %s: %s", night, catalog_name, done.band, out.agreement.summary())
+        out.agreement_csv = write_agreement_csv(
+            out.agreement, output / "tables" / night / "catalog_agreement.csv"
+        )
+    if done.series:
+        x, zp, err = (np.array(c) for c in zip(*done.series, strict=True))
+        zp0 = None
+        try:
+            ext = fit_extinction(zp, err, x)
+            out.k, out.k_err, zp0 = ext.k, ext.k_err, ext.zp0
+        except NightpipeError as exc:
+            log.info("extinction not fitted: %s", exc)
+        plot_zero_point_vs_airmass(
+            x,
+            zp,
+            err,
+            plots / "zeropoint_airmass.png",
+            k=out.k,
+            zp0=zp0,
+            title=f"zero point over the night {night}",
+        )
+    return out
+
+
 def run_zeropoints(
     settings: Settings,
     db: Database,
@@ -338,132 +509,33 @@ def run_zeropoints(
     progress = progress or NullProgress()
     catalogs = catalogs or default_catalogs(settings)
     output = settings.paths.output
-    processed = failed = 0
-    zps: list[float] = []
-    k = k_err = None
-    csv_path: Path | None = None
-    catalog_name: str | None = None
     digest = settings.digest("catalog", "photometry")
-    skipped = 0
-    agreement: CatalogAgreement | None = None
-    agreement_csv: Path | None = None
+    processed = failed = skipped = 0
+    zps: list[float] = []
+    catalog_name: str | None = None
+    last = _NightProducts()
     for this_night, paths in _night_tables(output, night).items():
-        known = _frames_by_table(db, paths)
-        for path in paths:  # tables written outside the photometry step: their metadata names the frame
-            if path not in known:
-                frame = _frame_for(db, read_source_table(path), path)
-                if frame is not None:
-                    known[path] = frame
-        stamps = [_stamp(p, digest) for p in paths]
-        todo = [not _unchanged(db, known.get(p), st) for p, st in zip(paths, stamps, strict=True)]
-        if not any(todo) and (output / "tables" / this_night / "sources.csv").is_file():
+        work = _night_input(db, this_night, paths, digest, output)
+        if work is None:
             skipped += len(paths)
-            log.info("night %s: every source table already calibrated", this_night)
             continue
-        tables = [read_source_table(p) for p in paths]
-        frames = [known.get(p) or _frame_for(db, t, p) for p, t in zip(paths, tables, strict=True)]
-        solved = [t for t in tables if "ra" in t.colnames and np.isfinite(np.asarray(t["ra"], float)).any()]
-        if not solved:
+        catalog = _night_catalog(catalogs, work.tables)
+        if catalog is None:
             log.warning("night %s: no source table has sky coordinates; zero points skipped", this_night)
             continue
-        ra0, dec0, radius = _field(solved)
-        jds = [float(t.meta["jd_utc"]) for t in solved if t.meta.get("jd_utc")]
-        epoch = float(Time(np.median(jds), format="jd").jyear) if jds else None
-        catalog = catalogs.cone(ra0, dec0, radius, epoch=epoch)
         catalog_name = str(catalog.meta.get("catalog"))
-        night_rows: list[dict[str, object]] = []
-        series: list[tuple[float, float, float]] = []
-        sample: tuple[FrameCalibration, str] | None = None
-        per_frame: list[dict[str, np.ndarray]] = []
-        pending: list[_Pending] = []
-        band = "?"
-        progress.start(len(paths), f"zero points {this_night}")
-        for path, table, frame, work, stamp in zip(paths, tables, frames, todo, stamps, strict=True):
-            progress.advance(path.name)
-            try:
-                wanted = filter_band(frame.filter if frame is not None else table.meta.get("filter"))
-                cal = calibrate_table(
-                    table,
-                    catalog,
-                    wanted,
-                    wcs_rms_arcsec=table.meta.get("wcs_rms_arcsec"),
-                    pixel_scale_arcsec=float(table.meta.get("pixel_scale_arcsec") or 1.0),
-                )
-            except NightpipeError as exc:
-                if work:
-                    failed += 1
-                    log.warning("%s", exc, extra={"frame": path.name, "step": STEP})
-                    if frame is not None:
-                        with db.session() as session:
-                            record_step(
-                                session,
-                                step=STEP,
-                                status="failed",
-                                frame_id=frame.id,
-                                night=this_night,
-                                reason=str(exc),
-                                input_hash=stamp,
-                            )
-                else:
-                    skipped += 1
-                continue
-            airmass = table.meta.get("airmass")
-            if work:
-                if frame is not None:
-                    at = float(airmass) if airmass is not None else None
-                    pending.append(_Pending(frame, this_night, cal, at, stamp))
-                    if len(pending) >= STORE_BATCH:
-                        _store_all(db, pending)
-                processed += 1
-            else:
-                skipped += 1
-            if sample is None or path == paths[len(paths) // 2]:
-                sample = (cal, path.stem)
-            band = cal.reference.band
-            zps.append(cal.fit.zero_point)
-            series.append(
-                (
-                    float(airmass) if airmass is not None else np.nan,
-                    cal.fit.zero_point,
-                    cal.fit.zero_point_err,
-                )
-            )
-            night_rows += _csv_rows(cal.table, band, Path(str(table.meta.get("frame", path.stem))).name)
-            per_frame.append(_agreement_columns(cal.table))
-        _store_all(db, pending)
-        progress.stop()
-        plots = output / "plots" / this_night
-        if sample is not None:
-            plot_catalog_vs_instrumental(
-                sample[0],
-                plots / "zeropoint_fit.png",
-                title=f"{sample[1]}: {catalog_name} {sample[0].reference.band}",
-            )
-        if night_rows:
-            csv_path = write_sources_csv(night_rows, output / "tables" / this_night / "sources.csv", band)
-        if per_frame:
-            agreement = night_agreement(per_frame, agreement_max_mag)
-            log.info("night %s, %s %s: %s", this_night, catalog_name, band, agreement.summary())
-            agreement_csv = write_agreement_csv(
-                agreement, output / "tables" / this_night / "catalog_agreement.csv"
-            )
-        if series:
-            x, zp, err = (np.array(c) for c in zip(*series, strict=True))
-            zp0 = None
-            try:
-                ext = fit_extinction(zp, err, x)
-                k, k_err, zp0 = ext.k, ext.k_err, ext.zp0
-            except NightpipeError as exc:
-                log.info("extinction not fitted: %s", exc)
-            plot_zero_point_vs_airmass(
-                x,
-                zp,
-                err,
-                plots / "zeropoint_airmass.png",
-                k=k,
-                zp0=zp0,
-                title=f"zero point over the night {this_night}",
-            )
+        done = _calibrate_frames(db, work, catalog, progress)
+        processed, failed, skipped = processed + done.processed, failed + done.failed, skipped + done.skipped
+        zps += done.zero_points
+        products = _night_products(output, this_night, done, catalog_name, agreement_max_mag)
+        last = _NightProducts(
+            products.sources_csv or last.sources_csv,
+            products.agreement or last.agreement,
+            products.agreement_csv or last.agreement_csv,
+            products.k if products.k is not None else last.k,
+            products.k_err if products.k is not None else last.k_err,
+        )
+    agreement = last.agreement
     return ZeroPointSummary(
         processed=processed,
         failed=failed,
@@ -471,15 +543,15 @@ def run_zeropoints(
         catalog=catalog_name,
         zero_point_median=float(np.median(zps)) if zps else None,
         zero_point_std=float(np.std(zps)) if zps else None,
-        extinction_k=k,
-        extinction_k_err=k_err,
-        sources_csv=str(csv_path) if csv_path else None,
+        extinction_k=last.k,
+        extinction_k_err=last.k_err,
+        sources_csv=str(last.sources_csv) if last.sources_csv else None,
         agreement_n_stars=agreement.n_stars if agreement else None,
         agreement_rms=_finite(agreement.rms) if agreement else None,
         agreement_robust_rms=_finite(agreement.robust_rms) if agreement else None,
         agreement_median=_finite(agreement.median_offset) if agreement else None,
         agreement_expected_rms=_finite(agreement.expected_rms) if agreement else None,
-        agreement_csv=str(agreement_csv) if agreement_csv else None,
+        agreement_csv=str(last.agreement_csv) if last.agreement_csv else None,
     )
 
 
