@@ -8,7 +8,6 @@ import typer
 
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import NightpipeError, PhotometryError
-from nightpipe.store import open_database
 
 
 def photometry(
@@ -53,6 +52,8 @@ def photometry(
         if failed:
             raise PhotometryError(f"{failed} of {len(files)} files could not be measured (see above)")
         return
+    from nightpipe.store import open_database
+
     db = open_database(settings.database.url)
     try:
         summary = run_photometry(settings, db, night=night, force=force, progress=progress_for(ctx))

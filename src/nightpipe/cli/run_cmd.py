@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.config import Settings
-from nightpipe.pipeline.night import NightRun, run_night
+
+if TYPE_CHECKING:
+    from nightpipe.pipeline.night import NightRun
 
 
 def run(
@@ -28,6 +31,8 @@ def run(
         cli.overrides.append(f"parallel.scheduler={scheduler!r}")
     settings = cli.settings
     chosen = [s.strip() for s in steps.split(",")] if steps else None
+    from nightpipe.pipeline.night import run_night
+
     result = run_night(settings, raw_dirs, night=night, steps=chosen, progress=progress_for(ctx))
     print_run(result, settings)
     raise typer.Exit(result.exit_code)

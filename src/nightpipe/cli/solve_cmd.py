@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from nightpipe.astrometry.step import SolveSummary, run_solve, solve_files
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import FitsReadError
+
+if TYPE_CHECKING:
+    from nightpipe.astrometry.step import SolveSummary
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -70,6 +73,7 @@ def solve(
     WCS is written into the calibrated file. With PATHS, each file is solved and a copy with
     the WCS is written to --outdir (default <paths.output>/solved); inputs are never changed.
     """
+    from nightpipe.astrometry.step import run_solve, solve_files
     from nightpipe.store import open_database
 
     settings = state(ctx).settings
