@@ -118,3 +118,27 @@ def test_night_report_lists_frames_and_failures(tmp_path: Path) -> None:
         names = zf.namelist()
     assert "2020-01-01/report.html" in names and "2020-01-01/sources/2020-01-01/a.fits" in names
     db.dispose()
+
+
+def test_report_fit_row_shows_the_transit_figures() -> None:
+    from nightpipe.report.night_report import fit_summary_row
+
+    fit = {
+        "target": "HAT-P-32",
+        "n_points": 142,
+        "n_used": 140,
+        "time_scale": "BJD_TDB",
+        "params": {
+            "rp_rs": {"median": 0.1499, "plus": 0.0042, "minus": 0.0041},
+            "tc": {"median": 2458107.71235, "plus": 0.001, "minus": 0.0009},
+        },
+        "derived": {"depth": 0.02246, "depth_err": 0.00125, "duration_days": 0.131},
+        "ephemeris": {"o_minus_c_min": 1.53, "o_minus_c_err_min": 1.38},
+        "rms": 0.00466,
+        "binned": {"minutes": 10.0, "rms": 0.00303, "beta": 1.17},
+    }
+    row = fit_summary_row(fit)
+    assert row["Rp/Rs"] == "0.1499 +0.0042/-0.0041" and row["points used"] == "140/142"
+    assert row["depth %"] == "2.246 ± 0.125" and row["O-C min"] == "+1.5 ± 1.4"
+    assert row["mid-transit BJD_TDB"] == "2458107.71235 ± 1.4 min" and row["T14 h"] == "3.14"
+    assert row["10-min rms %"] == "0.303 (beta 1.17)" and "a/Rs" not in row  # a/Rs was not fitted

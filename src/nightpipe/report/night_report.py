@@ -222,20 +222,55 @@ def _fits(output: Path, night: str) -> str:
     folder = output / "lightcurves" / night
     rows = []
     if folder.is_dir():
-        for path in sorted(folder.rglob("*fit*.json")):
-            data = json.loads(path.read_text())
-            flat = {k: v for k, v in data.items() if isinstance(v, str | int | float)}
-            params = data.get("parameters") or {}
-            for name, value in params.items() if isinstance(params, dict) else []:
-                if isinstance(value, dict):
-                    flat[name] = " ".join(
-                        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
-                    )
-                else:
-                    flat[name] = value
-            flat["file"] = path.name
-            rows.append(flat)
+        for path in sorted(folder.rglob("*_fit.json")):
+            row = fit_summary_row(json.loads(path.read_text()))
+            row["file"] = path.name
+            rows.append(row)
     return table_html(rows)
+
+
+def _estimate(params: dict[str, Any], name: str, fmt: str, scale: float = 1.0) -> str | None:
+    """``median +plus/-minus`` of a fitted parameter (``None`` when it was not fitted)."""
+    value = params.get(name)
+    if not isinstance(value, dict) or value.get("median") is None:
+        return None
+    med = float(value["median"]) * scale
+    plus, minus = value.get("plus"), value.get("minus")
+    if plus is None or minus is None:
+        return f"{med:{fmt}}"
+    return f"{med:{fmt}} +{float(plus) * scale:{fmt}}/-{float(minus) * scale:{fmt}}"
+
+
+def fit_summary_row(fit: dict[str, Any]) -> dict[str, Any]:
+    """The figures a reader looks for first in a transit fit (the JSON written by the light-curve step)."""
+    params = fit.get("params") or {}
+    derived = fit.get("derived") or {}
+    ephemeris = fit.get("ephemeris") or {}
+    binned = fit.get("binned") or {}
+    row: dict[str, Any] = {
+        "target": fit.get("target"),
+        "points used": f"{fit.get('n_used')}/{fit.get('n_points')}",
+        "Rp/Rs": _estimate(params, "rp_rs", ".4f"),
+    }
+    if derived.get("depth") is not None:
+        err = derived.get("depth_err")
+        row["depth %"] = f"{100 * derived['depth']:.3f}" + (f" ± {100 * err:.3f}" if err else "")
+    tc = params.get("tc")
+    if isinstance(tc, dict) and tc.get("median") is not None:
+        err_min = 0.5 * (float(tc.get("plus") or 0) + float(tc.get("minus") or 0)) * 1440.0
+        row["mid-transit " + str(fit.get("time_scale") or "")] = f"{tc['median']:.5f} ± {err_min:.1f} min"
+    if ephemeris.get("o_minus_c_min") is not None:
+        row["O-C min"] = f"{ephemeris['o_minus_c_min']:+.1f} ± {ephemeris.get('o_minus_c_err_min') or 0:.1f}"
+    row["a/Rs"] = _estimate(params, "a_rs", ".2f")
+    row["inc deg"] = _estimate(params, "inc", ".2f")
+    if derived.get("duration_days") is not None:
+        row["T14 h"] = f"{24 * derived['duration_days']:.2f}"
+    if fit.get("rms") is not None:
+        row["rms %"] = f"{100 * fit['rms']:.3f}"
+    if binned.get("rms") is not None:
+        beta = f" (beta {binned['beta']:.2f})" if binned.get("beta") is not None else ""
+        row[f"{binned.get('minutes', 10):g}-min rms %"] = f"{100 * binned['rms']:.3f}{beta}"
+    return {k: v for k, v in row.items() if v is not None}
 
 
 def report_inputs_digest(settings: Settings, db: Database, night: str) -> str:
