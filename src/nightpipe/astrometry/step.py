@@ -253,7 +253,7 @@ def _solve_jobs(
             plotted = True
         return solution
 
-    bar.start(len(jobs), "solve")
+    bar.start(len(jobs), "solve (reference)")
     try:
         first = 0
         while first < len(jobs):

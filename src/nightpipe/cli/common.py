@@ -86,6 +86,7 @@ class RichProgress:
     def stop(self) -> None:
         """Close the bar."""
         if self._task is not None:
+            self._progress.stop_task(self._task)  # its clock stops with it
             self._progress.stop()
             self._task = None
 
