@@ -117,6 +117,7 @@ def test_killed_during_photometry_then_restarted_gives_the_same_night(
     restarted = _run_cli(root / "nightpipe.toml", killed, raw)
     restarted_out, restarted_err = restarted.communicate()
     assert restarted.returncode == 0, restarted_err
+    assert "Rp/Rs" in restarted_out  # the run ends with each target's fit
     leftovers = [p for p in settings.paths.output.rglob(".*") if is_temporary(p)]
     assert not leftovers, f"unfinished files left after the restart: {leftovers[:3]}"
     reference = _run_cli(root / "nightpipe.toml", clean, raw)

@@ -53,10 +53,26 @@ def print_run(result: NightRun, settings: Settings) -> None:
     out = console()
     out.print(table)
     for night_name in result.nights:
+        for line in fit_lines(settings.paths.output / "lightcurves" / night_name):
+            out.print(f"{night_name} {line}", highlight=False)
         report = settings.paths.output / "reports" / f"{night_name}.html"
         if report.exists():
             out.print(f"report for {night_name}: {report.resolve()}")
     out.print(f"products: {settings.paths.output.resolve()}   database: {settings.database.url}")
+
+
+def fit_lines(folder: Path) -> list[str]:
+    """One line per transit fit of a night: the figures of the report's fits table."""
+    import json
+
+    from nightpipe.report.night_report import fit_summary_row
+
+    lines = []
+    for path in sorted(folder.glob("*_fit.json")) if folder.is_dir() else []:
+        row = fit_summary_row(json.loads(path.read_text()))
+        target = row.pop("target", path.stem)
+        lines.append(f"{target}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
+    return lines
 
 
 def register(app: typer.Typer) -> None:
