@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -136,6 +136,150 @@ def comparison_count_scatter(
     return out
 
 
+@dataclass(frozen=True)
+class _Located:
+    """The target, the manual comparison stars and the vetoed (variable) stars in the star matrix."""
+
+    star: int
+    manual: list[int]
+    vetoed: NDArray[np.bool_]
+
+
+def _locate(matrix: StarMatrix, target: TargetSpec, scale: float) -> _Located:
+    star = matrix.find(target.ra, target.dec, radius_arcsec=max(3.0 * scale, 5.0))
+    if star is None:
+        raise TimeseriesError(
+            f"target {target.name} (ra {target.ra:.5f}, dec {target.dec:.5f}) not found among the "
+            "matched stars of the reference frame",
+            hint="check the target coordinates and that the frames are plate-solved",
+        )
+    manual = []
+    for ra, dec in target.comparisons:
+        found = matrix.find(ra, dec, radius_arcsec=max(3.0 * scale, 5.0))
+        if found is None:
+            raise TimeseriesError(f"manual comparison star at ra {ra:.5f}, dec {dec:.5f} not found")
+        manual.append(found)
+    vetoed = np.zeros(matrix.n_stars, dtype=bool)
+    for ra, dec in target.vsx:
+        found = matrix.find(ra, dec, radius_arcsec=max(2.0 * scale, 5.0))
+        if found is not None:
+            vetoed[found] = True
+    return _Located(star, manual, vetoed)
+
+
+@dataclass(frozen=True)
+class _Photometry:
+    """Every matched star's measurements across the night (frames x stars [x apertures])."""
+
+    flux: FloatArray
+    err: FloatArray
+    flags: NDArray[np.int64] | None
+    x: FloatArray
+    y: FloatArray
+    radii: tuple[float, ...]
+    shape: tuple[int, int] | None
+    fwhm: float
+
+
+def _gather(tables: Sequence[Table], matrix: StarMatrix) -> _Photometry:
+    flux = matrix.gather(tables, "aper_flux")
+    err = matrix.gather(tables, "aper_flux_err")
+    if flux.ndim == 2:
+        flux, err = flux[..., None], err[..., None]
+    ref = tables[matrix.ref_frame]
+    flags = (
+        np.nan_to_num(matrix.gather(tables, "flags"), nan=0).astype(np.int64)
+        if "flags" in ref.colnames
+        else None
+    )
+    radii = tuple(float(r) for r in ref.meta.get("aper_radii_px", range(flux.shape[2])))
+    shape = (int(ref.meta["naxis2"]), int(ref.meta["naxis1"])) if "naxis1" in ref.meta else None
+    fwhm = float(np.nanmedian(_meta_vector(tables, "fwhm_px")))
+    return _Photometry(
+        flux, err, flags, matrix.gather(tables, "x"), matrix.gather(tables, "y"), radii, shape, fwhm
+    )
+
+
+def _comparisons(
+    phot: _Photometry,
+    where: _Located,
+    time: FloatArray,
+    priors: TransitPriors | None,
+    max_comparisons: int,
+    edge_margin: float,
+) -> tuple[ComparisonChoice, dict[int, float]]:
+    """The comparison ensemble, with the number of stars that gives the least out-of-transit scatter."""
+    mid = phot.flux.shape[2] // 2
+
+    def choose(n: int) -> ComparisonChoice:
+        return choose_comparisons(
+            phot.flux[:, :, mid],
+            where.star,
+            flags=phot.flags,
+            x=phot.x,
+            y=phot.y,
+            shape=phot.shape,
+            fwhm=phot.fwhm if math.isfinite(phot.fwhm) else 3.0,
+            vetoed=where.vetoed,
+            manual=where.manual,
+            max_comparisons=n,
+            edge_margin=edge_margin,
+        )
+
+    choice = choose(max_comparisons)
+    tc, duration = transit_window(priors, time[np.isfinite(time)])
+    oot = out_of_transit(time, tc, duration)
+    count_scatter: dict[int, float] = {}
+    if not where.manual and choice.stars.size > MIN_COMPARISONS:
+        count_scatter = comparison_count_scatter(
+            phot.flux[:, :, mid], phot.err[:, :, mid], where.star, choice, time, oot
+        )
+        best = min(count_scatter, key=lambda k: count_scatter[k])
+        if best < choice.stars.size:
+            choice = choose(best)
+    return choice, count_scatter
+
+
+def _aux_vectors(
+    tables: Sequence[Table], matrix: StarMatrix, phot: _Photometry, star: int, keep: NDArray[np.bool_]
+) -> dict[str, FloatArray]:
+    """Detrending vectors of the target: airmass, FWHM, sky, position, exposure (where all finite)."""
+    aux = {
+        "airmass": _meta_vector(tables, "airmass"),
+        "fwhm": _meta_vector(tables, "fwhm_px"),
+        "sky": matrix.gather(tables, "bkg")[:, star]
+        if "bkg" in tables[matrix.ref_frame].colnames
+        else _meta_vector(tables, "sky"),
+        "x": phot.x[:, star],
+        "y": phot.y[:, star],
+        "exptime": _meta_vector(tables, "exptime"),
+    }
+    return {k: v for k, v in aux.items() if np.all(np.isfinite(v[keep]))}
+
+
+def _usable_frames(
+    frames: list[str],
+    time: FloatArray,
+    rel: FloatArray,
+    aperture_for: Callable[[NDArray[np.bool_]], ApertureChoice],
+    outlier_sigma: float,
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], ApertureChoice, list[tuple[str, str]]]:
+    """Frames with a time and every star (``good``), the aperture, the outliers, and why frames go."""
+    dropped: list[tuple[str, str]] = []
+    good = np.isfinite(time) & np.all(np.isfinite(rel), axis=1) & np.all(rel > 0, axis=1)
+    for i in np.flatnonzero(~good):
+        why = "no BJD_TDB" if not np.isfinite(time[i]) else "target or a comparison star missing"
+        dropped.append((frames[i], why))
+    ap = aperture_for(good)
+    outlier = np.zeros(len(frames), dtype=bool)
+    outlier[good] = running_median_outliers(
+        rel[good, ap.index] / np.nanmedian(rel[good, ap.index]), sigma=outlier_sigma
+    )
+    for i in np.flatnonzero(outlier):
+        dropped.append((frames[i], f"outlier: > {outlier_sigma:g} x MAD from the median of its 6 neighbours"))
+    return good, outlier, ap, dropped
+
+
 def build_lightcurve(
     tables: Sequence[Table],
     target: TargetSpec,
@@ -156,107 +300,33 @@ def build_lightcurve(
     tables = [tables[i] for i in order]
     frames = [str(t.meta.get("frame", i)) for i, t in enumerate(tables)]
     matrix = crossmatch(tables)
-    scale = pixel_scale_arcsec(tables[matrix.ref_frame]) or 2.0
-    star = matrix.find(target.ra, target.dec, radius_arcsec=max(3.0 * scale, 5.0))
-    if star is None:
-        raise TimeseriesError(
-            f"target {target.name} (ra {target.ra:.5f}, dec {target.dec:.5f}) not found among the "
-            "matched stars of the reference frame",
-            hint="check the target coordinates and that the frames are plate-solved",
-        )
-    flux = matrix.gather(tables, "aper_flux")
-    err = matrix.gather(tables, "aper_flux_err")
-    if flux.ndim == 2:
-        flux, err = flux[..., None], err[..., None]
-    flags = (
-        np.nan_to_num(matrix.gather(tables, "flags"), nan=0).astype(np.int64)
-        if "flags" in tables[matrix.ref_frame].colnames
-        else None
-    )
-    x = matrix.gather(tables, "x")
-    y = matrix.gather(tables, "y")
-    radii = tuple(float(r) for r in tables[matrix.ref_frame].meta.get("aper_radii_px", range(flux.shape[2])))
-    mid = flux.shape[2] // 2
-    ref_meta = tables[matrix.ref_frame].meta
-    shape = (int(ref_meta["naxis2"]), int(ref_meta["naxis1"])) if "naxis1" in ref_meta else None
-    fwhm = float(np.nanmedian(_meta_vector(tables, "fwhm_px")))
-    manual = []
-    for ra, dec in target.comparisons:
-        found = matrix.find(ra, dec, radius_arcsec=max(3.0 * scale, 5.0))
-        if found is None:
-            raise TimeseriesError(f"manual comparison star at ra {ra:.5f}, dec {dec:.5f} not found")
-        manual.append(found)
-    vetoed = np.zeros(matrix.n_stars, dtype=bool)
-    for ra, dec in target.vsx:
-        found = matrix.find(ra, dec, radius_arcsec=max(2.0 * scale, 5.0))
-        if found is not None:
-            vetoed[found] = True
-
-    def choose(n: int) -> ComparisonChoice:
-        return choose_comparisons(
-            flux[:, :, mid],
-            star,
-            flags=flags,
-            x=x,
-            y=y,
-            shape=shape,
-            fwhm=fwhm if math.isfinite(fwhm) else 3.0,
-            vetoed=vetoed,
-            manual=manual,
-            max_comparisons=n,
-            edge_margin=edge_margin,
-        )
-
-    choice = choose(max_comparisons)
-    time_all = _meta_vector(tables, "bjd_tdb")
-    tc, duration = transit_window(priors, time_all[np.isfinite(time_all)])
-    oot_all = out_of_transit(time_all, tc, duration)
-    count_scatter: dict[int, float] = {}
-    if not manual and choice.stars.size > MIN_COMPARISONS:
-        count_scatter = comparison_count_scatter(
-            flux[:, :, mid], err[:, :, mid], star, choice, time_all, oot_all
-        )
-        best = min(count_scatter, key=lambda k: count_scatter[k])
-        if best < choice.stars.size:
-            choice = choose(best)
+    where = _locate(matrix, target, pixel_scale_arcsec(tables[matrix.ref_frame]) or 2.0)
+    star = where.star
+    phot = _gather(tables, matrix)
+    time = _meta_vector(tables, "bjd_tdb")
+    choice, count_scatter = _comparisons(phot, where, time, priors, max_comparisons, edge_margin)
     comps = choice.stars
+    flux, err = phot.flux, phot.err
     rel, rel_err = relative_flux(
         flux[:, star, :], err[:, star, :], flux[:, comps, :], err[:, comps, :], choice.weights
     )
 
-    time = _meta_vector(tables, "bjd_tdb")
-    dropped: list[tuple[str, str]] = []
-    good = np.isfinite(time) & np.all(np.isfinite(rel), axis=1) & np.all(rel > 0, axis=1)
-    for i in np.flatnonzero(~good):
-        why = "no BJD_TDB" if not np.isfinite(time[i]) else "target or a comparison star missing"
-        dropped.append((frames[i], why))
+    def aperture(good: NDArray[np.bool_]) -> ApertureChoice:
+        tc, duration = transit_window(priors, time[good])
+        oot_good = out_of_transit(time, tc, duration)[good]
+        return choose_aperture(time[good], rel[good], phot.radii, oot_good)
+
+    good, outlier, ap, dropped = _usable_frames(frames, time, rel, aperture, outlier_sigma)
     tc, duration = transit_window(priors, time[good])
     oot = out_of_transit(time, tc, duration)
-    ap = choose_aperture(time[good], rel[good], radii, oot[good])
-    outlier = np.zeros(len(tables), dtype=bool)
-    outlier[good] = running_median_outliers(
-        rel[good, ap.index] / np.nanmedian(rel[good, ap.index]), sigma=outlier_sigma
-    )
-    for i in np.flatnonzero(outlier):
-        dropped.append((frames[i], f"outlier: > {outlier_sigma:g} x MAD from the median of its 6 neighbours"))
     keep = good & ~outlier
     if keep.sum() < 3:
         raise TimeseriesError(f"only {int(keep.sum())} usable frames for {target.name}")
     norm = np.nanmedian(rel[keep & oot], axis=0) if (keep & oot).any() else np.nanmedian(rel[keep], axis=0)
     rel_n, err_n = rel / norm, rel_err / norm
-    aux = {
-        "airmass": _meta_vector(tables, "airmass"),
-        "fwhm": _meta_vector(tables, "fwhm_px"),
-        "sky": matrix.gather(tables, "bkg")[:, star]
-        if "bkg" in tables[matrix.ref_frame].colnames
-        else _meta_vector(tables, "sky"),
-        "x": x[:, star],
-        "y": y[:, star],
-        "exptime": _meta_vector(tables, "exptime"),
-    }
-    aux = {k: v for k, v in aux.items() if np.all(np.isfinite(v[keep]))}
+    ref_meta = tables[matrix.ref_frame].meta
+    radii, shape = phot.radii, phot.shape
     time_sources = {str(t.meta.get("time_source")) for t in tables if t.meta.get("time_source")}
-    flip_index = meridian_flip_index(matrix.orientation(tables)[keep])
     lc = LightCurve(
         time=time,
         flux=rel_n[:, ap.index],
@@ -266,7 +336,7 @@ def build_lightcurve(
         aperture_flux_err=err_n,
         comparison_flux=flux[:, comps, ap.index],
         target_flux=flux[:, star, ap.index],
-        aux=aux,
+        aux=_aux_vectors(tables, matrix, phot, star, keep),
         meta={
             "target": target.name,
             "ra": target.ra,
@@ -286,7 +356,7 @@ def build_lightcurve(
             "n_outliers": int(outlier.sum()),
             "frames": frames,
             "naxis2": shape[0] if shape else None,
-            "flip_index": flip_index,
+            "flip_index": meridian_flip_index(matrix.orientation(tables)[keep]),
         },
     ).select(keep)
     lc = lc.with_meta(frames=[f for f, k in zip(frames, keep, strict=True) if k])
