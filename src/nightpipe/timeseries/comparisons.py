@@ -182,81 +182,17 @@ def choose_comparisons(
         When no comparison star survives; the message lists the main reasons.
     """
     F, S = flux.shape
-    reasons: dict[int, list[str]] = {s: [] for s in range(S) if s != target}
     target_flux = float(np.nanmedian(flux[:, target]))
-    median_flux = np.nanmedian(flux, axis=0)
-    presence = _fraction(np.isfinite(flux) & (flux > 0))
-    dm = -2.5 * np.log10(np.clip(median_flux, 1e-30, None) / max(target_flux, 1e-30))
-    if flags is not None:
-        sat = _fraction((flags & SATURATION_FLAGS) > 0)
-        bad = _fraction((flags & BAD_FLAGS) > 0)
-    mx = np.nanmedian(x, axis=0) if x is not None else None
-    my = np.nanmedian(y, axis=0) if y is not None else None
-    nearest = np.full(S, np.inf)
-    if mx is not None and my is not None:
-        pos = np.column_stack([mx, my])
-        dist = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
-        np.fill_diagonal(dist, np.inf)
-        nearest = np.nan_to_num(dist, nan=np.inf).min(axis=1)
-    for s, why in reasons.items():
-        if presence[s] < min_presence:
-            why.append(f"found in only {100 * presence[s]:.0f} % of frames")
-        if flags is not None and sat[s] > 0.02:
-            why.append(f"saturated or non-linear in {100 * sat[s]:.0f} % of frames")
-        if flags is not None and bad[s] > 0.10:
-            why.append(f"bad pixels, edge or blend in {100 * bad[s]:.0f} % of frames")
-        if x is not None and y is not None and shape is not None:
-            edge = (
-                min(
-                    np.nanmin(x[:, s]),
-                    np.nanmin(y[:, s]),
-                    shape[1] - 1 - np.nanmax(x[:, s]),
-                    shape[0] - 1 - np.nanmax(y[:, s]),
-                )
-                if np.any(np.isfinite(x[:, s]))
-                else -1.0
-            )
-            if edge < edge_margin:
-                why.append(f"within {edge:.0f} px of the edge")
-        if nearest[s] < 2.5 * fwhm:
-            why.append(f"neighbour at {nearest[s]:.1f} px (< 2.5 FWHM)")
-        if not np.isfinite(dm[s]) or abs(dm[s]) > 2.5:
-            why.append(f"{dm[s]:+.1f} mag from the target")
-        if vetoed is not None and vetoed[s]:
-            why.append("known variable (VSX)")
-
+    dm = -2.5 * np.log10(np.clip(np.nanmedian(flux, axis=0), 1e-30, None) / max(target_flux, 1e-30))
+    nearest = _nearest_neighbour(x, y, S)
+    reasons = _rule_reasons(
+        flux, target, dm, nearest, flags, x, y, shape, fwhm, vetoed, edge_margin, min_presence
+    )
     survivors = [s for s, why in reasons.items() if not why]
-    sigma = {s: np.nan for s in reasons}
-    # iterative variability rejection against the ensemble of the other survivors
-    while len(survivors) >= 3:
-        fill = _fill(flux[:, survivors])
-        scat = median_ensemble_scatter(fill)
-        for s, v in zip(survivors, scat, strict=True):
-            sigma[s] = float(v)
-        limit = variability_sigma * float(np.median(scat))
-        worst = int(np.argmax(scat))
-        if scat[worst] <= limit:
-            break
-        reasons[survivors[worst]].append(
-            f"variable or noisy: scatter {100 * scat[worst]:.2f} % "
-            f"vs ensemble median {100 * np.median(scat):.2f} %"
-        )
-        survivors.pop(worst)
-
-    def score_parts(s: int, sig_min: float) -> dict[str, float]:
-        parts = {
-            "brightness": float(np.exp(-abs(dm[s]))) if np.isfinite(dm[s]) else 0.0,
-            "colour": 1.0,
-            "isolation": float(min(1.0, nearest[s] / (5 * fwhm))),
-            "stability": float(sig_min / sigma[s]) if np.isfinite(sigma[s]) and sigma[s] > 0 else 1.0,
-        }
-        if colour is not None and np.isfinite(colour[s]) and np.isfinite(colour[target]):
-            parts["colour"] = float(np.exp(-abs(colour[s] - colour[target]) / 0.3))
-        return parts
-
+    sigma = _reject_variables(flux, survivors, reasons, variability_sigma)
     finite_sig = [sigma[s] for s in survivors if np.isfinite(sigma[s]) and sigma[s] > 0]
     sig_min = min(finite_sig) if finite_sig else 1.0
-    parts = {s: score_parts(s, sig_min) for s in reasons}
+    parts = {s: _score_parts(s, target, dm, nearest, sigma, sig_min, fwhm, colour) for s in reasons}
     score = {s: float(np.prod(list(p.values()))) for s, p in parts.items()}
 
     is_manual = bool(manual)
@@ -294,6 +230,115 @@ def choose_comparisons(
         np.round(weights, 3).tolist(),
     )
     return ComparisonChoice(np.asarray(chosen, dtype=np.int64), weights, tuple(candidates), loo, is_manual)
+
+
+def _nearest_neighbour(x: FloatArray | None, y: FloatArray | None, n_stars: int) -> FloatArray:
+    """Each star's distance (px) to its nearest matched neighbour (inf without positions)."""
+    nearest = np.full(n_stars, np.inf)
+    if x is None or y is None:
+        return nearest
+    pos = np.column_stack([np.nanmedian(x, axis=0), np.nanmedian(y, axis=0)])
+    dist = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(dist, np.inf)
+    return np.asarray(np.nan_to_num(dist, nan=np.inf).min(axis=1))
+
+
+def _edge_distance(x: FloatArray, y: FloatArray, s: int, shape: tuple[int, int]) -> float:
+    """How close star ``s`` comes to the frame's border over the night (-1 when never placed)."""
+    if not np.any(np.isfinite(x[:, s])):
+        return -1.0
+    return float(
+        min(
+            np.nanmin(x[:, s]),
+            np.nanmin(y[:, s]),
+            shape[1] - 1 - np.nanmax(x[:, s]),
+            shape[0] - 1 - np.nanmax(y[:, s]),
+        )
+    )
+
+
+def _rule_reasons(
+    flux: FloatArray,
+    target: int,
+    dm: FloatArray,
+    nearest: FloatArray,
+    flags: NDArray[np.integer] | None,
+    x: FloatArray | None,
+    y: FloatArray | None,
+    shape: tuple[int, int] | None,
+    fwhm: float,
+    vetoed: NDArray[np.bool_] | None,
+    edge_margin: float,
+    min_presence: float,
+) -> dict[int, list[str]]:
+    """For every star but the target, the rules it breaks (empty: a candidate)."""
+    reasons: dict[int, list[str]] = {s: [] for s in range(flux.shape[1]) if s != target}
+    presence = _fraction(np.isfinite(flux) & (flux > 0))
+    sat = _fraction((flags & SATURATION_FLAGS) > 0) if flags is not None else None
+    bad = _fraction((flags & BAD_FLAGS) > 0) if flags is not None else None
+    for s, why in reasons.items():
+        if presence[s] < min_presence:
+            why.append(f"found in only {100 * presence[s]:.0f} % of frames")
+        if sat is not None and sat[s] > 0.02:
+            why.append(f"saturated or non-linear in {100 * sat[s]:.0f} % of frames")
+        if bad is not None and bad[s] > 0.10:
+            why.append(f"bad pixels, edge or blend in {100 * bad[s]:.0f} % of frames")
+        if x is not None and y is not None and shape is not None:
+            edge = _edge_distance(x, y, s, shape)
+            if edge < edge_margin:
+                why.append(f"within {edge:.0f} px of the edge")
+        if nearest[s] < 2.5 * fwhm:
+            why.append(f"neighbour at {nearest[s]:.1f} px (< 2.5 FWHM)")
+        if not np.isfinite(dm[s]) or abs(dm[s]) > 2.5:
+            why.append(f"{dm[s]:+.1f} mag from the target")
+        if vetoed is not None and vetoed[s]:
+            why.append("known variable (VSX)")
+    return reasons
+
+
+def _reject_variables(
+    flux: FloatArray, survivors: list[int], reasons: dict[int, list[str]], variability_sigma: float
+) -> dict[int, float]:
+    """Drop, one at a time, the star scattering most against the ensemble of the others while it
+    exceeds ``variability_sigma`` x the median scatter (``survivors`` and ``reasons`` are updated);
+    returns each candidate's last scatter (NaN when never measured)."""
+    sigma = {s: np.nan for s in reasons}
+    while len(survivors) >= 3:
+        scat = median_ensemble_scatter(_fill(flux[:, survivors]))
+        for s, v in zip(survivors, scat, strict=True):
+            sigma[s] = float(v)
+        limit = variability_sigma * float(np.median(scat))
+        worst = int(np.argmax(scat))
+        if scat[worst] <= limit:
+            break
+        reasons[survivors[worst]].append(
+            f"variable or noisy: scatter {100 * scat[worst]:.2f} % "
+            f"vs ensemble median {100 * np.median(scat):.2f} %"
+        )
+        survivors.pop(worst)
+    return sigma
+
+
+def _score_parts(
+    s: int,
+    target: int,
+    dm: FloatArray,
+    nearest: FloatArray,
+    sigma: dict[int, float],
+    sig_min: float,
+    fwhm: float,
+    colour: FloatArray | None,
+) -> dict[str, float]:
+    """The factors of a candidate's score: brightness, colour, isolation and stability."""
+    parts = {
+        "brightness": float(np.exp(-abs(dm[s]))) if np.isfinite(dm[s]) else 0.0,
+        "colour": 1.0,
+        "isolation": float(min(1.0, nearest[s] / (5 * fwhm))),
+        "stability": float(sig_min / sigma[s]) if np.isfinite(sigma[s]) and sigma[s] > 0 else 1.0,
+    }
+    if colour is not None and np.isfinite(colour[s]) and np.isfinite(colour[target]):
+        parts["colour"] = float(np.exp(-abs(colour[s] - colour[target]) / 0.3))
+    return parts
 
 
 def _fill(flux: FloatArray) -> FloatArray:
