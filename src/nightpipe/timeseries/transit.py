@@ -577,18 +577,7 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
         With too few points for the model.
     """
     opts = options or FitOptions()
-    lc = lc.sort()
-    ok = np.isfinite(lc.time) & np.isfinite(lc.flux)
-    lc = lc.select(ok)
-    if len(lc) < 12:
-        raise TimeseriesError(f"only {len(lc)} usable points; a transit fit needs at least 12")
-    err = lc.flux_err.copy()
-    errors_known = bool(np.all(np.isfinite(err)) and np.all(err > 0))
-    if not errors_known:
-        diffs = np.diff(lc.flux)
-        err = np.full(len(lc), _robust_std(diffs) / math.sqrt(2.0) or 1e-3)
-        log.info("light curve has no usable errors: starting from the point-to-point scatter")
-    lc = lc.with_flux(lc.flux / np.median(lc.flux), err / np.median(lc.flux))
+    lc, err, errors_known = _normalised(lc)
 
     vectors = detrend_vectors(lc, opts.detrend)
     start = _start(lc, priors)
@@ -668,10 +657,6 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
     pred = priors.predicted_tc(params["tc"].median)
     values = {n: params[n].median if n in params else fixed[n] for n in PARAM_NAMES}
     derived = _derived(values, priors, samples, free)
-    rule = (
-        f"|residual| > {opts.outlier_sigma:g} x 1.4826 MAD of the residuals from the best joint fit, "
-        f"iterated up to {MAX_CLIP_ROUNDS} times"
-    )
     fit = TransitFit(
         lc=lc.with_flux(lc.flux, err),
         used=used,
@@ -694,7 +679,7 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
         samples=samples,
         sample_names=tuple(free),
         acceptance=acceptance,
-        outlier_rule=rule,
+        outlier_rule=_outlier_rule(opts),
         extra={
             "derived": derived,
             "sampler": sampler_info,
@@ -715,6 +700,36 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
         used.size,
     )
     return fit
+
+
+def _normalised(lc: LightCurve) -> tuple[LightCurve, FloatArray, bool]:
+    """The finite points in time order, normalised to median 1; their errors before that
+    normalisation; and whether errors were given (without them, the point-to-point scatter
+    stands in until the fit rescales it).
+
+    Raises
+    ------
+    TimeseriesError
+        With fewer than 12 usable points.
+    """
+    lc = lc.sort()
+    lc = lc.select(np.isfinite(lc.time) & np.isfinite(lc.flux))
+    if len(lc) < 12:
+        raise TimeseriesError(f"only {len(lc)} usable points; a transit fit needs at least 12")
+    err = lc.flux_err.copy()
+    errors_known = bool(np.all(np.isfinite(err)) and np.all(err > 0))
+    if not errors_known:
+        diffs = np.diff(lc.flux)
+        err = np.full(len(lc), _robust_std(diffs) / math.sqrt(2.0) or 1e-3)
+        log.info("light curve has no usable errors: starting from the point-to-point scatter")
+    return lc.with_flux(lc.flux / np.median(lc.flux), err / np.median(lc.flux)), err, errors_known
+
+
+def _outlier_rule(opts: FitOptions) -> str:
+    return (
+        f"|residual| > {opts.outlier_sigma:g} x 1.4826 MAD of the residuals from the best joint fit, "
+        f"iterated up to {MAX_CLIP_ROUNDS} times"
+    )
 
 
 def _fit_and_clip(
