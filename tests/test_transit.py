@@ -142,3 +142,14 @@ def test_binned_scatter_of_white_noise() -> None:
     rms, expected = binned_scatter(time, resid, 10.0)
     assert expected == pytest.approx(0.01 / math.sqrt(10), rel=0.1)
     assert 0.7 < rms / expected < 1.3
+
+
+def test_fit_does_not_depend_on_the_flux_unit() -> None:
+    """A light curve in counts fits as the same curve normalised (errors scale with the flux)."""
+    truth = TransitTruth()
+    lc = simulate_lightcurve(truth, seed=4)
+    opts = FitOptions(walkers=12, steps=150, seed=1, exptime_s=60.0)
+    a = fit_transit(lc, truth.priors(), opts)
+    b = fit_transit(lc.with_flux(lc.flux * 1e5, lc.flux_err * 1e5), truth.priors(), opts)
+    assert b.chi2_red == pytest.approx(a.chi2_red, rel=1e-6) and 0.5 < a.chi2_red < 2.0
+    assert b.params["rp_rs"].median == pytest.approx(a.params["rp_rs"].median, rel=1e-6)

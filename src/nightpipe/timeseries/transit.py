@@ -577,7 +577,8 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
         With too few points for the model.
     """
     opts = options or FitOptions()
-    lc, err, errors_known = _normalised(lc)
+    lc, errors_known = _normalised(lc)
+    err = lc.flux_err  # in the units of the normalised flux, as the data residuals
 
     vectors = detrend_vectors(lc, opts.detrend)
     start = _start(lc, priors)
@@ -702,10 +703,10 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
     return fit
 
 
-def _normalised(lc: LightCurve) -> tuple[LightCurve, FloatArray, bool]:
-    """The finite points in time order, normalised to median 1; their errors before that
-    normalisation; and whether errors were given (without them, the point-to-point scatter
-    stands in until the fit rescales it).
+def _normalised(lc: LightCurve) -> tuple[LightCurve, bool]:
+    """The finite points in time order, flux and errors normalised to median 1, and whether
+    errors were given (without them, the point-to-point scatter stands in until the fit
+    rescales it).
 
     Raises
     ------
@@ -722,7 +723,7 @@ def _normalised(lc: LightCurve) -> tuple[LightCurve, FloatArray, bool]:
         diffs = np.diff(lc.flux)
         err = np.full(len(lc), _robust_std(diffs) / math.sqrt(2.0) or 1e-3)
         log.info("light curve has no usable errors: starting from the point-to-point scatter")
-    return lc.with_flux(lc.flux / np.median(lc.flux), err / np.median(lc.flux)), err, errors_known
+    return lc.with_flux(lc.flux / np.median(lc.flux), err / np.median(lc.flux)), errors_known
 
 
 def _outlier_rule(opts: FitOptions) -> str:
