@@ -136,8 +136,11 @@ def read_table(path: Path | str, hdu: int = 1) -> FitsTable | None:
         elif kind == "logical":
             logical.add(name)
     dtype = np.dtype(fields)
-    if dtype.itemsize != row_bytes or offset + nrows * row_bytes > len(raw):
+    if dtype.itemsize != row_bytes:
         return None
+    if offset + nrows * row_bytes > len(raw):
+        held = len(raw) - offset
+        raise ValueError(f"truncated: the table needs {nrows * row_bytes} data bytes, the file has {held}")
     records = np.frombuffer(raw, dtype=dtype, count=nrows, offset=offset)
     columns: dict[str, np.ndarray] = {}
     for name, _dt, _cell in fields:
