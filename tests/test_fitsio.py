@@ -86,6 +86,13 @@ def test_header_span_declines_compressed_files(tmp_path: Path) -> None:
     path = tmp_path / "a.fits.gz"
     fits.PrimaryHDU(np.ones((10, 10), np.float32)).writeto(path)
     assert header_span(path, 0) is None
+    tiles = tmp_path / "a.fits.fz"  # starts as plain FITS, but HDU 1 is a compressed table
+    image = fits.CompImageHDU(np.arange(100, dtype=np.int16).reshape(10, 10))
+    fits.HDUList([fits.PrimaryHDU(), image]).writeto(tiles)
+    assert header_span(tiles, 1) is None
+    table = tmp_path / "t.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("a", "E")])]).writeto(table)
+    assert header_span(table, 1) is None and header_span(table, 5) is None
 
 
 def test_fast_fits_table_round_trip_and_astropy_agreement(tmp_path: Path) -> None:

@@ -159,8 +159,10 @@ def write_fits_atomic(hdul: fits.HDUList, destination: Path | str) -> Path:
 
 
 def header_span(path: Path | str, hdu: int = 0) -> tuple[fits.Header, int, int] | None:
-    """The header of HDU ``hdu`` of a plain (uncompressed) FITS file and the byte span it
-    occupies, ``(header, start, end)``; ``None`` for compressed files or unreadable layouts."""
+    """The header of image HDU ``hdu`` of a plain (uncompressed) FITS file and the byte span
+    it occupies, ``(header, start, end)`` (``end`` is where its data start); ``None`` for
+    compressed files, tile-compressed HDUs (astropy shows them with the header of the image
+    they hold, not the one in the file) and any other HDU than an image."""
     path = Path(path)
     with open(path, "rb") as handle:
         if handle.read(9) != b"SIMPLE  =":
@@ -168,7 +170,10 @@ def header_span(path: Path | str, hdu: int = 0) -> tuple[fits.Header, int, int] 
     with open_fits(path, lazy_load_hdus=True) as hdul:
         if hdu >= len(hdul):
             return None
-        header = hdul[hdu].header.copy()
+        unit = hdul[hdu]
+        if isinstance(unit, fits.CompImageHDU) or not isinstance(unit, fits.PrimaryHDU | fits.ImageHDU):
+            return None
+        header = unit.header.copy()
         info = hdul.fileinfo(hdu)
     if not info or info.get("filemode") != "readonly" or "datLoc" not in info:
         return None
