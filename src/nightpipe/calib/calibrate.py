@@ -51,7 +51,7 @@ from nightpipe.calib.library import match_master
 from nightpipe.calib.overscan import apply_overscan, plan_overscan, trim
 from nightpipe.config import Settings
 from nightpipe.errors import CalibrationError, NightpipeError
-from nightpipe.frames.fitsio import FITS_SUFFIXES, open_fits, read_image
+from nightpipe.frames.fitsio import header_span, open_fits, read_image
 from nightpipe.frames.flags import BAD_PIXEL_FLAGS, PixelFlag
 from nightpipe.inventory import light_frames
 from nightpipe.pipeline.parallel import Outcome, map_frames
@@ -290,16 +290,10 @@ def read_raw_frame(path: Path | str, hdu: int = 0) -> tuple[np.ndarray, fits.Hea
     (short file, compressed file), goes through :func:`read_image` and its errors.
     """
     path = Path(path)
-    if path.name.lower().endswith(tuple(s for s in FITS_SUFFIXES if s not in (".fits", ".fit", ".fts"))):
+    span = header_span(path, hdu)  # None for compressed files and other HDU types
+    if span is None:
         return read_image(path, hdu=hdu, dtype=np.float32)
-    with open_fits(path, lazy_load_hdus=True) as hdul:
-        try:
-            header = hdul[hdu].header.copy()
-            offset = hdul.fileinfo(hdu)["datLoc"]
-        except (IndexError, KeyError, TypeError, OSError, ValueError):
-            header, offset = None, None
-    if header is None or offset is None:
-        return read_image(path, hdu=hdu, dtype=np.float32)
+    header, _start, offset = span
     layout = _PLAIN_LAYOUTS.get((header.get("BITPIX"), header.get("BZERO", 0)))
     plain = (
         layout is not None

@@ -164,9 +164,12 @@ def header_span(path: Path | str, hdu: int = 0) -> tuple[fits.Header, int, int] 
     compressed files, tile-compressed HDUs (astropy shows them with the header of the image
     they hold, not the one in the file) and any other HDU than an image."""
     path = Path(path)
-    with open(path, "rb") as handle:
-        if handle.read(9) != b"SIMPLE  =":
-            return None
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(9) != b"SIMPLE  =":
+                return None
+    except OSError:  # missing or unreadable: the caller's reader names the problem
+        return None
     with open_fits(path, lazy_load_hdus=True) as hdul:
         if hdu >= len(hdul):
             return None
