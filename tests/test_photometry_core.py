@@ -370,3 +370,4 @@ def test_source_table_fits_is_read_by_astropy_and_strings_fall_back(tmp_path: Pa
     table["label"] = [f"s{i}" for i in range(len(table))]  # strings: written by astropy instead
     back = read_source_table(write_source_table(table, tmp_path / "s.fits"))
     assert list(back["label"]) == list(table["label"]) and back.meta == table.meta
+    assert back["flags"].description == table["flags"].description  # descriptions kept too

@@ -199,6 +199,9 @@ def write_source_table(table: Table, destination: Path | str) -> Path:
         hdu = fits.table_to_hdu(Table({n: table[n] for n in table.colnames}))
         hdu.name = EXTNAME
         hdu.header.extend(header)
+        for i, name in enumerate(table.colnames, start=1):
+            if name in content.descriptions:
+                hdu.header[f"TCOMM{i}"] = content.descriptions[name]
         with atomic_path(destination, suffix=destination.suffix) as tmp:
             fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp)
         return destination
@@ -245,14 +248,9 @@ def _read_fits(path: Path) -> Table:
     if content is None:  # not our simple layout: let astropy read it
         return _read_fits_astropy(path)
     table = Table(content.columns)
-    for name in table.colnames:
-        if name in content.units:
-            table[name].unit = content.units[name]
-        if name in content.descriptions:
-            table[name].description = content.descriptions[name]
-    meta_text = content.header.get(META_KEYWORD)
-    table.meta = json.loads(meta_text) if meta_text else {}
-    return table
+    for name, unit in content.units.items():
+        table[name].unit = unit
+    return _with_meta(table, content.header, content.descriptions)
 
 
 def _read_fits_astropy(path: Path) -> Table:
@@ -261,13 +259,21 @@ def _read_fits_astropy(path: Path) -> Table:
             raise ValueError("no binary table extension")
         hdu = hdul[1]
         table = Table.read(hdu, character_as_bytes=False, mask_invalid=False)
-        meta_text = hdu.header.get(META_KEYWORD)
-        descriptions = {name: hdu.header.get(f"TCOMM{i}") for i, name in enumerate(table.colnames, start=1)}
-    table.meta = json.loads(meta_text) if meta_text else {}
-    for name, description in descriptions.items():
+        header = hdu.header.copy()
+    descriptions = {
+        name: str(header[f"TCOMM{i}"]) for i, name in enumerate(table.colnames, 1) if f"TCOMM{i}" in header
+    }
+    for name in table.colnames:
         column = table[name]
         if not column.dtype.isnative:  # FITS is big-endian; numpy and the database want native
             table.replace_column(name, column.astype(column.dtype.newbyteorder("=")), copy=False)
-        if description:
-            table[name].description = description
+    return _with_meta(table, header, descriptions)
+
+
+def _with_meta(table: Table, header: fits.Header, descriptions: dict[str, str]) -> Table:
+    """The table with its meta (JSON in ``NPMETA``) and its column descriptions restored."""
+    meta_text = header.get(META_KEYWORD)
+    table.meta = json.loads(meta_text) if meta_text else {}
+    for name, description in descriptions.items():
+        table[name].description = description
     return table
