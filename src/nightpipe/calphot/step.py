@@ -31,6 +31,7 @@ from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
 from nightpipe.store.models_calphot import CalibratedMag, ZeroPoint
 from nightpipe.store.steps import record_step
+from nightpipe.store.values import finite_list, finite_or_none
 
 log = logging.getLogger(__name__)
 STEP = "zeropoint"
@@ -172,12 +173,12 @@ def _store(session: Session, item: _Pending) -> None:
     ids = np.asarray(table["id"]) if "id" in table.colnames else np.arange(len(table))
     column = {  # plain Python lists of the good rows: no per-element astropy indexing
         "source_id": ids[good].astype(int).tolist(),
-        "ra": _finite_list(table["ra"], good),
-        "dec": _finite_list(table["dec"], good),
+        "ra": finite_list(np.asarray(table["ra"], float)[good]),
+        "dec": finite_list(np.asarray(table["dec"], float)[good]),
         "mag": np.asarray(table["mag"], float)[good].tolist(),
         "mag_err": np.asarray(table["mag_err"], float)[good].tolist(),
         "catalog_id": [c or None for c in np.asarray(table["cat_id"]).astype(str)[good].tolist()],
-        "catalog_mag": _finite_list(table["cat_mag"], good),
+        "catalog_mag": finite_list(np.asarray(table["cat_mag"], float)[good]),
     }
     band = cal.reference.band
     rows = [
@@ -195,12 +196,6 @@ def _store(session: Session, item: _Pending) -> None:
         night=night,
         details={"zero_point": cal.fit.zero_point, "n_used": cal.fit.n_used},
     )
-
-
-def _finite_list(values: object, keep: np.ndarray) -> list[float | None]:
-    """The kept values as Python floats, non-finite ones as ``None``."""
-    arr = np.asarray(values, float)[keep]
-    return [v if np.isfinite(v) else None for v in arr.tolist()]
 
 
 def write_sources_csv(rows: list[dict[str, object]], destination: Path, band: str) -> Path:
@@ -547,13 +542,9 @@ def run_zeropoints(
         extinction_k_err=last.k_err,
         sources_csv=str(last.sources_csv) if last.sources_csv else None,
         agreement_n_stars=agreement.n_stars if agreement else None,
-        agreement_rms=_finite(agreement.rms) if agreement else None,
-        agreement_robust_rms=_finite(agreement.robust_rms) if agreement else None,
-        agreement_median=_finite(agreement.median_offset) if agreement else None,
-        agreement_expected_rms=_finite(agreement.expected_rms) if agreement else None,
+        agreement_rms=finite_or_none(agreement.rms) if agreement else None,
+        agreement_robust_rms=finite_or_none(agreement.robust_rms) if agreement else None,
+        agreement_median=finite_or_none(agreement.median_offset) if agreement else None,
+        agreement_expected_rms=finite_or_none(agreement.expected_rms) if agreement else None,
         agreement_csv=str(last.agreement_csv) if last.agreement_csv else None,
     )
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None

@@ -38,6 +38,7 @@ from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
 from nightpipe.store.models_photometry import Measurement, PhotometryFrame
 from nightpipe.store.steps import record_step
+from nightpipe.store.values import finite_list, finite_or_none
 
 log = logging.getLogger(__name__)
 
@@ -325,22 +326,13 @@ def measurement_rows(frame_id: int, table: Table) -> list[tuple[Any, ...]]:
             np.asarray(table["id"], dtype=int).tolist(),
             cols["x"].tolist(),
             cols["y"].tolist(),
-            *(_finite_list(cols[name]) for name in optional),
+            *(finite_list(cols[name]) for name in optional),
             _finite_rows(np.asarray(table["aper_flux"], dtype=float)),
             _finite_rows(np.asarray(table["aper_flux_err"], dtype=float)),
             np.asarray(table["flags"], dtype=int).tolist(),
             strict=True,
         )
     )
-
-
-def _finite_list(values: np.ndarray) -> list[float | None]:
-    """``values`` as Python floats with NaN and infinities replaced by ``None``."""
-    arr = np.asarray(values, dtype=float)
-    out: list[float | None] = arr.tolist()
-    for i in np.flatnonzero(~np.isfinite(arr)).tolist():
-        out[i] = None
-    return out
 
 
 def _finite_rows(values: np.ndarray) -> list[str]:
@@ -374,7 +366,7 @@ def _frame_summary(table: Table) -> dict[str, Any]:
         "n_sources": n,
         "fwhm_px": meta.get("fwhm_px"),
         "fwhm_arcsec": meta.get("fwhm_arcsec"),
-        "ellipticity": _finite(float(np.nanmedian(ell))) if n and np.isfinite(ell).any() else None,
+        "ellipticity": finite_or_none(np.nanmedian(ell)) if n and np.isfinite(ell).any() else None,
         "sky": meta.get("sky"),
         "sky_rms": meta.get("sky_rms"),
         "aper_radii_px": list(meta.get("aper_radii_px", [])),
@@ -430,14 +422,6 @@ def _store(session: Session, frame: Frame, measured: _Measured, out: Path, setti
         details={"n_sources": info["n_sources"], "fwhm_px": info["fwhm_px"], "sky": info["sky"]},
         seconds=measured.seconds,
     )
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if np.isfinite(number) else None
 
 
 def run_photometry(

@@ -28,6 +28,7 @@ from nightpipe.frames.fitsio import atomic_open, atomic_path
 from nightpipe.frames.fitstable import FitsTable, table_bytes
 from nightpipe.frames.fitstable import read_table as read_fits_table
 from nightpipe.photometry.measure import FrameMeasurement
+from nightpipe.store.values import finite_or_none
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +134,12 @@ def build_source_table(
     given = dict(meta or {})
     out: dict[str, Any] = {key: given.get(key) for key in META_KEYS}
     out.update({k: v for k, v in given.items() if k not in out})
-    out["fwhm_px"] = _num(meas.fwhm)
+    out["fwhm_px"] = finite_or_none(meas.fwhm)
     out["fwhm_method"] = meas.fwhm_method
-    out["fwhm_arcsec"] = _num(meas.fwhm * pixel_scale) if pixel_scale else None
-    out["pixel_scale_arcsec"] = _num(pixel_scale) if pixel_scale else None
-    out["sky"] = _num(meas.background.global_level)
-    out["sky_rms"] = _num(meas.background.global_rms)
+    out["fwhm_arcsec"] = finite_or_none(meas.fwhm * pixel_scale) if pixel_scale else None
+    out["pixel_scale_arcsec"] = finite_or_none(pixel_scale) if pixel_scale else None
+    out["sky"] = finite_or_none(meas.background.global_level)
+    out["sky_rms"] = finite_or_none(meas.background.global_rms)
     out["aper_radii_px"] = [float(r) for r in meas.radii]
     out["annulus_px"] = None if meas.annulus is None else [float(a) for a in meas.annulus]
     out["n_sources"] = n
@@ -148,20 +149,14 @@ def build_source_table(
     if meas.profile is not None:
         out["profile_fit"] = {
             "model": meas.profile.model,
-            "fwhm": _num(meas.profile.fwhm),
-            "alpha": _num(meas.profile.alpha),
-            "beta": _num(meas.profile.beta),
+            "fwhm": finite_or_none(meas.profile.fwhm),
+            "alpha": finite_or_none(meas.profile.alpha),
+            "beta": finite_or_none(meas.profile.beta),
             "n_stars": meas.profile.n_stars,
         }
     out["software"] = f"nightpipe {__version__}"
     table.meta.update(out)
     return table
-
-
-def _num(value: float | None) -> float | None:
-    if value is None or not np.isfinite(value):
-        return None
-    return float(value)
 
 
 def source_table_name(stem: str) -> str:
