@@ -1,0 +1,258 @@
+"""One contract for every per-frame step, and the one loop that runs it.
+
+A per-frame step says what is particular to it and nothing else:
+
+- which frames it takes, as :class:`FrameTask` items: the frame, the **key** of its inputs and
+  settings (a frame whose last run had the same key, and whose outputs still exist, is not
+  done again), the picklable input of its work, and the files it writes;
+- ``process(item)``: the work on one frame, pure of any database, so that it can run in a
+  thread or on a Dask worker; it raises a :class:`~nightpipe.errors.NightpipeError` when the
+  frame cannot be done, with the reason a user can act on (:class:`FrameFailedError` when the
+  step has already logged it, with details for the failed run's row);
+- ``store(session, task, result)``: the frame's rows, written in this process.
+
+:func:`run_frame_step` does the rest the same way for every step: skipping unchanged frames,
+mapping ``process`` over threads or a Dask cluster (:func:`~nightpipe.pipeline.parallel.map_frames`),
+writing results in batched transactions, recording each frame's outcome (``step_runs``: status,
+reason, key, duration), progress and timing. One bad frame is recorded and the others go on.
+
+This is the design of BANZAI's ``Stage`` and prose's ``Block``, with the database writes kept
+out of the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nightpipe.config import ParallelConfig
+from nightpipe.errors import NightpipeError
+from nightpipe.pipeline.parallel import Outcome, map_frames
+from nightpipe.progress import Progress
+from nightpipe.store.db import Database
+from nightpipe.store.models import StepRun
+from nightpipe.store.steps import record_step
+
+log = logging.getLogger(__name__)
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+@dataclass(frozen=True)
+class FrameTask(Generic[In]):
+    """One frame's work: who it is, the key of its inputs, its input, what it writes."""
+
+    frame_id: int
+    night: str | None
+    key: str
+    item: In
+    label: str  # the frame's input file, in reasons; its name in progress
+    outputs: tuple[Path, ...] = ()
+
+
+class FrameFailedError(NightpipeError):
+    """A frame the step could not do, which the step has already reported in its log.
+
+    ``details`` go into the failed run's row (the missing masters of a frame, say).
+    """
+
+    def __init__(self, reason: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.details = details
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What the ``ok`` row of a frame's step run says beyond its status, key and duration."""
+
+    output_path: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class FrameStep(Protocol[In, Out]):
+    """What a per-frame step provides (see the module's text)."""
+
+    name: str  # its ``step_runs.step``
+    store_batch: int  # frames per transaction: a commit per frame can cost as much as the rows
+    retry_failed: bool  # False: a frame that failed with the same key is not tried again
+
+    def process(self, item: In) -> Out:
+        """The work on one frame (no database; may run on a Dask worker)."""
+        ...
+
+    def store(self, session: Session, task: FrameTask[In], result: Out) -> StepRecord:
+        """Write the frame's rows; return what its step run records."""
+        ...
+
+
+@dataclass
+class StepTally(Generic[In]):
+    """What a run of a per-frame step did, in frame order."""
+
+    done: list[FrameTask[In]] = field(default_factory=list)
+    failures: list[tuple[FrameTask[In], str]] = field(default_factory=list)
+    skipped: list[FrameTask[In]] = field(default_factory=list)
+    records: dict[int, StepRecord] = field(default_factory=dict)  # of the frames done, by frame id
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        """Frames done in this run."""
+        return len(self.done)
+
+    @property
+    def failed(self) -> int:
+        """Frames that failed in this run."""
+        return len(self.failures)
+
+
+@dataclass(frozen=True)
+class _Done(Generic[Out]):
+    """What a worker sends back: the result, or the reason the frame failed (as text: typed
+    errors need not survive pickling), and how long it took."""
+
+    value: Out | None
+    reason: str | None
+    seconds: float
+    details: dict[str, Any] | None = None
+
+
+class _Guarded(Generic[In, Out]):
+    """``process`` of a task's item, timed, with a :class:`NightpipeError` turned into the frame's reason."""
+
+    def __init__(self, name: str, process: Callable[[In], Out]) -> None:
+        self.name = name
+        self.process = process
+
+    def __call__(self, task: FrameTask[In]) -> _Done[Out]:
+        t0 = time.perf_counter()
+        try:
+            value = self.process(task.item)
+        except FrameFailedError as exc:
+            return _Done(None, str(exc), time.perf_counter() - t0, exc.details)
+        except NightpipeError as exc:
+            log.warning("%s failed: %s", self.name, exc)
+            return _Done(None, str(exc), time.perf_counter() - t0)
+        return _Done(value, None, time.perf_counter() - t0)
+
+
+def previous_runs(db: Database, step: str, *, failed_too: bool = False) -> dict[int, tuple[str, str | None]]:
+    """``{frame_id: (status, key)}`` of the last ``ok`` run of ``step`` per frame (failed too if asked)."""
+    statuses = ("ok", "failed") if failed_too else ("ok",)
+    with db.session() as session:
+        runs = session.scalars(select(StepRun).where(StepRun.step == step, StepRun.status.in_(statuses)))
+        return {run.frame_id: (run.status, run.input_hash) for run in runs if run.frame_id is not None}
+
+
+def split_unchanged(
+    tasks: Sequence[FrameTask[In]], previous: dict[int, tuple[str, str | None]], *, force: bool = False
+) -> tuple[list[FrameTask[In]], list[FrameTask[In]]]:
+    """The tasks to do, and those unchanged: same key as last time, and every output still there
+    (or a failure, which wrote none)."""
+    todo: list[FrameTask[In]] = []
+    unchanged: list[FrameTask[In]] = []
+    for task in tasks:
+        status, key = previous.get(task.frame_id, ("", None))
+        same = key == task.key and (status == "failed" or all(p.is_file() for p in task.outputs))
+        (unchanged if same and not force else todo).append(task)
+    return todo, unchanged
+
+
+def run_frame_step(
+    step: FrameStep[In, Out],
+    tasks: Sequence[FrameTask[In]],
+    db: Database,
+    parallel: ParallelConfig,
+    *,
+    force: bool = False,
+    client: Any = None,
+    progress: Progress | None = None,
+) -> StepTally[In]:
+    """Run ``step`` on ``tasks``: skip the unchanged, process the rest in parallel, store, record.
+
+    Results are written in this process, ``step.store_batch`` frames per transaction, as they
+    arrive; a run killed before a commit records none of that batch, so its frames are done
+    again next time. A frame whose ``process`` raised a ``NightpipeError`` (or whose worker
+    died) is recorded as failed with the reason, and the others go on.
+    """
+    started = time.perf_counter()
+    previous = previous_runs(db, step.name, failed_too=not step.retry_failed)
+    todo, unchanged = split_unchanged(tasks, previous, force=force)
+    tally: StepTally[In] = StepTally(skipped=unchanged)
+    pending: list[tuple[FrameTask[In], Out, float]] = []
+
+    def finished(index: int, outcome: Outcome[_Done[Out]]) -> None:
+        task = todo[index]
+        done = outcome.value
+        if done is not None and done.reason is None:
+            pending.append((task, done.value, done.seconds))  # type: ignore[arg-type]
+            tally.done.append(task)
+            if len(pending) >= step.store_batch:
+                _store_batch(step, db, pending, tally.records)
+            return
+        reason = done.reason if done is not None else f"{task.label}: unexpected error: {outcome.error!r}"
+        if done is None:
+            log.error("%s: %s", step.name, reason)
+        tally.failures.append((task, str(reason)))
+        with db.session() as session:
+            record_step(
+                session,
+                step=step.name,
+                status="failed",
+                frame_id=task.frame_id,
+                night=task.night,
+                reason=reason,
+                input_hash=None if step.retry_failed else task.key,
+                details=done.details if done is not None else None,
+                seconds=done.seconds if done is not None else None,
+            )
+
+    map_frames(
+        _Guarded(step.name, step.process),
+        todo,
+        parallel,
+        client=client,
+        progress=progress,
+        description=step.name,
+        label=lambda task: Path(task.label).name,
+        on_result=finished,
+    )
+    _store_batch(step, db, pending, tally.records)
+    order = {id(task): i for i, task in enumerate(todo)}  # frame order, whatever finished first
+    tally.done.sort(key=lambda task: order[id(task)])
+    tally.failures.sort(key=lambda failure: order[id(failure[0])])
+    tally.seconds = time.perf_counter() - started
+    return tally
+
+
+def _store_batch(
+    step: FrameStep[In, Out],
+    db: Database,
+    pending: list[tuple[FrameTask[In], Out, float]],
+    records: dict[int, StepRecord],
+) -> None:
+    """Write several frames' rows and ``ok`` runs in one transaction, then forget them."""
+    if not pending:
+        return
+    with db.session() as session:
+        for task, result, seconds in pending:
+            record = records[task.frame_id] = step.store(session, task, result)
+            record_step(
+                session,
+                step=step.name,
+                status="ok",
+                frame_id=task.frame_id,
+                night=task.night,
+                input_hash=task.key,
+                output_path=record.output_path,
+                details=record.details,
+                seconds=seconds,
+            )
+    pending.clear()
