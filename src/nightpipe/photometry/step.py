@@ -14,9 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,16 +27,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from nightpipe.config import Settings
-from nightpipe.errors import NightpipeError, PhotometryError
+from nightpipe.errors import PhotometryError
 from nightpipe.frames.fitsio import open_fits, read_image
 from nightpipe.photometry.measure import CameraParams, FrameMeasurement, measure_frame
 from nightpipe.photometry.table import build_source_table, source_table_name, write_source_table
-from nightpipe.pipeline.parallel import Outcome, map_frames
+from nightpipe.pipeline.framestep import FrameTask, StepRecord, run_frame_step
 from nightpipe.progress import Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
 from nightpipe.store.models_photometry import Measurement, PhotometryFrame
-from nightpipe.store.steps import record_step
 from nightpipe.store.values import finite_list, finite_or_none
 
 log = logging.getLogger(__name__)
@@ -265,31 +263,49 @@ class _Measured:
 
     rows: list[tuple[Any, ...]]
     summary: dict[str, Any]
-    input_hash: str
-    seconds: float
-    error: str | None = None
 
 
-class _Measurer:
-    """The per-frame function given to ``map_frames``: measure, write the table, prepare the rows."""
+class PhotometryStep:
+    """The per-frame step (:class:`~nightpipe.pipeline.framestep.FrameStep`): measure a frame,
+    write its source table; store its measurements and summary."""
+
+    name = STEP
+    store_batch = 16  # frames per transaction (a commit per frame cost as much as the inserts)
+    retry_failed = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def __call__(self, job: _Job) -> _Measured:
-        t0 = time.perf_counter()
-        try:
-            table, _meas = measure_file(job.path, self.settings, frame=job.frame, airmass=job.airmass)
-            write_source_table(table, job.out)
-        except NightpipeError as exc:  # sent back as text: typed errors need not survive pickling
-            log.warning("photometry failed: %s", exc)
-            return _Measured([], {}, "", time.perf_counter() - t0, error=str(exc))
-        return _Measured(
-            rows=measurement_rows(job.frame.id, table),
-            summary=_frame_summary(table),
-            input_hash=_input_hash(Path(str(table.meta["frame"])), self.settings),
-            seconds=time.perf_counter() - t0,
-        )
+    def process(self, job: _Job) -> _Measured:
+        """Measure one frame and write its table (no database: runs on a worker)."""
+        table, _meas = measure_file(job.path, self.settings, frame=job.frame, airmass=job.airmass)
+        write_source_table(table, job.out)
+        return _Measured(rows=measurement_rows(job.frame.id, table), summary=_frame_summary(table))
+
+    def store(self, session: Session, task: FrameTask[_Job], result: _Measured) -> StepRecord:
+        """The frame's ``measurements`` and ``photometry_frames`` rows."""
+        frame, out, info = task.item.frame, task.item.out, result.summary
+        session.execute(delete(Measurement).where(Measurement.frame_id == frame.id))
+        if result.rows:
+            _insert_measurements(session, result.rows)
+        summary = session.scalars(select(PhotometryFrame).where(PhotometryFrame.frame_id == frame.id)).first()
+        if summary is None:
+            summary = PhotometryFrame(frame_id=frame.id)
+            session.add(summary)
+        summary.night = frame.night
+        summary.table_path = str(out)
+        summary.n_sources = info["n_sources"]
+        summary.fwhm_px = info["fwhm_px"]
+        summary.fwhm_arcsec = info["fwhm_arcsec"]
+        summary.ellipticity = info["ellipticity"]
+        summary.sky = info["sky"]
+        summary.sky_rms = info["sky_rms"]
+        summary.aper_radii_px = info["aper_radii_px"]
+        summary.unit = info["unit"]
+        summary.settings_hash = self.settings.digest("photometry", "camera")
+        summary.software = info["software"]
+        details = {"n_sources": info["n_sources"], "fwhm_px": info["fwhm_px"], "sky": info["sky"]}
+        return StepRecord(output_path=str(out), details=details)
 
 
 MEASUREMENT_COLUMNS = (
@@ -375,55 +391,6 @@ def _frame_summary(table: Table) -> dict[str, Any]:
     }
 
 
-STORE_BATCH = 16  # frames per transaction (a commit per frame cost as much as the inserts)
-
-
-def _store_all(db: Database, pending: list[tuple[_Job, _Measured]], settings: Settings) -> None:
-    """Write the rows of several measured frames in one transaction, then forget them.
-
-    A run killed before the commit records none of them: they are measured again next time.
-    """
-    if pending:
-        with db.session() as session:
-            for job, measured in pending:
-                _store(session, job.frame, measured, job.out, settings)
-        pending.clear()
-
-
-def _store(session: Session, frame: Frame, measured: _Measured, out: Path, settings: Settings) -> None:
-    info = measured.summary
-    session.execute(delete(Measurement).where(Measurement.frame_id == frame.id))
-    if measured.rows:
-        _insert_measurements(session, measured.rows)
-    summary = session.scalars(select(PhotometryFrame).where(PhotometryFrame.frame_id == frame.id)).first()
-    if summary is None:
-        summary = PhotometryFrame(frame_id=frame.id)
-        session.add(summary)
-    summary.night = frame.night
-    summary.table_path = str(out)
-    summary.n_sources = info["n_sources"]
-    summary.fwhm_px = info["fwhm_px"]
-    summary.fwhm_arcsec = info["fwhm_arcsec"]
-    summary.ellipticity = info["ellipticity"]
-    summary.sky = info["sky"]
-    summary.sky_rms = info["sky_rms"]
-    summary.aper_radii_px = info["aper_radii_px"]
-    summary.unit = info["unit"]
-    summary.settings_hash = settings.digest("photometry", "camera")
-    summary.software = info["software"]
-    record_step(
-        session,
-        step=STEP,
-        status="ok",
-        frame_id=frame.id,
-        night=frame.night,
-        input_hash=measured.input_hash,
-        output_path=str(out),
-        details={"n_sources": info["n_sources"], "fwhm_px": info["fwhm_px"], "sky": info["sky"]},
-        seconds=measured.seconds,
-    )
-
-
 def run_photometry(
     settings: Settings,
     db: Database,
@@ -457,7 +424,6 @@ def run_photometry(
     -------
     PhotometrySummary
     """
-    started = time.perf_counter()
     with db.session() as session:
         query = (
             select(Frame, StepRun)
@@ -466,66 +432,23 @@ def run_photometry(
         )
         if night is not None:
             query = query.where(Frame.night == night)
-        jobs = [(frame, Path(str(run.output_path))) for frame, run in session.execute(query).all()]
-        done = {
-            run.frame_id: run.input_hash
-            for run in session.scalars(select(StepRun).where(StepRun.step == STEP, StepRun.status == "ok"))
-        }
-    jobs.sort(key=lambda job: (job[0].mid_utc is None, job[0].mid_utc or datetime.min, job[1].name))
-    summary = PhotometrySummary()
-    todo: list[_Job] = []
-    for frame, path in jobs:
+        found = [(frame, Path(str(run.output_path))) for frame, run in session.execute(query).all()]
+    found.sort(key=lambda job: (job[0].mid_utc is None, job[0].mid_utc or datetime.min, job[1].name))
+    airmasses = frame_airmasses(settings, [frame for frame, _ in found])  # one transform for the night
+    tasks = []
+    for frame, path in found:
         out = table_path(settings, frame.night, path)
-        if (
-            not force
-            and path.is_file()
-            and out.is_file()
-            and done.get(frame.id) == _input_hash(path, settings)
-        ):
-            summary.skipped += 1
-            continue
-        todo.append(_Job(frame, path, out))
-    airmasses = frame_airmasses(settings, [job.frame for job in todo])  # one transform for the night
-    todo = [replace(job, airmass=airmasses.get(job.frame.id)) for job in todo]
-
-    pending: list[tuple[_Job, _Measured]] = []
-
-    def finished(index: int, result: Outcome[_Measured]) -> None:
-        job = todo[index]
-        measured = result.value
-        if measured is not None and measured.error is None:
-            pending.append((job, measured))
-            if len(pending) >= STORE_BATCH:
-                _store_all(db, pending, settings)
-            summary.ok += 1
-            summary.tables.append(job.out)
-            return
-        reason = measured.error if measured is not None else f"{job.path}: unexpected error: {result.error!r}"
-        summary.failed += 1
-        summary.failures[str(job.path)] = str(reason)
-        with db.session() as session:
-            record_step(
-                session,
-                step=STEP,
-                status="failed",
-                frame_id=job.frame.id,
-                night=job.frame.night,
-                reason=reason,
-                seconds=measured.seconds if measured is not None else None,
-            )
-
-    map_frames(
-        _Measurer(settings),
-        todo,
-        settings.parallel,
-        client=client,
-        progress=progress,
-        description="photometry",
-        label=lambda job: job.path.name,
-        on_result=finished,
+        job = _Job(frame, path, out, airmasses.get(frame.id))
+        key = _input_hash(path, settings) if path.is_file() else ""
+        tasks.append(FrameTask(frame.id, frame.night, key, job, str(path), outputs=(path, out)))
+    tally = run_frame_step(
+        PhotometryStep(settings), tasks, db, settings.parallel, force=force, client=client, progress=progress
     )
-    _store_all(db, pending, settings)
-    order = {job.out: i for i, job in enumerate(todo)}  # frame order, whatever finished first
-    summary.tables.sort(key=lambda path: order.get(path, len(order)))
-    summary.seconds = time.perf_counter() - started
-    return summary
+    return PhotometrySummary(
+        ok=tally.ok,
+        failed=tally.failed,
+        skipped=len(tally.skipped),
+        tables=[task.item.out for task in tally.done],
+        failures={task.label: reason for task, reason in tally.failures},
+        seconds=tally.seconds,
+    )
