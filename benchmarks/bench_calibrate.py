@@ -162,7 +162,7 @@ def _our_setup(paths: list[Path], masters: dict[str, Path], out: Path) -> tuple[
 
 def _ours(paths: list[Path], masters: dict[str, Path], out: Path, threads: bool) -> dict[str, Any]:
     from nightpipe.calib.apply import ApplyParams, apply_calibration
-    from nightpipe.calib.calibrate import MasterCache, _Calibrator, calibrate_frame, master_arrays
+    from nightpipe.calib.calibrate import FrameCalibrator, MasterCache, calibrate_frame, master_arrays
     from nightpipe.frames.fitsio import read_image
     from nightpipe.pipeline.parallel import map_frames
 
@@ -170,7 +170,7 @@ def _ours(paths: list[Path], masters: dict[str, Path], out: Path, threads: bool)
     start = time.perf_counter()
     warm_folder = out / "warm"
     if threads:
-        calibrator = _Calibrator(settings)
+        calibrator = FrameCalibrator(settings)
         map_frames(
             calibrator, [job(0, paths[0], warm_folder), job(1, paths[1], warm_folder)], settings.parallel
         )

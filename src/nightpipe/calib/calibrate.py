@@ -1,6 +1,6 @@
-"""The calibrate step: match masters to every light frame, calibrate it, write the product, record it.
+"""Calibrating a light frame: masters applied, product written (the step's loop: :mod:`nightpipe.calib.step`).
 
-For each light frame of the inventory (one night, or all):
+For each light frame of the inventory (one night, or all), the step does:
 
 1. the library gives the bias, dark, flat and bad-pixel masters
    (:func:`nightpipe.calib.library.match_master`, with the reason when none fits);
@@ -22,8 +22,6 @@ settings) have not changed since its last successful calibration is skipped.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import time
@@ -45,20 +43,14 @@ from nightpipe.calib.apply import (
     check_flat,
     flag_counts,
 )
-from nightpipe.calib.calibrated_io import calibrated_path, science_header, write_calibrated
+from nightpipe.calib.calibrated_io import science_header, write_calibrated
 from nightpipe.calib.cosmics import CosmicParams, detect_cosmics
-from nightpipe.calib.library import match_master
 from nightpipe.calib.overscan import apply_overscan, plan_overscan, trim
 from nightpipe.config import Settings
 from nightpipe.errors import CalibrationError, NightpipeError
 from nightpipe.frames.fitsio import header_span, open_fits, read_image
 from nightpipe.frames.flags import BAD_PIXEL_FLAGS, PixelFlag
-from nightpipe.inventory import light_frames
-from nightpipe.pipeline.parallel import Outcome, map_frames
-from nightpipe.progress import NullProgress, Progress
-from nightpipe.store.db import Database
-from nightpipe.store.models import Frame, Master
-from nightpipe.store.steps import record_step, step_status
+from nightpipe.store.models import Master
 
 log = logging.getLogger(__name__)
 
@@ -519,158 +511,10 @@ def _keywords(
     return keys
 
 
-# --------------------------------------------------------------------------- the step
+# --------------------------------------------------------------------------- for map_frames
 
 
-def _input_hash(frame: Frame, masters: dict[str, MasterRef], settings: Settings) -> str:
-    text = json.dumps(
-        {
-            "raw": [frame.path, frame.hdu, frame.sha1, frame.size, frame.mtime],
-            "masters": {k: [r.path, r.inputs_hash] for k, r in sorted(masters.items())},
-            "settings": settings.digest("calibration", "camera"),
-            "software": __version__,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def plan_job(
-    frame: Frame, masters: dict[str, Master | None], reasons: dict[str, str], output: Path
-) -> FrameJob:
-    """A :class:`FrameJob` from a frame row and the masters found (``None`` when missing)."""
-    refs = {kind: MasterRef.from_row(row) for kind, row in masters.items() if row is not None}
-    missing = {kind: reasons.get(kind, "no master") for kind in REQUIRED if masters.get(kind) is None}
-    return FrameJob(
-        frame_id=frame.id,
-        path=frame.path,
-        hdu=frame.hdu,
-        night=frame.night,
-        exptime=frame.exptime,
-        gain=frame.gain,
-        masters=refs,
-        missing=missing,
-        output=output,
-    )
-
-
-def run_calibrate(
-    settings: Settings,
-    db: Database,
-    *,
-    night: str | None = None,
-    progress: Progress | None = None,
-    allow_missing: bool | None = None,
-    force: bool = False,
-    plots: bool = True,
-    client: Any = None,
-) -> CalibrateSummary:
-    """Calibrate the light frames of a night (or of every night) and record each outcome.
-
-    The frames are calibrated in parallel through :func:`nightpipe.pipeline.parallel.map_frames`
-    (threads of this process, or the workers of a Dask ``client``); the database is read and
-    written in this process only.
-
-    Parameters
-    ----------
-    settings
-        The effective settings.
-    db
-        The database with the inventory and the master library.
-    night
-        ``YYYY-MM-DD`` of the night, or ``None`` for every light frame.
-    progress
-        Progress sink (one advance per frame).
-    allow_missing
-        Calibrate with the masters that exist when some are missing (default:
-        ``settings.calibration.allow_missing_masters``).
-    force
-        Recalibrate frames whose product is up to date.
-    plots
-        Draw the before/after picture of one frame calibrated in this run
-        (``plots/<night>/calibrate_<stem>.png``).
-    client
-        A ``distributed.Client`` to run the frames on, or ``None`` for threads
-        (``settings.parallel.threads``).
-
-    Returns
-    -------
-    CalibrateSummary
-        Counts, outputs and failures.
-
-    Examples
-    --------
-    >>> summary = run_calibrate(settings, db, night="2017-12-19", allow_missing=True)  # doctest: +SKIP
-    """
-    start = time.perf_counter()
-    progress = progress or NullProgress()
-    allow = settings.calibration.allow_missing_masters if allow_missing is None else allow_missing
-    summary = CalibrateSummary()
-    with db.session() as session:
-        frames = light_frames(session, night)
-    summary.frames = len(frames)
-    claimed: set[Path] = set()
-    used_masters: dict[str, set[str]] = {}
-    planned = [_plan(frame, settings, db, allow=allow, force=force, claimed=claimed) for frame in frames]
-    for frame, item in zip(frames, planned, strict=True):
-        if isinstance(item, FrameOutcome):  # unchanged, or failed for a missing master
-            if item.status != "unchanged":
-                _record_frame(db, item, frame.night, None)
-            _tally(summary, item, used_masters)
-    jobs = [item for item in planned if isinstance(item, _Planned)]
-
-    def finished(index: int, result: Outcome[FrameOutcome]) -> None:
-        outcome = result.value if result.value is not None else _crashed(jobs[index].job, result.error)
-        _record_frame(db, outcome, jobs[index].job.night, jobs[index].input_hash)
-        _tally(summary, outcome, used_masters)
-
-    map_frames(
-        _Calibrator(settings),
-        [p.job for p in jobs],
-        settings.parallel,
-        client=client,
-        progress=progress,
-        description="calibrate",
-        label=lambda job: Path(job.path).name,
-        on_result=finished,
-    )
-    order = {str(p.job.output): i for i, p in enumerate(jobs)}  # frame order, whatever finished first
-    summary.outputs.sort(key=lambda path: order.get(path, len(order)))
-    if plots and summary.outputs:
-        summary.plot = _sample_plot(settings, summary.outputs[len(summary.outputs) // 2])
-    summary.seconds = time.perf_counter() - start
-    _record_night(db, night, summary, used_masters)
-    log.info(
-        "calibrate: %d ok, %d unchanged, %d failed of %d frames",
-        summary.ok,
-        summary.unchanged,
-        summary.failed,
-        summary.frames,
-    )
-    return summary
-
-
-def _sample_plot(settings: Settings, calibrated: str) -> str | None:
-    """The before/after PNG of one calibrated frame; a failure is logged, never raised."""
-    from nightpipe.report.calib_plots import plot_before_after
-
-    try:
-        png = plot_before_after(settings, calibrated)
-    except (NightpipeError, OSError, ValueError) as exc:
-        log.warning("calibrate: no before/after plot for %s: %s", calibrated, exc)
-        return None
-    return str(png) if png is not None else None
-
-
-@dataclass(frozen=True)
-class _Planned:
-    """A frame to calibrate: its job and the hash recorded with a successful outcome."""
-
-    job: FrameJob
-    input_hash: str
-
-
-class _Calibrator:
+class FrameCalibrator:
     """The per-frame function given to ``map_frames``: picklable, one master cache per thread.
 
     With several frames in flight (``parallel.threads > 1``) each frame's compiled kernel runs
@@ -698,129 +542,3 @@ class _Calibrator:
             if self._single and threading.current_thread() is not threading.main_thread():
                 numba.set_num_threads(1)  # thread-local in numba: this pool thread only
         return calibrate_frame(job, self.settings, cache)
-
-
-def _crashed(job: FrameJob, error: BaseException | None) -> FrameOutcome:
-    """The failed outcome of a frame whose calibration raised unexpectedly (or whose worker died)."""
-    log.error("calibrate: %s crashed: %r", job.path, error)
-    return FrameOutcome(job.frame_id, job.path, "failed", f"{job.path}: unexpected error: {error!r}")
-
-
-def _plan(
-    frame: Frame,
-    settings: Settings,
-    db: Database,
-    *,
-    allow: bool,
-    force: bool,
-    claimed: set[Path],
-) -> _Planned | FrameOutcome:
-    """The job of a frame, or its outcome when nothing is to be done (unchanged, masters missing)."""
-    with db.session() as session:
-        found: dict[str, Master | None] = {}
-        reasons: dict[str, str] = {}
-        for kind in (*REQUIRED, "badpix"):
-            match = match_master(session, frame, kind, settings)
-            found[kind] = match.master
-            if match.master is None and match.reason:
-                reasons[kind] = match.reason
-        output = calibrated_path(Path(settings.paths.output), frame.night, frame.path, frame.hdu)
-        if output in claimed:  # two raw files of a night with the same name
-            output = output.with_name(f"{output.stem}_{frame.id}.fits")
-        claimed.add(output)
-        job = plan_job(frame, found, reasons, output)
-        input_hash = _input_hash(frame, job.masters, settings)
-        previous = step_status(session, step=STEP, frame_id=frame.id)
-        if (
-            not force
-            and previous is not None
-            and previous.status == "ok"
-            and previous.input_hash == input_hash
-            and previous.output_path
-            and Path(previous.output_path).is_file()
-        ):
-            return FrameOutcome(frame.id, frame.path, "unchanged", output=previous.output_path)
-    if job.missing and not allow:
-        reason = "; ".join(f"{reasons.get(k, f'no {k} master')}" for k in job.missing)
-        return FrameOutcome(
-            frame.id,
-            frame.path,
-            "failed",
-            f"{frame.path}: {reason} (calibrate with --allow-missing-masters to go on without it)",
-            details={"missing": job.missing},
-        )
-    return _Planned(job, input_hash)
-
-
-def _record_frame(db: Database, outcome: FrameOutcome, night: str | None, input_hash: str | None) -> None:
-    with db.session() as session:
-        record_step(
-            session,
-            step=STEP,
-            status=outcome.status,
-            frame_id=outcome.frame_id,
-            night=night,
-            reason=outcome.reason,
-            input_hash=input_hash if outcome.status == "ok" else None,
-            output_path=outcome.output,
-            details=outcome.details or None,
-            seconds=outcome.seconds,
-        )
-
-
-def _tally(summary: CalibrateSummary, outcome: FrameOutcome, used: dict[str, set[str]]) -> None:
-    if outcome.status == "unchanged":
-        summary.unchanged += 1
-        return
-    if outcome.status != "ok":
-        summary.failed += 1
-        summary.failures.append((outcome.path, outcome.reason or "failed"))
-        return
-    summary.ok += 1
-    if outcome.output:
-        summary.outputs.append(outcome.output)
-    masters = outcome.details.get("masters", {})
-    if not masters:
-        summary.without_masters += 1
-    for kind, path in masters.items():
-        used.setdefault(kind, set()).add(path)
-    for kind in outcome.details.get("missing", {}):
-        summary.missing[kind] = summary.missing.get(kind, 0) + 1
-    summary.cosmic_pixels += int(outcome.details.get("cosmic", {}).get("pixels", 0))
-
-
-def _record_night(
-    db: Database, night: str | None, summary: CalibrateSummary, used: dict[str, set[str]]
-) -> None:
-    applied = {kind: sorted(paths) for kind, paths in used.items()}
-    note = None
-    if summary.ok and not applied:
-        note = "no masters were applied: frames are not bias-, dark- or flat-corrected"
-    elif summary.missing:
-        note = "some corrections were not applied: " + ", ".join(
-            f"{kind} on {n} frames" for kind, n in sorted(summary.missing.items())
-        )
-    # the night failed only when no frame could be calibrated at all
-    status = "failed" if summary.failed and summary.ok + summary.unchanged == 0 else "ok"
-    reason = note
-    if summary.failed:
-        reason = f"{summary.failed} of {summary.frames} frames failed" + (f"; {note}" if note else "")
-    with db.session() as session:
-        record_step(
-            session,
-            step=STEP,
-            status=status if summary.frames else "skipped",
-            night=night,
-            reason=reason if summary.frames else "no light frames",
-            details={
-                "frames": summary.frames,
-                "ok": summary.ok,
-                "unchanged": summary.unchanged,
-                "failed": summary.failed,
-                "without_masters": summary.without_masters,
-                "missing": summary.missing,
-                "masters_applied": applied,
-                "cosmic_pixels": summary.cosmic_pixels,
-            },
-            seconds=summary.seconds,
-        )

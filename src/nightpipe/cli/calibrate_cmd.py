@@ -24,8 +24,8 @@ def calibrate(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw a before/after pair of one frame"),
 ) -> None:
     """Calibrate light frames: overscan, bias, scaled dark, flat, bad pixels, cosmic rays."""
-    from nightpipe.calib.calibrate import run_calibrate
     from nightpipe.calib.cosmics import MODES
+    from nightpipe.calib.step import run_calibrate
     from nightpipe.store import open_database
 
     settings = state(ctx).settings

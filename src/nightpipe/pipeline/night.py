@@ -41,7 +41,7 @@ def _masters(ctx: NightContext) -> Any:
 
 
 def _calibrate(ctx: NightContext) -> Any:
-    from nightpipe.calib.calibrate import run_calibrate
+    from nightpipe.calib.step import run_calibrate
 
     return run_calibrate(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress, client=ctx.client)
 
