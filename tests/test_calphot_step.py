@@ -151,6 +151,8 @@ def test_zero_points_and_extinction_recovered(tmp_path: Path, db_url: str) -> No
     write_source_table(read_source_table(redone), redone)  # photometry again
     third = run_zeropoints(settings, db, night=NIGHT, catalogs=cats)
     assert (third.processed, third.skipped) == (1, 11)
+    with open(out / "tables" / NIGHT / "sources.csv", newline="") as handle:  # still the whole night
+        assert len(list(csv.DictReader(handle))) == 12 * 120 + 3
     with db.session() as s:  # and no duplicate rows
         assert s.scalar(select(func.count()).select_from(ZeroPoint)) == 12
         assert s.scalar(select(func.count()).select_from(CalibratedMag)) == 12 * 120 + 3  # + the 3 neighbours

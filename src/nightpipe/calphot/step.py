@@ -1,12 +1,17 @@
-"""The zero-point step: calibrate every source table of a night against a reference catalogue."""
+"""The zero-point step: calibrate every source table of a night against a reference catalogue.
+
+Per night: one catalogue cone covering every solved table; then each frame's fit is a
+:class:`ZeroPointStep` run through :func:`~nightpipe.pipeline.framestep.run_frame_step` (stored
+when its table changed); then the night's products from every frame's fit
+(:mod:`nightpipe.calphot.night_products`).
+"""
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from astropy import units as u
@@ -16,21 +21,25 @@ from astropy.time import Time
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from nightpipe.calphot.accuracy import CatalogAgreement, catalog_agreement, usable_measurements
-from nightpipe.calphot.extinction import fit_extinction
-from nightpipe.calphot.frame import FrameCalibration, calibrate_table
-from nightpipe.calphot.plots import plot_catalog_vs_instrumental, plot_zero_point_vs_airmass
+from nightpipe.calphot.frame import calibrate_table
+from nightpipe.calphot.night_products import (
+    Calibrated,
+    NightFrames,
+    NightProducts,
+    add_frame,
+    write_night_products,
+)
 from nightpipe.calphot.transforms import filter_band
 from nightpipe.catalogs.service import LocalCone, ReferenceCatalogs, tycho2_cone
-from nightpipe.config import Settings
+from nightpipe.config import ParallelConfig, Settings
 from nightpipe.errors import NightpipeError
-from nightpipe.frames.fitsio import atomic_open, product_files
+from nightpipe.frames.fitsio import product_files
 from nightpipe.photometry.table import SOURCE_TABLE_SUFFIX, read_source_table
+from nightpipe.pipeline.framestep import FrameTask, StepRecord, previous_runs, run_frame_step
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
 from nightpipe.store.models_calphot import CalibratedMag, ZeroPoint
-from nightpipe.store.steps import record_step
 from nightpipe.store.values import finite_list, finite_or_none
 
 log = logging.getLogger(__name__)
@@ -120,39 +129,51 @@ def _frame_for(session_db: Database, table: Table, path: Path) -> Frame | None:
 
 
 @dataclass(frozen=True)
-class _Pending:
-    """One calibrated frame waiting to be written."""
+class _TableJob:
+    """One source table to calibrate, and the filter its frame was taken in."""
 
-    frame: Frame
-    night: str
-    cal: FrameCalibration
-    airmass: float | None
-    stamp: str
+    table: Table
+    filter: str | None
 
 
-STORE_BATCH = 32  # frames per transaction: one commit per frame was a third of the step
+class ZeroPointStep:
+    """The per-frame step (:class:`~nightpipe.pipeline.framestep.FrameStep`) of one night's zero
+    points: fit a table against the night's catalogue; store its zero point and magnitudes."""
+
+    name = STEP
+    store_batch = 32  # frames per transaction: one commit per frame was a third of the step
+    retry_failed = False  # same table, same catalogue: the same failure
+
+    def __init__(self, catalog: Table) -> None:
+        self.catalog = catalog
+
+    def process(self, job: _TableJob) -> Calibrated:
+        """Fit the zero point of one table (no database)."""
+        table = job.table
+        cal = calibrate_table(
+            table,
+            self.catalog,
+            filter_band(job.filter),
+            wcs_rms_arcsec=table.meta.get("wcs_rms_arcsec"),
+            pixel_scale_arcsec=float(table.meta.get("pixel_scale_arcsec") or 1.0),
+        )
+        airmass = table.meta.get("airmass")
+        return Calibrated(cal, float(airmass) if airmass is not None else None)
+
+    def store(self, session: Session, task: FrameTask[_TableJob], result: Calibrated) -> StepRecord:
+        """The frame's ``zero_points`` row and ``calibrated_mags`` rows."""
+        _store_rows(session, task.frame_id, str(task.night), result)
+        return StepRecord(details={"zero_point": result.cal.fit.zero_point, "n_used": result.cal.fit.n_used})
 
 
-def _store_all(db: Database, pending: list[_Pending]) -> None:
-    """Write the zero points and magnitudes of several frames in one transaction, then forget them.
-
-    A run killed before the commit leaves none of them recorded: they are done again next time.
-    """
-    if pending:
-        with db.session() as session:
-            for item in pending:
-                _store(session, item)
-        pending.clear()
-
-
-def _store(session: Session, item: _Pending) -> None:
-    frame, night, cal, airmass, stamp = item.frame, item.night, item.cal, item.airmass, item.stamp
+def _store_rows(session: Session, frame_id: int, night: str, result: Calibrated) -> None:
+    cal, airmass = result.cal, result.airmass
     table = cal.table
-    session.execute(delete(ZeroPoint).where(ZeroPoint.frame_id == frame.id))
-    session.execute(delete(CalibratedMag).where(CalibratedMag.frame_id == frame.id))
+    session.execute(delete(ZeroPoint).where(ZeroPoint.frame_id == frame_id))
+    session.execute(delete(CalibratedMag).where(CalibratedMag.frame_id == frame_id))
     session.add(
         ZeroPoint(
-            frame_id=frame.id,
+            frame_id=frame_id,
             night=night,
             catalog=str(table.meta["zero_point_catalog"]),
             band=cal.reference.band,
@@ -182,148 +203,17 @@ def _store(session: Session, item: _Pending) -> None:
     }
     band = cal.reference.band
     rows = [
-        {"frame_id": frame.id, "band": band, **{k: v[i] for k, v in column.items()}}
+        {"frame_id": frame_id, "band": band, **{k: v[i] for k, v in column.items()}}
         for i in range(int(good.sum()))
     ]
     if rows:
         session.execute(insert(CalibratedMag.metadata.tables[CalibratedMag.__tablename__]), rows)
-    record_step(
-        session,
-        step=STEP,
-        status="ok",
-        frame_id=frame.id,
-        input_hash=stamp,
-        night=night,
-        details={"zero_point": cal.fit.zero_point, "n_used": cal.fit.n_used},
-    )
-
-
-def write_sources_csv(rows: list[dict[str, object]], destination: Path, band: str) -> Path:
-    """Catalogue-vs-measured table in the layout of the Guilford College pipeline's sources.csv."""
-    fields = [
-        "id",
-        "RA_C",
-        "DEC_C",
-        "RA_M",
-        "DEC_M",
-        "DIF",
-        f"MAG_{band}",
-        "MAG_err",
-        f"CMAG_{band}",
-        "DATETIME",
-        "IMGNAME",
-    ]
-    with atomic_open(destination, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "---") for k in fields})
-    return destination
-
-
-def _csv_rows(table: Table, band: str, image: str) -> list[dict[str, object]]:
-    """Rows of the catalogue-vs-measured CSV from a calibrated source table."""
-    when = str(table.meta.get("mid_utc", ""))
-    good = np.isfinite(np.asarray(table["mag"], float))
-
-    def col(name: str) -> list[Any]:
-        return list(np.asarray(table[name])[good].tolist())
-
-    cat_id = [str(c) for c in col("cat_id")]
-    cat_ra, cat_dec, cat_sep, cat_mag = col("cat_ra"), col("cat_dec"), col("cat_sep"), col("cat_mag")
-    ra, dec, mag, mag_err = col("ra"), col("dec"), col("mag"), col("mag_err")
-    rows: list[dict[str, object]] = []
-    for i, ident in enumerate(cat_id):
-        matched = bool(ident)
-        rows.append(
-            {
-                "id": ident if matched else "nan",
-                "RA_C": float(cat_ra[i]) if matched else "nan",
-                "DEC_C": float(cat_dec[i]) if matched else "nan",
-                "RA_M": float(ra[i]),
-                "DEC_M": float(dec[i]),
-                "DIF": round(float(cat_sep[i]), 3) if matched else "nan",
-                f"MAG_{band}": float(mag[i]),
-                "MAG_err": float(mag_err[i]),
-                f"CMAG_{band}": float(cat_mag[i]) if matched else "nan",
-                "DATETIME": when,
-                "IMGNAME": image,
-            }
-        )
-    return rows
-
-
-def _agreement_columns(table: Table) -> dict[str, np.ndarray]:
-    """What :func:`~nightpipe.calphot.accuracy.catalog_agreement` needs from a calibrated table."""
-    return {
-        "cat_id": np.asarray(table["cat_id"]).astype(str),
-        "cat_mag": np.asarray(table["cat_mag"], float),
-        "cat_err": np.asarray(table["cat_err"], float),
-        "mag": np.asarray(table["mag"], float),
-        "mag_err": np.asarray(table["mag_err"], float),
-        "usable": usable_measurements(
-            np.asarray(table["flags"], int) if "flags" in table.colnames else np.zeros(len(table), int),
-            np.nan_to_num(np.asarray(table["contam"], float), nan=np.inf),
-            np.asarray(table["cat_contam"], float),
-        ),
-    }
-
-
-def night_agreement(columns: list[dict[str, np.ndarray]], max_cat_mag: float) -> CatalogAgreement:
-    """Calibrated vs catalogue magnitudes over a night, from the per-frame columns."""
-    joined = {k: np.concatenate([c[k] for c in columns]) for k in columns[0]}
-    return catalog_agreement(
-        joined["cat_id"],
-        joined["cat_mag"],
-        joined["cat_err"],
-        joined["mag"],
-        joined["mag_err"],
-        joined["usable"],
-        max_cat_mag=max_cat_mag,
-    )
-
-
-def write_agreement_csv(agreement: CatalogAgreement, destination: Path) -> Path:
-    """Per catalogue star: catalogue and night-mean calibrated magnitudes, their difference."""
-    with atomic_open(destination, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(agreement.stars.colnames)
-        for row in agreement.stars:
-            writer.writerow(
-                [row[c] if c in ("cat_id", "n_frames") else f"{float(row[c]):.4f}" for c in row.colnames]
-            )
-    return destination
 
 
 def _stamp(path: Path, settings_digest: str) -> str:
     """What a source table looked like after this step wrote it (size, mtime) and the settings."""
     stat = path.stat()
     return f"{stat.st_size}:{stat.st_mtime_ns}:{settings_digest}"
-
-
-def _unchanged(db: Database, frame: Frame | None, stamp: str) -> bool:
-    if frame is None:
-        return False
-    with db.session() as session:
-        run = session.scalars(
-            select(StepRun).where(StepRun.step == STEP, StepRun.frame_id == frame.id)
-        ).first()
-        return run is not None and run.input_hash == stamp  # same input: same result (or same failure)
-
-
-@dataclass
-class _NightFrames:
-    """What calibrating the frames of one night gave, for its products and the summary."""
-
-    processed: int = 0
-    failed: int = 0
-    skipped: int = 0
-    band: str = "?"
-    zero_points: list[float] = field(default_factory=list)
-    series: list[tuple[float, float, float]] = field(default_factory=list)  # airmass, zp, zp error
-    csv_rows: list[dict[str, object]] = field(default_factory=list)
-    agreement_columns: list[dict[str, np.ndarray]] = field(default_factory=list)
-    sample: tuple[FrameCalibration, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -338,67 +228,49 @@ class _NightInput:
     stamps: list[str]
 
 
-def _record_failure(db: Database, frame: Frame | None, night: str, reason: str, stamp: str) -> None:
-    if frame is None:
-        return
-    with db.session() as session:
-        record_step(
-            session,
-            step=STEP,
-            status="failed",
-            frame_id=frame.id,
-            night=night,
-            reason=reason,
-            input_hash=stamp,
-        )
+def _calibrate_frames(db: Database, work: _NightInput, catalog: Table, progress: Progress) -> NightFrames:
+    """Fit every frame's zero point; store those whose table changed (in batched transactions).
 
-
-def _calibrate_frames(db: Database, work: _NightInput, catalog: Table, progress: Progress) -> _NightFrames:
-    """Fit every frame's zero point; store those whose table changed (in batched transactions)."""
-    out = _NightFrames()
-    pending: list[_Pending] = []
-    paths = work.paths
-    progress.start(len(paths), f"zero points {work.night}")
-    rows = zip(paths, work.tables, work.frames, work.todo, work.stamps, strict=True)
-    for path, table, frame, todo, stamp in rows:
-        progress.advance(path.name)
-        try:
-            wanted = filter_band(frame.filter if frame is not None else table.meta.get("filter"))
-            cal = calibrate_table(
-                table,
-                catalog,
-                wanted,
-                wcs_rms_arcsec=table.meta.get("wcs_rms_arcsec"),
-                pixel_scale_arcsec=float(table.meta.get("pixel_scale_arcsec") or 1.0),
-            )
-        except NightpipeError as exc:
-            if todo:
-                out.failed += 1
-                log.warning("%s", exc, extra={"frame": path.name, "step": STEP})
-                _record_failure(db, frame, work.night, str(exc), stamp)
-            else:
-                out.skipped += 1
+    Unchanged frames are fitted again without being stored: the night's products (CSV,
+    catalogue agreement, extinction) are made of every frame. Tables without an inventory row
+    are fitted for the products and never stored.
+    """
+    step = ZeroPointStep(catalog)
+    tasks: list[FrameTask[_TableJob]] = []
+    orphans: list[int] = []
+    position: dict[int, int] = {}
+    for i, (path, table, frame, stamp) in enumerate(
+        zip(work.paths, work.tables, work.frames, work.stamps, strict=True)
+    ):
+        if frame is None:
+            orphans.append(i)
             continue
-        airmass = table.meta.get("airmass")
-        at = float(airmass) if airmass is not None else None
-        if todo:
-            if frame is not None:
-                pending.append(_Pending(frame, work.night, cal, at, stamp))
-                if len(pending) >= STORE_BATCH:
-                    _store_all(db, pending)
+        position[frame.id] = i
+        tasks.append(FrameTask(frame.id, work.night, stamp, _TableJob(table, frame.filter), str(path)))
+    results: dict[int, Calibrated] = {}
+    tally = run_frame_step(
+        step,
+        tasks,
+        db,
+        ParallelConfig(threads=1),
+        progress=progress,
+        on_done=lambda task, result: results.__setitem__(position[task.frame_id], result),
+    )
+    out = NightFrames(processed=tally.ok, failed=tally.failed, skipped=len(tally.skipped))
+    for task in tally.skipped:  # the same input as last time: fitted for the night's products only
+        with contextlib.suppress(NightpipeError):  # it failed last time, and does again
+            results[position[task.frame_id]] = step.process(task.item)
+    for i in orphans:
+        table = work.tables[i]
+        try:
+            results[i] = step.process(_TableJob(table, table.meta.get("filter")))
             out.processed += 1
-        else:
-            out.skipped += 1
-        if out.sample is None or path == paths[len(paths) // 2]:
-            out.sample = (cal, path.stem)
-        out.band = cal.reference.band
-        out.zero_points.append(cal.fit.zero_point)
-        out.series.append((at if at is not None else np.nan, cal.fit.zero_point, cal.fit.zero_point_err))
-        image = Path(str(table.meta.get("frame", path.stem))).name
-        out.csv_rows += _csv_rows(cal.table, out.band, image)
-        out.agreement_columns.append(_agreement_columns(cal.table))
-    _store_all(db, pending)
-    progress.stop()
+        except NightpipeError as exc:
+            out.failed += 1
+            log.warning("%s", exc, extra={"frame": work.paths[i].name, "step": STEP})
+    for i, path in enumerate(work.paths):
+        if i in results:
+            add_frame(out, results[i], path, work.tables[i], middle=path == work.paths[len(work.paths) // 2])
     return out
 
 
@@ -413,7 +285,11 @@ def _night_input(
             if frame is not None:
                 known[path] = frame
     stamps = [_stamp(p, digest) for p in paths]
-    todo = [not _unchanged(db, known.get(p), st) for p, st in zip(paths, stamps, strict=True)]
+    previous = previous_runs(db, STEP, failed_too=True)  # same input: same result (or same failure)
+    todo = [
+        (frame := known.get(p)) is None or previous.get(frame.id, ("", None))[1] != st
+        for p, st in zip(paths, stamps, strict=True)
+    ]
     if not any(todo) and (output / "tables" / night / "sources.csv").is_file():
         log.info("night %s: every source table already calibrated", night)
         return None
@@ -431,55 +307,6 @@ def _night_catalog(catalogs: ReferenceCatalogs, tables: list[Table]) -> Table | 
     jds = [float(t.meta["jd_utc"]) for t in solved if t.meta.get("jd_utc")]
     epoch = float(Time(np.median(jds), format="jd").jyear) if jds else None
     return catalogs.cone(ra0, dec0, radius, epoch=epoch)
-
-
-@dataclass
-class _NightProducts:
-    sources_csv: Path | None = None
-    agreement: CatalogAgreement | None = None
-    agreement_csv: Path | None = None
-    k: float | None = None
-    k_err: float | None = None
-
-
-def _night_products(
-    output: Path, night: str, done: _NightFrames, catalog_name: str, agreement_max_mag: float
-) -> _NightProducts:
-    """The night's plots, sources.csv, catalogue agreement and extinction fit."""
-    out = _NightProducts()
-    plots = output / "plots" / night
-    if done.sample is not None:
-        cal, stem = done.sample
-        title = f"{stem}: {catalog_name} {cal.reference.band}"
-        plot_catalog_vs_instrumental(cal, plots / "zeropoint_fit.png", title=title)
-    if done.csv_rows:
-        out.sources_csv = write_sources_csv(
-            done.csv_rows, output / "tables" / night / "sources.csv", done.band
-        )
-    if done.agreement_columns:
-        out.agreement = night_agreement(done.agreement_columns, agreement_max_mag)
-        log.info("night %s, %s %s: %s", night, catalog_name, done.band, out.agreement.summary())
-        out.agreement_csv = write_agreement_csv(
-            out.agreement, output / "tables" / night / "catalog_agreement.csv"
-        )
-    if done.series:
-        x, zp, err = (np.array(c) for c in zip(*done.series, strict=True))
-        zp0 = None
-        try:
-            ext = fit_extinction(zp, err, x)
-            out.k, out.k_err, zp0 = ext.k, ext.k_err, ext.zp0
-        except NightpipeError as exc:
-            log.info("extinction not fitted: %s", exc)
-        plot_zero_point_vs_airmass(
-            x,
-            zp,
-            err,
-            plots / "zeropoint_airmass.png",
-            k=out.k,
-            zp0=zp0,
-            title=f"zero point over the night {night}",
-        )
-    return out
 
 
 def run_zeropoints(
@@ -508,7 +335,7 @@ def run_zeropoints(
     processed = failed = skipped = 0
     zps: list[float] = []
     catalog_name: str | None = None
-    last = _NightProducts()
+    last = NightProducts()
     for this_night, paths in _night_tables(output, night).items():
         work = _night_input(db, this_night, paths, digest, output)
         if work is None:
@@ -522,8 +349,8 @@ def run_zeropoints(
         done = _calibrate_frames(db, work, catalog, progress)
         processed, failed, skipped = processed + done.processed, failed + done.failed, skipped + done.skipped
         zps += done.zero_points
-        products = _night_products(output, this_night, done, catalog_name, agreement_max_mag)
-        last = _NightProducts(
+        products = write_night_products(output, this_night, done, catalog_name, agreement_max_mag)
+        last = NightProducts(
             products.sources_csv or last.sources_csv,
             products.agreement or last.agreement,
             products.agreement_csv or last.agreement_csv,

@@ -138,7 +138,8 @@ class _Guarded(Generic[In, Out]):
         except FrameFailedError as exc:
             return _Done(None, str(exc), time.perf_counter() - t0, exc.details)
         except NightpipeError as exc:
-            log.warning("%s failed: %s", self.name, exc)
+            where = {"frame": Path(task.label).name, "step": self.name}
+            log.warning("%s failed: %s", self.name, exc, extra=where)
             return _Done(None, str(exc), time.perf_counter() - t0)
         return _Done(value, None, time.perf_counter() - t0)
 
@@ -174,8 +175,12 @@ def run_frame_step(
     force: bool = False,
     client: Any = None,
     progress: Progress | None = None,
+    on_done: Callable[[FrameTask[In], Out], None] | None = None,
 ) -> StepTally[In]:
     """Run ``step`` on ``tasks``: skip the unchanged, process the rest in parallel, store, record.
+
+    ``on_done(task, result)`` is called in this process with each frame's result as it arrives
+    (for what the night makes of its frames: a summary, a plot, a live view).
 
     Results are written in this process, ``step.store_batch`` frames per transaction, as they
     arrive; a run killed before a commit records none of that batch, so its frames are done
@@ -192,8 +197,11 @@ def run_frame_step(
         task = todo[index]
         done = outcome.value
         if done is not None and done.reason is None:
-            pending.append((task, done.value, done.seconds))  # type: ignore[arg-type]
+            value: Out = done.value  # type: ignore[assignment]
+            pending.append((task, value, done.seconds))
             tally.done.append(task)
+            if on_done is not None:
+                on_done(task, value)
             if len(pending) >= step.store_batch:
                 _store_batch(step, db, pending, tally.records)
             return
