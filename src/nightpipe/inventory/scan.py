@@ -62,7 +62,8 @@ from nightpipe.store.db import Database
 from nightpipe.store.models import Frame
 from nightpipe.store.steps import record_step
 
-log = logging.getLogger(__name__)
+# the package's logger, as before the split: records keep their name (and the "[inventory]" tag)
+log = logging.getLogger("nightpipe.inventory")
 
 #: Suffixes scanned (case-insensitive): the FITS ones of nightpipe.frames.fitsio, plus bzip2 variants.
 SCAN_SUFFIXES = (*FITS_SUFFIXES, ".fit.bz2", ".fts.bz2")
