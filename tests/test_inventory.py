@@ -26,6 +26,7 @@ from nightpipe.inventory import (
     problem_frames,
     scan_paths,
 )
+from nightpipe.inventory import scan as inventory_scan
 from nightpipe.progress import CountingProgress
 from nightpipe.store import Database, open_database
 from nightpipe.store.models import Frame, StepRun
@@ -188,7 +189,7 @@ def test_rescan_reads_nothing_unchanged(night: Path, db: Database, monkeypatch: 
     ids = {(f.path, f.hdu): f.id for f in _rows(db)}
     reads: list[str] = []
     hashes: list[str] = []
-    real_read, real_hash = inventory.read_file_frames, inventory.file_sha1
+    real_read, real_hash = inventory_scan.read_file_frames, inventory_scan.file_sha1
 
     def counting_read(path: str, s: Settings) -> list[inventory.FrameInfo]:
         reads.append(os.path.basename(path))
@@ -198,8 +199,8 @@ def test_rescan_reads_nothing_unchanged(night: Path, db: Database, monkeypatch: 
         hashes.append(os.path.basename(path))
         return real_hash(path, chunk_size)
 
-    monkeypatch.setattr(inventory, "read_file_frames", counting_read)
-    monkeypatch.setattr(inventory, "file_sha1", counting_hash)
+    monkeypatch.setattr(inventory_scan, "read_file_frames", counting_read)
+    monkeypatch.setattr(inventory_scan, "file_sha1", counting_hash)
     again = scan_paths([night], settings, db)
     assert again == ScanSummary(unchanged=21, seconds=again.seconds)
     assert reads == [] and hashes == []
@@ -434,8 +435,8 @@ def test_settings_change_rereads_without_rehashing(
 ) -> None:
     scan_paths([night / "cal"], Settings(), db)
     hashes: list[str] = []
-    real_hash = inventory.file_sha1
-    monkeypatch.setattr(inventory, "file_sha1", lambda p, c=1 << 20: hashes.append(p) or real_hash(p, c))
+    real_hash = inventory_scan.file_sha1
+    monkeypatch.setattr(inventory_scan, "file_sha1", lambda p, c=1 << 20: hashes.append(p) or real_hash(p, c))
     fixed = validate_settings(
         {"camera": {"overrides": [{"match": {"IMAGETYP": "Dark Frame"}, "set": {"EGAIN": 2.5}}]}}
     )
