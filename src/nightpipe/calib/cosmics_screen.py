@@ -9,13 +9,11 @@ versions kept here are their references, equal bit for bit.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
+from nightpipe.calib.cosmics_kernels import first_pass_kernel, laplacian_plus_kernel
 from nightpipe.calib.cosmics_params import CosmicParams
 
 
@@ -31,7 +29,7 @@ def laplacian_plus(image: np.ndarray) -> np.ndarray:
     image = np.ascontiguousarray(image)
     if image.ndim != 2 or image.dtype not in (np.float32, np.float64) or image.size == 0:
         return _laplacian_plus_numpy(image)
-    return _laplacian_plus_kernel(image)
+    return laplacian_plus_kernel(image)
 
 
 def _laplacian_plus_numpy(image: np.ndarray) -> np.ndarray:
@@ -45,33 +43,6 @@ def _laplacian_plus_numpy(image: np.ndarray) -> np.ndarray:
     out += np.maximum(v2 - left - down, 0)
     out += np.maximum(v2 - right - down, 0)
     out *= 0.25
-    return out
-
-
-@numba.njit(cache=True)
-def _positive(value: Any, zero: Any) -> Any:  # pragma: no cover - compiled
-    """``np.maximum(value, zero)``, ``zero`` of the value's type (no float64 promotion); NaN stays NaN."""
-    return zero if value < zero else value
-
-
-@numba.njit(cache=True)
-def _laplacian_plus_kernel(image: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    ny, nx = image.shape
-    out = np.empty_like(image)
-    two = image.dtype.type(2.0)
-    quarter = image.dtype.type(0.25)
-    zero = image.dtype.type(0.0)
-    for i in range(ny):
-        iu, idn = max(i - 1, 0), min(i + 1, ny - 1)
-        for j in range(nx):
-            jl, jr = max(j - 1, 0), min(j + 1, nx - 1)
-            v2 = two * image[i, j]
-            left, right, up, down = image[i, jl], image[i, jr], image[iu, j], image[idn, j]
-            acc = _positive(v2 - left - up, zero)
-            acc += _positive(v2 - right - up, zero)
-            acc += _positive(v2 - left - down, zero)
-            acc += _positive(v2 - right - down, zero)
-            out[i, j] = acc * quarter
     return out
 
 
@@ -96,87 +67,8 @@ def _lacosmic_first_pass_at(
     sp_out = np.empty(len(ys), dtype=np.float32)
     ratio_out = np.empty(len(ys), dtype=np.float32)
     rn2 = np.float32(params.read_noise**2)
-    _first_pass_kernel(padded, np.asarray(ys, np.int64), np.asarray(xs, np.int64), rn2, sp_out, ratio_out)
+    first_pass_kernel(padded, np.asarray(ys, np.int64), np.asarray(xs, np.int64), rn2, sp_out, ratio_out)
     return sp_out, ratio_out
-
-
-@numba.njit(cache=True)
-def _median_odd(buf: np.ndarray, n: int) -> float:  # pragma: no cover - compiled
-    """Median of ``buf[:n]`` (``n`` odd), sorting it in place; NaN when one value is NaN (as np.median)."""
-    for a in range(n):
-        if buf[a] != buf[a]:
-            return buf[a]
-    for a in range(1, n):
-        value = buf[a]
-        b = a - 1
-        while b >= 0 and buf[b] > value:
-            buf[b + 1] = buf[b]
-            b -= 1
-        buf[b + 1] = value
-    return buf[n // 2]
-
-
-@numba.njit(cache=True)
-def _first_pass_kernel(
-    padded: np.ndarray,
-    ys: np.ndarray,
-    xs: np.ndarray,
-    rn2: np.float32,
-    sp_out: np.ndarray,
-    ratio_out: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    f32 = np.float32
-    buf = np.empty(25, f32)
-    rows = np.empty((9, 5), f32)
-    noise = np.empty((5, 5), f32)
-    lap = np.empty((7, 7), f32)
-    med3 = np.empty((7, 7), f32)
-    med_rows = np.empty(7, f32)
-    two, quarter, tiny, least, zero = f32(2.0), f32(0.25), f32(1e-5), f32(0.01), f32(0.0)
-    for n in range(len(ys)):
-        y0, x0 = ys[n], xs[n]  # patch[r, c] = padded[y0 + r, x0 + c], 9 x 9, the pixel at (4, 4)
-        for r in range(9):  # separable 5x5 median: rows first
-            for c in range(5):
-                for k in range(5):
-                    buf[k] = padded[y0 + r, x0 + c + k]
-                rows[r, c] = _median_odd(buf, 5)
-        for r in range(5):
-            for c in range(5):
-                for k in range(5):
-                    buf[k] = rows[r + k, c]
-                m = _positive(_median_odd(buf, 5), tiny)  # np.maximum(m, 1e-5)
-                noise[r, c] = f32(np.sqrt(np.float64(m + rn2)))
-        for r in range(7):
-            for c in range(7):
-                v2 = two * padded[y0 + r + 1, x0 + c + 1]
-                left, right = padded[y0 + r + 1, x0 + c], padded[y0 + r + 1, x0 + c + 2]
-                up, down = padded[y0 + r, x0 + c + 1], padded[y0 + r + 2, x0 + c + 1]
-                acc = _positive(v2 - left - up, zero)
-                acc += _positive(v2 - right - up, zero)
-                acc += _positive(v2 - left - down, zero)
-                acc += _positive(v2 - right - down, zero)
-                lap[r, c] = acc * quarter
-        for r in range(5):
-            for c in range(5):
-                buf[5 * r + c] = lap[r + 1, c + 1] / (two * noise[r, c])
-        centre = buf[12]
-        sp = centre - _median_odd(buf, 25)
-        for r in range(7):
-            for c in range(7):
-                for a in range(3):
-                    for b in range(3):
-                        buf[3 * a + b] = padded[y0 + r + a, x0 + c + b]
-                med3[r, c] = _median_odd(buf, 9)
-        for r in range(7):
-            for c in range(7):
-                buf[c] = med3[r, c]
-            med_rows[r] = _median_odd(buf, 7)
-        for r in range(7):
-            buf[r] = med_rows[r]
-        med7 = _median_odd(buf, 7)
-        fine = _positive((med3[3, 3] - med7) / noise[2, 2], least)  # np.maximum(fine, 0.01)
-        sp_out[n] = sp
-        ratio_out[n] = sp / fine
 
 
 def _lacosmic_first_pass_numpy(
