@@ -309,7 +309,7 @@ def test_compiled_laplacian_and_first_pass_equal_the_array_versions() -> None:
 
 
 def test_sparse_filters_equal_whole_frame_filters() -> None:
-    from nightpipe.calib import cosmics, cosmics_screen
+    from nightpipe.calib import cosmics_psf, cosmics_screen
 
     rng = np.random.default_rng(13)
     image = rng.integers(0, 50, (40, 50)).astype(np.float32)  # many ties
@@ -318,7 +318,7 @@ def test_sparse_filters_equal_whole_frame_filters() -> None:
     np.testing.assert_array_equal(low, ndimage.minimum_filter(image, size=5, mode="nearest")[ys, xs])
     inner = np.zeros(image.shape, bool)
     inner[3:-3, 3:-3] = True
-    py, px = cosmics._local_maxima(image, *np.nonzero(inner), 3)
+    py, px = cosmics_psf._local_maxima(image, *np.nonzero(inner), 3)
     expected = (image == ndimage.maximum_filter(image, size=7)) & inner
     assert set(zip(py.tolist(), px.tolist(), strict=True)) == set(zip(*np.nonzero(expected), strict=True))
     # each flagged group's brightest pixel, as ndimage.maximum_position (no ties here)
@@ -326,7 +326,7 @@ def test_sparse_filters_equal_whole_frame_filters() -> None:
     labels, count = ndimage.label(smooth > 1.0, structure=np.ones((3, 3), bool))
     expected_peaks = ndimage.maximum_position(smooth, labels, index=np.arange(1, count + 1))
     for index, extent in enumerate(ndimage.find_objects(labels), start=1):
-        assert cosmics._group_peak(smooth, labels, index, extent) == tuple(
+        assert cosmics_psf._group_peak(smooth, labels, index, extent) == tuple(
             map(int, expected_peaks[index - 1])
         )
 
