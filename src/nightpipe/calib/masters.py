@@ -30,7 +30,6 @@ from astropy.io import fits
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nightpipe import __version__
 from nightpipe.calib.badpix import bad_pixel_mask
 from nightpipe.calib.combine import (
     CombineOptions,
@@ -38,10 +37,10 @@ from nightpipe.calib.combine import (
     combine_sources,
 )
 from nightpipe.calib.library import MasterKeys, as_utc, existing_master, find_master, register_master
+from nightpipe.calib.master_files import SOFTWARE, master_header, unique_master_path, write_master
 from nightpipe.calib.master_groups import BUILD_ORDER, FrameGroup, group_frames
 from nightpipe.calib.master_inputs import MasterImage, PreparedRows, load_master, prepare_frame
 from nightpipe.calib.master_quality import central_region, difference_noise, flat_problem, master_quality
-from nightpipe.calib.overscan import OverscanPlan
 from nightpipe.config import Settings
 from nightpipe.errors import CalibrationError, FitsReadError, HeaderError, NightpipeError
 from nightpipe.frames.fitsio import write_fits_atomic
@@ -54,7 +53,6 @@ from nightpipe.store.steps import record_step
 log = logging.getLogger(__name__)
 
 STEP = "masters"
-SOFTWARE = f"nightpipe {__version__}"
 
 
 # --------------------------------------------------------------------------- building
@@ -122,86 +120,6 @@ def _dependencies(
         elif dark_row is not None and dark_row.bias_included and bias is not None:
             log.info("flats %s: dark %s includes the bias; using the bias only", group.label(), dark_row.path)
     return bias, dark
-
-
-def _header(
-    group: FrameGroup,
-    used: Sequence[Frame],
-    result: CombineResult,
-    plan: OverscanPlan,
-    *,
-    inputs_hash: str,
-    settings_hash: str,
-    bias: MasterImage | None,
-    dark: MasterImage | None,
-    bias_included: bool,
-    quality: dict[str, Any],
-) -> fits.Header:
-    k = group.keys
-    h = fits.Header()
-    h["NPKIND"] = (k.kind, "nightpipe master kind")
-    h["IMAGETYP"] = {"bias": "Bias Frame", "dark": "Dark Frame", "flat": "Flat Field"}.get(k.kind, k.kind)
-    for key, value, comment in (
-        ("XBINNING", k.xbin, "binning in x"),
-        ("YBINNING", k.ybin, "binning in y"),
-        ("NRAWX", k.naxis1, "NAXIS1 of the raw inputs"),
-        ("NRAWY", k.naxis2, "NAXIS2 of the raw inputs"),
-        ("GAIN", k.gain, "e-/ADU of the inputs"),
-        ("OFFSET", k.offset, "camera offset of the inputs"),
-        ("READOUTM", k.readout_mode, "readout mode of the inputs"),
-        ("FILTER", k.filter, "filter"),
-        ("EXPTIME", k.exptime, "[s] median exposure of the inputs"),
-        ("CCD-TEMP", k.ccd_temp, "[C] median CCD temperature of the inputs"),
-        ("DATE-OBS", k.obs_time.isoformat(timespec="seconds") if k.obs_time else None, "median time, UTC"),
-        ("NIGHT", group.night, "night of the inputs"),
-    ):
-        if value is not None:
-            h[key] = (value, comment)
-    h["NCOMBINE"] = (len(used), "frames combined")
-    opts = result.options
-    h["COMBMETH"] = (opts.method, "combination centre")
-    h["CLIPMETH"] = (opts.clip, "rejection")
-    h["SIGLOW"] = (opts.sigma_low, "lower clip, MAD sigmas")
-    h["SIGHIGH"] = (opts.sigma_high, "upper clip, MAD sigmas")
-    h["MAXITERS"] = (opts.max_iters, "sigma-clipping iterations")
-    h["REJFRAC"] = (round(result.rejected_fraction, 6), "fraction of values rejected")
-    h["BIASINCL"] = (bias_included, "the bias level is still in this master")
-    h["BUNIT"] = ("adu" if k.kind != "flat" else "", "unit of the data")
-    h["NPINHASH"] = (inputs_hash, "hash of the inputs")
-    h["NPSETHSH"] = (settings_hash, "hash of the calibration settings")
-    h["NPSOFT"] = (SOFTWARE, "software")
-    for key, name in (("QLEVEL", "level"), ("QNOISE", "noise"), ("QFRNOISE", "frame_noise")):
-        if isinstance(quality.get(name), float):
-            h[key] = (quality[name], f"quality: {name}")
-    if bias is not None:
-        h["HISTORY"] = f"bias subtracted: {bias.path}"
-    if dark is not None:
-        h["HISTORY"] = f"dark subtracted: {dark.path} (scaled by exposure)"
-    for line in plan.describe():
-        h["HISTORY"] = line
-    if k.kind == "flat":
-        h["HISTORY"] = "each flat divided by the median of its central region; master renormalised to 1"
-    for f in used:
-        h["HISTORY"] = f"input: {f.path}[{f.hdu}]"
-    return h
-
-
-def _write_master(
-    path: Path, data: np.ndarray, uncert: np.ndarray, mask: np.ndarray, header: fits.Header
-) -> None:
-    primary = fits.PrimaryHDU(data.astype(np.float32), header=header)
-    unc = fits.ImageHDU(uncert.astype(np.float32), name="UNCERT")
-    unc.header["UTYPE"] = "StdDevUncertainty"
-    msk = fits.ImageHDU(mask.astype(np.uint16), name="MASK")
-    write_fits_atomic(fits.HDUList([primary, unc, msk]), path)
-
-
-def _unique_path(directory: Path, keys: MasterKeys, taken: set[Path], inputs_hash: str) -> Path:
-    path = directory / keys.filename()
-    if path in taken:
-        path = path.with_name(f"{path.stem}_{inputs_hash[:6]}.fits")
-    taken.add(path)
-    return path
 
 
 def build_group(
@@ -279,8 +197,8 @@ def build_group(
     uncert = result.uncert
     if group.kind == "flat":
         uncert = uncert / np.float32(_flat_scale(result.data, cal.flat_norm_region))
-    path = _unique_path(Path(settings.paths.masters), group.keys, taken, inputs_hash)
-    header = _header(
+    path = unique_master_path(Path(settings.paths.masters), group.keys, taken, inputs_hash)
+    header = master_header(
         group,
         used,
         result,
@@ -292,7 +210,7 @@ def build_group(
         bias_included=bias_included,
         quality=quality,
     )
-    _write_master(path, data, uncert, mask, header)
+    write_master(path, data, uncert, mask, header)
     with db.session() as session:
         row = register_master(
             session,
@@ -409,7 +327,7 @@ def build_badpix(
             obs_time=max(t for t in times if t is not None) if times else None,
         )
         inputs_hash = inputs_digest([], images)
-        path = _unique_path(Path(settings.paths.masters), keys, taken, inputs_hash)
+        path = unique_master_path(Path(settings.paths.masters), keys, taken, inputs_hash)
         header = fits.Header()
         header["NPKIND"] = ("badpix", "nightpipe bad-pixel mask")
         header["NPINHASH"] = inputs_hash
