@@ -292,33 +292,33 @@ def _test_images() -> list[np.ndarray]:
 
 
 def test_compiled_laplacian_and_first_pass_equal_the_array_versions() -> None:
-    from nightpipe.calib import cosmics
+    from nightpipe.calib import cosmics_screen
 
     rng = np.random.default_rng(12)
     for image in _test_images():
         for dtype in (np.float32, np.float64):
-            ref = cosmics._laplacian_plus_numpy(image.astype(dtype))
+            ref = cosmics_screen._laplacian_plus_numpy(image.astype(dtype))
             got = laplacian_plus(image.astype(dtype))
             assert got.dtype == ref.dtype
             np.testing.assert_array_equal(got, ref)  # bit for bit (NaN where NaN)
         ys, xs = np.nonzero(rng.random(image.shape) < 0.5)
-        sp_ref, ratio_ref = cosmics._lacosmic_first_pass_numpy(image, ys, xs, GMOS)
-        sp, ratio = cosmics._lacosmic_first_pass_at(image, ys, xs, GMOS)
+        sp_ref, ratio_ref = cosmics_screen._lacosmic_first_pass_numpy(image, ys, xs, GMOS)
+        sp, ratio = cosmics_screen._lacosmic_first_pass_at(image, ys, xs, GMOS)
         np.testing.assert_array_equal(sp, sp_ref)
         np.testing.assert_array_equal(ratio, ratio_ref)
 
 
 def test_sparse_filters_equal_whole_frame_filters() -> None:
-    from nightpipe.calib import cosmics
+    from nightpipe.calib import cosmics_psf, cosmics_screen
 
     rng = np.random.default_rng(13)
     image = rng.integers(0, 50, (40, 50)).astype(np.float32)  # many ties
     ys, xs = np.nonzero(np.ones(image.shape, bool))
-    low = cosmics._minimum5_at(image, ys, xs)
+    low = cosmics_screen._minimum5_at(image, ys, xs)
     np.testing.assert_array_equal(low, ndimage.minimum_filter(image, size=5, mode="nearest")[ys, xs])
     inner = np.zeros(image.shape, bool)
     inner[3:-3, 3:-3] = True
-    py, px = cosmics._local_maxima(image, *np.nonzero(inner), 3)
+    py, px = cosmics_psf._local_maxima(image, *np.nonzero(inner), 3)
     expected = (image == ndimage.maximum_filter(image, size=7)) & inner
     assert set(zip(py.tolist(), px.tolist(), strict=True)) == set(zip(*np.nonzero(expected), strict=True))
     # each flagged group's brightest pixel, as ndimage.maximum_position (no ties here)
@@ -326,14 +326,14 @@ def test_sparse_filters_equal_whole_frame_filters() -> None:
     labels, count = ndimage.label(smooth > 1.0, structure=np.ones((3, 3), bool))
     expected_peaks = ndimage.maximum_position(smooth, labels, index=np.arange(1, count + 1))
     for index, extent in enumerate(ndimage.find_objects(labels), start=1):
-        assert cosmics._group_peak(smooth, labels, index, extent) == tuple(
+        assert cosmics_psf._group_peak(smooth, labels, index, extent) == tuple(
             map(int, expected_peaks[index - 1])
         )
 
 
 def test_screen_equals_the_whole_frame_screen(gmos: np.ndarray, hatp32: np.ndarray) -> None:
     """The screen tests the 5x5 minimum only where L+ can pass; the candidates do not change."""
-    from nightpipe.calib import cosmics
+    from nightpipe.calib import cosmics_screen
 
     hat = CosmicParams(gain=1.0, read_noise=15.0, saturation=4095.0)
     cases = [(gmos, GMOS), (hatp32, hat), *((im, GMOS) for im in _test_images() if np.isfinite(im).all())]
@@ -341,8 +341,8 @@ def test_screen_equals_the_whole_frame_screen(gmos: np.ndarray, hatp32: np.ndarr
         electrons = image * np.float32(params.gain)
         low = ndimage.minimum_filter(electrons, size=5, mode="nearest")
         noise = np.sqrt(np.maximum(low, np.float32(1e-5)) + np.float32(params.read_noise**2))
-        first = np.nonzero(cosmics._laplacian_plus_numpy(electrons) / (2.0 * noise) > params.sigclip)
-        sp, ratio = cosmics._lacosmic_first_pass_numpy(electrons, *first, params)
+        first = np.nonzero(cosmics_screen._laplacian_plus_numpy(electrons) / (2.0 * noise) > params.sigclip)
+        sp, ratio = cosmics_screen._lacosmic_first_pass_numpy(electrons, *first, params)
         keep = (sp > params.screen_sigclip_factor * params.sigclip) & (
             ratio > params.screen_objlim_factor * params.objlim
         )

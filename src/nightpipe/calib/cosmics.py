@@ -34,139 +34,41 @@ astroscrappy's matched-filter fine structure (``fsmode="convolve"``, ``psffwhm``
 available as ``fine_structure="psf"``. On the HAT-P-32 frames it also spares the star
 cores, but on the real GMOS frame it drops the two known long tracks (8 of 169 pixels kept
 at ``psffwhm`` 1.5-2.5), so it is not the default.
+
+This module runs astroscrappy and holds the entry points (:func:`detect_cosmics`); the
+parameters are in :mod:`~nightpipe.calib.cosmics_params`, the screen in
+:mod:`~nightpipe.calib.cosmics_screen` (its compiled kernels in
+:mod:`~nightpipe.calib.cosmics_kernels`) and the PSF and its veto in :mod:`~nightpipe.calib.cosmics_psf`.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import astroscrappy
-import numba
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 from threadpoolctl import threadpool_limits
 
+from nightpipe.calib.cosmics_params import (
+    FINE_STRUCTURES,
+    MAX_PSF_FWHM,
+    MIN_PSF_FWHM,
+    MODES,
+    PSF_MODELS,
+    CosmicParams,
+    CosmicResult,
+)
+from nightpipe.calib.cosmics_psf import (
+    PsfShape,
+    axis_sharpness,
+    estimate_psf,
+    gaussian_sharpness,
+    reject_psf_like,
+    resolve_psf,
+)
+from nightpipe.calib.cosmics_screen import laplacian_plus, screen_candidates
 from nightpipe.errors import CalibrationError
-
-log = logging.getLogger(__name__)
-
-MODES = ("off", "full", "fast")
-
-
-@dataclass(frozen=True)
-class CosmicParams:
-    """Parameters of L.A.Cosmic (astroscrappy names in brackets).
-
-    Attributes
-    ----------
-    gain
-        Electrons per data unit (``gain``); 1 for data already in electrons.
-    read_noise
-        Read noise, electrons (``readnoise``).
-    sigclip
-        Laplacian-to-noise limit (``sigclip``).
-    objlim
-        Contrast limit between Laplacian and fine structure (``objlim``).
-    sigfrac
-        Fraction of ``sigclip`` for neighbouring pixels (``sigfrac``).
-    saturation
-        Saturation level in data units; astroscrappy gets it in electrons (``satlevel``).
-    niter
-        L.A.Cosmic iterations (``niter``).
-    clean
-        Return a cleaned image (cosmic-ray pixels replaced by a masked 5x5 mean).
-    threads
-        OpenMP threads of a full-frame astroscrappy run (``None``: its default, all cores).
-        Per-frame parallelism is the pipeline's job, so one thread is the default; the fast
-        mode always uses one thread (its many small calls would wait on thread barriers).
-    grow
-        Fast mode: pixels around each candidate cluster where flags are kept.
-    context
-        Fast mode: extra input pixels around the kept region, for astroscrappy's filters.
-    screen_sigclip_factor, screen_objlim_factor
-        Fast mode: candidates are kept when L.A.Cosmic's first-pass significance and
-        contrast, computed at the candidate, exceed these fractions of ``sigclip`` and ``objlim``.
-    fine_structure
-        ``"median"``: the classic L.A.Cosmic median filters (``fsmode="median"``);
-        ``"psf"``: fine-structure image from a matched filter of the PSF
-        (``fsmode="convolve"``).
-    psf_veto
-        Unflag groups whose profile is consistent with the PSF (:func:`reject_psf_like`).
-    veto_nsigma
-        Noise margin of the PSF veto, in standard deviations.
-    psf_fwhm
-        PSF FWHM in pixels for the veto and ``fine_structure="psf"`` (``psffwhm``);
-        ``None``: estimated from the frame (:func:`estimate_psf`); a frame with too few
-        usable stars gets no veto and the median fine structure.
-    psf_model
-        ``"gauss"`` or ``"moffat"`` (``psfmodel``).
-    psf_sharpness
-        The veto's limit on a star's peak sharpness (:class:`PsfShape`); ``None``: measured
-        with the FWHM, or from ``psf_fwhm`` as for a Gaussian when that is given.
-    """
-
-    gain: float = 1.0
-    read_noise: float = 6.5
-    sigclip: float = 4.5
-    objlim: float = 5.0
-    sigfrac: float = 0.3
-    saturation: float = 65535.0
-    niter: int = 4
-    clean: bool = False
-    threads: int | None = 1
-    grow: int = 8
-    context: int = 8
-    screen_sigclip_factor: float = 0.8
-    screen_objlim_factor: float = 0.5
-    fine_structure: str = "median"
-    psf_veto: bool = True
-    veto_nsigma: float = 2.0
-    psf_fwhm: float | None = None
-    psf_model: str = "gauss"
-    psf_sharpness: float | None = None
-
-
-FINE_STRUCTURES = ("psf", "median")
-PSF_MODELS = ("gauss", "moffat")
-MIN_PSF_FWHM = 1.2  # narrower estimates are not trusted (a kernel that sharp would hide hits)
-MAX_PSF_FWHM = 15.0
-
-
-@dataclass(frozen=True)
-class CosmicResult:
-    """Which pixels are cosmic rays, and optionally the cleaned image.
-
-    Attributes
-    ----------
-    mask
-        Boolean array, True on cosmic-ray pixels.
-    cleaned
-        The image with cosmic-ray pixels replaced (same units as the input), or ``None``.
-    mode
-        ``"full"`` or ``"fast"``.
-    candidates
-        Fast mode: number of screened candidate pixels that were examined.
-    windows
-        Fast mode: number of windows astroscrappy ran on.
-    examined_fraction
-        Fraction of the frame's pixels astroscrappy read (1 in full mode).
-    """
-
-    mask: np.ndarray
-    cleaned: np.ndarray | None
-    mode: str
-    candidates: int = 0
-    windows: int = 0
-    examined_fraction: float = 1.0
-    extra: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def npixels(self) -> int:
-        """Number of flagged pixels."""
-        return int(np.count_nonzero(self.mask))
 
 
 def _check(data: np.ndarray, params: CosmicParams) -> np.ndarray:
@@ -186,194 +88,6 @@ def _check(data: np.ndarray, params: CosmicParams) -> np.ndarray:
             hint="give the frame's seeing FWHM in pixels, or None to estimate it",
         )
     return np.ascontiguousarray(data, dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class PsfShape:
-    """What the frame's PSF allows.
-
-    Attributes
-    ----------
-    fwhm
-        FWHM in pixels (median of the stars' second moments).
-    sharpness
-        Largest ``ln(peak / sqrt(n1 * n2))`` along a row or column (``n1``, ``n2``: the two
-        direct neighbours of the brightest pixel, sky subtracted) that a star of this PSF
-        shows: the 90th percentile over the measured stars plus 0.1. For a Gaussian it is
-        ``1 / (2 sigma**2)`` whatever the sub-pixel position of the star.
-    stars
-        How many stars were measured.
-    """
-
-    fwhm: float
-    sharpness: float
-    stars: int
-
-
-def axis_sharpness(excess: np.ndarray) -> np.ndarray:
-    """``max(ln(p / sqrt(l * r)), ln(p / sqrt(u * d)))`` for rows ``[p, u, d, l, r]`` (sky subtracted).
-
-    ``inf`` when a neighbour is not positive (nothing of the PSF there).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> float(axis_sharpness(np.array([[100.0, 50, 50, 25, 100]]))[0]) == float(np.log(2))
-    True
-    """
-    values = np.atleast_2d(np.asarray(excess, dtype=np.float64))
-    peak = values[:, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vertical = np.log(peak / np.sqrt(values[:, 1] * values[:, 2]))
-        horizontal = np.log(peak / np.sqrt(values[:, 3] * values[:, 4]))
-    vertical[(values[:, 1] <= 0) | (values[:, 2] <= 0)] = np.inf
-    horizontal[(values[:, 3] <= 0) | (values[:, 4] <= 0)] = np.inf
-    return np.maximum(vertical, horizontal)
-
-
-def _cross(image: np.ndarray, y: int, x: int) -> np.ndarray:
-    """Values at ``[p, up, down, left, right]`` of pixel (y, x) (not on the border)."""
-    return np.asarray(image[[y, y - 1, y + 1, y, y], [x, x, x, x - 1, x + 1]], dtype=np.float64)
-
-
-def estimate_psf(
-    data: np.ndarray,
-    saturation: float = np.inf,
-    bad: np.ndarray | None = None,
-    max_stars: int = 40,
-    min_stars: int = 5,
-    box: int = 7,
-) -> PsfShape | None:
-    """FWHM and peak sharpness of the PSF from the brightest isolated unsaturated stars.
-
-    Local maxima of the frame that are at least 20 sigma above the sky (median and MAD of
-    the frame), below 90 % of ``saturation``, away from the edges, with no brighter maximum
-    within ``box // 2`` pixels and no ``bad`` or saturated pixel in their ``box`` x ``box``
-    stamp are measured. Spikes (cosmic rays, hot pixels: a direct neighbour below a
-    quarter of the peak on both sides of an axis, i.e. sharpness above ln 4) are skipped.
-    ``FWHM = 2.3548 sqrt((Ixx + Iyy) / 2)`` from the sky-subtracted positive part of the
-    stamp (the 7 x 7 box truncates the wings: about 5 % low); the median over the
-    ``max_stars`` brightest is returned.
-
-    Parameters
-    ----------
-    data
-        The image (any units, sky included).
-    saturation
-        Level at and above which pixels are saturated (same units).
-    bad
-        Pixels to avoid (True), e.g. dead or hot pixels.
-    max_stars, min_stars
-        How many stars are measured at most, and needed at least.
-    box
-        Stamp size (odd), pixels.
-
-    Returns
-    -------
-    PsfShape or None
-        ``None`` when the frame has fewer than ``min_stars`` usable stars.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> yy, xx = np.mgrid[:80, :80]
-    >>> img = np.full((80, 80), 100.0)
-    >>> for x, y in [(15, 15), (40, 20), (65, 15), (20, 50), (50, 55), (65, 65)]:
-    ...     img += 1000 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 1.2**2))
-    >>> shape = estimate_psf(img)
-    >>> round(shape.fwhm, 1), round(shape.sharpness - 0.1, 2), shape.stars
-    (2.7, 0.35, 6)
-    """
-    image = np.asarray(data, dtype=np.float64)
-    usable = np.isfinite(image)
-    if bad is not None:
-        usable &= ~np.asarray(bad, dtype=bool)
-    if usable.sum() < 100:
-        return None
-    sky = float(np.median(image[usable]))
-    sigma = 1.4826 * float(np.median(np.abs(image[usable] - sky))) or 1.0
-    filled = np.where(usable, image, sky) - sky
-    usable &= image < saturation
-    half = box // 2
-    bright = (filled > 20 * sigma) & (image < 0.9 * saturation)
-    bright[:half, :] = bright[-half:, :] = bright[:, :half] = bright[:, -half:] = False
-    rows, cols = np.nonzero(bright)
-    ys, xs = _local_maxima(filled, rows, cols, half)
-    order = np.argsort(-filled[ys, xs])
-    fwhms: list[float] = []
-    sharps: list[float] = []
-    offsets = np.arange(-half, half + 1, dtype=np.float64)
-    for y, x in zip(ys[order], xs[order], strict=True):
-        window = (slice(y - half, y + half + 1), slice(x - half, x + half + 1))
-        if not usable[window].all():
-            continue
-        sharp = float(axis_sharpness(_cross(filled, y, x))[0])
-        if not sharp < np.log(4.0):
-            continue  # a spike, not a star
-        stamp = filled[window]
-        weights = np.clip(stamp - np.median(stamp[[0, -1], :]), 0, None)
-        total = weights.sum()
-        if total <= 0:
-            continue
-        rows, cols = weights.sum(axis=1), weights.sum(axis=0)
-        cy, cx = rows @ offsets / total, cols @ offsets / total
-        var = 0.5 * (rows @ (offsets - cy) ** 2 + cols @ (offsets - cx) ** 2) / total
-        fwhms.append(2.3548 * float(np.sqrt(var)))
-        sharps.append(sharp)
-        if len(fwhms) >= max_stars:
-            break
-    if len(fwhms) < min_stars:
-        return None
-    return PsfShape(
-        fwhm=float(np.median(fwhms)), sharpness=float(np.percentile(sharps, 90)) + 0.1, stars=len(fwhms)
-    )
-
-
-def _local_maxima(
-    image: np.ndarray, ys: np.ndarray, xs: np.ndarray, half: int, step: int = 20000
-) -> tuple[np.ndarray, np.ndarray]:
-    """The pixels (ys, xs), at least ``half`` from every edge, equal to the maximum of their box.
-
-    The same as comparing with ``ndimage.maximum_filter(image, 2 * half + 1)`` there, at the
-    cost of the listed pixels only (the bright ones of a frame are a few thousand).
-    """
-    offsets = np.arange(-half, half + 1)
-    keep = np.zeros(len(ys), dtype=bool)
-    for start in range(0, len(ys), step):
-        yy, xx = ys[start : start + step], xs[start : start + step]
-        patch = image[yy[:, None, None] + offsets[None, :, None], xx[:, None, None] + offsets[None, None, :]]
-        keep[start : start + step] = image[yy, xx] == patch.max(axis=(1, 2))
-    return ys[keep], xs[keep]
-
-
-def gaussian_sharpness(fwhm: float) -> float:
-    """``ln(peak / sqrt(n1 * n2))`` of a point-sampled Gaussian PSF: ``1 / (2 sigma**2)``."""
-    sigma = fwhm / 2.3548
-    return 1.0 / (2.0 * sigma**2)
-
-
-def resolve_psf(data: np.ndarray, params: CosmicParams, inmask: np.ndarray | None = None) -> CosmicParams:
-    """``params`` with the PSF filled in when the veto or ``fine_structure="psf"`` needs it.
-
-    Given ``psf_fwhm`` / ``psf_sharpness`` are kept (a missing sharpness comes from the FWHM
-    as for a Gaussian); otherwise both are measured (:func:`estimate_psf`), the FWHM clipped
-    to at least ``MIN_PSF_FWHM``. A frame with too few stars falls back to the classic
-    median fine structure and no veto (no stars there to protect).
-    """
-    if not (params.fine_structure == "psf" or params.psf_veto):
-        return params
-    if params.psf_fwhm is not None:
-        if params.psf_sharpness is not None:
-            return params
-        return replace(params, psf_sharpness=gaussian_sharpness(params.psf_fwhm))
-    shape = estimate_psf(data, saturation=params.saturation, bad=inmask)
-    if shape is None:
-        log.debug("too few stars to measure the PSF: median fine structure, no PSF veto")
-        return replace(params, fine_structure="median", psf_veto=False)
-    fwhm = float(np.clip(shape.fwhm, MIN_PSF_FWHM, MAX_PSF_FWHM))
-    sharpness = shape.sharpness if params.psf_sharpness is None else params.psf_sharpness
-    log.debug("cosmic rays: PSF FWHM %.2f px, sharpness %.2f (%d stars)", fwhm, sharpness, shape.stars)
-    return replace(params, psf_fwhm=fwhm, psf_sharpness=sharpness)
 
 
 def _scrappy(
@@ -494,141 +208,6 @@ def detect_cosmics_full(
     return CosmicResult(mask=mask, cleaned=result, mode="full", extra=_psf_extra(params))
 
 
-def reject_psf_like(
-    mask: np.ndarray, electrons: np.ndarray, sharpness: float, read_noise: float, nsigma: float = 2.0
-) -> np.ndarray:
-    """``mask`` without the flagged groups that are the cores of stars.
-
-    For each 8-connected group of flagged pixels, start at its brightest pixel and climb to
-    the local maximum (at most 3 steps). There, with values above the local sky (median of
-    the 11 x 11 box): the group is a star core, and is unflagged, when both the row and the
-    column neighbours together hold light at 3 sigma and the peak is no sharper than the PSF
-    allows even at the noise bounds: ``axis_sharpness <= sharpness`` with the peak lowered
-    and the neighbours raised by ``nsigma`` times their Poisson plus read noise. A cosmic
-    ray (a spike, or a track seen across) has no light beside it along a row or a column, or
-    a far sharper peak, and stays flagged. A hit on the
-    wing of a star whose core was flagged with it shows as a second local maximum of the
-    group (``nsigma`` above its brightest 4-neighbour); when that one fails the same test it stays
-    flagged, with its flagged 3 x 3 neighbours outside the star's peak and its cross.
-
-    Parameters
-    ----------
-    mask
-        Flagged pixels.
-    electrons
-        The image in electrons, sky included.
-    sharpness
-        The PSF's largest ``ln(peak / sqrt(n1 * n2))`` (:class:`PsfShape`).
-    read_noise
-        Read noise in electrons.
-    nsigma
-        Noise margin.
-
-    Returns
-    -------
-    numpy.ndarray
-        The new boolean mask.
-    """
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if count == 0:
-        return mask
-    extents = ndimage.find_objects(labels)
-    ny, nx = electrons.shape
-    out = mask.copy()
-    vetoed = 0
-    for index, extent in enumerate(extents, start=1):
-        if extent is None:
-            continue
-        start = _group_peak(electrons, labels, index, extent)
-        y, x = _climb(electrons, start[0], start[1])
-        if not (1 <= y < ny - 1 and 1 <= x < nx - 1):
-            continue
-        sky = float(np.median(electrons[max(y - 5, 0) : y + 6, max(x - 5, 0) : x + 6]))
-        if not _star_like(electrons, y, x, sky, sharpness, read_noise, nsigma):
-            continue
-        vetoed += 1
-        member = labels[extent] == index
-        out[extent][member] = False
-        gy, gx = np.nonzero(member)
-        gy, gx = gy + extent[0].start, gx + extent[1].start
-        # hits on the star's wings that merged with its core stay flagged
-        for hy, hx in _wing_spikes(electrons, gy, gx, (y, x), read_noise, nsigma):
-            if not _star_like(electrons, hy, hx, sky, sharpness, read_noise, nsigma):
-                # the spike and its flagged neighbours, but not the star's peak and its cross
-                rows, cols = np.ogrid[hy - 1 : hy + 2, hx - 1 : hx + 2]
-                off_core = np.abs(rows - y) + np.abs(cols - x) > 1
-                box = (slice(hy - 1, hy + 2), slice(hx - 1, hx + 2))
-                out[box] |= (labels[box] == index) & off_core
-    if vetoed:
-        log.debug("PSF veto: %d of %d flagged groups are star cores", vetoed, count)
-    return out
-
-
-def _group_peak(
-    electrons: np.ndarray, labels: np.ndarray, index: int, extent: tuple[slice, slice]
-) -> tuple[int, int]:
-    """The brightest pixel of group ``index`` (the first in row order on a tie), from its bounding box.
-
-    Same as ``ndimage.maximum_position`` but without sorting the whole frame for every call.
-    """
-    box = np.where(labels[extent] == index, electrons[extent], -np.inf)
-    row, col = np.unravel_index(int(np.argmax(box)), box.shape)
-    return extent[0].start + int(row), extent[1].start + int(col)
-
-
-def _climb(electrons: np.ndarray, y: int, x: int, steps: int = 3) -> tuple[int, int]:
-    """Move from (y, x) to the brightest pixel of its 3 x 3 box, up to ``steps`` times."""
-    ny, nx = electrons.shape
-    for _ in range(steps):
-        if not (1 <= y < ny - 1 and 1 <= x < nx - 1):
-            break
-        dy, dx = np.unravel_index(int(np.argmax(electrons[y - 1 : y + 2, x - 1 : x + 2])), (3, 3))
-        if dy == 1 and dx == 1:
-            break
-        y, x = y + int(dy) - 1, x + int(dx) - 1
-    return y, x
-
-
-def _star_like(
-    electrons: np.ndarray, y: int, x: int, sky: float, sharpness: float, read_noise: float, nsigma: float
-) -> bool:
-    """Whether pixel (y, x) and its 4 neighbours look like a PSF peak (see :func:`reject_psf_like`)."""
-    values = _cross(electrons, y, x)
-    excess = values - sky
-    sigma = np.sqrt(np.maximum(values, 0.0) + read_noise**2)
-    vertical = excess[1] + excess[2] > 3.0 * np.hypot(sigma[1], sigma[2])
-    horizontal = excess[3] + excess[4] > 3.0 * np.hypot(sigma[3], sigma[4])
-    if not (vertical and horizontal and excess[0] > 0):
-        return False  # no significant light next to the peak along a row or a column
-    # the least sharp the peak can be within the noise: peak nsigma lower, neighbours nsigma higher
-    bound = np.maximum(excess, 0.0) + nsigma * sigma
-    bound[0] = excess[0] - nsigma * sigma[0]
-    if bound[0] <= 0:
-        return False
-    return bool(float(axis_sharpness(bound)[0]) <= sharpness)
-
-
-def _wing_spikes(
-    electrons: np.ndarray,
-    ys: np.ndarray,
-    xs: np.ndarray,
-    peak: tuple[int, int],
-    read_noise: float,
-    nsigma: float,
-) -> list[tuple[int, int]]:
-    """Pixels (ys, xs) (not on the border, not ``peak``) ``nsigma`` above their brightest 4-neighbour."""
-    ny, nx = electrons.shape
-    spikes = []
-    for y, x in zip(ys, xs, strict=True):
-        y, x = int(y), int(x)
-        if (y, x) == peak or not (1 <= y < ny - 1 and 1 <= x < nx - 1):
-            continue
-        values = _cross(electrons, y, x)
-        if values[0] - values[1:].max() > nsigma * np.sqrt(max(values[0], 0.0) + read_noise**2):
-            spikes.append((y, x))
-    return spikes
-
-
 def _veto(mask: np.ndarray, image: np.ndarray, params: CosmicParams) -> np.ndarray:
     if not params.psf_veto or params.psf_sharpness is None:
         return mask
@@ -640,252 +219,6 @@ def _psf_extra(params: CosmicParams) -> dict[str, float]:
     """The PSF FWHM used by the veto or the matched-filter fine structure (0: none)."""
     used = params.fine_structure == "psf" or params.psf_veto
     return {"psf_fwhm": float(params.psf_fwhm) if used and params.psf_fwhm is not None else 0.0}
-
-
-def laplacian_plus(image: np.ndarray) -> np.ndarray:
-    """L.A.Cosmic's ``L+``: Laplacian of the 2x-subsampled image, clipped at 0, rebinned.
-
-    For block replication the four sub-pixels of a pixel ``v`` with neighbours
-    left/right/up/down ``L, R, U, D`` have Laplacians ``2v-L-U``, ``2v-R-U``, ``2v-L-D``,
-    ``2v-R-D``; ``L+`` is the mean of their positive parts. Edges repeat the border.
-    One compiled pass, with the same operations in the same order (and so the same float32
-    values) as the array expression in :func:`_laplacian_plus_numpy`.
-    """
-    image = np.ascontiguousarray(image)
-    if image.ndim != 2 or image.dtype not in (np.float32, np.float64) or image.size == 0:
-        return _laplacian_plus_numpy(image)
-    return _laplacian_plus_kernel(image)
-
-
-def _laplacian_plus_numpy(image: np.ndarray) -> np.ndarray:
-    """:func:`laplacian_plus` as array operations (the reference of the compiled version)."""
-    p = np.pad(image, 1, mode="edge")
-    v2 = 2.0 * image
-    left, right = p[1:-1, :-2], p[1:-1, 2:]
-    up, down = p[:-2, 1:-1], p[2:, 1:-1]
-    out = np.maximum(v2 - left - up, 0)
-    out += np.maximum(v2 - right - up, 0)
-    out += np.maximum(v2 - left - down, 0)
-    out += np.maximum(v2 - right - down, 0)
-    out *= 0.25
-    return out
-
-
-@numba.njit(cache=True)
-def _positive(value: Any, zero: Any) -> Any:  # pragma: no cover - compiled
-    """``np.maximum(value, zero)``, ``zero`` of the value's type (no float64 promotion); NaN stays NaN."""
-    return zero if value < zero else value
-
-
-@numba.njit(cache=True)
-def _laplacian_plus_kernel(image: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    ny, nx = image.shape
-    out = np.empty_like(image)
-    two = image.dtype.type(2.0)
-    quarter = image.dtype.type(0.25)
-    zero = image.dtype.type(0.0)
-    for i in range(ny):
-        iu, idn = max(i - 1, 0), min(i + 1, ny - 1)
-        for j in range(nx):
-            jl, jr = max(j - 1, 0), min(j + 1, nx - 1)
-            v2 = two * image[i, j]
-            left, right, up, down = image[i, jl], image[i, jr], image[iu, j], image[idn, j]
-            acc = _positive(v2 - left - up, zero)
-            acc += _positive(v2 - right - up, zero)
-            acc += _positive(v2 - left - down, zero)
-            acc += _positive(v2 - right - down, zero)
-            out[i, j] = acc * quarter
-    return out
-
-
-def _sepmed(patch: np.ndarray, size: int) -> np.ndarray:
-    """Separable median (rows, then columns) of every ``size`` x ``size`` window of (N, h, w) patches."""
-    rows = np.median(sliding_window_view(patch, size, axis=2), axis=-1)
-    return np.median(sliding_window_view(rows, size, axis=1), axis=-1)
-
-
-def _lacosmic_first_pass_at(
-    electrons: np.ndarray, ys: np.ndarray, xs: np.ndarray, params: CosmicParams
-) -> tuple[np.ndarray, np.ndarray]:
-    """L.A.Cosmic's first-pass ``S'`` and fine-structure contrast ``S'/F`` at the given pixels.
-
-    Computed from the 9x9 neighbourhood of each pixel with the same separable medians as
-    astroscrappy (``sepmed=True``): noise from the 5x5 median, ``S' = S - med5(S)``,
-    ``F = (med3 - med7(med3)) / noise``. Compiled; every median is of an odd number of
-    values and every operation is done in float32 in the order of the array version
-    (:func:`_lacosmic_first_pass_numpy`), so the values are the same.
-    """
-    padded = np.pad(np.asarray(electrons, dtype=np.float32), 4, mode="edge")
-    sp_out = np.empty(len(ys), dtype=np.float32)
-    ratio_out = np.empty(len(ys), dtype=np.float32)
-    rn2 = np.float32(params.read_noise**2)
-    _first_pass_kernel(padded, np.asarray(ys, np.int64), np.asarray(xs, np.int64), rn2, sp_out, ratio_out)
-    return sp_out, ratio_out
-
-
-@numba.njit(cache=True)
-def _median_odd(buf: np.ndarray, n: int) -> float:  # pragma: no cover - compiled
-    """Median of ``buf[:n]`` (``n`` odd), sorting it in place; NaN when one value is NaN (as np.median)."""
-    for a in range(n):
-        if buf[a] != buf[a]:
-            return buf[a]
-    for a in range(1, n):
-        value = buf[a]
-        b = a - 1
-        while b >= 0 and buf[b] > value:
-            buf[b + 1] = buf[b]
-            b -= 1
-        buf[b + 1] = value
-    return buf[n // 2]
-
-
-@numba.njit(cache=True)
-def _first_pass_kernel(
-    padded: np.ndarray,
-    ys: np.ndarray,
-    xs: np.ndarray,
-    rn2: np.float32,
-    sp_out: np.ndarray,
-    ratio_out: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    f32 = np.float32
-    buf = np.empty(25, f32)
-    rows = np.empty((9, 5), f32)
-    noise = np.empty((5, 5), f32)
-    lap = np.empty((7, 7), f32)
-    med3 = np.empty((7, 7), f32)
-    med_rows = np.empty(7, f32)
-    two, quarter, tiny, least, zero = f32(2.0), f32(0.25), f32(1e-5), f32(0.01), f32(0.0)
-    for n in range(len(ys)):
-        y0, x0 = ys[n], xs[n]  # patch[r, c] = padded[y0 + r, x0 + c], 9 x 9, the pixel at (4, 4)
-        for r in range(9):  # separable 5x5 median: rows first
-            for c in range(5):
-                for k in range(5):
-                    buf[k] = padded[y0 + r, x0 + c + k]
-                rows[r, c] = _median_odd(buf, 5)
-        for r in range(5):
-            for c in range(5):
-                for k in range(5):
-                    buf[k] = rows[r + k, c]
-                m = _positive(_median_odd(buf, 5), tiny)  # np.maximum(m, 1e-5)
-                noise[r, c] = f32(np.sqrt(np.float64(m + rn2)))
-        for r in range(7):
-            for c in range(7):
-                v2 = two * padded[y0 + r + 1, x0 + c + 1]
-                left, right = padded[y0 + r + 1, x0 + c], padded[y0 + r + 1, x0 + c + 2]
-                up, down = padded[y0 + r, x0 + c + 1], padded[y0 + r + 2, x0 + c + 1]
-                acc = _positive(v2 - left - up, zero)
-                acc += _positive(v2 - right - up, zero)
-                acc += _positive(v2 - left - down, zero)
-                acc += _positive(v2 - right - down, zero)
-                lap[r, c] = acc * quarter
-        for r in range(5):
-            for c in range(5):
-                buf[5 * r + c] = lap[r + 1, c + 1] / (two * noise[r, c])
-        centre = buf[12]
-        sp = centre - _median_odd(buf, 25)
-        for r in range(7):
-            for c in range(7):
-                for a in range(3):
-                    for b in range(3):
-                        buf[3 * a + b] = padded[y0 + r + a, x0 + c + b]
-                med3[r, c] = _median_odd(buf, 9)
-        for r in range(7):
-            for c in range(7):
-                buf[c] = med3[r, c]
-            med_rows[r] = _median_odd(buf, 7)
-        for r in range(7):
-            buf[r] = med_rows[r]
-        med7 = _median_odd(buf, 7)
-        fine = _positive((med3[3, 3] - med7) / noise[2, 2], least)  # np.maximum(fine, 0.01)
-        sp_out[n] = sp
-        ratio_out[n] = sp / fine
-
-
-def _lacosmic_first_pass_numpy(
-    electrons: np.ndarray, ys: np.ndarray, xs: np.ndarray, params: CosmicParams
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_lacosmic_first_pass_at` as array operations (the reference of the compiled version)."""
-    padded = np.pad(electrons, 4, mode="edge")
-    offsets = np.arange(9)
-    sp_out = np.empty(len(ys), dtype=np.float32)
-    ratio_out = np.empty(len(ys), dtype=np.float32)
-    rn2 = np.float32(params.read_noise**2)
-    step = 10000  # bounded memory for crowded frames
-    for start in range(0, len(ys), step):
-        yy = ys[start : start + step]
-        xx = xs[start : start + step]
-        patch = padded[yy[:, None, None] + offsets[None, :, None], xx[:, None, None] + offsets[None, None, :]]
-        noise = np.sqrt(np.maximum(_sepmed(patch, 5), np.float32(1e-5)) + rn2)  # (N, 5, 5), centred
-        lap = _lplus_stack(patch)  # (N, 7, 7)
-        sig = lap[:, 1:6, 1:6] / (2.0 * noise)  # S at the 5x5 positions around the pixel
-        sp = sig[:, 2, 2] - np.median(sig.reshape(len(yy), 25), axis=-1)
-        med3 = np.median(sliding_window_view(patch, (3, 3), axis=(1, 2)).reshape(len(yy), 7, 7, 9), axis=-1)
-        med7 = np.median(np.median(med3, axis=2), axis=1)
-        fine = np.maximum((med3[:, 3, 3] - med7) / noise[:, 2, 2], np.float32(0.01))
-        sp_out[start : start + step] = sp
-        ratio_out[start : start + step] = sp / fine
-    return sp_out, ratio_out
-
-
-def _lplus_stack(patch: np.ndarray) -> np.ndarray:
-    """``L+`` of the inner 7x7 of (N, 9, 9) patches (uses the ring of neighbours)."""
-    v2 = 2.0 * patch[:, 1:-1, 1:-1]
-    left, right = patch[:, 1:-1, :-2], patch[:, 1:-1, 2:]
-    up, down = patch[:, :-2, 1:-1], patch[:, 2:, 1:-1]
-    out = np.maximum(v2 - left - up, 0)
-    out += np.maximum(v2 - right - up, 0)
-    out += np.maximum(v2 - left - down, 0)
-    out += np.maximum(v2 - right - down, 0)
-    return out * 0.25
-
-
-def screen_candidates(data: np.ndarray, params: CosmicParams) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels where L.A.Cosmic could detect a cosmic ray in its first pass (row, column arrays).
-
-    A cheap whole-frame superset test (module docstring) picks candidates; L.A.Cosmic's own
-    first-pass statistics are then computed at those pixels only and candidates are kept
-    when ``S' > screen_sigclip_factor * sigclip`` and ``S'/F > screen_objlim_factor * objlim``
-    (factors below 1 leave a margin for edge handling and rounding).
-    """
-    electrons = data * np.float32(params.gain)
-    lplus = laplacian_plus(electrons)
-    rn2 = np.float32(params.read_noise**2)
-    # the noise is at least that of the frame's lowest value: only pixels whose L+ passes
-    # with that noise (a small margin for rounding) can pass with their own 5x5 minimum
-    lowest = float(np.nanmin(electrons)) if np.isfinite(electrons).any() else 0.0
-    floor = max(lowest, 1e-5)
-    bound = 2.0 * params.sigclip * np.sqrt(floor + float(rn2)) * (1 - 1e-4)
-    ys, xs = np.nonzero(lplus > bound)
-    if len(ys) > electrons.size // 8:  # a frame with a very low minimum: filter it whole
-        low = ndimage.minimum_filter(electrons, size=5, mode="nearest")[ys, xs]
-    else:
-        low = _minimum5_at(electrons, ys, xs)
-    np.maximum(low, np.float32(1e-5), out=low)
-    low += rn2
-    noise = np.sqrt(low, out=low)
-    significance = lplus[ys, xs] / (2.0 * noise)
-    passed = significance > params.sigclip
-    ys, xs = ys[passed], xs[passed]
-    if len(ys) == 0:
-        return ys, xs
-    sp, ratio = _lacosmic_first_pass_at(electrons, ys, xs, params)
-    keep = (sp > params.screen_sigclip_factor * params.sigclip) & (
-        ratio > params.screen_objlim_factor * params.objlim
-    )
-    return ys[keep], xs[keep]
-
-
-def _minimum5_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray, step: int = 50000) -> np.ndarray:
-    """``ndimage.minimum_filter(image, 5, mode="nearest")`` at the pixels (ys, xs) only."""
-    padded = np.pad(image, 2, mode="edge")
-    offsets = np.arange(5)
-    out = np.empty(len(ys), dtype=image.dtype)
-    for start in range(0, len(ys), step):
-        yy, xx = ys[start : start + step], xs[start : start + step]
-        patch = padded[yy[:, None, None] + offsets[None, :, None], xx[:, None, None] + offsets[None, None, :]]
-        out[start : start + step] = patch.min(axis=(1, 2))
-    return out
 
 
 def _windows(
@@ -1005,3 +338,26 @@ def detect_cosmics(
     raise CalibrationError(
         f"unknown cosmic-ray mode {mode!r}", hint=f"set calibration.cosmic_rays to one of {MODES}"
     )
+
+
+__all__ = [
+    "FINE_STRUCTURES",
+    "MAX_PSF_FWHM",
+    "MIN_PSF_FWHM",
+    "MODES",
+    "PSF_MODELS",
+    "CosmicParams",
+    "CosmicResult",
+    "PsfShape",
+    "axis_sharpness",
+    "detect_cosmics",
+    "detect_cosmics_fast",
+    "detect_cosmics_full",
+    "estimate_psf",
+    "fill_bad_pixels",
+    "gaussian_sharpness",
+    "laplacian_plus",
+    "reject_psf_like",
+    "resolve_psf",
+    "screen_candidates",
+]

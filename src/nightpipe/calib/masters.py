@@ -12,732 +12,43 @@ A master is written atomically as FITS (primary float32, ``UNCERT`` standard err
 flags) with its provenance in the header, and registered in the library
 (:mod:`nightpipe.calib.library`). A group whose inputs (files and the masters they were
 corrected with) and calibration settings are unchanged is skipped.
+
+This module is the step: it selects the frames, groups them
+(:mod:`~nightpipe.calib.master_groups`), builds the master of each group
+(:mod:`~nightpipe.calib.master_build`: inputs read by :mod:`~nightpipe.calib.master_inputs`,
+checked and measured by :mod:`~nightpipe.calib.master_quality`, written by
+:mod:`~nightpipe.calib.master_files`), then the bad-pixel masks, and draws the plots.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import statistics
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.stats import mad_std, sigma_clipped_stats
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nightpipe import __version__
-from nightpipe.calib.badpix import bad_pixel_mask, local_level
-from nightpipe.calib.combine import (
-    MEDIAN_EFFICIENCY,
-    CombineOptions,
-    CombineResult,
-    FitsRowReader,
-    combine_sources,
-)
-from nightpipe.calib.library import MasterKeys, as_utc, existing_master, find_master, register_master
-from nightpipe.calib.overscan import OverscanPlan, overscan_level, plan_overscan
+from nightpipe.calib.badpix import bad_pixel_mask
+from nightpipe.calib.library import MasterKeys, as_utc, register_master
+from nightpipe.calib.master_build import STEP, MastersSummary, build_group, inputs_digest
+from nightpipe.calib.master_files import SOFTWARE, unique_master_path
+from nightpipe.calib.master_groups import BUILD_ORDER, FrameGroup, group_frames
+from nightpipe.calib.master_inputs import MasterImage, PreparedRows, load_master, prepare_frame
+from nightpipe.calib.master_quality import central_region, difference_noise, flat_problem, master_quality
 from nightpipe.config import Settings
-from nightpipe.errors import CalibrationError, FitsReadError, HeaderError, NightpipeError
-from nightpipe.frames.fitsio import read_image, write_fits_atomic
+from nightpipe.errors import NightpipeError
+from nightpipe.frames.fitsio import write_fits_atomic
 from nightpipe.frames.flags import PixelFlag
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, Master
-from nightpipe.store.steps import record_step
 
 log = logging.getLogger(__name__)
-
-STEP = "masters"
-SOFTWARE = f"nightpipe {__version__}"
-BUILD_ORDER = ("bias", "dark", "flat")
-_FLAT_BLOCK = 8
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def central_region(shape: tuple[int, int], fraction: float) -> tuple[slice, slice]:
-    """The central ``fraction`` of each axis of an image of ``shape`` (at least one pixel).
-
-    Examples
-    --------
-    >>> central_region((100, 200), 0.5)
-    (slice(25, 75, None), slice(50, 150, None))
-    """
-    out = []
-    for size in shape:
-        keep = max(1, round(size * fraction))
-        start = (size - keep) // 2
-        out.append(slice(start, start + keep))
-    return out[0], out[1]
-
-
-def flat_problem(image: np.ndarray, block: int = _FLAT_BLOCK) -> str | None:
-    """Why a (bias- and dark-corrected) flat cannot be used, or ``None`` when it can.
-
-    A flat is refused when, in some ``block x block`` cell (the whole image when smaller), most
-    finite pixels are zero or negative, or when it has no finite pixel at all.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> flat_problem(np.ones((32, 32))) is None
-    True
-    """
-    finite = np.isfinite(image)
-    if not finite.any():
-        return "has no finite pixel"
-    ny, nx = image.shape
-    b = min(block, ny, nx)
-    gy, gx = ny // b, nx // b
-    with np.errstate(invalid="ignore"):
-        low = (finite & (image <= 0))[: gy * b, : gx * b].reshape(gy, b, gx, b).sum(axis=(1, 3))
-    counts = finite[: gy * b, : gx * b].reshape(gy, b, gx, b).sum(axis=(1, 3))
-    bad = np.argwhere((counts > 0) & (low * 2 > counts))
-    if bad.size:
-        y, x = (int(v) * b for v in bad[0])
-        return (
-            f"has a zero or negative region ({len(bad)} cells of {b}x{b} px mostly <= 0, the first at "
-            f"x={x + 1}..{x + b}, y={y + 1}..{y + b})"
-        )
-    return None
-
-
-def master_quality(
-    kind: str, result: CombineResult, exptime: float | None, bias_included: bool
-) -> dict[str, Any]:
-    """Quality figures of a combined master: level, noise, rejection, dark current, illumination.
-
-    ``level`` and ``noise`` are the median and MAD standard deviation of the master;
-    ``frame_noise`` is the per-frame scatter implied by the standard-error plane (MAD-based, so
-    biased low by integer ADU values with few frames: the ``pair_noise`` figure added by
-    :func:`build_group`, from the difference of two frames, is the unbiased read noise for
-    biases); ``dark_current`` is in ADU/s; ``illumination_min/max`` are the 1/99 percentiles
-    of the smoothed flat.
-    """
-    data = result.data
-    finite = data[np.isfinite(data)]
-    quality: dict[str, Any] = dict(result.statistics())
-    if finite.size == 0:
-        return quality
-    quality["level"] = float(np.median(finite))
-    quality["noise"] = float(mad_std(finite))
-    # per-frame temporal noise recovered from the standard-error plane
-    good = np.isfinite(result.uncert) & (result.nused > 1)
-    if good.any():
-        factor = MEDIAN_EFFICIENCY if result.options.method == "median" else 1.0
-        per_frame = result.uncert[good] * np.sqrt(result.nused[good]) / factor
-        quality["frame_noise"] = float(np.median(per_frame))
-        quality["uncert_median"] = float(np.median(result.uncert[good]))
-    if kind == "dark" and exptime and not bias_included:
-        quality["dark_current"] = quality["level"] / exptime
-    if kind == "flat":
-        smooth = local_level(np.where(np.isfinite(data), data, np.nan))
-        lo, hi = np.nanpercentile(smooth, [1, 99])
-        quality["illumination_min"] = float(lo)
-        quality["illumination_max"] = float(hi)
-    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in quality.items()}
-
-
-# --------------------------------------------------------------------------- reading inputs
-
-
-@dataclass(frozen=True)
-class MasterImage:
-    """A master loaded to correct other calibration frames."""
-
-    path: Path
-    data: np.ndarray
-    exptime: float | None
-    bias_included: bool
-    inputs_hash: str
-    settings_hash: str
-
-
-def load_master(row: Master) -> MasterImage:
-    """Read the data of a library master (typed errors when the file is gone or unreadable)."""
-    data, _ = read_image(row.path, hdu=0)
-    return MasterImage(
-        path=Path(row.path),
-        data=data,
-        exptime=row.exptime,
-        bias_included=row.bias_included,
-        inputs_hash=row.inputs_hash,
-        settings_hash=row.settings_hash,
-    )
-
-
-class PreparedRows:
-    """Rows of one raw calibration frame, overscan-corrected, trimmed, bias/dark-subtracted, scaled.
-
-    Implements :class:`nightpipe.calib.combine.RowSource`; the raw file is only read.
-    """
-
-    def __init__(
-        self,
-        reader: FitsRowReader,
-        plan: OverscanPlan,
-        level: np.ndarray | None = None,
-        bias: np.ndarray | None = None,
-        dark: np.ndarray | None = None,
-        dark_scale: float = 1.0,
-        saturation: float | None = None,
-    ) -> None:
-        self.reader = reader
-        self.saturation = saturation
-        self.plan = plan
-        self.level = level
-        self.bias = bias
-        self.dark = dark
-        self.dark_scale = dark_scale
-        self.norm = 1.0
-        rows, cols = plan.trimsec or (slice(0, plan.shape[0]), slice(0, plan.shape[1]))
-        self._y0 = rows.start or 0
-        self._cols = cols
-        for name, plane in (("bias", bias), ("dark", dark)):
-            if plane is not None and plane.shape != plan.output_shape:
-                reader.close()
-                raise CalibrationError(
-                    f"master {name} of shape {plane.shape} does not fit the trimmed frame "
-                    f"{plan.output_shape}",
-                    path=reader.path,
-                    hint="check the overscan/trim sections of the frames and the masters",
-                )
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """The trimmed shape."""
-        return self.plan.output_shape
-
-    @property
-    def name(self) -> str:
-        """The raw file name."""
-        return self.reader.name
-
-    def read_rows(self, y0: int, y1: int) -> np.ndarray:
-        """Corrected rows ``y0:y1`` of the trimmed frame (float32)."""
-        raw = self.reader.read_rows(self._y0 + y0, self._y0 + y1)
-        if self.saturation is not None:
-            raw[raw >= self.saturation] = np.nan  # saturated: ignored by the combination
-        if self.level is not None:
-            level = self.level[self._y0 + y0 : self._y0 + y1] if self.level.shape[0] > 1 else self.level
-            raw -= level
-        out = np.ascontiguousarray(raw[:, self._cols])
-        if self.bias is not None:
-            out -= self.bias[y0:y1]
-        if self.dark is not None:
-            out -= np.float32(self.dark_scale) * self.dark[y0:y1]
-        if self.norm != 1.0:
-            out /= np.float32(self.norm)
-        return out
-
-    def close(self) -> None:
-        """Close the raw file."""
-        self.reader.close()
-
-
-def prepare_frame(
-    frame: Frame,
-    settings: Settings,
-    *,
-    bias: MasterImage | None = None,
-    dark: MasterImage | None = None,
-    normalise: bool = False,
-) -> PreparedRows:
-    """Open one calibration frame and set up its corrections (the file stays open).
-
-    For flats (``normalise=True``) saturated raw pixels (``camera.saturation``) become NaN, and
-    the corrected frame is read once to check it (a zero or negative region is an error) and to
-    measure the median of its central region.
-
-    Raises
-    ------
-    FitsReadError, HeaderError, CalibrationError
-        The message names the file.
-    """
-    cal = settings.calibration
-    reader = FitsRowReader(frame.path, frame.hdu)
-    try:
-        plan = plan_overscan(reader.header, reader.shape, cal, path=frame.path)
-        level = None
-        if plan.biassec is not None:
-            level = overscan_level(reader.read_all(), plan.biassec, plan.method, plan.order)
-        dark_plane = None
-        scale = 1.0
-        if dark is not None:
-            dark_plane = dark.data
-            if not dark.bias_included and dark.exptime and frame.exptime is not None:
-                scale = frame.exptime / dark.exptime
-        bias_plane = None if (dark is not None and dark.bias_included) else (bias.data if bias else None)
-        saturation = settings.camera.saturation if normalise else None
-        source = PreparedRows(reader, plan, level, bias_plane, dark_plane, scale, saturation)
-        if normalise:
-            image = source.read_rows(0, source.shape[0])
-            problem = flat_problem(image)
-            if problem is not None:
-                raise CalibrationError(
-                    f"flat {problem}", path=frame.path, hint="remove this flat or check its bias and dark"
-                )
-            centre = image[central_region(image.shape, cal.flat_norm_region)]
-            finite = centre[np.isfinite(centre)]
-            norm = float(np.median(finite)) if finite.size else float("nan")
-            if not np.isfinite(norm) or norm <= 0:
-                raise CalibrationError(
-                    f"flat has a central level of {norm:.3g} after bias and dark correction",
-                    path=frame.path,
-                    hint="remove this flat (shutter closed or saturated?)",
-                )
-            source.norm = norm
-        return source
-    except BaseException:
-        reader.close()
-        raise
-
-
-# --------------------------------------------------------------------------- grouping
-
-
-@dataclass(frozen=True)
-class FrameGroup:
-    """Calibration frames that make one master, and the keys of that master."""
-
-    keys: MasterKeys
-    night: str | None
-    frames: tuple[Frame, ...]
-
-    @property
-    def kind(self) -> str:
-        """bias, dark or flat."""
-        return self.keys.kind
-
-    def label(self) -> str:
-        """A short description for logs and progress bars."""
-        return self.keys.filename().removesuffix(".fits")
-
-
-def _split(
-    frames: list[Frame], value: Callable[[Frame], float | None], close: Callable[[float, float], bool]
-) -> list[list[Frame]]:
-    """Split frames into runs of close values (sorted; frames without a value join the first run)."""
-    known = sorted((f for f in frames if value(f) is not None), key=lambda f: value(f) or 0.0)
-    runs: list[list[Frame]] = []
-    for f in known:
-        if runs and close(value(runs[-1][0]) or 0.0, value(f) or 0.0):
-            runs[-1].append(f)
-        else:
-            runs.append([f])
-    unknown = [f for f in frames if value(f) is None]
-    if unknown:
-        if runs:
-            runs[0].extend(unknown)
-        else:
-            runs.append(unknown)
-    return runs
-
-
-def group_frames(frames: Sequence[Frame], settings: Settings) -> list[FrameGroup]:
-    """Group calibration frames into masters to build (pure: no I/O).
-
-    Frames are grouped by kind, night, binning, raw size, gain, offset and readout mode, flats
-    also by filter (case-insensitive); darks are split into runs of exposures within the
-    relative ``exposure_tolerance``, and every group into runs of temperatures within
-    ``temperature_tolerance``.
-    """
-    cal = settings.calibration
-    buckets: dict[tuple[Any, ...], list[Frame]] = {}
-    for f in frames:
-        if f.kind not in BUILD_ORDER:
-            continue
-        key = (
-            BUILD_ORDER.index(f.kind),
-            f.night or "",
-            f.xbin,
-            f.ybin,
-            f.naxis1,
-            f.naxis2,
-            f.gain,
-            f.offset,
-            f.readout_mode,
-            (f.filter or "").strip().lower() if f.kind == "flat" else "",
-        )
-        buckets.setdefault(key, []).append(f)
-    groups: list[FrameGroup] = []
-    for key in sorted(buckets, key=lambda k: tuple("" if v is None else str(v) for v in k)):
-        members = buckets[key]
-        runs = [members]
-        if members[0].kind == "dark":
-            runs = _split(
-                members,
-                lambda f: f.exptime,
-                lambda a, b: abs(b - a) <= cal.exposure_tolerance * max(abs(a), abs(b)) + 1e-9,
-            )
-        for run in runs:
-            for cluster in _split(run, lambda f: f.ccd_temp, lambda a, b: b - a <= cal.temperature_tolerance):
-                cluster.sort(
-                    key=lambda f: (as_utc(f.mid_utc) or datetime.min.replace(tzinfo=UTC), f.path, f.hdu)
-                )
-                groups.append(_group_of(cluster))
-    return groups
-
-
-def _group_of(frames: list[Frame]) -> FrameGroup:
-    first = frames[0]
-    temps = [f.ccd_temp for f in frames if f.ccd_temp is not None]
-    exps = [f.exptime for f in frames if f.exptime is not None]
-    times = [as_utc(f.mid_utc) for f in frames if f.mid_utc is not None]
-    obs_time = None
-    if times:
-        stamps = sorted(t.timestamp() for t in times if t is not None)
-        obs_time = datetime.fromtimestamp(statistics.median(stamps), tz=UTC)
-    keys = MasterKeys(
-        kind=first.kind,
-        xbin=first.xbin,
-        ybin=first.ybin,
-        naxis1=first.naxis1,
-        naxis2=first.naxis2,
-        gain=first.gain,
-        offset=first.offset,
-        readout_mode=first.readout_mode,
-        filter=((first.filter or "").strip() or None) if first.kind == "flat" else None,
-        exptime=float(statistics.median(exps)) if exps and first.kind in ("dark", "flat") else None,
-        ccd_temp=round(float(statistics.median(temps)), 2) if temps else None,
-        obs_time=obs_time,
-    )
-    return FrameGroup(keys=keys, night=first.night, frames=tuple(frames))
-
-
-# --------------------------------------------------------------------------- building
-
-
-@dataclass
-class MastersSummary:
-    """What :func:`run_masters` did."""
-
-    built: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    bad_frames: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """True when no group failed (bad single frames are tolerated)."""
-        return not self.failed
-
-
-def inputs_digest(frames: Sequence[Frame], dependencies: Sequence[MasterImage]) -> str:
-    """Hash of the input files (path, HDU, size, mtime, SHA-1) and of the masters applied."""
-    items = sorted((str(Path(f.path)), f.hdu, f.size, round(f.mtime or 0.0, 3), f.sha1 or "") for f in frames)
-    deps = sorted((str(d.path), d.inputs_hash, d.settings_hash) for d in dependencies)
-    text = json.dumps({"frames": items, "masters": deps}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _representative(group: FrameGroup) -> Frame:
-    """A frame standing for the group when looking up the masters to correct it with."""
-    k = group.keys
-    first = group.frames[0]
-    return Frame(
-        path=first.path,
-        hdu=first.hdu,
-        kind=k.kind,
-        xbin=k.xbin,
-        ybin=k.ybin,
-        naxis1=k.naxis1,
-        naxis2=k.naxis2,
-        gain=k.gain,
-        offset=k.offset,
-        readout_mode=k.readout_mode,
-        filter=k.filter,
-        exptime=k.exptime,
-        ccd_temp=k.ccd_temp,
-        mid_utc=k.obs_time,
-    )
-
-
-def _dependencies(
-    session: Session, group: FrameGroup, settings: Settings
-) -> tuple[MasterImage | None, MasterImage | None]:
-    if group.kind == "bias":
-        return None, None
-    rep = _representative(group)
-    bias_row = find_master(session, rep, "bias", settings)
-    bias = load_master(bias_row) if bias_row is not None else None
-    dark = None
-    if group.kind == "flat":
-        dark_row = find_master(session, rep, "dark", settings)
-        if dark_row is not None and not (dark_row.bias_included and bias is not None):
-            dark = load_master(dark_row)
-        elif dark_row is not None and dark_row.bias_included and bias is not None:
-            log.info("flats %s: dark %s includes the bias; using the bias only", group.label(), dark_row.path)
-    return bias, dark
-
-
-def _header(
-    group: FrameGroup,
-    used: Sequence[Frame],
-    result: CombineResult,
-    plan: OverscanPlan,
-    *,
-    inputs_hash: str,
-    settings_hash: str,
-    bias: MasterImage | None,
-    dark: MasterImage | None,
-    bias_included: bool,
-    quality: dict[str, Any],
-) -> fits.Header:
-    k = group.keys
-    h = fits.Header()
-    h["NPKIND"] = (k.kind, "nightpipe master kind")
-    h["IMAGETYP"] = {"bias": "Bias Frame", "dark": "Dark Frame", "flat": "Flat Field"}.get(k.kind, k.kind)
-    for key, value, comment in (
-        ("XBINNING", k.xbin, "binning in x"),
-        ("YBINNING", k.ybin, "binning in y"),
-        ("NRAWX", k.naxis1, "NAXIS1 of the raw inputs"),
-        ("NRAWY", k.naxis2, "NAXIS2 of the raw inputs"),
-        ("GAIN", k.gain, "e-/ADU of the inputs"),
-        ("OFFSET", k.offset, "camera offset of the inputs"),
-        ("READOUTM", k.readout_mode, "readout mode of the inputs"),
-        ("FILTER", k.filter, "filter"),
-        ("EXPTIME", k.exptime, "[s] median exposure of the inputs"),
-        ("CCD-TEMP", k.ccd_temp, "[C] median CCD temperature of the inputs"),
-        ("DATE-OBS", k.obs_time.isoformat(timespec="seconds") if k.obs_time else None, "median time, UTC"),
-        ("NIGHT", group.night, "night of the inputs"),
-    ):
-        if value is not None:
-            h[key] = (value, comment)
-    h["NCOMBINE"] = (len(used), "frames combined")
-    opts = result.options
-    h["COMBMETH"] = (opts.method, "combination centre")
-    h["CLIPMETH"] = (opts.clip, "rejection")
-    h["SIGLOW"] = (opts.sigma_low, "lower clip, MAD sigmas")
-    h["SIGHIGH"] = (opts.sigma_high, "upper clip, MAD sigmas")
-    h["MAXITERS"] = (opts.max_iters, "sigma-clipping iterations")
-    h["REJFRAC"] = (round(result.rejected_fraction, 6), "fraction of values rejected")
-    h["BIASINCL"] = (bias_included, "the bias level is still in this master")
-    h["BUNIT"] = ("adu" if k.kind != "flat" else "", "unit of the data")
-    h["NPINHASH"] = (inputs_hash, "hash of the inputs")
-    h["NPSETHSH"] = (settings_hash, "hash of the calibration settings")
-    h["NPSOFT"] = (SOFTWARE, "software")
-    for key, name in (("QLEVEL", "level"), ("QNOISE", "noise"), ("QFRNOISE", "frame_noise")):
-        if isinstance(quality.get(name), float):
-            h[key] = (quality[name], f"quality: {name}")
-    if bias is not None:
-        h["HISTORY"] = f"bias subtracted: {bias.path}"
-    if dark is not None:
-        h["HISTORY"] = f"dark subtracted: {dark.path} (scaled by exposure)"
-    for line in plan.describe():
-        h["HISTORY"] = line
-    if k.kind == "flat":
-        h["HISTORY"] = "each flat divided by the median of its central region; master renormalised to 1"
-    for f in used:
-        h["HISTORY"] = f"input: {f.path}[{f.hdu}]"
-    return h
-
-
-def _write_master(
-    path: Path, data: np.ndarray, uncert: np.ndarray, mask: np.ndarray, header: fits.Header
-) -> None:
-    primary = fits.PrimaryHDU(data.astype(np.float32), header=header)
-    unc = fits.ImageHDU(uncert.astype(np.float32), name="UNCERT")
-    unc.header["UTYPE"] = "StdDevUncertainty"
-    msk = fits.ImageHDU(mask.astype(np.uint16), name="MASK")
-    write_fits_atomic(fits.HDUList([primary, unc, msk]), path)
-
-
-def _unique_path(directory: Path, keys: MasterKeys, taken: set[Path], inputs_hash: str) -> Path:
-    path = directory / keys.filename()
-    if path in taken:
-        path = path.with_name(f"{path.stem}_{inputs_hash[:6]}.fits")
-    taken.add(path)
-    return path
-
-
-def build_group(
-    db: Database,
-    group: FrameGroup,
-    settings: Settings,
-    *,
-    summary: MastersSummary,
-    taken: set[Path],
-    force: bool = False,
-    progress: Progress | None = None,
-) -> Master | None:
-    """Build (or skip, when unchanged) the master of one group; bad frames are recorded and left out.
-
-    Returns the library row, or ``None`` when no frame of the group could be used.
-    """
-    cal = settings.calibration
-    settings_hash = settings.digest("calibration")
-    label = group.label()
-    with db.session() as session:
-        bias, dark = _dependencies(session, group, settings)
-        deps = [m for m in (bias, dark) if m is not None]
-        inputs_hash = inputs_digest(group.frames, deps)
-        old = existing_master(session, group.kind, inputs_hash, settings_hash)
-        if old is not None and Path(old.path).is_file() and not force:
-            summary.skipped.append(old.path)
-            log.info("%s: unchanged inputs and settings, kept %s", label, old.path)
-            return old
-    bias_included = group.kind == "dark" and bias is None
-    sources: list[PreparedRows] = []
-    used: list[Frame] = []
-    failures: list[tuple[Frame, str]] = []
-    try:
-        for frame in group.frames:
-            try:
-                sources.append(
-                    prepare_frame(frame, settings, bias=bias, dark=dark, normalise=group.kind == "flat")
-                )
-                used.append(frame)
-            except (FitsReadError, HeaderError, CalibrationError) as exc:
-                log.warning("%s", exc)
-                failures.append((frame, str(exc)))
-        shapes = {s.shape for s in sources}
-        if len(shapes) > 1:
-            raise CalibrationError(f"{label}: trimmed shapes differ between frames: {sorted(shapes)}")
-        if not sources:
-            reason = f"{label}: no usable frame"
-            with db.session() as session:
-                _record_failures(session, failures, group.night)
-            summary.failed.append((label, reason))
-            summary.bad_frames.extend((f.path, r) for f, r in failures)
-            return None
-        if len(sources) < 3:
-            log.warning("%s: only %d frame(s); the master will be noisy", label, len(sources))
-        options = CombineOptions.from_settings(cal, threads=settings.parallel.threads)
-        result = combine_sources(sources, options, progress=progress, description=label)
-        plan = sources[0].plan
-        pair_noise = _pair_noise(sources, cal.flat_norm_region) if group.kind != "flat" else None
-    finally:
-        for src in sources:
-            src.close()
-    data, mask = _finish(group.kind, result, settings)
-    exptime = group.keys.exptime
-    quality = master_quality(group.kind, result, exptime, bias_included)
-    if group.kind == "flat":
-        quality["dead_pixels"] = int(np.count_nonzero(mask & PixelFlag.DEAD))
-        quality["low_pixels"] = int(np.count_nonzero(mask & PixelFlag.LOW_FLAT))
-        quality["level"] = float(np.nanmedian(data))
-    if group.kind == "dark":
-        quality["hot_pixels"] = int(np.count_nonzero(mask & PixelFlag.HOT))
-    if pair_noise is not None:
-        quality["pair_noise"] = round(pair_noise, 6)
-    quality["shape"] = list(data.shape)
-    quality["bad_inputs"] = len(failures)
-    uncert = result.uncert
-    if group.kind == "flat":
-        uncert = uncert / np.float32(_flat_scale(result.data, cal.flat_norm_region))
-    path = _unique_path(Path(settings.paths.masters), group.keys, taken, inputs_hash)
-    header = _header(
-        group,
-        used,
-        result,
-        plan,
-        inputs_hash=inputs_hash,
-        settings_hash=settings_hash,
-        bias=bias,
-        dark=dark,
-        bias_included=bias_included,
-        quality=quality,
-    )
-    _write_master(path, data, uncert, mask, header)
-    with db.session() as session:
-        row = register_master(
-            session,
-            path=path,
-            keys=group.keys,
-            nframes=len(used),
-            inputs=[f"{f.path}[{f.hdu}]" for f in used],
-            inputs_hash=inputs_hash,
-            settings_hash=settings_hash,
-            software=SOFTWARE,
-            quality=quality,
-            bias_included=bias_included,
-        )
-        for frame in used:
-            if frame.id is not None:
-                record_step(
-                    session,
-                    step=STEP,
-                    status="ok",
-                    frame_id=frame.id,
-                    night=group.night,
-                    output_path=str(path),
-                )
-        _record_failures(session, failures, group.night)
-    summary.built.append(str(path))
-    summary.bad_frames.extend((f.path, r) for f, r in failures)
-    log.info("built %s from %d frames", path, len(used))
-    return row
-
-
-def difference_noise(a: np.ndarray, b: np.ndarray) -> float:
-    """Noise of one frame from two: the 5-sigma-clipped standard deviation of ``a - b`` over sqrt(2).
-
-    Fixed patterns cancel in the difference; unlike MAD-based figures this is not biased by
-    integer ADU values. For biases it is the read noise in ADU.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> a, b = rng.normal(0, 5, (2, 200, 200))
-    >>> round(difference_noise(a, b), 1)
-    5.0
-    """
-    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    diff = diff[np.isfinite(diff)]
-    if diff.size < 2:
-        return float("nan")
-    _, _, std = sigma_clipped_stats(diff, sigma=5.0, maxiters=5)
-    return float(std) / float(np.sqrt(2.0))
-
-
-def _pair_noise(sources: Sequence[PreparedRows], fraction: float) -> float | None:
-    """Per-frame noise from the central rows of the first two frames (``None`` with one frame)."""
-    if len(sources) < 2:
-        return None
-    rows, cols = central_region(sources[0].shape, fraction)
-    a = sources[0].read_rows(rows.start, rows.stop)[:, cols]
-    b = sources[1].read_rows(rows.start, rows.stop)[:, cols]
-    value = difference_noise(a, b)
-    return value if np.isfinite(value) else None
-
-
-def _record_failures(session: Session, failures: Sequence[tuple[Frame, str]], night: str | None) -> None:
-    for frame, reason in failures:
-        if frame.id is not None:
-            record_step(session, step=STEP, status="failed", frame_id=frame.id, night=night, reason=reason)
-
-
-def _flat_scale(data: np.ndarray, fraction: float) -> float:
-    centre = data[central_region(data.shape, fraction)]
-    finite = centre[np.isfinite(centre)]
-    scale = float(np.median(finite)) if finite.size else 1.0
-    return scale if np.isfinite(scale) and scale > 0 else 1.0
-
-
-def _finish(kind: str, result: CombineResult, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
-    """The final data and flag plane of a master: flats renormalised to 1 at the centre."""
-    cal = settings.calibration
-    data = result.data
-    mask = np.zeros(data.shape, np.uint16)
-    mask[result.nused == 0] |= np.uint16(PixelFlag.NO_DATA)
-    if kind == "flat":
-        data = data / np.float32(_flat_scale(data, cal.flat_norm_region))
-        mask |= bad_pixel_mask(data.shape, flat=data, min_flat_level=cal.min_flat_level)
-    elif kind == "dark":
-        mask |= bad_pixel_mask(data.shape, dark=data, hot_sigma=cal.hot_pixel_sigma)
-    return data, mask
 
 
 def build_badpix(
@@ -788,7 +99,7 @@ def build_badpix(
             obs_time=max(t for t in times if t is not None) if times else None,
         )
         inputs_hash = inputs_digest([], images)
-        path = _unique_path(Path(settings.paths.masters), keys, taken, inputs_hash)
+        path = unique_master_path(Path(settings.paths.masters), keys, taken, inputs_hash)
         header = fits.Header()
         header["NPKIND"] = ("badpix", "nightpipe bad-pixel mask")
         header["NPINHASH"] = inputs_hash
@@ -913,3 +224,26 @@ def _plot(row: Master, settings: Settings, night: str | None) -> None:
         plot_master(row.path, out)
     except (OSError, ValueError, NightpipeError) as exc:
         log.warning("no plot for %s: %s", row.path, exc)
+
+
+__all__ = [
+    "BUILD_ORDER",
+    "SOFTWARE",
+    "STEP",
+    "FrameGroup",
+    "MasterImage",
+    "MastersSummary",
+    "PreparedRows",
+    "build_badpix",
+    "build_group",
+    "central_region",
+    "difference_noise",
+    "flat_problem",
+    "group_frames",
+    "inputs_digest",
+    "load_master",
+    "master_quality",
+    "prepare_frame",
+    "run_masters",
+    "select_calibration_frames",
+]
