@@ -135,7 +135,8 @@ def _floor(paths: list[Path], out: Path) -> dict[str, Any]:
 
 
 def _our_setup(paths: list[Path], masters: dict[str, Path], out: Path) -> tuple[Any, Any, Callable[..., Any]]:
-    from nightpipe.calib.calibrate import FrameJob, MasterRef
+    from nightpipe.calib.calibrate import FrameJob
+    from nightpipe.calib.master_cache import MasterRef
     from nightpipe.config import load_settings
 
     settings = load_settings(
@@ -162,7 +163,8 @@ def _our_setup(paths: list[Path], masters: dict[str, Path], out: Path) -> tuple[
 
 def _ours(paths: list[Path], masters: dict[str, Path], out: Path, threads: bool) -> dict[str, Any]:
     from nightpipe.calib.apply import ApplyParams, apply_calibration
-    from nightpipe.calib.calibrate import FrameCalibrator, MasterCache, calibrate_frame, master_arrays
+    from nightpipe.calib.calibrate import FrameCalibrator, calibrate_frame
+    from nightpipe.calib.master_cache import MasterCache, master_arrays
     from nightpipe.frames.fitsio import read_image
     from nightpipe.pipeline.parallel import map_frames
 

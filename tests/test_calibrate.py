@@ -12,8 +12,9 @@ import pytest
 from astropy.io import fits
 from sqlalchemy import select
 
-from nightpipe.calib.calibrate import FrameJob, MasterCache, MasterRef, calibrate_frame
+from nightpipe.calib.calibrate import FrameJob, calibrate_frame
 from nightpipe.calib.calibrated_io import calibrated_name, read_calibrated, write_calibrated
+from nightpipe.calib.master_cache import MasterCache, MasterRef
 from nightpipe.calib.masters import run_masters
 from nightpipe.calib.step import run_calibrate
 from nightpipe.cli.app import main

@@ -37,7 +37,7 @@ class Doubler:
     name: str = "double"
     store_batch: int = 2
     retry_failed: bool = True
-    stored: list[tuple[int, int, int]] = field(default_factory=list)  # (session id, frame, value)
+    stored: list[tuple[int, int, int]] = field(default_factory=list)  # (transaction, frame, value)
     fail_store_at: int | None = None
 
     def process(self, job: Job) -> int:
@@ -54,7 +54,9 @@ class Doubler:
     def store(self, session: Session, task: FrameTask[Job], result: int) -> StepRecord:
         if self.fail_store_at is not None and len(self.stored) == self.fail_store_at:
             raise RuntimeError("database went away")
-        self.stored.append((id(session), task.frame_id, result))
+        if "batch" not in session.info:  # the first frame of a transaction
+            session.info["batch"] = len({batch for batch, _, _ in self.stored}) + 1
+        self.stored.append((session.info["batch"], task.frame_id, result))
         return StepRecord(output_path=str(task.item.out), details={"value": result})
 
 
@@ -106,8 +108,7 @@ def test_every_frame_is_done_stored_and_recorded_in_frame_order(
     assert all(r.seconds is not None and r.output_path for r in runs.values())
     assert progress.total == 5 and sorted(map(str, progress.items)) == [f"f{i}.txt" for i in range(5)]
     # two frames per transaction, then the last one alone
-    sessions = [s for s, _, _ in step.stored]
-    assert sessions[0] == sessions[1] != sessions[2] == sessions[3] != sessions[4]
+    assert [batch for batch, _, _ in step.stored] == [1, 1, 2, 2, 3]
 
 
 def test_unchanged_frames_are_skipped_and_changed_ones_redone(

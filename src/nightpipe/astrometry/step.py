@@ -31,12 +31,12 @@ from nightpipe.astrometry.wcs_io import read_frame_for_solving, strip_wcs, was_s
 from nightpipe.config import Settings
 from nightpipe.errors import AstrometryError, CatalogError, FitsReadError, NightpipeError
 from nightpipe.frames.fitsio import FITS_SUFFIXES
+from nightpipe.pipeline.framestep import FrameTask, StepRecord, StepWriter, previous_runs, split_unchanged
 from nightpipe.pipeline.parallel import Outcome, map_frames
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
 from nightpipe.store.models_astrometry import PlateSolution
-from nightpipe.store.steps import record_step
 
 log = logging.getLogger(__name__)
 
@@ -390,8 +390,19 @@ def _calibrated_jobs(session: Session, settings: Settings, night: str | None) ->
     return jobs
 
 
-def _record(db: Database, job: _Job, outcome: FrameOutcome, extra: _Extra | None) -> None:
-    with db.session() as session:
+class SolveStore:
+    """How the solve step keeps a frame's outcome (:class:`~nightpipe.pipeline.framestep.FrameStore`):
+    its ``plate_solutions`` row, solved or not, and its step run."""
+
+    name = STEP
+    store_batch = 16
+    retry_failed = True
+
+    def store(
+        self, session: Session, task: FrameTask[_Job], result: tuple[FrameOutcome, _Extra | None]
+    ) -> StepRecord:
+        """The frame's plate solution (an unsolved frame's row says why)."""
+        job, (outcome, extra) = task.item, result
         row = session.scalars(select(PlateSolution).where(PlateSolution.frame_id == job.frame_id)).first()
         if row is None:
             row = PlateSolution(frame_id=job.frame_id)
@@ -415,17 +426,11 @@ def _record(db: Database, job: _Job, outcome: FrameOutcome, extra: _Extra | None
             row.flipped = extra.flipped
             row.sip_order = extra.sip_order
             row.fwhm_px = extra.fwhm_px
-        record_step(
-            session,
-            step=STEP,
-            status="ok" if outcome.solved else "failed",
-            frame_id=job.frame_id,
-            night=job.night,
-            reason=outcome.reason,
-            input_hash=job.input_hash,
+        return StepRecord(
             output_path=outcome.output,
             details={k: v for k, v in outcome.as_dict().items() if k not in ("source", "output", "reason")},
-            seconds=outcome.seconds,
+            status="ok" if outcome.solved else "failed",
+            reason=outcome.reason,
         )
 
 
@@ -466,28 +471,31 @@ def run_solve(
     """
     with db.session() as session:
         jobs = _calibrated_jobs(session, settings, night)
-        done = {
-            run.frame_id: run.input_hash
-            for run in session.scalars(select(StepRun).where(StepRun.step == STEP, StepRun.status == "ok"))
-        }
-    todo = [j for j in jobs if force or done.get(j.frame_id) != j.input_hash]
-    skipped = len(jobs) - len(todo)
-    if skipped:
-        log.info("%d frames already solved with these settings (use --force to redo)", skipped)
-    total = SolveSummary(skipped=skipped)
-    nights = sorted({j.night or "" for j in todo})
-    for one_night in nights:
-        night_jobs = [j for j in todo if (j.night or "") == one_night]
+    tasks = {
+        job.frame_id: FrameTask(job.frame_id, job.night, str(job.input_hash), job, str(job.source))
+        for job in jobs
+        if job.frame_id is not None
+    }
+    todo, unchanged = split_unchanged(list(tasks.values()), previous_runs(db, STEP), force=force)
+    if unchanged:
+        log.info("%d frames already solved with these settings (use --force to redo)", len(unchanged))
+    writer: StepWriter[_Job, tuple[FrameOutcome, _Extra | None]] = StepWriter(SolveStore(), db)
+    total = SolveSummary(skipped=len(unchanged))
+    for one_night in sorted({task.night or "" for task in todo}):
+        night_jobs = [task.item for task in todo if (task.night or "") == one_night]
         plot_dir = Path(settings.paths.output) / "plots" / (one_night or "unknown") if plot else None
         summary = _solve_jobs(
             settings,
             night_jobs,
             progress=progress,
-            on_outcome=lambda job, outcome, extra: _record(db, job, outcome, extra),
+            on_outcome=lambda job, outcome, extra: writer.done(
+                tasks[job.frame_id], (outcome, extra), outcome.seconds
+            ),
             plot_dir=plot_dir,
             client=client,
         )
         for outcome in summary.outcomes:
             total.add(outcome)
         total.plot = total.plot or summary.plot
+    writer.close(todo)
     return total

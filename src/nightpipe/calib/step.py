@@ -25,10 +25,10 @@ from nightpipe.calib.calibrate import (
     FrameCalibrator,
     FrameJob,
     FrameOutcome,
-    MasterRef,
 )
 from nightpipe.calib.calibrated_io import calibrated_path
 from nightpipe.calib.library import match_master
+from nightpipe.calib.master_cache import MasterRef
 from nightpipe.config import Settings
 from nightpipe.errors import NightpipeError
 from nightpipe.inventory import light_frames

@@ -43,6 +43,7 @@ from nightpipe.store.steps import record_step
 log = logging.getLogger(__name__)
 In = TypeVar("In")
 Out = TypeVar("Out")
+Result_contra = TypeVar("Result_contra", contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -70,25 +71,35 @@ class FrameFailedError(NightpipeError):
 
 @dataclass(frozen=True)
 class StepRecord:
-    """What the ``ok`` row of a frame's step run says beyond its status, key and duration."""
+    """What a stored frame's step run says beyond its key and duration.
+
+    A step whose failed frames still have rows of their own (an unsolved frame's plate
+    solution, with its reason) stores them and says ``status="failed"`` here.
+    """
 
     output_path: str | None = None
     details: dict[str, Any] | None = None
+    status: str = "ok"
+    reason: str | None = None
 
 
-class FrameStep(Protocol[In, Out]):
-    """What a per-frame step provides (see the module's text)."""
+class FrameStore(Protocol[In, Result_contra]):
+    """How a per-frame step's results are kept (see the module's text)."""
 
     name: str  # its ``step_runs.step``
     store_batch: int  # frames per transaction: a commit per frame can cost as much as the rows
     retry_failed: bool  # False: a frame that failed with the same key is not tried again
 
-    def process(self, item: In) -> Out:
-        """The work on one frame (no database; may run on a Dask worker)."""
+    def store(self, session: Session, task: FrameTask[In], result: Result_contra) -> StepRecord:
+        """Write the frame's rows; return what its step run records."""
         ...
 
-    def store(self, session: Session, task: FrameTask[In], result: Out) -> StepRecord:
-        """Write the frame's rows; return what its step run records."""
+
+class FrameStep(FrameStore[In, Out], Protocol[In, Out]):
+    """A per-frame step: how one frame is done, and how its result is kept."""
+
+    def process(self, item: In) -> Out:
+        """The work on one frame (no database; may run on a Dask worker)."""
         ...
 
 
@@ -190,37 +201,24 @@ def run_frame_step(
     started = time.perf_counter()
     previous = previous_runs(db, step.name, failed_too=not step.retry_failed)
     todo, unchanged = split_unchanged(tasks, previous, force=force)
-    tally: StepTally[In] = StepTally(skipped=unchanged)
-    pending: list[tuple[FrameTask[In], Out, float]] = []
+    writer: StepWriter[In, Out] = StepWriter(step, db)
+    writer.tally.skipped = unchanged
 
     def finished(index: int, outcome: Outcome[_Done[Out]]) -> None:
         task = todo[index]
         done = outcome.value
         if done is not None and done.reason is None:
             value: Out = done.value  # type: ignore[assignment]
-            pending.append((task, value, done.seconds))
-            tally.done.append(task)
+            writer.done(task, value, done.seconds)
             if on_done is not None:
                 on_done(task, value)
-            if len(pending) >= step.store_batch:
-                _store_batch(step, db, pending, tally.records)
             return
-        reason = done.reason if done is not None else f"{task.label}: unexpected error: {outcome.error!r}"
         if done is None:
+            reason = f"{task.label}: unexpected error: {outcome.error!r}"
             log.error("%s: %s", step.name, reason)
-        tally.failures.append((task, str(reason)))
-        with db.session() as session:
-            record_step(
-                session,
-                step=step.name,
-                status="failed",
-                frame_id=task.frame_id,
-                night=task.night,
-                reason=reason,
-                input_hash=None if step.retry_failed else task.key,
-                details=done.details if done is not None else None,
-                seconds=done.seconds if done is not None else None,
-            )
+            writer.failed(task, reason)
+        else:
+            writer.failed(task, str(done.reason), seconds=done.seconds, details=done.details)
 
     map_frames(
         _Guarded(step.name, step.process),
@@ -232,35 +230,88 @@ def run_frame_step(
         label=lambda task: Path(task.label).name,
         on_result=finished,
     )
-    _store_batch(step, db, pending, tally.records)
-    order = {id(task): i for i, task in enumerate(todo)}  # frame order, whatever finished first
-    tally.done.sort(key=lambda task: order[id(task)])
-    tally.failures.sort(key=lambda failure: order[id(failure[0])])
+    tally = writer.close(todo)
     tally.seconds = time.perf_counter() - started
     return tally
 
 
-def _store_batch(
-    step: FrameStep[In, Out],
-    db: Database,
-    pending: list[tuple[FrameTask[In], Out, float]],
-    records: dict[int, StepRecord],
-) -> None:
-    """Write several frames' rows and ``ok`` runs in one transaction, then forget them."""
-    if not pending:
-        return
-    with db.session() as session:
-        for task, result, seconds in pending:
-            record = records[task.frame_id] = step.store(session, task, result)
+class StepWriter(Generic[In, Out]):
+    """Keeps a per-frame step's results: rows and runs in batched transactions, failures at once.
+
+    :func:`run_frame_step` writes through it; so does a step that schedules its frames itself
+    (the solve step: a reference frame first, the others matched to it in parallel, the
+    frames that need a full solve last, in frame order). A run killed before a commit records
+    none of that batch, so its frames are done again next time.
+    """
+
+    def __init__(self, step: FrameStore[In, Out], db: Database) -> None:
+        self.step = step
+        self.db = db
+        self.tally: StepTally[In] = StepTally()
+        self._pending: list[tuple[FrameTask[In], Out, float | None]] = []
+
+    def done(self, task: FrameTask[In], result: Out, seconds: float | None) -> None:
+        """A frame's result, stored with the next batch."""
+        self._pending.append((task, result, seconds))
+        if len(self._pending) >= self.step.store_batch:
+            self.flush()
+
+    def failed(
+        self,
+        task: FrameTask[In],
+        reason: str,
+        *,
+        seconds: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """A frame that could not be done: its failed run, with the reason, now."""
+        self.tally.failures.append((task, reason))
+        with self.db.session() as session:
             record_step(
                 session,
-                step=step.name,
-                status="ok",
+                step=self.step.name,
+                status="failed",
                 frame_id=task.frame_id,
                 night=task.night,
-                input_hash=task.key,
-                output_path=record.output_path,
-                details=record.details,
+                reason=reason,
+                input_hash=None if self.step.retry_failed else task.key,
+                details=details,
                 seconds=seconds,
             )
-    pending.clear()
+
+    def flush(self) -> None:
+        """Write the pending frames' rows and runs in one transaction."""
+        if not self._pending:
+            return
+        stored: list[tuple[FrameTask[In], StepRecord]] = []
+        with self.db.session() as session:
+            for task, result, seconds in self._pending:
+                record = self.step.store(session, task, result)
+                stored.append((task, record))
+                record_step(
+                    session,
+                    step=self.step.name,
+                    status=record.status,
+                    frame_id=task.frame_id,
+                    night=task.night,
+                    reason=record.reason,
+                    input_hash=task.key,
+                    output_path=record.output_path,
+                    details=record.details,
+                    seconds=seconds,
+                )
+        self._pending.clear()
+        for task, record in stored:  # only once committed
+            self.tally.records[task.frame_id] = record
+            if record.status == "ok":
+                self.tally.done.append(task)
+            else:
+                self.tally.failures.append((task, record.reason or "failed"))
+
+    def close(self, order: Sequence[FrameTask[In]]) -> StepTally[In]:
+        """Write what is pending; the tally, its frames in the order of ``order``."""
+        self.flush()
+        rank = {id(task): i for i, task in enumerate(order)}  # frame order, whatever finished first
+        self.tally.done.sort(key=lambda task: rank.get(id(task), len(rank)))
+        self.tally.failures.sort(key=lambda failure: rank.get(id(failure[0]), len(rank)))
+        return self.tally
