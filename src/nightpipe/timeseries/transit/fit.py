@@ -37,7 +37,7 @@ from nightpipe.errors import TimeseriesError
 from nightpipe.timeseries.detrend import BicStep, design_matrix, detrend_vectors, select_vectors
 from nightpipe.timeseries.lightcurve import LightCurve, bin_arrays
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("nightpipe.timeseries.transit")  # the name its log lines have always carried
 FloatArray = NDArray[np.float64]
 
 PARAM_NAMES = ("tc", "rp_rs", "a_rs", "inc", "u1", "u2")

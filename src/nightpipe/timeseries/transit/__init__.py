@@ -1,0 +1,35 @@
+"""Transit fitting: batman model x linear systematics, least squares, then an emcee posterior.
+
+The public names are importable from here, as they were from the single module this package
+replaces; :mod:`.fit` holds the fit.
+"""
+
+from nightpipe.timeseries.transit.fit import (
+    MAX_CLIP_ROUNDS,
+    N_PRIOR_TERMS,
+    PARAM_NAMES,
+    FitOptions,
+    ParamEstimate,
+    TransitCurve,
+    TransitFit,
+    TransitPriors,
+    binned_scatter,
+    fit_transit,
+    orbit_tables,
+    solve_systematics,
+)
+
+__all__ = [
+    "MAX_CLIP_ROUNDS",
+    "N_PRIOR_TERMS",
+    "PARAM_NAMES",
+    "FitOptions",
+    "ParamEstimate",
+    "TransitCurve",
+    "TransitFit",
+    "TransitPriors",
+    "binned_scatter",
+    "fit_transit",
+    "orbit_tables",
+    "solve_systematics",
+]
