@@ -7,17 +7,15 @@ replaces; :mod:`.fit` holds the fit.
 from nightpipe.timeseries.transit.fit import (
     MAX_CLIP_ROUNDS,
     N_PRIOR_TERMS,
-    PARAM_NAMES,
-    FitOptions,
     ParamEstimate,
     TransitCurve,
     TransitFit,
-    TransitPriors,
     binned_scatter,
     fit_transit,
     orbit_tables,
     solve_systematics,
 )
+from nightpipe.timeseries.transit.priors import PARAM_NAMES, FitOptions, TransitPriors
 
 __all__ = [
     "MAX_CLIP_ROUNDS",

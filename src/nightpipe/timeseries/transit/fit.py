@@ -36,80 +36,13 @@ from scipy.optimize import least_squares
 from nightpipe.errors import TimeseriesError
 from nightpipe.timeseries.detrend import BicStep, design_matrix, detrend_vectors, select_vectors
 from nightpipe.timeseries.lightcurve import LightCurve, bin_arrays
+from nightpipe.timeseries.transit.priors import PARAM_NAMES, FitOptions, TransitPriors, starting_point
 
 log = logging.getLogger("nightpipe.timeseries.transit")  # the name its log lines have always carried
 FloatArray = NDArray[np.float64]
 
-PARAM_NAMES = ("tc", "rp_rs", "a_rs", "inc", "u1", "u2")
 N_PRIOR_TERMS = 4
 MAX_CLIP_ROUNDS = 5
-
-
-@dataclass(frozen=True)
-class TransitPriors:
-    """What is known about the planet before the fit.
-
-    Parameters
-    ----------
-    period
-        Orbital period, days (fixed in the fit).
-    t0, t0_err, period_err
-        Reference mid-transit time (same scale as the light curve, normally BJD_TDB) and errors,
-        for the predicted mid-time and the O-C; ``t0`` also starts the fit.
-    rp_rs
-        Starting value of the radius ratio (free, uniform prior).
-    a_rs, a_rs_err, inc, inc_err
-        Known scaled semi-major axis and inclination (degrees): Gaussian priors.
-    ecc, omega
-        Eccentricity and argument of periastron (degrees), fixed.
-    u, u_err
-        Quadratic limb-darkening coefficients; fixed when ``u_err`` is None, else Gaussian priors.
-    """
-
-    period: float
-    t0: float | None = None
-    t0_err: float | None = None
-    period_err: float | None = None
-    rp_rs: float | None = None
-    a_rs: float | None = None
-    a_rs_err: float | None = None
-    inc: float | None = None
-    inc_err: float | None = None
-    ecc: float = 0.0
-    omega: float = 90.0
-    u: tuple[float, float] | None = None
-    u_err: float | None = None
-
-    def __post_init__(self) -> None:
-        if not (self.period > 0 and math.isfinite(self.period)):
-            raise TimeseriesError(f"the period must be positive, got {self.period}", hint="give --period")
-
-    @property
-    def fit_ld(self) -> bool:
-        """True when the limb-darkening coefficients are free parameters."""
-        return self.u is None or self.u_err is not None
-
-    def predicted_tc(self, near: float) -> tuple[float, float] | None:
-        """The ephemeris mid-time closest to ``near`` and its error (days), or None without ``t0``."""
-        if self.t0 is None:
-            return None
-        epoch = round((near - self.t0) / self.period)
-        err = math.hypot(self.t0_err or 0.0, epoch * (self.period_err or 0.0))
-        return self.t0 + epoch * self.period, err
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """How to fit: detrending candidates, outlier rule, sampler settings."""
-
-    detrend: tuple[str, ...] = ("airmass", "fwhm", "sky", "xshift", "yshift", "time", "flip")
-    outlier_sigma: float = 4.0
-    sampler: str = "emcee"
-    walkers: int = 64
-    steps: int = 1500
-    seed: int = 42
-    exptime_s: float | None = None
-    bin_minutes: float = 10.0
 
 
 def _kepler_true_anomaly(mean_anomaly: FloatArray, ecc: float) -> FloatArray:
@@ -480,27 +413,6 @@ def binned_scatter(time: FloatArray, residuals: FloatArray, minutes: float) -> t
     return rms_b, sigma1 / math.sqrt(n) * math.sqrt(m / (m - 1))
 
 
-def _start(lc: LightCurve, priors: TransitPriors) -> dict[str, float]:
-    pred = priors.predicted_tc(float(np.median(lc.time)))
-    span = (float(lc.time.min()), float(lc.time.max()))
-    if pred is not None and span[0] < pred[0] < span[1]:
-        tc = pred[0]
-    else:  # the deepest point of a smoothed curve
-        k = max(3, len(lc) // 15)
-        smooth = np.convolve(lc.flux, np.ones(k) / k, mode="same")
-        inner = slice(k // 2, len(lc) - k // 2)
-        tc = float(lc.time[inner][np.argmin(smooth[inner])])
-    u = priors.u or (0.4, 0.25)
-    return {
-        "tc": tc,
-        "rp_rs": priors.rp_rs or 0.1,
-        "a_rs": priors.a_rs or 10.0,
-        "inc": min(priors.inc or 89.0, 89.9),
-        "u1": u[0],
-        "u2": u[1],
-    }
-
-
 def _grid_start(problem: _Problem, theta0: FloatArray) -> FloatArray:
     """The best of a grid of mid-times (every ~3 min over the span) and radius ratios.
 
@@ -581,7 +493,7 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
     err = lc.flux_err  # in the units of the normalised flux, as the data residuals
 
     vectors = detrend_vectors(lc, opts.detrend)
-    start = _start(lc, priors)
+    start = starting_point(lc, priors)
     free = ["tc", "rp_rs", "a_rs", "inc"] + (["u1", "u2"] if priors.fit_ld else [])
     fixed = {k: v for k, v in start.items() if k not in free}
     curve = TransitCurve(lc.time, priors, opts.exptime_s)
