@@ -4,15 +4,14 @@ The public names are importable from here, as they were from the single module t
 replaces; :mod:`.fit` holds the fit.
 """
 
+from nightpipe.timeseries.transit.curve import TransitCurve, orbit_tables
 from nightpipe.timeseries.transit.fit import (
     MAX_CLIP_ROUNDS,
     N_PRIOR_TERMS,
     ParamEstimate,
-    TransitCurve,
     TransitFit,
     binned_scatter,
     fit_transit,
-    orbit_tables,
     solve_systematics,
 )
 from nightpipe.timeseries.transit.priors import PARAM_NAMES, FitOptions, TransitPriors
