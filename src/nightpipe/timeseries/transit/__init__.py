@@ -7,13 +7,12 @@ replaces; :mod:`.fit` holds the fit.
 from nightpipe.timeseries.transit.curve import TransitCurve, orbit_tables
 from nightpipe.timeseries.transit.fit import (
     MAX_CLIP_ROUNDS,
-    N_PRIOR_TERMS,
     ParamEstimate,
     TransitFit,
     binned_scatter,
     fit_transit,
-    solve_systematics,
 )
+from nightpipe.timeseries.transit.likelihood import N_PRIOR_TERMS, solve_systematics
 from nightpipe.timeseries.transit.priors import PARAM_NAMES, FitOptions, TransitPriors
 
 __all__ = [
