@@ -31,19 +31,23 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import least_squares
 
 from nightpipe.errors import TimeseriesError
 from nightpipe.timeseries.detrend import BicStep, design_matrix, detrend_vectors, select_vectors
 from nightpipe.timeseries.lightcurve import LightCurve, bin_arrays
 from nightpipe.timeseries.transit.curve import TransitCurve
-from nightpipe.timeseries.transit.likelihood import FitProblem, solve_systematics
+from nightpipe.timeseries.transit.likelihood import FitProblem
+from nightpipe.timeseries.transit.optimise import (
+    MAX_CLIP_ROUNDS,
+    covariance_scale,
+    fit_and_clip,
+    least_squares_fit,
+    robust_std,
+)
 from nightpipe.timeseries.transit.priors import PARAM_NAMES, FitOptions, TransitPriors, starting_point
 
 log = logging.getLogger("nightpipe.timeseries.transit")  # the name its log lines have always carried
 FloatArray = NDArray[np.float64]
-
-MAX_CLIP_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -160,11 +164,6 @@ def _jsonable(value: Any) -> bool:
     )
 
 
-def _robust_std(values: FloatArray) -> float:
-    med = np.median(values)
-    return float(1.4826 * np.median(np.abs(values - med)))
-
-
 def binned_scatter(time: FloatArray, residuals: FloatArray, minutes: float) -> tuple[float, float]:
     """RMS of residuals binned in ``minutes`` and the white-noise expectation for those bins.
 
@@ -181,58 +180,6 @@ def binned_scatter(time: FloatArray, residuals: FloatArray, minutes: float) -> t
     sigma1 = float(np.std(residuals))
     n = float(np.mean(counts[full]))
     return rms_b, sigma1 / math.sqrt(n) * math.sqrt(m / (m - 1))
-
-
-def _grid_start(problem: FitProblem, theta0: FloatArray) -> FloatArray:
-    """The best of a grid of mid-times (every ~3 min over the span) and radius ratios.
-
-    Least squares from one guess can settle in a wrong mid-time; the grid, evaluated in one
-    vectorised call, gives a start in the right basin.
-    """
-    t_lo, t_hi = problem.tc_bounds
-    step = max(2e-3, (t_hi - t_lo) / 400.0)
-    tcs = np.arange(t_lo + step / 2, t_hi, step)
-    i_tc, i_rp = problem.free.index("tc"), problem.free.index("rp_rs")
-    rps = np.array([0.6, 1.0, 1.4]) * theta0[i_rp]
-    thetas = np.repeat(theta0[None, :], tcs.size * rps.size, axis=0)
-    thetas[:, i_tc] = np.repeat(tcs, rps.size)
-    thetas[:, i_rp] = np.tile(rps, tcs.size)
-    logp = problem.log_prob_batch(thetas)
-    if not np.any(np.isfinite(logp)):
-        return theta0
-    return np.asarray(thetas[int(np.argmax(logp))], dtype=np.float64)
-
-
-def _least_squares(problem: FitProblem, theta0: FloatArray, *, grid: bool = True) -> FloatArray:
-    """Least-squares fit from ``theta0`` and (with ``grid``) from the best grid point; the better wins."""
-    scale = np.array(
-        [{"tc": 1e-3, "rp_rs": 1e-2, "a_rs": 0.5, "inc": 0.5}.get(n, 0.05) for n in problem.free]
-    )
-    starts = [theta0] + ([_grid_start(problem, theta0)] if grid else [])
-    best: FloatArray | None = None
-    best_cost = math.inf
-    for start in starts:
-        if not math.isfinite(problem.log_prior(start)):
-            continue
-        result = least_squares(problem.residuals, start, x_scale=scale, method="trf", max_nfev=2000)
-        if result.cost < best_cost:
-            best, best_cost = np.asarray(result.x, dtype=np.float64), float(result.cost)
-    return theta0 if best is None else best
-
-
-def _covariance_scale(problem: FitProblem, theta: FloatArray) -> FloatArray:
-    """Approximate 1-sigma widths from the Jacobian at ``theta`` (for the walkers' start)."""
-    res = least_squares(problem.residuals, theta, max_nfev=1)
-    J = np.asarray(res.jac)
-    try:
-        cov = np.linalg.pinv(J.T @ J)
-        sig = np.sqrt(np.clip(np.diag(cov), 0, None))
-    except np.linalg.LinAlgError:
-        sig = np.zeros(theta.size)
-    floor = np.array(
-        [{"tc": 2e-4, "rp_rs": 2e-3, "a_rs": 0.05, "inc": 0.1}.get(n, 0.02) for n in problem.free]
-    )
-    return np.where(np.isfinite(sig) & (sig > 0), np.minimum(sig, 10 * floor), floor)
 
 
 def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | None = None) -> TransitFit:
@@ -294,7 +241,7 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
         return curves[key]
 
     base_names = tuple(n for n in ("time",) if n in vectors)
-    theta, used = _fit_and_clip(problem_for, base_names, used, err, theta, opts.outlier_sigma)
+    theta, used = fit_and_clip(problem_for, base_names, used, err, theta, opts.outlier_sigma)
     # BIC needs realistic errors: rescale them so that the baseline fit has reduced chi2 = 1
     err_in = err
     base = problem_for(base_names, used, err)
@@ -305,23 +252,23 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
 
     def trial(names: tuple[str, ...]) -> tuple[float, int]:
         prob = problem_for(names, used, err)
-        th = _least_squares(prob, theta)
+        th = least_squares_fit(prob, theta)
         r = prob.data_residuals(th)
         return float(np.sum(r**2)), len(free) + 1 + len(names)
 
     n_used = int(used.sum())
     chosen, history = select_vectors(trial, list(vectors), n_used)
-    theta, used = _fit_and_clip(problem_for, chosen, used, err, theta, opts.outlier_sigma)
+    theta, used = fit_and_clip(problem_for, chosen, used, err, theta, opts.outlier_sigma)
 
     problem = problem_for(chosen, used, err)
-    theta = _least_squares(problem, theta)
+    theta = least_squares_fit(problem, theta)
     resid = problem.flux - problem.model(theta)[2]
     dof = max(1, int(used.sum()) - len(free) - 1 - len(chosen))
     chi2_red = float(np.sum((resid / err_in[used]) ** 2) / dof)  # against the input errors
     scale = math.sqrt(chi2_red) if chi2_red > 0 else 1.0
     err = err_in * scale
     problem = problem_for(chosen, used, err)
-    theta = _least_squares(problem, theta)
+    theta = least_squares_fit(problem, theta)
 
     samples: FloatArray | None = None
     acceptance: float | None = None
@@ -403,7 +350,7 @@ def _normalised(lc: LightCurve) -> tuple[LightCurve, bool]:
     errors_known = bool(np.all(np.isfinite(err)) and np.all(err > 0))
     if not errors_known:
         diffs = np.diff(lc.flux)
-        err = np.full(len(lc), _robust_std(diffs) / math.sqrt(2.0) or 1e-3)
+        err = np.full(len(lc), robust_std(diffs) / math.sqrt(2.0) or 1e-3)
         log.info("light curve has no usable errors: starting from the point-to-point scatter")
     return lc.with_flux(lc.flux / np.median(lc.flux), err / np.median(lc.flux)), errors_known
 
@@ -415,35 +362,6 @@ def _outlier_rule(opts: FitOptions) -> str:
     )
 
 
-def _fit_and_clip(
-    problem_for: Any,
-    names: tuple[str, ...],
-    used: NDArray[np.bool_],
-    err: FloatArray,
-    theta: FloatArray,
-    sigma: float,
-) -> tuple[FloatArray, NDArray[np.bool_]]:
-    """Fit, reject outliers from all points (so a rejected point can come back), repeat."""
-    used = used.copy()
-    for _ in range(MAX_CLIP_ROUNDS):
-        prob = problem_for(names, used, err)
-        theta = _least_squares(prob, theta)
-        full = problem_for(names, np.ones_like(used), err)
-        transit = full.curve(*_ordered(prob.full(theta)))
-        coef, _ = solve_systematics(transit[used], full.flux[used], 1.0 / full.err[used], full.A[used])
-        resid = full.flux - transit * (full.A @ coef)
-        limit = sigma * _robust_std(resid[used])
-        new = np.abs(resid) <= limit
-        if np.array_equal(new, used):
-            break
-        used = new
-    return theta, used
-
-
-def _ordered(values: dict[str, float]) -> list[float]:
-    return [values[k] for k in PARAM_NAMES]
-
-
 def _sample(
     problem: FitProblem, theta: FloatArray, opts: FitOptions
 ) -> tuple[FloatArray, float, dict[str, Any]]:
@@ -452,7 +370,7 @@ def _sample(
     ndim = theta.size
     nwalkers = max(opts.walkers, 2 * ndim + 2)
     rng = np.random.default_rng(opts.seed)
-    width = _covariance_scale(problem, theta)
+    width = covariance_scale(problem, theta)
     start: list[FloatArray] = []
     while len(start) < nwalkers:
         trial = theta + 0.3 * width * rng.standard_normal(ndim)
@@ -483,7 +401,7 @@ def _sample(
 def _estimates(problem: FitProblem, best: FloatArray, samples: FloatArray | None) -> dict[str, ParamEstimate]:
     out: dict[str, ParamEstimate] = {}
     if samples is None:
-        width = _covariance_scale(problem, best)
+        width = covariance_scale(problem, best)
         for name, value, w in zip(problem.free, best, width, strict=True):
             out[name] = ParamEstimate(float(value), float(w), float(w), float(value))
         return out
