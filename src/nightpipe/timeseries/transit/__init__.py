@@ -5,15 +5,11 @@ replaces; :mod:`.fit` holds the fit.
 """
 
 from nightpipe.timeseries.transit.curve import TransitCurve, orbit_tables
-from nightpipe.timeseries.transit.fit import (
-    ParamEstimate,
-    TransitFit,
-    binned_scatter,
-    fit_transit,
-)
+from nightpipe.timeseries.transit.fit import fit_transit
 from nightpipe.timeseries.transit.likelihood import N_PRIOR_TERMS, solve_systematics
 from nightpipe.timeseries.transit.optimise import MAX_CLIP_ROUNDS
 from nightpipe.timeseries.transit.priors import PARAM_NAMES, FitOptions, TransitPriors
+from nightpipe.timeseries.transit.result import ParamEstimate, TransitFit, binned_scatter
 
 __all__ = [
     "MAX_CLIP_ROUNDS",
