@@ -15,7 +15,6 @@ Gemini/GMOS, SAAO, DSS/SkyView, Kepler/TESS, N.I.N.A./SharpCap (``GAIN`` setting
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -26,8 +25,6 @@ import numpy as np
 from astropy.io import fits
 
 from nightpipe.config import CameraOverride
-
-log = logging.getLogger(__name__)
 
 KINDS = ("bias", "dark", "flat", "light", "unknown")
 
