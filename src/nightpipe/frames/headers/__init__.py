@@ -4,7 +4,7 @@ The public names are importable from here, as they were from the single module t
 replaces; :mod:`.normalize` holds them.
 """
 
-from nightpipe.frames.headers.normalize import (
+from nightpipe.frames.headers.keywords import (
     CCD_TEMP_KEYS,
     ELEV_KEYS,
     EXPTIME_KEYS,
@@ -22,6 +22,9 @@ from nightpipe.frames.headers.normalize import (
     SITE_KEYS,
     TELESCOPE_KEYS,
     TYPE_KEYS,
+    to_float,
+)
+from nightpipe.frames.headers.normalize import (
     FrameHeader,
     apply_overrides,
     binning,
@@ -40,7 +43,6 @@ from nightpipe.frames.headers.normalize import (
     sexagesimal,
     site_position,
     temperature,
-    to_float,
 )
 
 __all__ = [

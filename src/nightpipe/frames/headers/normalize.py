@@ -25,36 +25,28 @@ import numpy as np
 from astropy.io import fits
 
 from nightpipe.config import CameraOverride
-
-KINDS = ("bias", "dark", "flat", "light", "unknown")
-
-#: Keywords naming the frame type, in order of preference.
-TYPE_KEYS = ("IMAGETYP", "IMAGETYPE", "IMGTYPE", "OBSTYPE", "FRAMETYP", "FRAMETYPE", "FRAME", "EXPTYPE")
-EXPTIME_KEYS = ("EXPTIME", "EXPOSURE", "EXP", "ITIME", "EXPOSED", "TELAPSE")
-FILTER_KEYS = (
-    "FILTER",
-    "FILT",
-    "FILTNAME",
-    "FILTER1",
-    "FILTER2",
-    "INSFILTE",
-    "FILTERS",
-    "FILTER_A",
-    "FILTER_B",
+from nightpipe.frames.headers.keywords import (
+    CCD_TEMP_KEYS,
+    ELEV_KEYS,
+    EXPTIME_KEYS,
+    FILTER_KEYS,
+    GAIN_E_KEYS,
+    INSTRUMENT_KEYS,
+    LAT_KEYS,
+    LON_KEYS,
+    OBJECT_KEYS,
+    OBSERVER_KEYS,
+    OFFSET_KEYS,
+    READOUT_KEYS,
+    SET_TEMP_KEYS,
+    SITE_KEYS,
+    TELESCOPE_KEYS,
+    TYPE_KEYS,
+    clean_str,
+    first_value,
+    to_float,
+    to_int,
 )
-CCD_TEMP_KEYS = ("CCD-TEMP", "CCD_TEMP", "CCDTEMP", "DET-TEMP", "DETTEMP", "CAMTEMP", "TEMPERAT")
-SET_TEMP_KEYS = ("SET-TEMP", "SET_TEMP", "SETTEMP", "CCD-TSET", "TEMPSET")
-GAIN_E_KEYS = ("EGAIN", "GAIN_E", "E-GAIN", "GAIN")
-OFFSET_KEYS = ("OFFSET", "CCDOFFST", "BLKLEVEL", "PEDESTAL")
-READOUT_KEYS = ("READOUTM", "READMODE", "READOUT", "RDMODE", "GAINM")
-OBJECT_KEYS = ("OBJECT", "OBJNAME", "TARGNAME", "TARGET")
-OBSERVER_KEYS = ("OBSERVER", "AUTHOR")
-SITE_KEYS = ("OBSERVAT", "SITENAME", "SITE", "OBSERVATORY")
-TELESCOPE_KEYS = ("TELESCOP", "TELESCOPE")
-INSTRUMENT_KEYS = ("INSTRUME", "CAMERA", "DETECTOR")
-LAT_KEYS = ("SITELAT", "LAT-OBS", "OBSLAT", "LATITUDE", "OBSGEO-B", "GEOLAT")
-LON_KEYS = ("SITELONG", "LONG-OBS", "OBSLONG", "LONGITUD", "LONGITUDE", "OBSGEO-L", "GEOLON")
-ELEV_KEYS = ("SITEELEV", "ALT-OBS", "ELEVATIO", "OBSGEO-H", "HEIGHT")
 
 _OPEN_FILTERS = {"", "open", "free", "none", "empty", "clear0", "blank"}
 _LIGHT_WORDS = {"light", "object", "science", "sci", "target", "obj", "lightframe"}
@@ -404,7 +396,7 @@ def kind_from_header(cards: Mapping[str, Any], filename: str = "") -> tuple[str,
     picttype = cards.get("PICTTYPE")  # SBIG: 1 light, 2 bias, 3 dark, 4 flat
     if isinstance(picttype, int) and not isinstance(picttype, bool) and picttype in _PICTTYPE:
         return _PICTTYPE[picttype], False, _source("PICTTYPE", picttype)
-    obj = _clean_str(_first(cards, OBJECT_KEYS))
+    obj = clean_str(first_value(cards, OBJECT_KEYS))
     kind = normalize_kind(obj) if obj and _is_calibration_phrase(obj) else None
     if kind is not None and kind != "light":
         return kind, True, _source("OBJECT", obj)
@@ -495,45 +487,6 @@ def infer_kind_from_pixels(
 # --------------------------------------------------------------------------- values
 
 
-def _first(cards: Mapping[str, Any], keys: Sequence[str]) -> Any:
-    for key in keys:
-        value = cards.get(key)
-        if value is not None and not (isinstance(value, str) and not value.strip()):
-            return value
-    return None
-
-
-def _clean_str(value: Any, limit: int = 128) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(value).replace("\x00", "").strip()
-    return text[:limit] or None
-
-
-def to_float(value: Any) -> float | None:
-    """A finite float from a card value (numbers or numeric text), else ``None``.
-
-    Examples
-    --------
-    >>> to_float("060.00"), to_float("abc"), to_float(float("nan"))
-    (60.0, None, None)
-    """
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(str(value).strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _to_int(value: Any) -> int | None:
-    number = to_float(value)
-    if number is None or number <= 0 or number != int(number):
-        return None
-    return int(number)
-
-
 def binning(cards: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """Binning factors from XBINNING/YBINNING, CCDSUM ``'2 2'``, BINNING ``'2x2'`` or ``2``...
 
@@ -549,16 +502,16 @@ def binning(cards: Mapping[str, Any]) -> tuple[int | None, int | None]:
         ("BINX", "BINY"),
         ("HBIN", "VBIN"),
     ):
-        x = _to_int(cards.get(xkey))
+        x = to_int(cards.get(xkey))
         if x is not None:
-            y = _to_int(cards.get(ykey))
+            y = to_int(cards.get(ykey))
             return x, (y if y is not None else x)
     for key in ("CCDSUM", "BINNING", "BIN"):
         value = cards.get(key)
         if value is None:
             continue
         parts = [p for p in re.split(r"[\sx×,*]+", str(value).strip().lower()) if p]
-        numbers = [_to_int(p) for p in parts]
+        numbers = [to_int(p) for p in parts]
         if len(numbers) == 1 and numbers[0] is not None:
             return numbers[0], numbers[0]
         if len(numbers) >= 2 and numbers[0] is not None and numbers[1] is not None:
@@ -580,7 +533,7 @@ def filter_name(cards: Mapping[str, Any], comments: Mapping[str, str] | None = N
     """
     comments = comments or {}
     for key in ("FILTER", "FILT", "FILTNAME", "INSFILTE", "FILTERS"):
-        value = _clean_str(cards.get(key), 64)
+        value = clean_str(cards.get(key), 64)
         if value is not None:
             return value
     parts = []
@@ -589,9 +542,9 @@ def filter_name(cards: Mapping[str, Any], comments: Mapping[str, str] | None = N
         if value is None:
             continue
         value, comment = _repair_card(value, comments.get(key))
-        text = _clean_str(value, 64)
+        text = clean_str(value, 64)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            text = _clean_str(comment, 64)
+            text = clean_str(comment, 64)
         if text is None or _is_open(text):
             continue
         parts.append(text)
@@ -703,7 +656,7 @@ def site_position(cards: Mapping[str, Any]) -> tuple[float | None, float | None,
             if lon is not None and -360 <= lon <= 360:
                 break
             lon = None
-    elev = to_float(_first(cards, ELEV_KEYS))
+    elev = to_float(first_value(cards, ELEV_KEYS))
     if lat is None or lon is None:
         return None, None, elev
     return lat, (lon + 180.0) % 360.0 - 180.0, elev
@@ -727,8 +680,8 @@ def gain_offset_mode(cards: Mapping[str, Any]) -> tuple[float | None, float | No
         if gain is not None and gain > 0:
             break
         gain = None
-    offset = to_float(_first(cards, OFFSET_KEYS))
-    mode = _clean_str(_first(cards, READOUT_KEYS), 64)
+    offset = to_float(first_value(cards, OFFSET_KEYS))
+    mode = clean_str(first_value(cards, READOUT_KEYS), 64)
     return gain, offset, mode
 
 
@@ -763,8 +716,8 @@ def normalize_header(
     gain, offset, mode = gain_offset_mode(cards)
     ra, dec = coordinates(cards)
     lat, lon, elev = site_position(cards)
-    naxis1 = _to_int(cards.get("ZNAXIS1", cards.get("NAXIS1")))
-    naxis2 = _to_int(cards.get("ZNAXIS2", cards.get("NAXIS2")))
+    naxis1 = to_int(cards.get("ZNAXIS1", cards.get("NAXIS1")))
+    naxis2 = to_int(cards.get("ZNAXIS2", cards.get("NAXIS2")))
     return FrameHeader(
         kind=kind,
         kind_inferred=inferred,
@@ -776,18 +729,18 @@ def normalize_header(
         gain=gain,
         offset=offset,
         readout_mode=mode,
-        ccd_temp=temperature(_first(cards, CCD_TEMP_KEYS)),
-        set_temp=temperature(_first(cards, SET_TEMP_KEYS)),
+        ccd_temp=temperature(first_value(cards, CCD_TEMP_KEYS)),
+        set_temp=temperature(first_value(cards, SET_TEMP_KEYS)),
         naxis1=naxis1,
         naxis2=naxis2,
-        object=_clean_str(_first(cards, OBJECT_KEYS)),
+        object=clean_str(first_value(cards, OBJECT_KEYS)),
         ra=ra,
         dec=dec,
-        observer=_clean_str(_first(cards, OBSERVER_KEYS)),
-        site=_clean_str(_first(cards, SITE_KEYS)),
-        telescope=_clean_str(_first(cards, TELESCOPE_KEYS)),
-        instrument=_clean_str(_first(cards, INSTRUMENT_KEYS)),
-        date_obs=_clean_str(cards.get("DATE-OBS"), 64),
+        observer=clean_str(first_value(cards, OBSERVER_KEYS)),
+        site=clean_str(first_value(cards, SITE_KEYS)),
+        telescope=clean_str(first_value(cards, TELESCOPE_KEYS)),
+        instrument=clean_str(first_value(cards, INSTRUMENT_KEYS)),
+        date_obs=clean_str(cards.get("DATE-OBS"), 64),
         site_lat=lat,
         site_lon=lon,
         site_elev=elev,
