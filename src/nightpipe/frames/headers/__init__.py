@@ -4,6 +4,7 @@ The public names are importable from here, as they were from the single module t
 replaces; :mod:`.normalize` holds them.
 """
 
+from nightpipe.frames.headers.cards import apply_overrides, header_cards, header_comments, parse_cards
 from nightpipe.frames.headers.keywords import (
     CCD_TEMP_KEYS,
     ELEV_KEYS,
@@ -26,20 +27,16 @@ from nightpipe.frames.headers.keywords import (
 )
 from nightpipe.frames.headers.normalize import (
     FrameHeader,
-    apply_overrides,
     binning,
     coordinates,
     exposure_time,
     filter_name,
     gain_offset_mode,
-    header_cards,
-    header_comments,
     infer_kind_from_pixels,
     kind_from_header,
     kind_from_name,
     normalize_header,
     normalize_kind,
-    parse_cards,
     sexagesimal,
     site_position,
     temperature,
