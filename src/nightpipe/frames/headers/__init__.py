@@ -25,6 +25,12 @@ from nightpipe.frames.headers.keywords import (
     TYPE_KEYS,
     to_float,
 )
+from nightpipe.frames.headers.kind import (
+    infer_kind_from_pixels,
+    kind_from_header,
+    kind_from_name,
+    normalize_kind,
+)
 from nightpipe.frames.headers.normalize import (
     FrameHeader,
     binning,
@@ -32,11 +38,7 @@ from nightpipe.frames.headers.normalize import (
     exposure_time,
     filter_name,
     gain_offset_mode,
-    infer_kind_from_pixels,
-    kind_from_header,
-    kind_from_name,
     normalize_header,
-    normalize_kind,
     sexagesimal,
     site_position,
     temperature,
