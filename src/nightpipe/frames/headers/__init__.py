@@ -4,6 +4,7 @@ The public names are importable from here, as they were from the single module t
 replaces; :mod:`.normalize` holds them.
 """
 
+from nightpipe.frames.headers.camera import binning, exposure_time, filter_name, gain_offset_mode, temperature
 from nightpipe.frames.headers.cards import apply_overrides, header_cards, header_comments, parse_cards
 from nightpipe.frames.headers.keywords import (
     CCD_TEMP_KEYS,
@@ -31,18 +32,8 @@ from nightpipe.frames.headers.kind import (
     kind_from_name,
     normalize_kind,
 )
-from nightpipe.frames.headers.normalize import (
-    FrameHeader,
-    binning,
-    coordinates,
-    exposure_time,
-    filter_name,
-    gain_offset_mode,
-    normalize_header,
-    sexagesimal,
-    site_position,
-    temperature,
-)
+from nightpipe.frames.headers.normalize import FrameHeader, normalize_header
+from nightpipe.frames.headers.pointing import coordinates, sexagesimal, site_position
 
 __all__ = [
     "CCD_TEMP_KEYS",
