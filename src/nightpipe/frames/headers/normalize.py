@@ -1,16 +1,5 @@
-"""Header normalisation: the many FITS header dialects -> one frozen record of values.
-
-Observatory software writes the same facts under many keywords (``IMAGETYP`` /
-``OBSTYPE``, ``EXPTIME`` / ``EXPOSURE``, ``XBINNING`` / ``CCDSUM``...) and many
-spellings (``'Bias Frame'``, ``'ZERO'``, ``'SKY_FLAT'``...). This module turns a plain
-mapping of header cards into a :class:`FrameHeader`; it does no I/O, so every rule is
-tested on dictionaries. :func:`infer_kind_from_pixels` classifies a frame from a small
-pixel sample when neither the header nor the file name says what it is.
-
-The dialects handled are those of MaxIm DL (several versions), SBIG, Apogee, ACP,
-MicroObservatory, ESO/MIDAS (DFOSC with its non-standard keywords), NOT/ALFOSC,
-Gemini/GMOS, SAAO, DSS/SkyView, Kepler/TESS, N.I.N.A./SharpCap (``GAIN`` setting +
-``EGAIN`` e-/ADU).
+"""One frame's header normalised: :func:`normalize_header` reads every fact through the modules of
+the package into a frozen :class:`FrameHeader`.
 """
 
 from __future__ import annotations
@@ -102,12 +91,12 @@ def normalize_header(
     ----------
     cards
         ``{KEYWORD: value}`` of the frame (for an extension: primary cards updated with
-        the extension's), after :func:`apply_overrides`.
+        the extension's), after :func:`~nightpipe.frames.headers.cards.apply_overrides`.
     filename
         The file's name, used to infer the kind when the header has no frame type.
     comments
-        Card comments (:func:`parse_cards`); filter wheels that write a slot number keep
-        the filter's name there.
+        Card comments (:func:`~nightpipe.frames.headers.cards.parse_cards`); filter wheels
+        that write a slot number keep the filter's name there.
 
     Examples
     --------

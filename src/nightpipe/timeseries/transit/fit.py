@@ -85,8 +85,10 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
 
 class _ProblemBuilder:
     """The light curve, the parameter layout and the detrending candidates of one fit: builds the
-    :class:`FitProblem` of a choice of vectors on a mask of points with given errors (the
-    ``problem_for`` of :func:`fit_and_clip`), with one transit curve per mask, computed once."""
+    :class:`~nightpipe.timeseries.transit.likelihood.FitProblem` of a choice of vectors on a mask of
+    points with given errors (the ``problem_for`` of
+    :func:`~nightpipe.timeseries.transit.optimise.fit_and_clip`), with one transit curve per mask,
+    computed once."""
 
     def __init__(
         self,
@@ -235,8 +237,9 @@ def _assemble(
     fitted: _Fitted,
     posterior: _Posterior,
 ) -> TransitFit:
-    """The :class:`TransitFit`: estimates, the model at them (the medians, or the least-squares
-    values without samples), residual statistics, the predicted mid-time and derived values."""
+    """The :class:`~nightpipe.timeseries.transit.result.TransitFit`: estimates, the model at them
+    (the medians, or the least-squares values without samples), residual statistics, the predicted
+    mid-time and derived values."""
     problem, samples = fitted.problem, posterior.samples
     free, fixed = problem.free, problem.fixed
     params = param_estimates(problem, fitted.theta, samples)

@@ -42,7 +42,8 @@ class ParamEstimate:
 
 @dataclass(frozen=True, eq=False)
 class TransitFit:
-    """The result of :func:`fit_transit` (all arrays on the points kept, in time order)."""
+    """The result of :func:`~nightpipe.timeseries.transit.fit.fit_transit` (all arrays on the points
+    kept, in time order)."""
 
     lc: LightCurve
     used: NDArray[np.bool_]
