@@ -66,7 +66,7 @@ def fit_transit(lc: LightCurve, priors: TransitPriors, options: FitOptions | Non
     build, theta = _layout_and_start(lc, priors, opts)
     theta, used, err = _fit_baseline(build, theta, err_in, opts.outlier_sigma)
     chosen, history = _choose_detrending(build, theta, used, err)
-    theta, used = fit_and_clip(build, chosen, used, err, theta, opts.outlier_sigma)
+    theta, used = fit_and_clip(build, chosen, used, err, theta, opts.outlier_sigma)  # with the chosen model
     fitted = _fit_with_rescaled_errors(build, chosen, theta, used, err, err_in)
     posterior = _posterior(fitted, opts)
     fit = _assemble(lc, priors, opts, errors_known, (chosen, history), fitted, posterior)
@@ -110,6 +110,7 @@ class _ProblemBuilder:
         self._curves: dict[bytes, TransitCurve] = {np.ones(len(lc), dtype=bool).tobytes(): curve}
 
     def __call__(self, names: tuple[str, ...], mask: NDArray[np.bool_], err_all: FloatArray) -> FitProblem:
+        """The problem of the detrending vectors ``names`` on the points of ``mask``, errors ``err_all``."""
         lc = self.lc
         A = design_matrix(self.vectors, names, len(lc))[mask]
         return FitProblem(
