@@ -1,0 +1,106 @@
+"""What a fit starts from: the known planet (:class:`TransitPriors`), how to fit
+(:class:`FitOptions`), the order of the transit parameters and the starting point on a light curve.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from nightpipe.errors import TimeseriesError
+from nightpipe.timeseries.lightcurve import LightCurve
+
+#: The transit parameters, in the order the transit curve takes them.
+PARAM_NAMES = ("tc", "rp_rs", "a_rs", "inc", "u1", "u2")
+
+
+@dataclass(frozen=True)
+class TransitPriors:
+    """What is known about the planet before the fit.
+
+    Parameters
+    ----------
+    period
+        Orbital period, days (fixed in the fit).
+    t0, t0_err, period_err
+        Reference mid-transit time (same scale as the light curve, normally BJD_TDB) and errors,
+        for the predicted mid-time and the O-C; ``t0`` also starts the fit.
+    rp_rs
+        Starting value of the radius ratio (free, uniform prior).
+    a_rs, a_rs_err, inc, inc_err
+        Known scaled semi-major axis and inclination (degrees): Gaussian priors.
+    ecc, omega
+        Eccentricity and argument of periastron (degrees), fixed.
+    u, u_err
+        Quadratic limb-darkening coefficients; fixed when ``u_err`` is None, else Gaussian priors.
+    """
+
+    period: float
+    t0: float | None = None
+    t0_err: float | None = None
+    period_err: float | None = None
+    rp_rs: float | None = None
+    a_rs: float | None = None
+    a_rs_err: float | None = None
+    inc: float | None = None
+    inc_err: float | None = None
+    ecc: float = 0.0
+    omega: float = 90.0
+    u: tuple[float, float] | None = None
+    u_err: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.period > 0 and math.isfinite(self.period)):
+            raise TimeseriesError(f"the period must be positive, got {self.period}", hint="give --period")
+
+    @property
+    def fit_ld(self) -> bool:
+        """True when the limb-darkening coefficients are free parameters."""
+        return self.u is None or self.u_err is not None
+
+    def predicted_tc(self, near: float) -> tuple[float, float] | None:
+        """The ephemeris mid-time closest to ``near`` and its error (days), or None without ``t0``."""
+        if self.t0 is None:
+            return None
+        epoch = round((near - self.t0) / self.period)
+        err = math.hypot(self.t0_err or 0.0, epoch * (self.period_err or 0.0))
+        return self.t0 + epoch * self.period, err
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to fit: detrending candidates, outlier rule, sampler settings."""
+
+    detrend: tuple[str, ...] = ("airmass", "fwhm", "sky", "xshift", "yshift", "time", "flip")
+    outlier_sigma: float = 4.0
+    sampler: str = "emcee"
+    walkers: int = 64
+    steps: int = 1500
+    seed: int = 42
+    exptime_s: float | None = None
+    bin_minutes: float = 10.0
+
+
+def starting_point(lc: LightCurve, priors: TransitPriors) -> dict[str, float]:
+    """Values of every parameter to start from: the ephemeris mid-time when it falls in the
+    observed span, else the deepest point of the smoothed curve; the known values or defaults."""
+    pred = priors.predicted_tc(float(np.median(lc.time)))
+    span = (float(lc.time.min()), float(lc.time.max()))
+    if pred is not None and span[0] < pred[0] < span[1]:
+        tc = pred[0]
+    else:  # the deepest point of a smoothed curve
+        k = max(3, len(lc) // 15)
+        smooth = np.convolve(lc.flux, np.ones(k) / k, mode="same")
+        inner = slice(k // 2, len(lc) - k // 2)
+        tc = float(lc.time[inner][np.argmin(smooth[inner])])
+    u = priors.u or (0.4, 0.25)
+    return {
+        "tc": tc,
+        "rp_rs": priors.rp_rs or 0.1,
+        "a_rs": priors.a_rs or 10.0,
+        "inc": min(priors.inc or 89.0, 89.9),
+        "u1": u[0],
+        "u2": u[1],
+    }
