@@ -213,7 +213,7 @@ def raw_frame_tables(radii: tuple[float, ...]) -> list:
 def give_sky_coordinates(tables: list) -> None:
     """Stand-in for plate solving: a north-up tangent plane at 5.21"/px through the frame offsets,
     anchored so that EXOTIC's target pixel (424, 286) in the first frame is HAT-P-32."""
-    from nightpipe.timeseries.crossmatch import crossmatch
+    from nightpipe.timeseries.star_identity import crossmatch
 
     matrix = crossmatch(tables)
     off = matrix.offsets - matrix.offsets[0]

@@ -11,7 +11,7 @@ from astropy.coordinates import EarthLocation
 from astropy.table import Table
 from astropy.time import Time
 
-from nightpipe.calphot.crossmatch import crossmatch, match_radius_arcsec
+from nightpipe.calphot.catalog_match import crossmatch, match_radius_arcsec
 from nightpipe.calphot.ensemble import solve_ensemble
 from nightpipe.calphot.extinction import airmass, airmass_from_altitude, fit_extinction
 from nightpipe.calphot.transforms import filter_band, reference_magnitudes

@@ -29,3 +29,26 @@ def test_sqlite_uses_wal(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     db.dispose()
+
+
+def test_per_source_tables_have_no_frame_id_index_of_their_own(db_url: str) -> None:
+    """The unique (frame_id, source) constraints' indexes serve queries by frame_id, so the
+    migrations (photometry_0002, calphot_0002) drop the separate frame_id indexes."""
+    db = open_database(db_url)
+    try:
+        insp = inspect(db.engine)
+        for table, unique in (
+            ("measurements", ("uq_measurements_frame_source", ["frame_id", "source_index"])),
+            ("calibrated_mags", ("uq_calibrated_mags_frame_source", ["frame_id", "source_id"])),
+        ):
+            indexes = insp.get_indexes(table)
+            assert not [i for i in indexes if i["column_names"] == ["frame_id"]], indexes
+            assert unique in [(u["name"], u["column_names"]) for u in insp.get_unique_constraints(table)]
+            if db.engine.dialect.name == "sqlite":  # and a lookup by frame_id still uses an index
+                with db.engine.connect() as conn:
+                    plan = conn.exec_driver_sql(
+                        f"EXPLAIN QUERY PLAN SELECT * FROM {table} WHERE frame_id = 1"
+                    ).fetchall()
+                assert any("INDEX" in row[-1] for row in plan), plan
+    finally:
+        db.dispose()

@@ -142,7 +142,8 @@ def test_outcomes_recorded_in_sqlite_and_postgresql(db_url: str, tmp_path: Path,
 
 
 def test_files_of_one_target_are_combined(tmp_path: Path) -> None:
-    from nightpipe.tess.analysis import FileLightCurve, combine, measure_file
+    from nightpipe.tess.analysis import combine, measure_file
+    from nightpipe.tess.results import FileLightCurve
 
     first = write_synthetic_lightcurve(tmp_path / "s1.fits", days=1, start_bjd=2458330.0, seed=1).path
     second = write_synthetic_lightcurve(tmp_path / "s2.fits", days=1, start_bjd=2458320.0, seed=2).path

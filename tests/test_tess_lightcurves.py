@@ -167,7 +167,8 @@ def test_no_good_cadence_is_a_typed_error(tmp_path: Path) -> None:
 def test_sectors_years_apart_are_fitted_together(tmp_path: Path) -> None:
     """Two sectors 750 days apart: the stacked fit keeps the model's time table small, and the
     transit times of both sectors pin the period down."""
-    from nightpipe.tess.analysis import FileLightCurve, combine
+    from nightpipe.tess.analysis import combine
+    from nightpipe.tess.results import FileLightCurve
 
     transit = InjectedTransit(2458326.0, 2.5, rp_rs=0.1, a_rs=9.0, inclination=88.5)
     first = write_synthetic_lightcurve(tmp_path / "s1.fits", transit=transit, days=6, seed=1)

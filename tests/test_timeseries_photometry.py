@@ -9,7 +9,6 @@ from nightpipe.errors import TimeseriesError
 from nightpipe.frames.flags import PixelFlag
 from nightpipe.timeseries.assemble import TargetSpec, build_lightcurve
 from nightpipe.timeseries.comparisons import broeg_weights, choose_comparisons, ensemble_ratios
-from nightpipe.timeseries.crossmatch import crossmatch, pixel_offset, pixel_scale_arcsec
 from nightpipe.timeseries.differential import (
     choose_aperture,
     out_of_transit,
@@ -17,6 +16,7 @@ from nightpipe.timeseries.differential import (
     running_median_outliers,
 )
 from nightpipe.timeseries.simulate import TransitTruth, simulate_source_tables
+from nightpipe.timeseries.star_identity import crossmatch, pixel_offset, pixel_scale_arcsec
 from nightpipe.timeseries.transit import FitOptions, fit_transit
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from astropy.table import Table
 
 from nightpipe.calphot.accuracy import catalog_contamination, neighbour_contamination, usable_measurements
-from nightpipe.calphot.crossmatch import Match, crossmatch, match_radius_arcsec
+from nightpipe.calphot.catalog_match import Match, crossmatch, match_radius_arcsec
 from nightpipe.calphot.transforms import Reference, reference_magnitudes
 from nightpipe.calphot.zeropoint import ZeroPointFit, fit_zero_point, instrumental_mag
 from nightpipe.errors import PhotometryError

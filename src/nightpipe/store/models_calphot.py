@@ -39,7 +39,8 @@ class CalibratedMag(Base):
     __table_args__ = (UniqueConstraint("frame_id", "source_id", name="uq_calibrated_mags_frame_source"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"), index=True)
+    # no index of its own: the unique constraint's index leads with frame_id (calphot_0002)
+    frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"))
     source_id: Mapped[int] = mapped_column(Integer)
     ra: Mapped[float | None] = mapped_column(Float, index=True)
     dec: Mapped[float | None] = mapped_column(Float)

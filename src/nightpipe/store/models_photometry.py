@@ -39,7 +39,8 @@ class Measurement(Base):
     __table_args__ = (UniqueConstraint("frame_id", "source_index", name="uq_measurements_frame_source"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"), index=True)
+    # no index of its own: the unique constraint's index leads with frame_id (photometry_0002)
+    frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"))
     source_index: Mapped[int] = mapped_column(Integer)
     x: Mapped[float] = mapped_column(Float)
     y: Mapped[float] = mapped_column(Float)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from nightpipe.progress import NullProgress, Progress
 from nightpipe.store import Database
 from nightpipe.store.steps import record_step
 from nightpipe.tess.lightcurves import (
-    MultiTransitResult,
     fit_multi_transit,
     lightcurve_from_file,
     phase_fold,
@@ -33,7 +32,6 @@ from nightpipe.tess.lightcurves import (
 from nightpipe.tess.photometry import (
     ApertureChoice,
     BackgroundChoice,
-    PixelPhotometry,
     SystematicsChoice,
     photometer,
 )
@@ -45,6 +43,7 @@ from nightpipe.tess.readers import (
     read_lightcurve_file,
     read_pixel_file,
 )
+from nightpipe.tess.results import FileLightCurve, TargetResult, TessSummary
 from nightpipe.timeseries.lightcurve import LightCurve
 from nightpipe.timeseries.products import fit_options, priors_from_target
 from nightpipe.timeseries.transit import TransitPriors
@@ -92,43 +91,6 @@ class TessOptions:
     per_transit: bool = True
     target: str | None = None
     aperture_mask: Path | None = None
-
-
-@dataclass(eq=False)
-class FileLightCurve:
-    """One file's light curve and, for pixel files, its photometry."""
-
-    path: Path
-    target: str
-    label: str
-    lightcurve: LightCurve
-    photometry: PixelPhotometry | None = None
-
-
-@dataclass(eq=False)
-class TargetResult:
-    """Everything made for one target: its light curves, the joint fit, the files written."""
-
-    target: str
-    label: str
-    curves: list[FileLightCurve]
-    combined: LightCurve
-    fit: MultiTransitResult | None = None
-    fit_error: str | None = None
-    products: dict[str, Path] = field(default_factory=dict)
-
-
-@dataclass(eq=False)
-class TessSummary:
-    """What a run did: results per target and the files that failed, with reasons."""
-
-    targets: list[TargetResult]
-    failed: dict[Path, str]
-
-    @property
-    def n_ok(self) -> int:
-        """Number of files read and measured."""
-        return sum(len(t.curves) for t in self.targets)
 
 
 def output_label(header: Any, time_bjd: np.ndarray) -> str:

@@ -23,12 +23,12 @@ from astropy.table import Table
 
 from nightpipe.frames.fitsio import atomic_open, atomic_path
 from nightpipe.tess.lightcurves import MultiTransitResult, phase_fold
+from nightpipe.tess.results import TargetResult
 from nightpipe.timeseries.lightcurve import LightCurve
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from nightpipe.tess.analysis import TargetResult
     from nightpipe.tess.photometry import PixelPhotometry
 
 log = logging.getLogger(__name__)

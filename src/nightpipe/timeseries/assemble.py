@@ -1,6 +1,6 @@
 """From the per-frame source tables of a night to the differential light curve of one target.
 
-Steps: order frames by time, match stars across frames (:mod:`crossmatch`), find the target by
+Steps: order frames by time, match stars across frames (:mod:`star_identity`), find the target by
 its coordinates through the frames' WCS, choose and weight the comparison stars
 (:mod:`comparisons`), compute the relative flux for every aperture (:mod:`differential`), keep the
 aperture with the lowest out-of-transit scatter, reject outliers by the running-median rule, and
@@ -23,7 +23,6 @@ from numpy.typing import NDArray
 
 from nightpipe.errors import TimeseriesError
 from nightpipe.timeseries.comparisons import ComparisonChoice, choose_comparisons
-from nightpipe.timeseries.crossmatch import StarMatrix, crossmatch, pixel_scale_arcsec
 from nightpipe.timeseries.differential import (
     ApertureChoice,
     choose_aperture,
@@ -33,6 +32,7 @@ from nightpipe.timeseries.differential import (
     running_median_outliers,
 )
 from nightpipe.timeseries.lightcurve import LightCurve
+from nightpipe.timeseries.star_identity import StarMatrix, crossmatch, pixel_scale_arcsec
 from nightpipe.timeseries.transit import TransitPriors
 
 log = logging.getLogger(__name__)
