@@ -35,8 +35,8 @@ from nightpipe.pipeline.framestep import FrameTask, StepRecord, StepWriter, prev
 from nightpipe.pipeline.parallel import Outcome, map_frames
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
-from nightpipe.store.models import Frame, StepRun
 from nightpipe.store.models_astrometry import PlateSolution
+from nightpipe.store.steps import calibrated_frames
 
 log = logging.getLogger(__name__)
 
@@ -365,14 +365,7 @@ def solve_files(
 
 
 def _calibrated_jobs(session: Session, settings: Settings, night: str | None) -> list[_Job]:
-    query = (
-        select(Frame, StepRun)
-        .join(StepRun, StepRun.frame_id == Frame.id)
-        .where(StepRun.step == "calibrate", StepRun.status == "ok", StepRun.output_path.is_not(None))
-    )
-    if night is not None:
-        query = query.where(Frame.night == night)
-    rows = session.execute(query).all()
+    rows = calibrated_frames(session, night)
     digest = settings.digest("astrometry")
     jobs = []
     for frame, run in sorted(rows, key=lambda r: (r[0].mid_utc is None, r[0].mid_utc or 0, r[0].path)):

@@ -34,8 +34,9 @@ from nightpipe.photometry.table import build_source_table, source_table_name, wr
 from nightpipe.pipeline.framestep import FrameTask, StepRecord, run_frame_step
 from nightpipe.progress import Progress
 from nightpipe.store.db import Database
-from nightpipe.store.models import Frame, StepRun
+from nightpipe.store.models import Frame
 from nightpipe.store.models_photometry import Measurement, PhotometryFrame
+from nightpipe.store.steps import calibrated_frames
 from nightpipe.store.values import finite_list, finite_or_none
 
 log = logging.getLogger(__name__)
@@ -425,14 +426,7 @@ def run_photometry(
     PhotometrySummary
     """
     with db.session() as session:
-        query = (
-            select(Frame, StepRun)
-            .join(StepRun, StepRun.frame_id == Frame.id)
-            .where(StepRun.step == "calibrate", StepRun.status == "ok", StepRun.output_path.is_not(None))
-        )
-        if night is not None:
-            query = query.where(Frame.night == night)
-        found = [(frame, Path(str(run.output_path))) for frame, run in session.execute(query).all()]
+        found = [(frame, Path(str(run.output_path))) for frame, run in calibrated_frames(session, night)]
     found.sort(key=lambda job: (job[0].mid_utc is None, job[0].mid_utc or datetime.min, job[1].name))
     airmasses = frame_airmasses(settings, [frame for frame, _ in found])  # one transform for the night
     tasks = []

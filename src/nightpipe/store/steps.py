@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nightpipe.store.base import utcnow
-from nightpipe.store.models import StepRun
+from nightpipe.store.models import Frame, StepRun
 
 
 def record_step(
@@ -48,3 +48,15 @@ def record_step(
 def step_status(session: Session, *, step: str, frame_id: int) -> StepRun | None:
     """The recorded outcome of ``step`` for ``frame_id``, if any."""
     return session.scalars(select(StepRun).where(StepRun.step == step, StepRun.frame_id == frame_id)).first()
+
+
+def calibrated_frames(session: Session, night: str | None = None) -> list[tuple[Frame, StepRun]]:
+    """The frames (of ``night``, or all) with an ``ok`` calibrate run that wrote a product, and that run."""
+    query = (
+        select(Frame, StepRun)
+        .join(StepRun, StepRun.frame_id == Frame.id)
+        .where(StepRun.step == "calibrate", StepRun.status == "ok", StepRun.output_path.is_not(None))
+    )
+    if night is not None:
+        query = query.where(Frame.night == night)
+    return [(frame, run) for frame, run in session.execute(query).all()]
