@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from night_helpers import DemoNight
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NIGHTPIPE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 PG_ADMIN_URL = os.environ.get("NIGHTPIPE_TEST_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
@@ -68,3 +70,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'nightpipe.sqlite'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def demo_night(tmp_path_factory: pytest.TempPathFactory) -> DemoNight:
+    """``demo_night(size, n_lights) -> (root, raw)``: a simulated demo night, made once per size
+    and shared read-only by the end-to-end tests (skipped without astrometry.net's solve-field)."""
+    import shutil
+
+    from nightpipe.pipeline.demo import prepare_demo
+
+    made: dict[tuple[int, int], tuple[Path, Path]] = {}
+
+    def make(size: int, n_lights: int) -> tuple[Path, Path]:
+        if shutil.which("solve-field") is None:
+            pytest.skip("astrometry.net solve-field not installed (apt-get install astrometry.net)")
+        if (size, n_lights) not in made:
+            root = tmp_path_factory.mktemp(f"demo-{size}-{n_lights}")
+            _, raw = prepare_demo(root, size=size, n_lights=n_lights)
+            made[size, n_lights] = (root, raw)
+        return made[size, n_lights]
+
+    return make

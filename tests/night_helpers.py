@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -9,6 +10,9 @@ from sqlalchemy import func, select
 from nightpipe.config import Settings, load_settings
 from nightpipe.store import open_database
 from nightpipe.store.base import Base
+
+#: ``demo_night(size, n_lights) -> (root, raw)`` (the session fixture of conftest.py)
+DemoNight = Callable[[int, int], tuple[Path, Path]]
 
 
 def night_settings(root: Path, out: Path, *overrides: str) -> Settings:

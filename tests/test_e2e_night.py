@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from night_helpers import night_settings, row_counts
+from night_helpers import DemoNight, night_settings, row_counts
 from nightpipe.config import Settings
 from nightpipe.frames.fitsio import is_temporary
-from nightpipe.pipeline.demo import prepare_demo
 from nightpipe.pipeline.night import run_night
 
 pytestmark = pytest.mark.slow
@@ -29,13 +27,9 @@ SIZE, LIGHTS = 512, 40
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def demo(demo_night: DemoNight) -> tuple[Path, Path]:
     """The simulated raw night (shared, read-only) and its truth."""
-    if shutil.which("solve-field") is None:
-        pytest.skip("astrometry.net solve-field not installed (apt-get install astrometry.net)")
-    root = tmp_path_factory.mktemp("demo")
-    _, raw = prepare_demo(root, size=SIZE, n_lights=LIGHTS)
-    return root, raw
+    return demo_night(SIZE, LIGHTS)
 
 
 def _products(settings: Settings) -> dict[str, tuple[int, int]]:

@@ -9,7 +9,6 @@ any dependence on order, worker or shared state shows up as a difference here.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,9 @@ import pytest
 from astropy.table import Table
 from sqlalchemy import select
 
-from night_helpers import night_settings, row_counts
+from night_helpers import DemoNight, night_settings, row_counts
 from nightpipe.config import Settings
 from nightpipe.photometry.table import read_source_table
-from nightpipe.pipeline.demo import prepare_demo
 from nightpipe.pipeline.night import run_night
 from nightpipe.store import open_database
 from nightpipe.store.models import StepRun
@@ -30,13 +28,9 @@ SIZE, LIGHTS = 512, 30
 
 
 @pytest.fixture(scope="module")
-def raw_night(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def raw_night(demo_night: DemoNight) -> tuple[Path, Path]:
     """The simulated raw night (shared, read-only) and the folder of its settings."""
-    if shutil.which("solve-field") is None:
-        pytest.skip("astrometry.net solve-field not installed (apt-get install astrometry.net)")
-    root = tmp_path_factory.mktemp("parallel-demo")
-    _, raw = prepare_demo(root, size=SIZE, n_lights=LIGHTS)
-    return root, raw
+    return demo_night(SIZE, LIGHTS)
 
 
 def _frame_statuses(settings: Settings) -> dict[tuple[str, str], str]:

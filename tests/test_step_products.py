@@ -16,19 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from night_helpers import night_settings
-from nightpipe.pipeline.demo import prepare_demo
+from night_helpers import DemoNight, night_settings
 from nightpipe.pipeline.night import run_night
 from product_fingerprint import differences, fingerprint
 
 pytestmark = pytest.mark.slow
 
 
-def test_demo_night_products_do_not_depend_on_scheduling(tmp_path: Path) -> None:
-    if shutil.which("solve-field") is None:
-        pytest.skip("astrometry.net solve-field not installed (apt-get install astrometry.net)")
-    root = tmp_path / "demo"
-    _, raw = prepare_demo(root, size=384, n_lights=24)
+def test_demo_night_products_do_not_depend_on_scheduling(demo_night: DemoNight, tmp_path: Path) -> None:
+    root, raw = demo_night(384, 24)
     prints = []
     for parallel in (["parallel.threads=1"], ["parallel.workers=2"]):
         run = tmp_path / "run"
