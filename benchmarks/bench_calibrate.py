@@ -43,8 +43,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -53,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from harness import bench_parser, run_json_child
 
 ROOT = Path(__file__).resolve().parents[1]
 GAIN, READ_NOISE = 1.5, 9.0
@@ -302,11 +302,8 @@ def run_side(side: str, folder: Path, n: int, keep: bool = False) -> dict[str, A
     for path in sorted(folder.glob("light_*.fits"))[:n]:
         path.read_bytes()
     os.sync()
-    cmd = [sys.executable, __file__, "--worker", side, "--folder", str(folder), "--frames", str(n)]
-    done = subprocess.run(cmd + (["--keep"] if keep else []), check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{side} failed:\n{done.stderr[-3000:]}")
-    data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    args = ["--worker", side, "--folder", str(folder), "--frames", str(n)] + (["--keep"] if keep else [])
+    data = run_json_child(__file__, *args)
     times = data["times"]
     return {
         "median_s": statistics.median(times),
@@ -347,8 +344,7 @@ def _median_side(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main() -> None:
     """Parse arguments, make the inputs, run every side and report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10 frames, one round")
+    parser = bench_parser(__doc__, "10 frames, one round")
     parser.add_argument("--frames", type=int, default=None, help="frames per side (default 100)")
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=None, help="rounds of every side (default 3; quick 1)")

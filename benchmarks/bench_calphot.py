@@ -23,10 +23,8 @@ changes nothing: the night is the input). Results also go to ``bench-results/cal
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from astropy.table import Table
 from astropy.time import Time
 from scipy import stats
 
+from harness import bench_parser, nightpipe_command
 from nightpipe.calphot.accuracy import CatalogAgreement, catalog_agreement, usable_measurements
 from nightpipe.calphot.ensemble import solve_ensemble
 from nightpipe.calphot.frame import calibrate_table
@@ -65,22 +64,15 @@ class Frames:
 def run_pipeline(out: Path) -> tuple[Path, str]:
     """The HAT-P-32 night up to the zero points, in ``out``; returns the output folder and db URL."""
     db = f"sqlite:///{out / 'db.sqlite'}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "nightpipe.cli.app",
-        "-q",
-        "-c",
-        str(CONFIG),
-        "-s",
-        f"paths.output='{out / 'out'}'",
-        "-s",
-        f"database.url='{db}'",
+    cmd = nightpipe_command(
+        CONFIG,
+        out / "out",
+        db,
         "run",
         "--steps",
         "scan,masters,calibrate,solve,photometry,zeropoints",
         str(NIGHT_DIR),
-    ]
+    )
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return out / "out", db
 
@@ -173,12 +165,9 @@ def extinction_slopes(f: Frames, ok: np.ndarray, ids: np.ndarray) -> tuple[np.nd
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__, "accepted; the whole night is needed", whole_doc=True)
     parser.add_argument("--output", type=Path, help="output folder of a run already made")
     parser.add_argument("--db", help="its database URL (with --output)")
-    parser.add_argument("--quick", action="store_true", help="accepted; the whole night is needed")
     args = parser.parse_args()
     if not NIGHT_DIR.is_dir():
         print(f"SKIP: {NIGHT_DIR} not found")

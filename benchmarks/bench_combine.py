@@ -16,7 +16,6 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from harness import bench_parser, run_json_child
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,19 +86,14 @@ def worker(side: str, paths: list[str], out: str | None, threads: int) -> None:
 
 
 def run(side: str, paths: list[Path], out: Path | None, threads: int) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--worker", side, "--threads", str(threads)]
+    args = ["--worker", side, "--threads", str(threads)]
     if out is not None:
-        cmd += ["--out", str(out)]
-    cmd += [str(p) for p in paths]
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+        args += ["--out", str(out)]
+    return run_json_child(__file__, *args, *(str(p) for p in paths))
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--quick", action="store_true", help="20 frames of 1024x1024 instead of 50 of 2048x2048"
-    )
+    parser = bench_parser(__doc__, "20 frames of 1024x1024 instead of 50 of 2048x2048", whole_doc=True)
     parser.add_argument("--repeats", type=int, default=3, help="runs of our side per measurement")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--worker", choices=["ours", "peer"], help=argparse.SUPPRESS)

@@ -26,7 +26,6 @@ Usage: ``.venv/bin/python benchmarks/bench_cosmics.py [--quick]``
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -39,6 +38,7 @@ import numpy as np
 from astropy.io import fits
 from scipy import ndimage
 
+from harness import bench_parser
 from nightpipe.calib.cosmics import CosmicParams, detect_cosmics_fast, detect_cosmics_full
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -255,10 +255,7 @@ def hatp32_night(limit: int | None) -> dict[str, object] | None:
 
 def main() -> None:
     """Run both data sets and report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="1024x1024 simulation, 10 HAT-P-32 frames, fewer repeats"
-    )
+    parser = bench_parser(__doc__, "1024x1024 simulation, 10 HAT-P-32 frames, fewer repeats")
     args = parser.parse_args()
     repeat = 1 if args.quick else 3
     results: dict[str, dict[str, object]] = {}

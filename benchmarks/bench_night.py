@@ -10,7 +10,6 @@ Usage: ``python benchmarks/bench_night.py [--quick]`` (``--quick``: serial run o
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import sqlite3
@@ -19,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import bench_parser, nightpipe_command
 
 ROOT = Path(__file__).resolve().parents[1]
 NIGHT = ROOT.parent / "shared" / "data" / "hatp32-microobservatory"
@@ -48,22 +49,8 @@ def step_times(db_path: Path) -> dict[str, dict[str, float]]:
 def run_once(workers: int) -> dict[str, object]:
     """One full run in a fresh output folder; returns wall, CPU and the exit code."""
     with tempfile.TemporaryDirectory(prefix="nightpipe-bench-") as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "nightpipe.cli.app",
-            "-q",
-            "-c",
-            str(CONFIG),
-            "-s",
-            f"paths.output='{tmp}/out'",
-            "-s",
-            f"database.url='sqlite:///{tmp}/db.sqlite'",
-            "-s",
-            f"parallel.workers={workers}",
-            "run",
-            str(NIGHT),
-        ]
+        out, db = Path(tmp, "out"), f"sqlite:///{Path(tmp, 'db.sqlite')}"
+        cmd = nightpipe_command(CONFIG, out, db, "run", str(NIGHT), settings=[f"parallel.workers={workers}"])
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -84,8 +71,7 @@ def run_once(workers: int) -> dict[str, object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="serial run only")
+    parser = bench_parser(__doc__, "serial run only")
     args = parser.parse_args()
     if not NIGHT.is_dir():
         print(f"skipped: {NIGHT} not found")

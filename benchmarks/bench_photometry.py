@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from harness import bench_parser, run_json_child
 
 ROOT = Path(__file__).resolve().parents[1]
 RADII = (3.0, 4.5, 6.0, 7.5, 9.0)
@@ -197,17 +198,11 @@ def _bright_isolated(truth: np.ndarray, n: int) -> np.ndarray:
 
 
 def _spawn(args: list[str]) -> dict:
-    proc = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=False, cwd=ROOT
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"child {args} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_json_child(__file__, *args, cwd=ROOT)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2048x2048 and 1024x1024 frames")
+    parser = bench_parser(__doc__, "2048x2048 and 1024x1024 frames")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

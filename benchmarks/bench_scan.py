@@ -29,11 +29,12 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import bench_parser, run_json_child
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP_NAMES = (
@@ -157,16 +158,11 @@ WORKERS = {"ours": worker_ours, "headers": worker_headers, "peer": worker_peer}
 
 
 def run_worker(name: str, folder: Path, repeats: int) -> dict[str, object]:
-    cmd = [sys.executable, __file__, "--worker", name, "--folder", str(folder), "--repeats", str(repeats)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker {name} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_json_child(__file__, "--worker", name, "--folder", str(folder), "--repeats", str(repeats))
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="300 files, 1 repeat")
+    parser = bench_parser(__doc__, "300 files, 1 repeat")
     parser.add_argument("--frames", type=int, default=1000, help="files in the folder")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")

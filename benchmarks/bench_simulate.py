@@ -30,11 +30,12 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import bench_parser, run_json_child
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench-results"
@@ -97,10 +98,7 @@ def child_floor(size: int, n_frames: int, with_rng: bool) -> dict[str, float]:
 
 
 def run_child(args: list[str]) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    return run_json_child(__file__, "--child", *args, cwd=ROOT)
 
 
 def median_of(args: list[str], repeats: int) -> tuple[float, float, dict[str, float]]:
@@ -114,8 +112,7 @@ def median_of(args: list[str], repeats: int) -> tuple[float, float, dict[str, fl
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="512x512 frames, one repeat")
+    parser = bench_parser(__doc__, "512x512 frames, one repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

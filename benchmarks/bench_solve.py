@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import statistics
@@ -31,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import bench_parser, run_json_child
 
 ROOT = Path(__file__).resolve().parents[1]
 HATP32 = (31.042917, 46.687778)
@@ -118,18 +119,11 @@ def _peer(folder: Path, n: int, mode: str) -> dict[str, object]:
 
 
 def _run_worker(args: list[str]) -> dict[str, object]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", *args]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
-    )
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return run_json_child(Path(__file__).resolve(), "--worker", *args, env={"PYTHONWARNINGS": "ignore"})
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="peers on 10 frames only")
+    parser = bench_parser(__doc__, "peers on 10 frames only", whole_doc=True)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

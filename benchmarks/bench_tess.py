@@ -23,7 +23,6 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from harness import bench_parser, run_json_child
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_TPF = ROOT.parent / "shared" / "data" / "tess-tpf" / "tess25155310-s01-first-cadences.fits.gz"
@@ -75,16 +76,7 @@ def worker(side: str, case: str, path: str, repeats: int) -> None:
 
 
 def run_side(side: str, case: str, path: Path, repeats: int) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", side, case, str(path), str(repeats)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{side} {case} failed: {proc.stderr[-2000:]}")
-    data: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return data
+    return run_json_child(__file__, "--worker", side, case, str(path), str(repeats))
 
 
 def check_targets(tmp: Path) -> list[tuple[str, bool, str]]:
@@ -129,8 +121,7 @@ def check_targets(tmp: Path) -> list[tuple[str, bool, str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller files, fewer repeats")
+    parser = bench_parser(__doc__, "smaller files, fewer repeats")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -19,7 +19,6 @@ Writes bench-results/transit.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import resource
@@ -28,6 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from harness import bench_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "hatp32-microobservatory"
@@ -271,8 +272,7 @@ def bench_raw_night(walkers: int, steps: int, sources: Path | None = None) -> di
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer emcee steps")
+    parser = bench_parser(__doc__, "fewer emcee steps")
     parser.add_argument(
         "--sources",
         type=Path,

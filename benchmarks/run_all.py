@@ -10,7 +10,6 @@ Usage: ``python benchmarks/run_all.py [--quick] [name ...]``
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -18,6 +17,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from harness import bench_parser
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent / "bench-results"
@@ -33,8 +34,7 @@ def _commit() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller inputs (CI)")
+    parser = bench_parser(__doc__, "smaller inputs (CI)")
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     args = parser.parse_args()
     scripts = sorted(HERE.glob("bench_*.py"))
