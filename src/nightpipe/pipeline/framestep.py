@@ -110,7 +110,7 @@ class StepTally(Generic[In]):
     done: list[FrameTask[In]] = field(default_factory=list)
     failures: list[tuple[FrameTask[In], str]] = field(default_factory=list)
     skipped: list[FrameTask[In]] = field(default_factory=list)
-    records: dict[int, StepRecord] = field(default_factory=dict)  # of the frames done, by frame id
+    records: dict[int, StepRecord] = field(default_factory=dict)  # of the frames stored, by frame id
     seconds: float = 0.0
 
     @property
@@ -158,9 +158,12 @@ class _Guarded(Generic[In, Out]):
 def previous_runs(db: Database, step: str, *, failed_too: bool = False) -> dict[int, tuple[str, str | None]]:
     """``{frame_id: (status, key)}`` of the last ``ok`` run of ``step`` per frame (failed too if asked)."""
     statuses = ("ok", "failed") if failed_too else ("ok",)
-    with db.session() as session:
-        runs = session.scalars(select(StepRun).where(StepRun.step == step, StepRun.status.in_(statuses)))
-        return {run.frame_id: (run.status, run.input_hash) for run in runs if run.frame_id is not None}
+    query = select(StepRun.frame_id, StepRun.status, StepRun.input_hash).where(
+        StepRun.step == step, StepRun.status.in_(statuses)
+    )
+    with db.session() as session:  # three columns, not whole rows with their details
+        rows = session.execute(query).all()
+    return {frame_id: (status, key) for frame_id, status, key in rows if frame_id is not None}
 
 
 def split_unchanged(
