@@ -234,6 +234,34 @@ class CatalogConfig(_Section):
     retries: int = Field(3, ge=0, description="Retries of a failed query")
 
 
+IdentifyService = Literal["simbad", "vsx", "gaia", "milliquas", "skybot", "colibri"]
+
+
+class IdentifyConfig(_Section):
+    """What is in the field: SIMBAD, VSX, Gaia DR3, Milliquas, SkyBoT and Astro-Colibri."""
+
+    enabled: bool = Field(True, description="Identify the night's field as a step of run")
+    services: tuple[IdentifyService, ...] = Field(
+        ("simbad", "vsx", "gaia", "skybot"),
+        description="Services asked, one query per field (SkyBoT: per epoch); colibri needs a key",
+    )
+    margin_arcmin: float = Field(2.0, ge=0, description="Margin added around the field of the night")
+    max_age_days: float = Field(
+        30.0, gt=0, description="Cached answers older than this are fetched again when online"
+    )
+    timeout_s: float = Field(20.0, gt=0, description="Network timeout of one query")
+    retries: int = Field(1, ge=0, description="Retries of a failed query (back-off 1, 2, 4 s)")
+    min_radius_arcsec: float = Field(
+        2.0, gt=0, description="Smallest match radius; it grows with the astrometric error"
+    )
+    skybot_cadence_min: float = Field(
+        10.0, ge=0, description="Minutes between SkyBoT epochs (0: every frame); rates fill the gaps"
+    )
+    observatory_code: str = Field("500", description="MPC observatory code for SkyBoT (500: geocentre)")
+    colibri_key: str | None = Field(None, description="Astro-Colibri user id (uid) for its cone search")
+    gaia_max_mag: float = Field(19.0, gt=0, description="Faintest Gaia G asked for")
+
+
 class Settings(_Section):
     """The whole, validated, immutable configuration."""
 
@@ -244,6 +272,7 @@ class Settings(_Section):
     astrometry: AstrometryConfig = AstrometryConfig()
     photometry: PhotometryConfig = PhotometryConfig()
     catalog: CatalogConfig = CatalogConfig()
+    identify: IdentifyConfig = IdentifyConfig()
     timeseries: TimeseriesConfig = TimeseriesConfig()
     database: DatabaseConfig = DatabaseConfig()
     parallel: ParallelConfig = ParallelConfig()

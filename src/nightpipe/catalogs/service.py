@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from astropy.table import Table
 from nightpipe.catalogs import vizier
 from nightpipe.catalogs.cache import CatalogCache
 from nightpipe.catalogs.propermotion import at_epoch
+from nightpipe.catalogs.remote import Throttle, call_with_retries
 from nightpipe.catalogs.schema import standard_table
 from nightpipe.config import CatalogConfig
 from nightpipe.errors import CatalogError
@@ -30,20 +30,6 @@ log = logging.getLogger(__name__)
 
 Fetcher = Callable[[vizier.VizierSpec, Mapping[str, Any]], Table]
 LocalCone = Callable[[float, float, float, float | None], Table]
-
-
-@dataclass
-class _Throttle:
-    """At most one remote call per ``interval_s`` (VizieR asks clients to be gentle)."""
-
-    interval_s: float = 1.0
-    last: float = field(default=0.0)
-
-    def wait(self) -> None:
-        delay = self.last + self.interval_s - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        self.last = time.monotonic()
 
 
 def tycho2_vt_error(vt: np.ndarray) -> np.ndarray:
@@ -109,7 +95,7 @@ class ReferenceCatalogs:
         )
         self.local = dict(local or {})
         self._sleep = sleep
-        self._throttle = _Throttle()
+        self._throttle = Throttle()
 
     def cone(
         self,
@@ -162,16 +148,10 @@ class ReferenceCatalogs:
         return table
 
     def _fetch_with_retries(self, spec: vizier.VizierSpec, payload: Mapping[str, Any]) -> Table:
-        last: CatalogError | None = None
-        for attempt in range(self.config.retries + 1):
-            self._throttle.wait()
-            try:
-                return self.fetcher(spec, payload)
-            except CatalogError as exc:
-                last = exc
-                if attempt < self.config.retries:
-                    backoff = 2.0**attempt
-                    log.info("retrying %s in %.0f s (%s)", spec.name, backoff, exc)
-                    self._sleep(backoff)
-        assert last is not None
-        raise last
+        return call_with_retries(
+            lambda: self.fetcher(spec, payload),
+            label=spec.name,
+            retries=self.config.retries,
+            throttle=self._throttle,
+            sleep=self._sleep,
+        )

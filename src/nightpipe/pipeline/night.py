@@ -1,4 +1,4 @@
-"""The night recipe: scan, masters, calibrate, solve, photometry, zero points, light curves, report.
+"""The night recipe: scan, masters, calibrate, solve, photometry, zero points, identify, light curves, report.
 
 Each step is a thin adapter from :class:`~nightpipe.pipeline.runner.NightContext` to the
 library function of its module; the modules do the per-frame work, skip what is already
@@ -64,6 +64,12 @@ def _zeropoints(ctx: NightContext) -> Any:
     return run_zeropoints(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress)
 
 
+def _identify(ctx: NightContext) -> Any:
+    from nightpipe.identify.step import run_identify
+
+    return run_identify(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress)
+
+
 def _lightcurves(ctx: NightContext) -> Any:
     from nightpipe.timeseries.step import run_lightcurves
 
@@ -119,6 +125,13 @@ NIGHT_STEPS: tuple[Step, ...] = (
         ("source tables",),
         ("zero points",),
         _zeropoints,
+    ),
+    Step(
+        "identify",
+        "what is in the field: SIMBAD, VSX, Gaia, SkyBoT (cached, offline-first)",
+        ("source tables", "WCS"),
+        ("field catalogue", "known variables"),
+        _identify,
     ),
     Step(
         "lightcurves",

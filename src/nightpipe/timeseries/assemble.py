@@ -48,6 +48,7 @@ class TargetSpec:
     dec: float
     comparisons: tuple[tuple[float, float], ...] = ()
     vsx: tuple[tuple[float, float], ...] = ()
+    vsx_labels: tuple[str, ...] = ()  # why each vsx star is variable ('VSX EY UMa (RRAB)'); default 'VSX'
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,6 +144,7 @@ class _Located:
     star: int
     manual: list[int]
     vetoed: NDArray[np.bool_]
+    veto_labels: dict[int, str]
 
 
 def _locate(matrix: StarMatrix, target: TargetSpec, scale: float) -> _Located:
@@ -160,11 +162,13 @@ def _locate(matrix: StarMatrix, target: TargetSpec, scale: float) -> _Located:
             raise TimeseriesError(f"manual comparison star at ra {ra:.5f}, dec {dec:.5f} not found")
         manual.append(found)
     vetoed = np.zeros(matrix.n_stars, dtype=bool)
-    for ra, dec in target.vsx:
+    labels: dict[int, str] = {}
+    for k, (ra, dec) in enumerate(target.vsx):
         found = matrix.find(ra, dec, radius_arcsec=max(2.0 * scale, 5.0))
-        if found is not None:
+        if found is not None and found != star:
             vetoed[found] = True
-    return _Located(star, manual, vetoed)
+            labels.setdefault(found, target.vsx_labels[k] if k < len(target.vsx_labels) else "VSX")
+    return _Located(star, manual, vetoed, labels)
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,7 @@ def _comparisons(
             shape=phot.shape,
             fwhm=phot.fwhm if math.isfinite(phot.fwhm) else 3.0,
             vetoed=where.vetoed,
+            veto_labels=where.veto_labels,
             manual=where.manual,
             max_comparisons=n,
             edge_margin=edge_margin,

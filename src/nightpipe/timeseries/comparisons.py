@@ -19,7 +19,7 @@ to convergence.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,6 +151,7 @@ def choose_comparisons(
     fwhm: float = 3.0,
     colour: FloatArray | None = None,
     vetoed: NDArray[np.bool_] | None = None,
+    veto_labels: Mapping[int, str] | None = None,
     manual: Sequence[int] = (),
     max_comparisons: int = 10,
     edge_margin: float = 10.0,
@@ -171,8 +172,9 @@ def choose_comparisons(
         Image shape (ny, nx) for the edge rule.
     fwhm
         Typical FWHM in pixels (isolation rule).
-    colour, vetoed
-        Per-star catalogue colour (NaN unknown) and a known-variable veto.
+    colour, vetoed, veto_labels
+        Per-star catalogue colour (NaN unknown), a known-variable veto and why each vetoed star
+        is known to vary (``{star: 'VSX EY UMa (RRAB)'}``; default 'VSX').
     manual
         Star columns to use instead of the automatic choice (still weighted and reported).
 
@@ -188,6 +190,11 @@ def choose_comparisons(
     reasons = _rule_reasons(
         flux, target, dm, nearest, flags, x, y, shape, fwhm, vetoed, edge_margin, min_presence
     )
+    for star, label in (veto_labels or {}).items():
+        if star in reasons:
+            reasons[star] = [
+                f"known variable ({label})" if w == "known variable (VSX)" else w for w in reasons[star]
+            ]
     survivors = [s for s, why in reasons.items() if not why]
     sigma = _reject_variables(flux, survivors, reasons, variability_sigma)
     finite_sig = [sigma[s] for s in survivors if np.isfinite(sigma[s]) and sigma[s] > 0]

@@ -55,12 +55,17 @@ class LightcurveSummary:
     unchanged_nights: int = 0
 
 
-def night_inputs_digest(settings: Settings, folder: Path) -> str:
-    """A hash of a night's source tables (name, size, mtime) and the settings the light curves use."""
+def night_inputs_digest(settings: Settings, folder: Path, night: str | None = None) -> str:
+    """A hash of a night's source tables (name, size, mtime), its known variables and the settings."""
+    from nightpipe.identify.vetoes import variables_file
+
     digest = hashlib.sha256(settings.digest("timeseries", "observatory", "photometry").encode())
     for path in product_files(folder, f"*{SOURCE_TABLE_SUFFIX}"):
         stat = path.stat()
         digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    known = variables_file(settings, night) if night else None
+    if known is not None and known.is_file():
+        digest.update(known.read_bytes())
     return digest.hexdigest()[:32]
 
 
@@ -151,7 +156,7 @@ def run_lightcurves(
             raise TimeseriesError(
                 "no source tables for this night", path=folder, hint="run the photometry step"
             )
-        digest = night_inputs_digest(settings, folder)
+        digest = night_inputs_digest(settings, folder, name)
         if _unchanged_night(db, name, digest, output / "lightcurves" / name):
             log.info("night %s: source tables and settings unchanged; light curves kept", name)
             summary.unchanged_nights += 1
@@ -174,7 +179,9 @@ def run_lightcurves(
         for target in chosen:
             start = time.perf_counter()
             try:
-                result = _one_target(settings, tables, target, output / "lightcurves" / name, plots=plots)
+                result = _one_target(
+                    settings, tables, target, output / "lightcurves" / name, plots=plots, night=name
+                )
             except NightpipeError as exc:
                 log.error("night %s, target %s: %s", name, target.name, exc)
                 summary.failed.append((f"{name}/{target.name}", str(exc)))
@@ -214,17 +221,27 @@ def run_lightcurves(
 
 
 def _one_target(
-    settings: Settings, tables: list[Table], target: TargetConfig, outdir: Path, *, plots: bool
+    settings: Settings, tables: list[Table], target: TargetConfig, outdir: Path, *, plots: bool, night: str
 ) -> dict[str, Any]:
+    from nightpipe.identify.vetoes import known_variables_of
+
     if target.ra is None or target.dec is None:
         raise TimeseriesError(f"target {target.name} has no coordinates", hint="set its ra and dec")
     if not tables:
         raise TimeseriesError("no readable source table")
     cfg = settings.timeseries
     priors = priors_from_target(target) if target.period is not None else None
+    found, labels = known_variables_of(settings, night)
     built = build_lightcurve(
         tables,
-        TargetSpec(target.name, target.ra, target.dec, tuple(target.comparisons), tuple(target.vsx)),
+        TargetSpec(
+            target.name,
+            target.ra,
+            target.dec,
+            tuple(target.comparisons),
+            (*target.vsx, *found),
+            (*("VSX (configured)" for _ in target.vsx), *labels),
+        ),
         priors=priors,
         max_comparisons=cfg.max_comparisons,
         outlier_sigma=cfg.outlier_sigma,
