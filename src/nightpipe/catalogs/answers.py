@@ -90,6 +90,44 @@ class AnswerCache:
             tmp.write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
         return StoredAnswer(raw, dict(payload), service_version, fetched_utc, data)
 
+    def covering(self, service: str, payload: dict[str, Any]) -> StoredAnswer | None:
+        """A stored answer whose cone contains the cone of ``payload`` (all other keys equal).
+
+        A field fetched ahead of a night (``nightpipe catalog fetch --ra --dec --radius``)
+        serves every night whose field lies inside it; the freshest such answer is returned.
+        """
+        best: StoredAnswer | None = None
+        for record in sorted((self.root / service).glob("*.json")) if (self.root / service).is_dir() else []:
+            try:
+                query = json.loads(record.read_text())["query"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if not _contains(query, payload):
+                continue
+            found = self.get(service, query)
+            if found is not None and (best is None or found.fetched_utc > best.fetched_utc):
+                best = found
+        return best
+
     def entries(self) -> list[Path]:
         """Every stored record (for ``doctor`` and tests)."""
         return sorted(self.root.glob("*/*.json")) if self.root.is_dir() else []
+
+
+GEOMETRY = ("ra", "dec", "radius_deg")
+
+
+def _contains(outer: dict[str, Any], inner: dict[str, Any]) -> bool:
+    """Whether the cone of ``outer`` contains that of ``inner`` and every other key is equal."""
+    import math
+
+    rest = {k: v for k, v in outer.items() if k not in GEOMETRY}
+    if rest != {k: v for k, v in inner.items() if k not in GEOMETRY}:
+        return False
+    try:
+        ra1, dec1, r1 = (math.radians(float(outer[k])) for k in GEOMETRY)
+        ra2, dec2, r2 = (math.radians(float(inner[k])) for k in GEOMETRY)
+    except (KeyError, TypeError, ValueError):
+        return False
+    cos_sep = math.sin(dec1) * math.sin(dec2) + math.cos(dec1) * math.cos(dec2) * math.cos(ra1 - ra2)
+    return math.acos(max(-1.0, min(1.0, cos_sep))) + r2 <= r1 + 1e-9

@@ -13,6 +13,7 @@ from nightpipe.cli import (
     calibrate_cmd,
     config_cmd,
     demo_cmd,
+    identify_cmd,
     ingest_cmd,
     lc_cmd,
     lightcurve_cmd,
@@ -79,6 +80,7 @@ photometry_cmd.register(app)
 simulate_cmd.register(app)
 lightcurve_cmd.register(app)
 tess_cmd.register(app)
+identify_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

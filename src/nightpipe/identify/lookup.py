@@ -113,7 +113,7 @@ class FieldLookup:
             payload = spec.payload(query)
         except CatalogError as exc:
             return self._miss(outcome, str(exc))
-        stored = self.cache.get(service, payload)
+        stored = self.cache.get(service, payload) or self.cache.covering(service, payload)
         fresh = stored is not None and stored.age_days() <= self.config.max_age_days
         if stored is not None and (fresh or self.offline or service in self._down):
             table = self._parse(spec, stored)

@@ -43,15 +43,18 @@ def field_of(ra: np.ndarray, dec: np.ndarray) -> tuple[tuple[float, float], floa
     return centre, radius
 
 
-def night_sky(db: Database, night: str, margin_deg: float) -> NightSky | None:
-    """The night's sources with sky positions, or ``None`` when no frame was solved and measured."""
+def night_sky(db: Database, night: str, margin_deg: float, frame_id: int | None = None) -> NightSky | None:
+    """The night's (or one frame's) sources with sky positions; ``None`` when none was solved and measured."""
+    query = (
+        select(Measurement.frame_id, Measurement.source_index, Measurement.ra, Measurement.dec)
+        .join(Frame, Frame.id == Measurement.frame_id)
+        .where(Frame.night == night, Measurement.ra.is_not(None), Measurement.dec.is_not(None))
+        .order_by(Measurement.frame_id, Measurement.source_index)
+    )
+    if frame_id is not None:
+        query = query.where(Measurement.frame_id == frame_id)
     with db.session() as session:
-        rows = session.execute(
-            select(Measurement.frame_id, Measurement.source_index, Measurement.ra, Measurement.dec)
-            .join(Frame, Frame.id == Measurement.frame_id)
-            .where(Frame.night == night, Measurement.ra.is_not(None), Measurement.dec.is_not(None))
-            .order_by(Measurement.frame_id, Measurement.source_index)
-        ).all()
+        rows = session.execute(query).all()
         times = {
             fid: float(jd)
             for fid, jd in session.execute(select(Frame.id, Frame.jd_utc).where(Frame.night == night))

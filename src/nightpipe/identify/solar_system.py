@@ -1,7 +1,7 @@
 """Asteroids and comets in a night's frames: SkyBoT's predictions matched to each frame's sources.
 
-SkyBoT is asked at epochs ``cadence`` minutes apart (every frame when 0); each frame takes the
-nearest epoch's answer and moves every body along its apparent rate to the frame's mid-time.
+SkyBoT is asked at epochs on a fixed grid ``cadence`` minutes apart (every frame when 0); each
+frame takes its slot's answer and moves every body along its apparent rate to its mid-time.
 A body counts as seen on a frame when a source lies within the match radius of its predicted
 position (three times its SkyBoT uncertainty combined with the frame's astrometric error).
 """
@@ -28,20 +28,28 @@ class FrameSources:
     dec: np.ndarray
 
 
-def epochs(jds: Sequence[float], cadence_min: float) -> list[float]:
-    """The epochs to ask SkyBoT for: every frame's, or one per ``cadence_min`` bin (its middle frame)."""
-    times = sorted(float(j) for j in jds)
-    if not times or cadence_min <= 0:
-        return times
+def epoch_of(jd: float, cadence_min: float) -> float:
+    """The epoch SkyBoT is asked for on behalf of a frame at ``jd``.
+
+    With a cadence, the middle of its ``cadence_min`` slot on a fixed grid (JD 0 + k x cadence),
+    so that epochs fetched ahead of a night (``catalog fetch --date``) are the ones the night
+    asks for; without one, the frame's own mid-time.
+    """
+    if cadence_min <= 0:
+        return round(float(jd), 4)
     step = cadence_min / 1440.0
-    bins = np.floor((np.asarray(times) - times[0]) / step).astype(int)
-    return [float(np.median(np.asarray(times)[bins == b])) for b in np.unique(bins)]
+    return round((np.floor(float(jd) / step) + 0.5) * step, 4)
+
+
+def epochs(jds: Sequence[float], cadence_min: float) -> list[float]:
+    """The distinct epochs to ask SkyBoT for, for frames at ``jds``."""
+    return sorted({epoch_of(j, cadence_min) for j in jds})
 
 
 def match_frames(
     frames: Sequence[FrameSources],
     answer_at: Callable[[float], Table | None],
-    asked: Sequence[float],
+    cadence_min: float,
     *,
     centre: tuple[float, float],
     radius_deg: float,
@@ -53,13 +61,10 @@ def match_frames(
     from astropy.coordinates import SkyCoord
 
     middle = SkyCoord(centre[0] * u.deg, centre[1] * u.deg)
-    asked_arr = np.asarray(sorted(asked), float)
     answers: dict[float, Table | None] = {}
     rows: list[tuple[object, ...]] = []
     for frame in frames:
-        if asked_arr.size == 0:
-            break
-        nearest = float(asked_arr[np.argmin(np.abs(asked_arr - frame.jd))])
+        nearest = epoch_of(frame.jd, cadence_min)
         if nearest not in answers:
             answers[nearest] = answer_at(nearest)
         table = answers[nearest]

@@ -29,7 +29,7 @@ from nightpipe.identify.catalogue import annotate, known_variables, objects_in_f
 from nightpipe.identify.lookup import FieldLookup
 from nightpipe.identify.night_input import NightSky, night_sky
 from nightpipe.identify.service import FieldQuery
-from nightpipe.identify.solar_system import bodies, epochs, match_frames
+from nightpipe.identify.solar_system import bodies, match_frames
 from nightpipe.identify.vetoes import VARIABLES, identify_dir
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
@@ -79,9 +79,8 @@ def identify_sky(sky: NightSky, lookup: FieldLookup, settings: Settings) -> Iden
 
 def _solar_system(sky: NightSky, lookup: FieldLookup, cadence_min: float, floor: float) -> Table:
     if "skybot" not in lookup.services:
-        return match_frames([], lambda jd: None, [], centre=sky.centre, radius_deg=0.0,
+        return match_frames([], lambda jd: None, cadence_min, centre=sky.centre, radius_deg=0.0,
                             astrometric_err=0.0, floor=floor)  # fmt: skip
-    asked = epochs([f.jd for f in sky.frames], cadence_min)
 
     def answer_at(jd: float) -> Table | None:
         query = FieldQuery(sky.centre[0], sky.centre[1], sky.radius_deg, epoch_jd=jd)
@@ -90,7 +89,7 @@ def _solar_system(sky: NightSky, lookup: FieldLookup, cadence_min: float, floor:
     return match_frames(
         sky.frames,
         answer_at,
-        asked,
+        cadence_min,
         centre=sky.centre,
         radius_deg=sky.radius_deg,
         astrometric_err=sky.astrometric_err,
@@ -131,16 +130,26 @@ def write_products(found: Identified, folder: Path, night: str) -> dict[str, Any
 
 
 def run_identify(
-    settings: Settings, db: Database, *, night: str | None, progress: Progress | None = None
+    settings: Settings,
+    db: Database,
+    *,
+    night: str | None,
+    progress: Progress | None = None,
+    frame_id: int | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """The identify step of ``nightpipe run`` (and ``nightpipe identify NIGHT``)."""
+    """The identify step of ``nightpipe run`` (and ``nightpipe identify NIGHT|FRAME``).
+
+    ``frame_id`` identifies one frame (products in ``identify/<night>/frame-<id>/``); ``force``
+    runs even when ``identify.enabled`` is false (an explicit ``nightpipe identify``).
+    """
     progress = progress or NullProgress()
     if night is None:
         return {"skipped": "no night"}
-    if not settings.identify.enabled or not settings.identify.services:
+    if not force and (not settings.identify.enabled or not settings.identify.services):
         return {"skipped": "identify.enabled is false"}
     margin = settings.identify.margin_arcmin / 60.0
-    sky = night_sky(db, night, margin)
+    sky = night_sky(db, night, margin, frame_id)
     if sky is None:
         log.warning("identify %s: no measured source has a sky position (no plate solution)", night)
         return {"skipped": "no solved and measured frame"}
@@ -151,10 +160,12 @@ def run_identify(
         progress.advance(night)
     finally:
         progress.stop()
-    summary = write_products(found, identify_dir(settings, night), night)
+    folder = identify_dir(settings, night) / (f"frame-{frame_id}" if frame_id is not None else "")
+    summary = write_products(found, folder, night)
     for line in lookup.summary():
         log.info("identify %s: %s", night, line)
     return {
+        "folder": str(folder),
         "known_variables": summary["known_variables"],
         "objects": summary["objects"],
         "solar_system_bodies": summary["solar_system_bodies"],
