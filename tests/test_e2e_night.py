@@ -64,6 +64,10 @@ def test_simulated_night_end_to_end_then_a_noop_rerun(demo: tuple[Path, Path], t
     report = settings.paths.output / "reports"
     page = next(report.glob("*.html")).read_text()
     assert len(page) > 10_000 and f"{rp['median']:.4f} +" in page  # the fit's Rp/Rs in the report
+    identified = json.loads(next(settings.paths.output.glob("identify/*/summary.json")).read_text())
+    assert identified["stars"] > 20  # offline with an empty cache: every service says why it missed
+    assert {s["status"] for s in identified["services"].values()} == {"missed"}
+    assert "What is in the field" in page and "offline and not in the cache" in page
     counts, products = row_counts(settings), _products(settings)
     second = run_night(settings, [raw])
     assert second.exit_code == 0

@@ -108,6 +108,10 @@ def test_comparison_rules_and_leave_one_out() -> None:
     assert choice.stars.tolist() == sorted(choice.stars.tolist(), key=lambda s: -by_star[s].score)
     assert set(choice.stars.tolist()) == {8, 9, 10}
     assert len(choice.report()) == S - 1
+    # the identify step says which variable a vetoed star is
+    named = choose_comparisons(flux, 0, flags=flags, x=x, y=y, shape=(400, 700), fwhm=2.0, vetoed=vetoed,
+                               veto_labels={7: "VSX EY UMa (RRAB/BL)"})  # fmt: skip
+    assert {c.star: c for c in named.candidates}[7].reasons == ("known variable (VSX EY UMa (RRAB/BL))",)
     # a manual list overrides (and still weights)
     manual = choose_comparisons(flux, 0, manual=[1, 7])
     assert manual.manual and manual.stars.tolist() == [1, 7]

@@ -255,7 +255,7 @@ class IdentifyConfig(_Section):
         2.0, gt=0, description="Smallest match radius; it grows with the astrometric error"
     )
     skybot_cadence_min: float = Field(
-        10.0, ge=0, description="Minutes between SkyBoT epochs (0: every frame); rates fill the gaps"
+        30.0, ge=0, description="Minutes between SkyBoT epochs (0: every frame); rates fill the gaps"
     )
     observatory_code: str = Field("500", description="MPC observatory code for SkyBoT (500: geocentre)")
     colibri_key: str | None = Field(None, description="Astro-Colibri user id (uid) for its cone search")

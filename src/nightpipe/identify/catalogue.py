@@ -14,7 +14,7 @@ import numpy as np
 from astropy.table import Table
 
 from nightpipe.catalogs.propermotion import propagate
-from nightpipe.identify.match import Matches, match_radius, match_sky
+from nightpipe.identify.match import Matches, match_radius, match_sky, separation_arcsec
 from nightpipe.identify.simbad import is_variable_type
 
 # service -> (its column -> the catalogue's column)
@@ -103,16 +103,12 @@ def known_variables(catalogue: Table) -> Table:
 
 def objects_in_field(answers: Mapping[str, Table], centre: tuple[float, float], radius_deg: float) -> Table:
     """Every answered object of interest inside the field (stars of Gaia left out: there are many)."""
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-
     rows: list[tuple[str, str, str, float, float]] = []
-    middle = SkyCoord(centre[0] * u.deg, centre[1] * u.deg)
     for service, table in answers.items():
         if service == "gaia" or len(table) == 0:
             continue
-        where = SkyCoord(np.asarray(table["ra"]) * u.deg, np.asarray(table["dec"]) * u.deg)
-        inside = where.separation(middle).deg <= radius_deg
+        sep = separation_arcsec(np.asarray(table["ra"], float), np.asarray(table["dec"], float), *centre)
+        inside = sep <= radius_deg * 3600.0
         for row in table[inside]:
             rows.append((service, str(row["name"]), str(row["kind"]), float(row["ra"]), float(row["dec"])))
     names = ("service", "name", "kind", "ra", "dec")

@@ -34,14 +34,14 @@ class ColibriService:
     def payload(self, query: FieldQuery) -> dict[str, Any]:
         if query.epoch_jd is None:
             raise CatalogError("Astro-Colibri needs the night's epoch")
-        return {"service": self.name, "window_days": self.window_days, **query.rounded()}
+        return {"service": self.name, "window_days": self.window_days, **query.rounded(with_epoch=True)}
 
     def request_body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The documented JSON body of a cone search."""
         from astropy.time import Time
 
-        end = Time(payload["epoch_jd"], format="jd", scale="utc")
-        start = end - float(payload["window_days"])
+        end = Time(float(payload["epoch_jd"]), format="jd", scale="utc")
+        start = Time(float(payload["epoch_jd"]) - float(payload["window_days"]), format="jd", scale="utc")
         return {
             "uid": self.key,
             "filter": None,

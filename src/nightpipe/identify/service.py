@@ -30,10 +30,10 @@ class FieldQuery:
     radius_deg: float
     epoch_jd: float | None = None
 
-    def rounded(self) -> dict[str, float]:
-        """The cone as cache-friendly numbers (1e-5 deg, 1e-4 d)."""
+    def rounded(self, *, with_epoch: bool = False) -> dict[str, float]:
+        """The cone (and, for moving objects and events, the epoch) as cache-friendly numbers."""
         out = {"ra": round(self.ra, 5), "dec": round(self.dec, 5), "radius_deg": round(self.radius_deg, 5)}
-        if self.epoch_jd is not None:
+        if with_epoch and self.epoch_jd is not None:
             out["epoch_jd"] = round(self.epoch_jd, 4)
         return out
 

@@ -32,7 +32,7 @@ class SkybotService:
     def payload(self, query: FieldQuery) -> dict[str, Any]:
         if query.epoch_jd is None:
             raise CatalogError("SkyBoT needs the epoch of the frame", hint="the frame has no mid-time")
-        return {"service": self.name, "location": self.location, **query.rounded()}
+        return {"service": self.name, "location": self.location, **query.rounded(with_epoch=True)}
 
     def fetch(self, payload: Mapping[str, Any], timeout_s: float) -> bytes:
         import astropy.units as u

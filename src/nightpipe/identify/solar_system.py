@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 
-from nightpipe.identify.match import match_radius, match_sky
+from nightpipe.identify.match import match_radius, match_sky, separation_arcsec
 from nightpipe.identify.skybot import move_to
 
 
@@ -57,10 +57,6 @@ def match_frames(
     floor: float,
 ) -> Table:
     """One row per (frame, body predicted in the field): predicted place, magnitude, match."""
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-
-    middle = SkyCoord(centre[0] * u.deg, centre[1] * u.deg)
     answers: dict[float, Table | None] = {}
     rows: list[tuple[object, ...]] = []
     for frame in frames:
@@ -71,7 +67,7 @@ def match_frames(
         if table is None or len(table) == 0:
             continue
         ra, dec = move_to(table, nearest, frame.jd)
-        inside = SkyCoord(ra * u.deg, dec * u.deg).separation(middle).deg <= radius_deg
+        inside = separation_arcsec(ra, dec, centre[0], centre[1]) <= radius_deg * 3600.0
         if not inside.any():
             continue
         radius = match_radius(astrometric_err, np.asarray(table["pos_err"], float)[inside], floor)

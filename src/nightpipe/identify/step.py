@@ -15,14 +15,18 @@ A service that cannot answer never stops the night: it is listed as missed, with
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from astropy.table import Table
+from sqlalchemy import select
 
+from nightpipe.catalogs.answers import AnswerCache
 from nightpipe.config import Settings
 from nightpipe.frames.fitsio import atomic_path
 from nightpipe.identify.catalogue import annotate, known_variables, objects_in_field
@@ -33,8 +37,11 @@ from nightpipe.identify.solar_system import bodies, match_frames
 from nightpipe.identify.vetoes import VARIABLES, identify_dir
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
+from nightpipe.store.models import StepRun
+from nightpipe.store.steps import record_step
 
 log = logging.getLogger(__name__)
+STEP = "identify"
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,7 @@ def _solar_system(sky: NightSky, lookup: FieldLookup, cadence_min: float, floor:
     )
 
 
-def write_products(found: Identified, folder: Path, night: str) -> dict[str, Any]:
+def write_products(found: Identified, folder: Path, night: str, lines: list[str]) -> dict[str, Any]:
     """Write the night's identification products; returns the summary (also ``summary.json``)."""
     from nightpipe.identify.plots import field_map
 
@@ -118,6 +125,7 @@ def write_products(found: Identified, folder: Path, night: str) -> dict[str, Any
         "field": {"ra": round(found.sky.centre[0], 5), "dec": round(found.sky.centre[1], 5),
                   "radius_deg": round(found.sky.radius_deg, 4)},
         "services": found.services,
+        "service_lines": lines,
         "stars": len(found.catalogue),
         "known_variables": len(found.variables),
         "objects": len(found.objects),
@@ -153,6 +161,11 @@ def run_identify(
     if sky is None:
         log.warning("identify %s: no measured source has a sky position (no plate solution)", night)
         return {"skipped": "no solved and measured frame"}
+    folder = identify_dir(settings, night) / (f"frame-{frame_id}" if frame_id is not None else "")
+    digest = inputs_digest(settings, sky)
+    if _unchanged(db, night, frame_id, digest, folder):
+        log.info("identify %s: sources, settings and cached answers unchanged; products kept", night)
+        return {"folder": str(folder), "unchanged": 1, **_counts(folder)}
     lookup = FieldLookup(settings.identify, settings.paths.cache, offline=settings.catalog.offline)
     progress.start(1, f"identify {night}")
     try:
@@ -160,14 +173,42 @@ def run_identify(
         progress.advance(night)
     finally:
         progress.stop()
-    folder = identify_dir(settings, night) / (f"frame-{frame_id}" if frame_id is not None else "")
-    summary = write_products(found, folder, night)
+    write_products(found, folder, night, lookup.summary())
+    with db.session() as session:
+        record_step(session, step=STEP, status="ok", night=night, frame_id=frame_id, input_hash=digest,
+                    output_path=str(folder), details={"services": found.services})  # fmt: skip
     for line in lookup.summary():
         log.info("identify %s: %s", night, line)
+    return {"folder": str(folder), "unchanged": 0, **_counts(folder)}
+
+
+def inputs_digest(settings: Settings, sky: NightSky) -> str:
+    """A hash of what the products depend on: the sources, the settings and the cached answers."""
+    digest = hashlib.sha256(settings.digest("identify", "catalog").encode())
+    digest.update(np.ascontiguousarray(sky.reference["ra"], dtype=float).tobytes())
+    digest.update(np.ascontiguousarray(sky.reference["dec"], dtype=float).tobytes())
+    for frame in sky.frames:
+        digest.update(f"{frame.frame_id}:{frame.jd:.6f}:{len(frame.ra)}".encode())
+    digest.update(f"{sky.astrometric_err:.4f}".encode())
+    for record in AnswerCache(settings.paths.cache).entries():
+        digest.update(f"{record.parent.name}/{record.name}:{record.stat().st_size}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _unchanged(db: Database, night: str, frame_id: int | None, digest: str, folder: Path) -> bool:
+    with db.session() as session:
+        query = select(StepRun.input_hash).where(StepRun.step == STEP, StepRun.night == night)
+        query = query.where(StepRun.frame_id.is_(None) if frame_id is None else StepRun.frame_id == frame_id)
+        previous = session.scalars(query).first()
+    return previous == digest and (folder / "summary.json").is_file()
+
+
+def _counts(folder: Path) -> dict[str, Any]:
+    """The step's figures, from its summary file (the same on a rerun as on the first run)."""
+    summary = json.loads((folder / "summary.json").read_text())
     return {
-        "folder": str(folder),
         "known_variables": summary["known_variables"],
         "objects": summary["objects"],
         "solar_system_bodies": summary["solar_system_bodies"],
-        "services": "; ".join(lookup.summary()),
+        "services": "; ".join(summary["service_lines"]),
     }

@@ -18,6 +18,7 @@ from nightpipe import __version__
 from nightpipe.config import Settings
 from nightpipe.frames.fitsio import atomic_open, atomic_path
 from nightpipe.report.embed import figure_data_uri, png_data_uri, table_html
+from nightpipe.report.identify_section import identify_section
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, Master, StepRun
 
@@ -49,7 +50,7 @@ class ReportPaths:
 def night_products(output: Path, night: str) -> list[Path]:
     """Product files of a night (tables, light curves, plots, masters), not calibrated frames."""
     found: list[Path] = []
-    for sub in ("sources", "lightcurves", "plots", "astrometry", "tables"):
+    for sub in ("sources", "lightcurves", "plots", "astrometry", "tables", "identify"):
         folder = output / sub / night
         if folder.is_dir():
             found += sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -319,6 +320,8 @@ def write_night_report(settings: Settings, db: Database, night: str) -> ReportPa
         table_html(_night_steps(db, night)),
         "<h2>Light curves and fits</h2>",
         _fits(output, night),
+        "<h2>What is in the field</h2>",
+        identify_section(output, night),
         "<h2>Conditions over the night</h2>",
         f"<img src='{conditions}' alt='conditions'>"
         if conditions
