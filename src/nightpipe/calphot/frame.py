@@ -43,6 +43,24 @@ def choose_aperture(table: Table, fwhm_factor: float = 2.5) -> int:
     return int(np.argmin(np.abs(radii - fwhm_factor * float(fwhm))))
 
 
+MIN_COLOURED = 10  # stars with a catalogue colour needed to fit a colour term
+MIN_COLOUR_SPREAD = 0.15  # mag of colour spread (robust std) needed to fit a colour term
+
+
+def colour_term_usable(colour: np.ndarray) -> bool:
+    """Whether enough fit stars have a catalogue colour, spread enough, for a colour term.
+
+    With Gaia BP-RP (from the cross-matching cache or online) this holds in almost any field;
+    with Tycho-2 VT alone (no colour) it never does, and the zero point stays colour-free.
+    """
+    known = np.asarray(colour, float)
+    known = known[np.isfinite(known)]
+    if known.size < MIN_COLOURED:
+        return False
+    spread = 1.4826 * float(np.median(np.abs(known - np.median(known))))
+    return spread >= MIN_COLOUR_SPREAD
+
+
 def calibrate_table(
     table: Table,
     catalog: Table,
@@ -51,7 +69,7 @@ def calibrate_table(
     wcs_rms_arcsec: float | None = None,
     pixel_scale_arcsec: float = 1.0,
     sigma: float = 3.0,
-    fit_colour: bool = False,
+    fit_colour: bool | None = None,
     max_contamination: float = 0.01,
     max_cat_err: float = 0.1,
     min_precise: int = 5,
@@ -64,8 +82,11 @@ def calibrate_table(
     did not split) putting at most ``max_contamination`` of the star's flux into its aperture
     (columns ``contam`` and ``cat_contam``); and, when at least ``min_precise`` of them have
     one, a catalogue error under ``max_cat_err``. Every source with a positive flux gets a
-    calibrated magnitude. The aperture is the one nearest ``aperture_fwhm_factor`` x FWHM. The
-    zero point, its error and provenance go into the table's ``meta``.
+    calibrated magnitude. ``fit_colour`` None (the default) fits a colour term when the
+    catalogue gives enough fit stars a colour (:func:`colour_term_usable`); magnitudes then
+    include it, at each star's catalogue colour (the fit stars' median colour when unknown).
+    The aperture is the one nearest ``aperture_fwhm_factor`` x FWHM. The zero point, its error
+    and provenance go into the table's ``meta``.
     """
     if not {"ra", "dec", "aper_flux"} <= set(table.colnames):
         raise PhotometryError("source table lacks ra/dec/aper_flux columns", hint="solve the frame first")
@@ -118,11 +139,18 @@ def calibrate_table(
     if precise.sum() >= min_precise:
         clean = precise
     s, r = match.source_index[clean], match.ref_index[clean]
+    if fit_colour is None:
+        fit_colour = colour_term_usable(ref.colour[r])
     fit = fit_zero_point(
         inst[s], inst_err[s], ref.mag[r], ref.err[r], ref.colour[r], fit_colour=fit_colour, sigma=sigma
     )
     out = table.copy()
     out["mag"] = inst + fit.zero_point
+    if fit.colour_term is not None:  # each star at its own catalogue colour; the fit's median colour else
+        star_colour = np.full(len(out), float(np.nanmedian(ref.colour[r])))
+        known = np.isfinite(ref.colour[match.ref_index])
+        star_colour[match.source_index[known]] = ref.colour[match.ref_index][known]
+        out["mag"] = inst + fit.zero_point + fit.colour_term * star_colour
     out["mag_err"] = np.hypot(inst_err, fit.zero_point_err)
     cat_id = np.full(len(out), "", dtype=object)
     cat_id[match.source_index] = np.asarray(catalog["id"]).astype(str)[match.ref_index]

@@ -68,7 +68,8 @@ class ZeroPointSummary:
 
 
 def default_catalogs(settings: Settings) -> ReferenceCatalogs:
-    """The configured catalogues, with Tycho-2 read offline from the astrometry index files."""
+    """The configured catalogues: Tycho-2 read offline from the astrometry index files, Gaia DR3
+    from the identify step's answers when one covers the field (then VizieR)."""
     local: dict[str, LocalCone] = {}
     if "tycho2" in settings.catalog.order:
         cone_holder: list[LocalCone] = []
@@ -79,6 +80,10 @@ def default_catalogs(settings: Settings) -> ReferenceCatalogs:
             return cone_holder[0](ra, dec, radius, mag_limit)
 
         local["tycho2"] = tycho2
+    if "gaia" in settings.catalog.order:
+        from nightpipe.identify.gaia_reference import identify_gaia_cone
+
+        local["gaia"] = identify_gaia_cone(settings)
     return ReferenceCatalogs(settings.catalog, settings.paths.cache, local=local)
 
 

@@ -128,7 +128,12 @@ class ReferenceCatalogs:
 
     def _one(self, name: str, ra: float, dec: float, radius_deg: float, mag_limit: float | None) -> Table:
         if name in self.local:
-            return self.local[name](ra, dec, radius_deg, mag_limit)
+            try:
+                return self.local[name](ra, dec, radius_deg, mag_limit)
+            except CatalogError:
+                if name not in vizier.SPECS:
+                    raise
+                log.debug("%s: no local answer, asking VizieR", name)
         spec = vizier.SPECS.get(name)
         if spec is None:
             raise CatalogError(

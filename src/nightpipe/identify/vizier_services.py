@@ -157,8 +157,23 @@ class GaiaService:
                 "G": floats(column(answer, ("Gmag", "phot_g_mean_mag")), n),
                 "BP": floats(column(answer, ("BPmag", "phot_bp_mean_mag")), n),
                 "RP": floats(column(answer, ("RPmag", "phot_rp_mean_mag")), n),
+                **{f"e_{band}": _mag_error(answer, band, n) for band in ("G", "BP", "RP")},
             },
         )
+
+
+_FLUX_SNR = {"G": "phot_g_mean_flux_over_error", "BP": "phot_bp_mean_flux_over_error",
+             "RP": "phot_rp_mean_flux_over_error"}  # fmt: skip
+
+
+def _mag_error(answer: Table, band: str, n: int) -> np.ndarray:
+    """A band's magnitude error: VizieR's ``e_Gmag``, or 1.0857 / the archive's flux S/N."""
+    direct = column(answer, (f"e_{band}mag",))
+    if direct is not None:
+        return floats(direct, n)
+    snr = floats(column(answer, (_FLUX_SNR[band],)), n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(snr > 0, 1.0857 / snr, np.nan)
 
 
 @dataclass(frozen=True)
