@@ -86,3 +86,18 @@ def test_eyuma_colour_term_against_gaia_colours_is_fitted_and_sane(shared_data: 
     assert abs(np.mean(terms_a[:47]) - np.mean(terms_a[47:])) < 0.05
     assert np.median(rms_colour) <= np.median(rms_plain) + 1e-3
     assert err < 0.02
+
+
+def test_second_order_extinction_from_the_colour_terms(tmp_path: Path) -> None:
+    from nightpipe.calphot.night_products import NightFrames, write_night_products
+
+    rng = np.random.default_rng(5)
+    airmass = np.linspace(1.05, 2.2, 40)
+    k2, c0, err = 0.04, 0.12, 0.01
+    terms = c0 - k2 * airmass + rng.normal(0, err, airmass.size)
+    done = NightFrames(colour_series=[(float(x), float(c), err) for x, c in zip(airmass, terms, strict=True)])
+    products = write_night_products(tmp_path, "2026-12-07", done, "gaia", 11.0)
+    assert products.k2 is not None and products.k2_err is not None
+    assert abs(products.k2 - k2) < 3 * products.k2_err and products.k2_err < 0.01
+    flat = NightFrames(colour_series=[(1.2, 0.1, 0.01), (1.25, 0.1, 0.01)])  # too few frames
+    assert write_night_products(tmp_path, "2026-12-07", flat, "gaia", 11.0).k2 is None

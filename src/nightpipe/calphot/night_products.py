@@ -136,6 +136,7 @@ class NightFrames:
     band: str = "?"
     zero_points: list[float] = field(default_factory=list)
     series: list[tuple[float, float, float]] = field(default_factory=list)  # airmass, zp, zp error
+    colour_series: list[tuple[float, float, float]] = field(default_factory=list)  # airmass, c, c error
     csv_rows: list[dict[str, object]] = field(default_factory=list)
     agreement_columns: list[dict[str, np.ndarray]] = field(default_factory=list)
     sample: tuple[FrameCalibration, str] | None = None
@@ -148,7 +149,10 @@ def add_frame(out: NightFrames, result: Calibrated, path: Path, table: Table, *,
         out.sample = (cal, path.stem)
     out.band = cal.reference.band
     out.zero_points.append(cal.fit.zero_point)
-    out.series.append((at if at is not None else np.nan, cal.fit.zero_point, cal.fit.zero_point_err))
+    airmass = at if at is not None else np.nan
+    out.series.append((airmass, cal.fit.zero_point, cal.fit.zero_point_err))
+    if cal.fit.colour_term is not None and cal.fit.colour_term_err is not None:
+        out.colour_series.append((airmass, cal.fit.colour_term, cal.fit.colour_term_err))
     image = Path(str(table.meta.get("frame", path.stem))).name
     out.csv_rows += csv_rows(cal.table, out.band, image)
     out.agreement_columns.append(agreement_columns(cal.table))
@@ -161,6 +165,8 @@ class NightProducts:
     agreement_csv: Path | None = None
     k: float | None = None
     k_err: float | None = None
+    k2: float | None = None  # second-order extinction: the colour term's change with airmass
+    k2_err: float | None = None
 
 
 def write_night_products(
@@ -200,4 +206,12 @@ def write_night_products(
             zp0=zp0,
             title=f"zero point over the night {night}",
         )
+    if len(done.colour_series) >= 3:
+        x, c, c_err = (np.array(v) for v in zip(*done.colour_series, strict=True))
+        try:  # c(X) = c0 - k'' X: the same straight line as first-order extinction, on the colour term
+            second = fit_extinction(c, c_err, x)
+            out.k2, out.k2_err = second.k, second.k_err
+            log.info("night %s: second-order extinction k'' = %.3f ± %.3f", night, second.k, second.k_err)
+        except NightpipeError as exc:
+            log.info("second-order extinction not fitted: %s", exc)
     return out

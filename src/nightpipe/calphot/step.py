@@ -65,6 +65,8 @@ class ZeroPointSummary:
     agreement_median: float | None = None
     agreement_expected_rms: float | None = None
     agreement_csv: str | None = None
+    second_order_k: float | None = None  # k'' (mag per airmass per mag of colour), with a colour term
+    second_order_k_err: float | None = None
 
 
 def default_catalogs(settings: Settings) -> ReferenceCatalogs:
@@ -361,6 +363,8 @@ def run_zeropoints(
             products.agreement_csv or last.agreement_csv,
             products.k if products.k is not None else last.k,
             products.k_err if products.k is not None else last.k_err,
+            products.k2 if products.k2 is not None else last.k2,
+            products.k2_err if products.k2 is not None else last.k2_err,
         )
     agreement = last.agreement
     return ZeroPointSummary(
@@ -372,6 +376,8 @@ def run_zeropoints(
         zero_point_std=float(np.std(zps)) if zps else None,
         extinction_k=last.k,
         extinction_k_err=last.k_err,
+        second_order_k=last.k2,
+        second_order_k_err=last.k2_err,
         sources_csv=str(last.sources_csv) if last.sources_csv else None,
         agreement_n_stars=agreement.n_stars if agreement else None,
         agreement_rms=finite_or_none(agreement.rms) if agreement else None,

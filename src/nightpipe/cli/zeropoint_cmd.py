@@ -29,6 +29,11 @@ def zeropoints(
         )
     if summary.extinction_k is not None:
         out.print(f"extinction k = {summary.extinction_k:.3f} ± {summary.extinction_k_err:.3f} mag/airmass")
+    if summary.second_order_k is not None:
+        out.print(
+            f"second-order extinction k'' = {summary.second_order_k:.3f} ± {summary.second_order_k_err:.3f} "
+            "mag/airmass per mag of colour"
+        )
     if summary.sources_csv:
         out.print(f"catalogue vs measured: {summary.sources_csv}")
     if summary.agreement_rms is not None:
