@@ -353,3 +353,32 @@ def test_a_night_identified_from_the_cache_offline(tmp_path: Path, eyuma: Table,
     assert "VSX EY UMa (RRAB/BL)" in page and "14.27-15.38 V" in page
     assert "vsx: used (1 from cache)" in page and "simbad: missed" in page
     assert "data:image/png;base64," in page
+
+
+def test_identified_objects_are_rows_replaced_on_each_identification(
+    db_url: str, tmp_path: Path, eyuma: Table, vsx_raw: bytes
+) -> None:
+    from sqlalchemy import func, select
+
+    from nightpipe.identify.store_rows import store_identified
+    from nightpipe.store import open_database
+    from nightpipe.store.models_identify import FieldObject
+
+    sky = eyuma_sky(eyuma)
+    AnswerCache(tmp_path).put("vsx", VsxService().payload(FieldQuery(*sky.centre, 0.5)), vsx_raw,
+                              service_version="VizieR B/vsx/vsx")  # fmt: skip
+    found = identify_sky(sky, FieldLookup(Settings().identify, tmp_path, offline=True), Settings())
+    db = open_database(db_url)
+    try:
+        for _ in range(2):  # a second identification replaces the night's rows
+            with db.session() as session:
+                written = store_identified(session, "2014-12-29", None, found)
+        with db.session() as session:
+            assert session.scalar(select(func.count()).select_from(FieldObject)) == written
+            ey = session.scalars(select(FieldObject).where(FieldObject.name == "EY UMa")).all()
+            assert {r.role for r in ey} == {"variable", "object"}
+            variable = next(r for r in ey if r.role == "variable")
+            assert variable.kind == "RRAB/BL" and variable.details is not None
+            assert variable.details["vsx_range"] == "14.27-15.38 V" and variable.separation_arcsec < 1.0
+    finally:
+        db.dispose()

@@ -34,6 +34,7 @@ from nightpipe.identify.lookup import FieldLookup
 from nightpipe.identify.night_input import NightSky, night_sky
 from nightpipe.identify.service import FieldQuery
 from nightpipe.identify.solar_system import bodies, match_frames
+from nightpipe.identify.store_rows import store_identified
 from nightpipe.identify.vetoes import VARIABLES, identify_dir
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
@@ -175,6 +176,7 @@ def run_identify(
         progress.stop()
     write_products(found, folder, night, lookup.summary())
     with db.session() as session:
+        store_identified(session, night, frame_id, found)
         record_step(session, step=STEP, status="ok", night=night, frame_id=frame_id, input_hash=digest,
                     output_path=str(folder), details={"services": found.services})  # fmt: skip
     for line in lookup.summary():
