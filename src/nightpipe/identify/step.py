@@ -120,7 +120,11 @@ def write_products(found: Identified, folder: Path, night: str, lines: list[str]
         filename = VARIABLES if name == "variables" else f"{name}.ecsv"
         with atomic_path(folder / filename, suffix=".ecsv") as tmp:
             table.write(tmp, format="ascii.ecsv", overwrite=True)
-    field_map(found, folder / "field_map.png", night)
+    answered = any(o["from_cache"] or o["fetched"] for o in found.services.values())
+    if answered:  # a map of the night's stars alone says nothing
+        field_map(found, folder / "field_map.png", night)
+    else:
+        (folder / "field_map.png").unlink(missing_ok=True)
     summary: dict[str, Any] = {
         "night": night,
         "field": {"ra": round(found.sky.centre[0], 5), "dec": round(found.sky.centre[1], 5),
