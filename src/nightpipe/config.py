@@ -57,12 +57,22 @@ class CameraOverride(_Section):
     set: dict[str, str | float | int | bool] = Field(description="Keywords and values to impose")
 
 
-class CameraConfig(_Section):
-    """Detector properties used when the header does not give them."""
+#: What calibration and photometry use when neither the configuration nor the header says.
+DEFAULT_GAIN, DEFAULT_READ_NOISE, DEFAULT_SATURATION = 1.0, 10.0, 65535.0
 
-    gain: float = Field(1.0, gt=0, description="Gain, electrons per ADU")
-    read_noise: float = Field(10.0, ge=0, description="Read noise, electrons")
-    saturation: float = Field(65535.0, gt=0, description="Saturation level, ADU")
+
+class CameraConfig(_Section):
+    """The detector: what is set here wins over the header, which wins over the defaults."""
+
+    gain: float | None = Field(
+        None, gt=0, description="Gain, electrons per ADU; empty: the header's (EGAIN...), else 1.0"
+    )
+    read_noise: float | None = Field(
+        None, ge=0, description="Read noise, electrons; empty: the header's (RDNOISE...), else 10"
+    )
+    saturation: float | None = Field(
+        None, gt=0, description="Saturation level, ADU; empty: the header's (SATURATE...), else 65535"
+    )
     nonlinear_fraction: float = Field(
         0.9, gt=0, le=1, description="Fraction of saturation above which pixels are flagged non-linear"
     )
