@@ -169,7 +169,10 @@ class TargetConfig(_Section):
     ra: float | None = Field(None, ge=0, lt=360, description="Right ascension, degrees (ICRS)")
     dec: float | None = Field(None, ge=-90, le=90, description="Declination, degrees (ICRS)")
     period: float | None = Field(None, gt=0, description="Orbital period, days")
-    t0_bjd: float | None = Field(None, description="Reference mid-transit time, BJD_TDB")
+    t0_bjd: float | None = Field(None, description="Reference mid-transit time, BJD in t0_scale")
+    t0_scale: Literal["tdb", "utc"] = Field(
+        "tdb", description="Time standard of t0_bjd as published: BJD_TDB, or BJD_UTC (older papers)"
+    )
     t0_err: float | None = Field(None, ge=0, description="Error of t0, days")
     rp_rs: float | None = Field(None, gt=0, description="Planet-to-star radius ratio prior")
     a_rs: float | None = Field(None, gt=0, description="Scaled semi-major axis prior")
@@ -505,6 +508,7 @@ def default_toml() -> str:
         "# dec = 46.687778",
         "# period = 2.150008",
         "# t0_bjd = 2455867.40274",
+        '# t0_scale = "tdb"',
         "",
         "# A camera header fix (repeat for more):",
         "# [[camera.overrides]]",
