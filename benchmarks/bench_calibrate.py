@@ -138,6 +138,7 @@ def _our_setup(paths: list[Path], masters: dict[str, Path], out: Path) -> tuple[
     from nightpipe.calib.calibrate import FrameJob
     from nightpipe.calib.master_cache import MasterRef
     from nightpipe.config import load_settings
+    from nightpipe.frames.detector import resolve_detector
 
     settings = load_settings(
         None,
@@ -155,8 +156,10 @@ def _our_setup(paths: list[Path], masters: dict[str, Path], out: Path) -> tuple[
         for kind, path in masters.items()
     }
 
+    detector = resolve_detector({}, settings.camera, name="bench")  # camera.gain and read_noise set above
+
     def job(i: int, path: Path, folder: Path = out) -> FrameJob:
-        return FrameJob(i, str(path), 0, "bench", LIGHT_EXPTIME, GAIN, refs, {}, folder / f"{i:03d}.fits")
+        return FrameJob(i, str(path), 0, "bench", LIGHT_EXPTIME, detector, refs, {}, folder / f"{i:03d}.fits")
 
     return settings, refs, job
 

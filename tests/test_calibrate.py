@@ -19,6 +19,7 @@ from nightpipe.calib.masters import run_masters
 from nightpipe.calib.step import run_calibrate
 from nightpipe.cli.app import main
 from nightpipe.config import Settings, load_settings
+from nightpipe.frames.detector import DetectorValues, Sourced
 from nightpipe.frames.fitsio import read_image
 from nightpipe.frames.flags import PixelFlag
 from nightpipe.inventory import scan_paths
@@ -371,7 +372,8 @@ def _job(raw: Path, out: Path, masters: dict[str, Path], exptime: float | None) 
         kind: MasterRef(kind, str(path), 120.0 if kind == "dark" else None, False, kind)
         for kind, path in masters.items()
     }
-    return FrameJob(1, str(raw), 0, "2020-01-01", exptime, 1.5, refs, {}, out)
+    detector = DetectorValues(Sourced(1.5, "test"), Sourced(9.0, "test"), Sourced(65535.0, "test"))
+    return FrameJob(1, str(raw), 0, "2020-01-01", exptime, detector, refs, {}, out)
 
 
 def test_calibrate_frame_pure_function_and_bad_inputs(tmp_path: Path) -> None:

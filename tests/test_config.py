@@ -13,7 +13,7 @@ from nightpipe.errors import ConfigError
 
 def test_defaults_are_valid_and_frozen() -> None:
     settings = load_settings(None, environ={})
-    assert settings.camera.gain == 1.0
+    assert settings.camera.gain is None  # unset: the header's e-/ADU, else 1.0 (frames/detector.py)
     with pytest.raises(Exception, match="frozen"):
         settings.camera.gain = 2.0  # type: ignore[misc]
 

@@ -148,6 +148,26 @@ def test_matching_rules(db_url: str) -> None:
         db.dispose()
 
 
+def test_a_cmos_gain_setting_is_a_matching_key(db_url: str) -> None:
+    """N.I.N.A. frames without EGAIN have no e-/ADU: the GAIN setting still keeps the masters apart."""
+    db = open_database(db_url)
+    try:
+        with db.session() as s:
+            at_100 = _add(s, _keys("dark", 1.0, gain=None, gain_setting=100.0, exptime=60.0), "dark_gs100")
+            _add(s, _keys("dark", 1.0, gain=None, gain_setting=200.0, exptime=60.0), "dark_gs200")
+        with db.session() as s:
+            settings = _settings()
+            chosen = find_master(s, _frame(gain=None, gain_setting=100.0), "dark", settings)
+            assert chosen is not None and chosen.id == at_100 and chosen.gain_setting == 100.0
+            none = match_master(s, _frame(gain=None, gain_setting=0.0), "dark", settings)
+            assert none.master is None and "gain setting 0" in str(none.reason)
+            assert find_master(s, _frame(gain=None), "dark", settings) is None
+    finally:
+        db.dispose()
+    keys = _keys("dark", gain=None, gain_setting=100.0, exptime=60.0)
+    assert keys.filename() == "dark_1x1_gs100_High_60s_-10C_20240310.fits"
+
+
 def test_max_age_and_earlier_nights_fallback(db_url: str) -> None:
     db = open_database(db_url)
     try:
@@ -456,10 +476,12 @@ def test_grouping_splits_by_keys_and_temperature(tmp_path: Path) -> None:
         f("flat", filter="V"),
         f("light"),
         f("bias", night="2024-01-02"),
+        f("bias", gain=None, gain_setting=100.0),
     ]
     groups = group_frames(frames, _settings())
     sizes = sorted((g.kind, len(g.frames)) for g in groups)
     assert sizes == [
+        ("bias", 1),
         ("bias", 1),
         ("bias", 1),
         ("bias", 1),
@@ -469,6 +491,7 @@ def test_grouping_splits_by_keys_and_temperature(tmp_path: Path) -> None:
         ("flat", 1),
         ("flat", 2),
     ]
+    assert {g.keys.gain_setting for g in groups} == {None, 100.0}
 
 
 def test_flat_problem_and_central_region() -> None:

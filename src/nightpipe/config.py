@@ -57,12 +57,22 @@ class CameraOverride(_Section):
     set: dict[str, str | float | int | bool] = Field(description="Keywords and values to impose")
 
 
-class CameraConfig(_Section):
-    """Detector properties used when the header does not give them."""
+#: What calibration and photometry use when neither the configuration nor the header says.
+DEFAULT_GAIN, DEFAULT_READ_NOISE, DEFAULT_SATURATION = 1.0, 10.0, 65535.0
 
-    gain: float = Field(1.0, gt=0, description="Gain, electrons per ADU")
-    read_noise: float = Field(10.0, ge=0, description="Read noise, electrons")
-    saturation: float = Field(65535.0, gt=0, description="Saturation level, ADU")
+
+class CameraConfig(_Section):
+    """The detector: what is set here wins over the header, which wins over the defaults."""
+
+    gain: float | None = Field(
+        None, gt=0, description="Gain, electrons per ADU; empty: the header's (EGAIN...), else 1.0"
+    )
+    read_noise: float | None = Field(
+        None, ge=0, description="Read noise, electrons; empty: the header's (RDNOISE...), else 10"
+    )
+    saturation: float | None = Field(
+        None, gt=0, description="Saturation level, ADU; empty: the header's (SATURATE...), else 65535"
+    )
     nonlinear_fraction: float = Field(
         0.9, gt=0, le=1, description="Fraction of saturation above which pixels are flagged non-linear"
     )
@@ -159,7 +169,10 @@ class TargetConfig(_Section):
     ra: float | None = Field(None, ge=0, lt=360, description="Right ascension, degrees (ICRS)")
     dec: float | None = Field(None, ge=-90, le=90, description="Declination, degrees (ICRS)")
     period: float | None = Field(None, gt=0, description="Orbital period, days")
-    t0_bjd: float | None = Field(None, description="Reference mid-transit time, BJD_TDB")
+    t0_bjd: float | None = Field(None, description="Reference mid-transit time, BJD in t0_scale")
+    t0_scale: Literal["tdb", "utc"] = Field(
+        "tdb", description="Time standard of t0_bjd as published: BJD_TDB, or BJD_UTC (older papers)"
+    )
     t0_err: float | None = Field(None, ge=0, description="Error of t0, days")
     rp_rs: float | None = Field(None, gt=0, description="Planet-to-star radius ratio prior")
     a_rs: float | None = Field(None, gt=0, description="Scaled semi-major axis prior")
@@ -524,6 +537,7 @@ def default_toml() -> str:
         "# dec = 46.687778",
         "# period = 2.150008",
         "# t0_bjd = 2455867.40274",
+        '# t0_scale = "tdb"',
         "",
         "# A camera header fix (repeat for more):",
         "# [[camera.overrides]]",

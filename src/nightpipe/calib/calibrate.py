@@ -33,7 +33,6 @@ import numba
 import numpy as np
 from astropy.io import fits
 
-from nightpipe import __version__
 from nightpipe.calib.apply import (
     ApplyParams,
     Calibrated,
@@ -44,8 +43,10 @@ from nightpipe.calib.calibrated_io import science_header, write_calibrated
 from nightpipe.calib.cosmics import CosmicParams, detect_cosmics
 from nightpipe.calib.master_cache import MasterCache, MasterRef, master_arrays
 from nightpipe.calib.overscan import apply_overscan, plan_overscan, trim
+from nightpipe.calib.provenance import history_lines, product_keywords
 from nightpipe.config import Settings
 from nightpipe.errors import CalibrationError, NightpipeError
+from nightpipe.frames.detector import DetectorValues
 from nightpipe.frames.fitsio import header_span, read_image
 from nightpipe.frames.flags import BAD_PIXEL_FLAGS, PixelFlag
 
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 
 STEP = "calibrate"
 REQUIRED = ("bias", "dark", "flat")
-_MISSING_KEYS = {"bias": "NOBIAS", "dark": "NODARK", "flat": "NOFLAT"}
 
 
 # --------------------------------------------------------------------------- plain data
@@ -68,7 +68,7 @@ class FrameJob:
     hdu: int
     night: str | None
     exptime: float | None
-    gain: float | None
+    detector: DetectorValues  # gain, read noise, saturation and their sources
     masters: dict[str, MasterRef]
     missing: dict[str, str]
     output: Path
@@ -120,6 +120,7 @@ class CalibrateSummary:
     without_masters: int = 0
     missing: dict[str, int] = field(default_factory=dict)
     cosmic_pixels: int = 0
+    gain_sources: dict[str, int] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     plot: str | None = None
@@ -172,38 +173,6 @@ def _header_number(header: fits.Header, keys: tuple[str, ...]) -> float | None:
     return None
 
 
-def _history(job: FrameJob, result: Calibrated, plan_lines: list[str], params: ApplyParams) -> list[str]:
-    lines = [f"nightpipe {__version__} calibrate {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"]
-    lines.append(f"raw: {job.path}[{job.hdu}]")
-    lines += plan_lines
-    bias, dark, flat, badpix = (job.masters.get(k) for k in ("bias", "dark", "flat", "badpix"))
-    if bias is not None and result.bias_coeff:
-        lines.append(f"bias subtracted (x{result.bias_coeff:.6g}): {bias.path}")
-    elif bias is not None:
-        lines.append(f"bias not subtracted separately: the dark includes it ({bias.path})")
-    if dark is not None:
-        what = "bias-included dark" if dark.bias_included else "dark"
-        lines.append(
-            f"{what} subtracted (x{result.dark_coeff:.6g}, dark {dark.exptime} s, "
-            f"frame {params.exptime:g} s): {dark.path}"
-        )
-    if flat is not None:
-        lines.append(f"flat divided: {flat.path}")
-    if badpix is not None:
-        lines.append(f"bad-pixel mask applied: {badpix.path}")
-    for kind, reason in job.missing.items():
-        lines.append(f"NOT APPLIED: {kind} ({reason})")
-    if not job.masters:
-        lines.append("NO MASTERS APPLIED: this frame is not bias-, dark- or flat-corrected")
-    lines.append(
-        f"uncertainty: shot noise (gain {params.gain:g} e-/ADU), read noise {params.read_noise:g} e-, "
-        "master errors, in quadrature"
-    )
-    if result.unit == "electron":
-        lines.append(f"converted to electrons with gain {params.gain:g}")
-    return lines
-
-
 def calibrate_frame(job: FrameJob, settings: Settings, cache: MasterCache) -> FrameOutcome:
     """Calibrate one light frame and write its product; errors become a failed outcome.
 
@@ -247,8 +216,8 @@ def _calibrate_and_write(job: FrameJob, settings: Settings, cache: MasterCache) 
     shape = (raw.shape[0], raw.shape[1])
     plan = plan_overscan(header, shape, cal, path=job.path)
     data = apply_overscan(raw, plan) if plan.active else raw
-    gain = job.gain if job.gain and job.gain > 0 else cam.gain
-    saturation = _header_number(header, ("SATURATE", "SATLEVEL")) or cam.saturation
+    det = job.detector
+    gain, saturation = det.gain.value, det.saturation.value
     exptime = job.exptime if job.exptime is not None else _header_number(header, ("EXPTIME", "EXPOSURE"))
     if exptime is None and "dark" in job.masters:
         raise CalibrationError(
@@ -258,7 +227,7 @@ def _calibrate_and_write(job: FrameJob, settings: Settings, cache: MasterCache) 
     params = ApplyParams(
         exptime=exptime or 0.0,
         gain=gain,
-        read_noise=cam.read_noise,
+        read_noise=det.read_noise.value,
         # with the overscan removed, saturation is judged on the raw values below
         saturation=np.inf if overscan_done else saturation,
         nonlinear_level=np.inf if overscan_done else cam.nonlinear_fraction * saturation,
@@ -277,15 +246,15 @@ def _calibrate_and_write(job: FrameJob, settings: Settings, cache: MasterCache) 
         result.mask[raw_kept >= saturation] |= np.uint16(PixelFlag.SATURATED)
         nonlinear = (raw_kept >= cam.nonlinear_fraction * saturation) & (raw_kept < saturation)
         result.mask[nonlinear] |= np.uint16(PixelFlag.NONLINEAR)
-    cosmic = _cosmics(result, settings, gain, saturation)
-    history = _history(job, result, plan.describe(), params)
+    cosmic = _cosmics(result, settings, params, saturation)
+    history = history_lines(job, result, plan.describe(), params)
     if cosmic:
         history.append(
             f"cosmic rays ({cosmic['mode']} L.A.Cosmic, sigclip {cal.cosmic_sigclip:g}, objlim "
             f"{cal.cosmic_objlim:g}): {cosmic['pixels']} pixels flagged"
             + (", cleaned" if cal.cosmic_clean else ", masked only")
         )
-    keywords = _keywords(job, result, params, cosmic)
+    keywords = product_keywords(job, result, params, cosmic)
     write_calibrated(
         job.output,
         result.data,
@@ -300,21 +269,24 @@ def _calibrate_and_write(job: FrameJob, settings: Settings, cache: MasterCache) 
         "bias_coeff": result.bias_coeff,
         "dark_scale": result.dark_coeff,
         "unit": result.unit,
-        "gain": gain,
+        **det.details(),
         "flags": flag_counts(result.mask),
         "cosmic": cosmic,
         "overscan": plan.describe(),
     }
 
 
-def _cosmics(result: Calibrated, settings: Settings, gain: float, saturation: float) -> dict[str, Any]:
+def _cosmics(
+    result: Calibrated, settings: Settings, applied: ApplyParams, saturation: float
+) -> dict[str, Any]:
     cal = settings.calibration
     if cal.cosmic_rays == "off":
         return {}
     in_electrons = result.unit == "electron"
+    gain = applied.gain
     params = CosmicParams(
         gain=1.0 if in_electrons else gain,
-        read_noise=settings.camera.read_noise,
+        read_noise=applied.read_noise,
         sigclip=cal.cosmic_sigclip,
         objlim=cal.cosmic_objlim,
         saturation=saturation * (gain if in_electrons else 1.0),
@@ -335,39 +307,6 @@ def _cosmics(result: Calibrated, settings: Settings, gain: float, saturation: fl
         "examined_fraction": round(found.examined_fraction, 4),
         "psf_fwhm": round(found.extra.get("psf_fwhm", 0.0), 3),
     }
-
-
-def _keywords(
-    job: FrameJob, result: Calibrated, params: ApplyParams, cosmic: dict[str, Any]
-) -> dict[str, tuple[object, str]]:
-    keys: dict[str, tuple[object, str]] = {
-        "BUNIT": (result.unit, "unit of the science data"),
-        "NPCALIB": (f"nightpipe {__version__}", "calibrated by"),
-        "NPRAW": (Path(job.path).name[:68], "raw file"),
-    }
-    for kind, key in (
-        ("bias", "BIASFILE"),
-        ("dark", "DARKFILE"),
-        ("flat", "FLATFILE"),
-        ("badpix", "BPMFILE"),
-    ):
-        ref = job.masters.get(kind)
-        if ref is not None:
-            name = Path(ref.path).name[:68]
-            keys[key] = (name, f"master {kind}" if len(name) < 50 else "")
-    for kind, key in _MISSING_KEYS.items():
-        keys[key] = (True, f"{kind} correction NOT applied") if kind not in job.masters else (None, "")
-    keys["NOMASTER"] = (True, "no master at all was applied") if not job.masters else (None, "")
-    if "dark" in job.masters:
-        keys["DARKSCAL"] = (round(result.dark_coeff, 8), "factor applied to the master dark")
-    if result.unit == "electron":
-        keys["GAIN"] = (1.0, "e-/unit: data are in electrons")
-        keys["NPGAIN"] = (params.gain, "[e-/ADU] gain used for the conversion")
-    if cosmic:
-        keys["CRMODE"] = (cosmic["mode"], "cosmic-ray detection mode")
-        keys["NCOSMIC"] = (cosmic["pixels"], "pixels flagged as cosmic rays")
-        keys["CRPSFW"] = (cosmic.get("psf_fwhm", 0.0), "[px] PSF FWHM of the cosmic-ray star veto (0: none)")
-    return keys
 
 
 # --------------------------------------------------------------------------- for map_frames

@@ -2,12 +2,12 @@
 
 A master is a FITS file under ``paths.masters`` with a name that says what it is
 (``dark_1x1_g1.0_30s_-10C_20171220.fits``) and a row of :class:`nightpipe.store.models.Master`
-with its matching keys (binning, raw size, gain, offset, readout mode, filter, exposure,
+with its matching keys (binning, raw size, gain, gain setting, offset, readout mode, filter, exposure,
 temperature, time), its provenance (input files, inputs and settings hashes, software
 version) and quality figures.
 
 :func:`find_master` picks the master to calibrate a frame with: same binning, raw size, gain,
-offset and readout mode; the same filter for flats; for darks the same exposure (relative
+CMOS gain setting, offset and readout mode; the same filter for flats; for darks the same exposure (relative
 ``exposure_tolerance``), or, when ``dark_scaling`` is on and no such dark exists, a
 bias-subtracted dark to be scaled; temperature within ``temperature_tolerance``; not older (or
 newer) than ``max_master_age_days``; then the nearest in time, earlier masters first on ties.
@@ -54,8 +54,10 @@ def master_filename(
     exptime: float | None = None,
     ccd_temp: float | None = None,
     readout_mode: str | None = None,
+    gain_setting: float | None = None,
 ) -> str:
-    """A readable file name for a master: kind, binning, gain, filter, exposure, temperature, date.
+    """A readable file name for a master: kind, binning, gain (``gs`` the CMOS gain setting),
+    readout mode, filter, exposure, temperature, date.
 
     Examples
     --------
@@ -69,6 +71,8 @@ def master_filename(
     parts = [kind, f"{xbin or 1}x{ybin or 1}"]
     if gain is not None:
         parts.append(f"g{_fmt_gain(gain)}")
+    if gain_setting is not None:
+        parts.append(f"gs{gain_setting:g}")
     if readout_mode:
         parts.append(_UNSAFE.sub("-", readout_mode).strip("-"))
     if kind == "flat" and filter:
@@ -104,6 +108,7 @@ class MasterKeys:
     exptime: float | None = None
     ccd_temp: float | None = None
     obs_time: datetime | None = None
+    gain_setting: float | None = None  # the CMOS gain setting (N.I.N.A. GAIN), when the header gives one
 
     def filename(self) -> str:
         """The readable file name of a master with these keys."""
@@ -112,6 +117,7 @@ class MasterKeys:
             xbin=self.xbin,
             ybin=self.ybin,
             gain=self.gain,
+            gain_setting=self.gain_setting,
             obs_time=self.obs_time,
             filter=self.filter,
             exptime=self.exptime,
@@ -143,6 +149,7 @@ def register_master(
     row.xbin, row.ybin = keys.xbin, keys.ybin
     row.naxis1, row.naxis2 = keys.naxis1, keys.naxis2
     row.gain, row.offset, row.readout_mode = keys.gain, keys.offset, keys.readout_mode
+    row.gain_setting = keys.gain_setting
     row.filter = keys.filter
     row.exptime = keys.exptime
     row.ccd_temp = keys.ccd_temp
@@ -233,9 +240,18 @@ def match_master(session: Session, frame: Frame, kind: str, settings: Settings) 
             f"no {kind} master with {what}binning {frame.xbin}x{frame.ybin}, size "
             f"{frame.naxis1}x{frame.naxis2}, readout mode {frame.readout_mode!r}",
         )
-    kept = [m for m in candidates if _same_float(m.gain, frame.gain) and _same_float(m.offset, frame.offset)]
+    kept = [
+        m
+        for m in candidates
+        if _same_float(m.gain, frame.gain)
+        and _same_float(m.offset, frame.offset)
+        and _same_float(m.gain_setting, frame.gain_setting)
+    ]
     if not kept:
-        return MatchOutcome(None, f"no {kind} master with gain {frame.gain} and offset {frame.offset}")
+        setting = f", gain setting {frame.gain_setting:g}" if frame.gain_setting is not None else ""
+        return MatchOutcome(
+            None, f"no {kind} master with gain {frame.gain}{setting} and offset {frame.offset}"
+        )
     if frame.ccd_temp is not None:
         kept = [
             m
@@ -286,8 +302,8 @@ def match_master(session: Session, frame: Frame, kind: str, settings: Settings) 
 def find_master(session: Session, frame: Frame, kind: str, settings: Settings) -> Master | None:
     """The best master of ``kind`` ("bias", "dark", "flat", "badpix") for ``frame``, or ``None``.
 
-    Matching keys: binning, raw image size, gain, offset and readout mode always; the filter
-    for flats (case-insensitive); for darks the exposure within ``exposure_tolerance``, else a
+    Matching keys: binning, raw image size, gain, CMOS gain setting, offset and readout mode always;
+    the filter for flats (case-insensitive); for darks the exposure within ``exposure_tolerance``, else a
     bias-subtracted dark to scale when ``dark_scaling`` is on (compare ``master.exptime`` with
     ``frame.exptime`` to get the factor); temperature within ``temperature_tolerance`` when
     both are known; time within ``max_master_age_days``; the nearest in time wins (an earlier

@@ -81,6 +81,7 @@ def _representative(group: FrameGroup) -> Frame:
         gain=k.gain,
         offset=k.offset,
         readout_mode=k.readout_mode,
+        gain_setting=k.gain_setting,
         filter=k.filter,
         exptime=k.exptime,
         ccd_temp=k.ccd_temp,

@@ -52,6 +52,7 @@ def master_header(
         ("NRAWY", k.naxis2, "NAXIS2 of the raw inputs"),
         ("GAIN", k.gain, "e-/ADU of the inputs"),
         ("OFFSET", k.offset, "camera offset of the inputs"),
+        ("GAINSET", k.gain_setting, "CMOS gain setting of the inputs"),
         ("READOUTM", k.readout_mode, "readout mode of the inputs"),
         ("FILTER", k.filter, "filter"),
         ("EXPTIME", k.exptime, "[s] median exposure of the inputs"),

@@ -61,7 +61,7 @@ def _split(
 def group_frames(frames: Sequence[Frame], settings: Settings) -> list[FrameGroup]:
     """Group calibration frames into masters to build (pure: no I/O).
 
-    Frames are grouped by kind, night, binning, raw size, gain, offset and readout mode, flats
+    Frames are grouped by kind, night, binning, raw size, gain, gain setting, offset and readout mode, flats
     also by filter (case-insensitive); darks are split into runs of exposures within the
     relative ``exposure_tolerance``, and every group into runs of temperatures within
     ``temperature_tolerance``.
@@ -81,6 +81,7 @@ def group_frames(frames: Sequence[Frame], settings: Settings) -> list[FrameGroup
             f.gain,
             f.offset,
             f.readout_mode,
+            f.gain_setting,
             (f.filter or "").strip().lower() if f.kind == "flat" else "",
         )
         buckets.setdefault(key, []).append(f)
@@ -121,6 +122,7 @@ def _group_of(frames: list[Frame]) -> FrameGroup:
         gain=first.gain,
         offset=first.offset,
         readout_mode=first.readout_mode,
+        gain_setting=first.gain_setting,
         filter=((first.filter or "").strip() or None) if first.kind == "flat" else None,
         exptime=float(statistics.median(exps)) if exps and first.kind in ("dark", "flat") else None,
         ccd_temp=round(float(statistics.median(temps)), 2) if temps else None,

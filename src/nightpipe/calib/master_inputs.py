@@ -18,6 +18,7 @@ from nightpipe.calib.master_quality import central_region, flat_problem
 from nightpipe.calib.overscan import OverscanPlan, overscan_level, plan_overscan
 from nightpipe.config import Settings
 from nightpipe.errors import CalibrationError
+from nightpipe.frames.detector import resolve_detector
 from nightpipe.frames.fitsio import read_image
 from nightpipe.store.models import Frame, Master
 
@@ -126,7 +127,8 @@ def prepare_frame(
 ) -> PreparedRows:
     """Open one calibration frame and set up its corrections (the file stays open).
 
-    For flats (``normalise=True``) saturated raw pixels (``camera.saturation``) become NaN, and
+    For flats (``normalise=True``) saturated raw pixels (``camera.saturation``, else the header's
+    SATURATE, else 65535) become NaN, and
     the corrected frame is read once to check it (a zero or negative region is an error) and to
     measure the median of its central region.
 
@@ -149,7 +151,10 @@ def prepare_frame(
             if not dark.bias_included and dark.exptime and frame.exptime is not None:
                 scale = frame.exptime / dark.exptime
         bias_plane = None if (dark is not None and dark.bias_included) else (bias.data if bias else None)
-        saturation = settings.camera.saturation if normalise else None
+        saturation = None
+        if normalise:  # as for the lights: configuration, header (SATURATE...), default
+            detector = resolve_detector(frame.header or {}, settings.camera, name=frame.path)
+            saturation = detector.saturation.value
         source = PreparedRows(reader, plan, level, bias_plane, dark_plane, scale, saturation)
         if normalise:
             image = source.read_rows(0, source.shape[0])

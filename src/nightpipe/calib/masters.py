@@ -63,7 +63,7 @@ def build_badpix(
     setups: dict[tuple[Any, ...], list[Master]] = {}
     for m in masters:
         if m.kind in ("dark", "flat"):
-            key = (m.xbin, m.ybin, m.naxis1, m.naxis2, m.gain, m.offset, m.readout_mode)
+            key = (m.xbin, m.ybin, m.naxis1, m.naxis2, m.gain, m.offset, m.readout_mode, m.gain_setting)
             setups.setdefault(key, []).append(m)
     rows: list[Master] = []
     settings_hash = settings.digest("calibration")
@@ -95,6 +95,7 @@ def build_badpix(
             gain=ref.gain,
             offset=ref.offset,
             readout_mode=ref.readout_mode,
+            gain_setting=ref.gain_setting,
             ccd_temp=ref.ccd_temp,
             obs_time=max(t for t in times if t is not None) if times else None,
         )

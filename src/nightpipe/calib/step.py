@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from nightpipe.calib.library import match_master
 from nightpipe.calib.master_cache import MasterRef
 from nightpipe.config import Settings
 from nightpipe.errors import NightpipeError
+from nightpipe.frames.detector import log_warnings, resolve_detector
 from nightpipe.inventory import light_frames
 from nightpipe.pipeline.framestep import FrameFailedError, FrameTask, StepRecord, StepTally, run_frame_step
 from nightpipe.progress import Progress
@@ -55,9 +57,18 @@ def _input_hash(frame: Frame, masters: dict[str, MasterRef], settings: Settings)
 
 
 def plan_job(
-    frame: Frame, masters: dict[str, Master | None], reasons: dict[str, str], output: Path
+    frame: Frame,
+    masters: dict[str, Master | None],
+    reasons: dict[str, str],
+    output: Path,
+    settings: Settings,
 ) -> FrameJob:
-    """A :class:`FrameJob` from a frame row and the masters found (``None`` when missing)."""
+    """A :class:`FrameJob` from a frame row and the masters found (``None`` when missing).
+
+    The gain, read noise and saturation come from the configuration, else from the frame's
+    stored header cards (camera overrides applied) by dialect, else the defaults
+    (:func:`~nightpipe.frames.detector.resolve_detector`).
+    """
     refs = {kind: MasterRef.from_row(row) for kind, row in masters.items() if row is not None}
     missing = {kind: reasons.get(kind, "no master") for kind in REQUIRED if masters.get(kind) is None}
     return FrameJob(
@@ -66,7 +77,7 @@ def plan_job(
         hdu=frame.hdu,
         night=frame.night,
         exptime=frame.exptime,
-        gain=frame.gain,
+        detector=resolve_detector(frame.header or {}, settings.camera, name=frame.path),
         masters=refs,
         missing=missing,
         output=output,
@@ -122,9 +133,10 @@ def _tasks(settings: Settings, db: Database, frames: list[Frame]) -> list[FrameT
             if output in claimed:  # two raw files of a night with the same name
                 output = output.with_name(f"{output.stem}_{frame.id}.fits")
             claimed.add(output)
-            job = plan_job(frame, found, reasons, output)
+            job = plan_job(frame, found, reasons, output, settings)
             key = _input_hash(frame, job.masters, settings)
             tasks.append(FrameTask(frame.id, frame.night, key, job, frame.path, outputs=(output,)))
+    log_warnings(log, (w for task in tasks for w in task.item.detector.warnings))
     return tasks
 
 
@@ -178,6 +190,7 @@ def run_calibrate(
     tasks = _tasks(settings, db, frames)
     tally = run_frame_step(step, tasks, db, settings.parallel, force=force, client=client, progress=progress)
     summary, used = _summary(tally, len(frames))
+    summary.gain_sources = dict(Counter(task.item.detector.gain.source for task in tasks))
     if plots and summary.outputs:
         summary.plot = _sample_plot(settings, summary.outputs[len(summary.outputs) // 2])
     _record_night(db, night, summary, used)
@@ -258,6 +271,7 @@ def _record_night(
                 "missing": summary.missing,
                 "masters_applied": applied,
                 "cosmic_pixels": summary.cosmic_pixels,
+                "gain_sources": summary.gain_sources,
             },
             seconds=summary.seconds,
         )

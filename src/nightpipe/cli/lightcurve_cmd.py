@@ -26,6 +26,9 @@ def fit(
     t0: float | None = typer.Option(
         None, "--t0", help="Reference mid-transit time (same scale as the times)"
     ),
+    t0_scale: str | None = typer.Option(
+        None, "--t0-scale", help="Time standard of --t0: tdb (BJD_TDB, default) or utc (BJD_UTC)"
+    ),
     t0_err: float | None = typer.Option(None, "--t0-err", help="Error of t0, days"),
     rp_rs: float | None = typer.Option(None, "--rp-rs", help="Starting Rp/Rs"),
     a_rs: float | None = typer.Option(None, "--a-rs", help="a/Rs prior"),
@@ -41,12 +44,14 @@ def fit(
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG plots"),
 ) -> None:
     """Detrend and fit a transit in any light-curve table; write CSV, JSON, AAVSO report and plots."""
+    from nightpipe.report.night_report import reference_t0_text
     from nightpipe.timeseries.csvmode import fit_csv
 
     settings = state(ctx).settings
     priors: dict[str, object] = {
         "period": period,
         "t0": t0,
+        "t0_scale": t0_scale,
         "t0_err": t0_err,
         "rp_rs": rp_rs,
         "a_rs": a_rs,
@@ -81,7 +86,9 @@ def fit(
         out.print(f"{name:>6} = {p['median']:.6f}  -{p['minus']:.6f} +{p['plus']:.6f}")
     eph = s["ephemeris"]
     if eph["o_minus_c_min"] is not None:
-        out.print(f"   O-C = {eph['o_minus_c_min']:+.2f} ± {eph['o_minus_c_err_min']:.2f} min")
+        reference = reference_t0_text(eph)
+        against = f" (t0 {reference})" if reference else ""
+        out.print(f"   O-C = {eph['o_minus_c_min']:+.2f} ± {eph['o_minus_c_err_min']:.2f} min{against}")
     out.print(f"detrending: {', '.join(s['detrend']['vectors']) or 'constant'} (chosen by BIC)")
     binned = s["binned"]
     out.print(

@@ -168,8 +168,8 @@ def _delete_others(session: Session, ids: dict[int, int], keep: set[int]) -> Non
 
 _HEADER_COLUMNS = (
     "kind", "kind_inferred", "kind_source", "filter", "exptime", "xbin", "ybin", "gain", "offset",
-    "readout_mode", "ccd_temp", "set_temp", "naxis1", "naxis2", "object", "ra", "dec", "observer",
-    "site", "telescope", "instrument", "date_obs",
+    "readout_mode", "gain_setting", "ccd_temp", "set_temp", "naxis1", "naxis2", "object", "ra", "dec",
+    "observer", "site", "telescope", "instrument", "date_obs",
 )  # fmt: skip
 
 

@@ -73,7 +73,7 @@ class ScanSummary:
 
 
 #: Bump when the normalisation rules change, so that the next scan re-reads every file.
-NORMALISATION_VERSION = 1
+NORMALISATION_VERSION = 2
 
 
 def normalisation_digest(settings: Settings) -> str:

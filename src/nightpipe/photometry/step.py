@@ -28,7 +28,9 @@ from sqlalchemy.orm import Session
 
 from nightpipe.config import Settings
 from nightpipe.errors import PhotometryError
+from nightpipe.frames.detector import log_warnings, resolve_detector
 from nightpipe.frames.fitsio import open_fits, read_image
+from nightpipe.frames.headers import header_cards
 from nightpipe.photometry.measure import CameraParams, FrameMeasurement, measure_frame
 from nightpipe.photometry.table import build_source_table, source_table_name, write_source_table
 from nightpipe.pipeline.framestep import FrameTask, StepRecord, run_frame_step
@@ -94,14 +96,25 @@ def read_frame(path: Path | str) -> FrameImage:
     return FrameImage(data=data, mask=None, uncertainty=None, header=header, path=path)
 
 
-def camera_params(settings: Settings, header: fits.Header, *, calibrated: bool, unit: str) -> CameraParams:
-    """Gain, read noise and saturation for a frame: header values first, then the settings."""
-    gain = _header_float(header, ("GAIN", "EGAIN", "CCDGAIN")) or settings.camera.gain
-    read_noise = _header_float(header, ("RDNOISE", "READNOIS", "RON")) or settings.camera.read_noise
-    if unit == "electron":
-        gain = 1.0
+def camera_params(
+    settings: Settings, header: fits.Header, *, calibrated: bool, unit: str, name: str = "frame"
+) -> CameraParams:
+    """Gain, read noise and saturation of a frame, as calibration chose them.
+
+    A calibrated frame says what its calibration used (``NPGAIN``, ``NPRDNOIS``); any other
+    frame gets them the same way calibration would (:func:`~nightpipe.frames.detector.resolve_detector`:
+    the configuration, else the header by dialect, else the defaults), never a CMOS ``GAIN``
+    setting as electrons per ADU.
+    """
+    values = resolve_detector(header_cards(header), settings.camera, name=name)
+    used_gain = _header_float(header, ("NPGAIN",)) if calibrated else None
+    used_noise = _header_float(header, ("NPRDNOIS",)) if calibrated else None
+    if used_gain is None:
+        log_warnings(log, values.warnings)
+    gain = 1.0 if unit == "electron" else (used_gain or values.gain.value)
+    read_noise = used_noise if used_noise is not None else values.read_noise.value
     # calibrated frames carry SATURATED bits in their MASK; raw levels do not apply to them
-    saturation = np.inf if calibrated else _header_float(header, ("SATURATE",)) or settings.camera.saturation
+    saturation = np.inf if calibrated else values.saturation.value
     return CameraParams(gain=float(gain), read_noise=float(read_noise), saturation=float(saturation))
 
 
@@ -169,7 +182,6 @@ def frame_meta(
     if from_header is None and airmass is None and frame is not None:
         airmass = frame_airmasses(settings, [frame]).get(frame.id)
     meta["airmass"] = from_header if from_header is not None else airmass
-    meta["gain"] = _header_float(header, ("GAIN", "EGAIN")) or settings.camera.gain
     return meta
 
 
@@ -212,7 +224,7 @@ def measure_file(
     """
     image = read_frame(path)
     calibrated = image.mask is not None
-    cam = camera_params(settings, image.header, calibrated=calibrated, unit=image.unit)
+    cam = camera_params(settings, image.header, calibrated=calibrated, unit=image.unit, name=str(image.path))
     try:
         meas = measure_frame(
             image.data,
@@ -228,6 +240,7 @@ def measure_file(
     if scale is None and settings.astrometry.pixel_scale:
         scale = settings.astrometry.pixel_scale
     meta = frame_meta(frame, image.header, image.path, settings, airmass=airmass)
+    meta["gain"] = cam.gain  # e-/ADU of the measured data (1 for data in electrons)
     meta["photometry_settings"] = settings.to_dict()["photometry"]
     table = build_source_table(meas, ra=ra, dec=dec, unit=image.unit, pixel_scale=scale, meta=meta)
     return table, meas

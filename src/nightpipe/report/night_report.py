@@ -242,6 +242,27 @@ def _estimate(params: dict[str, Any], name: str, fmt: str, scale: float = 1.0) -
     return f"{med:{fmt}} +{float(plus) * scale:{fmt}}/-{float(minus) * scale:{fmt}}"
 
 
+def reference_t0_text(ephemeris: dict[str, Any]) -> str | None:
+    """The ephemeris' reference time with its time standard, as published and as used.
+
+    Examples
+    --------
+    >>> reference_t0_text({"t0_published": 2455867.402743, "t0_bjd_tdb": 2455867.402743, "t0_scale": "tdb"})
+    '2455867.402743 BJD_TDB'
+    >>> reference_t0_text({"t0_published": 2455867.4, "t0_bjd_tdb": 2455867.4008, "t0_scale": "utc",
+    ...                    "t0_shift_s": 66.18})
+    '2455867.400000 BJD_UTC = 2455867.400800 BJD_TDB (+66.2 s)'
+    """
+    scale, published = ephemeris.get("t0_scale"), ephemeris.get("t0_published")
+    if scale is None or published is None:
+        return None  # a fit written before the scale was recorded
+    text = f"{published:.6f} BJD_{str(scale).upper()}"
+    used = ephemeris.get("t0_bjd_tdb")
+    if scale != "tdb" and used is not None:
+        text += f" = {used:.6f} BJD_TDB ({ephemeris.get('t0_shift_s') or 0:+.1f} s)"
+    return text
+
+
 def fit_summary_row(fit: dict[str, Any]) -> dict[str, Any]:
     """The figures a reader looks for first in a transit fit (the JSON written by the light-curve step)."""
     params = fit.get("params") or {}
@@ -262,6 +283,7 @@ def fit_summary_row(fit: dict[str, Any]) -> dict[str, Any]:
         row["mid-transit " + str(fit.get("time_scale") or "")] = f"{tc['median']:.5f} ± {err_min:.1f} min"
     if ephemeris.get("o_minus_c_min") is not None:
         row["O-C min"] = f"{ephemeris['o_minus_c_min']:+.1f} ± {ephemeris.get('o_minus_c_err_min') or 0:.1f}"
+        row["O-C reference t0"] = reference_t0_text(ephemeris)
     row["a/Rs"] = _estimate(params, "a_rs", ".2f")
     row["inc deg"] = _estimate(params, "inc", ".2f")
     if derived.get("duration_days") is not None:

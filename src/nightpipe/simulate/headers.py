@@ -6,7 +6,8 @@ Modelled on real files in ``../shared/data``:
   ``SITELAT``/``SITELONG`` strings (east-positive), ``EGAIN`` in e-/ADU, UTC ``DATE-OBS``
   to the second, ``JD``.
 - ``nina``: N.I.N.A.: ``IMAGETYP = 'LIGHT'``, ``RA``/``DEC`` in degrees, ``GAIN`` is the camera's
-  gain *setting* (not e-/ADU; that is ``EGAIN``), ``OFFSET``, ``DATE-LOC``, decimal site.
+  gain *setting* (not e-/ADU; that is ``EGAIN``, written only when the driver reports it:
+  ``CameraOptions.header_egain``), ``OFFSET`` the offset setting, ``DATE-LOC``, decimal site.
 - ``sbig``: TheSkyX with an SBIG camera (guilford-sbig-darks): ``PICTTYPE``, ``EGAIN``,
   ``SITELONG`` *west-positive* sexagesimal, ``LOCALTIM``, ``PEDESTAL``, ``CENTALT``.
 - ``microobservatory``: MicroObservatory (hatp32-microobservatory): local ``DATE-OBS`` with a
@@ -87,6 +88,9 @@ class FrameMeta:
     data_width: int
     height: int
     overscan: int
+    gain_setting: int = 139
+    offset_setting: int = 21
+    header_egain: bool = True
 
 
 def _sexa(value: float, unit: u.UnitBase, sign: bool, precision: int) -> str:
@@ -147,7 +151,8 @@ def _maxim(m: FrameMeta) -> CardList:
     h["FOCALLEN"] = (m.focal_length_mm, "Focal length of telescope in mm")
     h["APTDIA"] = (m.aperture_mm, "Aperture diameter of telescope in mm")
     h["APTAREA"] = (float(np.pi * (m.aperture_mm / 2) ** 2), "Aperture area of telescope in mm^2")
-    h["EGAIN"] = (m.gain, "Electronic gain in e-/ADU")
+    if m.header_egain:
+        h["EGAIN"] = (m.gain, "Electronic gain in e-/ADU")
     h["SWCREATE"] = ("MaxIm DL Version 6.18 190601 00KPP", "Name of software")
     h["SITELAT"] = (_dec_dms(m.latitude, 0).lstrip("+"), "Latitude of the imaging location")
     h["SITELONG"] = (_dec_dms(m.longitude, 0).lstrip("+"), "Longitude of the imaging location")
@@ -175,9 +180,10 @@ def _nina(m: FrameMeta) -> CardList:
     h["DATE-OBS"] = (_iso(m.start, 3), "Time of observation (UTC)")
     h["XBINNING"] = (m.binning, "X axis binning factor")
     h["YBINNING"] = (m.binning, "Y axis binning factor")
-    h["GAIN"] = (139, "Sensor gain")
-    h["OFFSET"] = (21, "Sensor gain offset")
-    h["EGAIN"] = (m.gain, "[e-/ADU] Electrons per A/D unit")
+    h["GAIN"] = (m.gain_setting, "Sensor gain")
+    h["OFFSET"] = (m.offset_setting, "Sensor gain offset")
+    if m.header_egain:
+        h["EGAIN"] = (m.gain, "[e-/ADU] Electrons per A/D unit")
     h["XPIXSZ"] = (m.pixel_size_um * m.binning, "[um] Pixel X axis size")
     h["YPIXSZ"] = (m.pixel_size_um * m.binning, "[um] Pixel Y axis size")
     h["INSTRUME"] = ("Sim CMOS Pro", "Imaging instrument name")
@@ -215,7 +221,8 @@ def _sbig(m: FrameMeta) -> CardList:
     h["YORGSUBF"] = (0, "SBIGFITSEXT Subframe y upper-left pixel in binned pixels")
     h["XBINNING"] = (m.binning, "SBIGFITSEXT Binning factor in width")
     h["YBINNING"] = (m.binning, "SBIGFITSEXT Binning factor in height")
-    h["EGAIN"] = (m.gain, "SBIGFITSEXT Electronic gain in e- per ADU")
+    if m.header_egain:
+        h["EGAIN"] = (m.gain, "SBIGFITSEXT Electronic gain in e- per ADU")
     h["CCD-TEMP"] = (float(m.ccd_temp), "SBIGFITSEXT Temperature of the CCD")
     h["SET-TEMP"] = (float(m.set_temp), "SBIGFITSEXT The cooler setpoint in degrees C")
     h["SITELAT"] = (_dec_dms(m.latitude, 2), "SBIGFITSEXT Latitude of the imaging location")

@@ -242,6 +242,9 @@ class _Night:
             data_width=cam.size,
             height=cam.size,
             overscan=cam.overscan,
+            gain_setting=cam.gain_setting,
+            offset_setting=cam.offset_setting,
+            header_egain=cam.header_egain,
         )
 
     def header(self, frame: PlannedFrame, temperature: float) -> list[Card]:

@@ -33,6 +33,12 @@ class CameraOptions:
         Unbinned pixel size, micrometres (for the cosmic-ray rate and headers).
     gain
         Electrons per ADU.
+    gain_setting, offset_setting
+        The CMOS camera's gain and offset *settings* the ``nina`` dialect writes in ``GAIN`` and
+        ``OFFSET`` (ZWO units; they change nothing in the pixels here).
+    header_egain
+        Write the electrons per ADU (``EGAIN``) in the headers; ``False`` is a camera driver that
+        does not report them (N.I.N.A. then writes no ``EGAIN``, only the ``GAIN`` setting).
     read_noise
         Read noise, electrons RMS.
     bias_level
@@ -72,6 +78,9 @@ class CameraOptions:
     binning: int = 1
     pixel_size_um: float = 9.0
     gain: float = 1.5
+    gain_setting: int = 139
+    offset_setting: int = 21
+    header_egain: bool = True
     read_noise: float = 9.0
     bias_level: float = 1000.0
     bias_row_amplitude: float = 3.0

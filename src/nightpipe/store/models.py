@@ -48,9 +48,11 @@ class Frame(Base):
     exptime: Mapped[float | None] = mapped_column(Float)
     xbin: Mapped[int | None] = mapped_column(Integer)
     ybin: Mapped[int | None] = mapped_column(Integer)
-    gain: Mapped[float | None] = mapped_column(Float)
+    gain: Mapped[float | None] = mapped_column(Float)  # e-/ADU as the header states them, by dialect
     offset: Mapped[float | None] = mapped_column(Float)
     readout_mode: Mapped[str | None] = mapped_column(String(64))
+    # the CMOS gain setting (GAIN of N.I.N.A., SharpCap...), a matching key (migration inventory_0002)
+    gain_setting: Mapped[float | None] = mapped_column(Float)
     ccd_temp: Mapped[float | None] = mapped_column(Float)
     set_temp: Mapped[float | None] = mapped_column(Float)
     naxis1: Mapped[int | None] = mapped_column(Integer)
@@ -90,6 +92,7 @@ class Master(TimestampMixin, Base):
     gain: Mapped[float | None] = mapped_column(Float)
     offset: Mapped[float | None] = mapped_column(Float)
     readout_mode: Mapped[str | None] = mapped_column(String(64))
+    gain_setting: Mapped[float | None] = mapped_column(Float)  # migration inventory_0002
     filter: Mapped[str | None] = mapped_column(String(64))
     exptime: Mapped[float | None] = mapped_column(Float)
     ccd_temp: Mapped[float | None] = mapped_column(Float)

@@ -18,12 +18,16 @@ from nightpipe.timeseries.exports import write_aavso_report, write_aij_csv, writ
 from nightpipe.timeseries.lightcurve import LightCurve
 from nightpipe.timeseries.plots import plot_comparisons, plot_corner, plot_diagnostics, plot_fit
 from nightpipe.timeseries.transit import FitOptions, TransitFit, TransitPriors
+from nightpipe.timeseries.transit.priors import t0_to_tdb
 
 log = logging.getLogger(__name__)
 
 
 def priors_from_target(target: TargetConfig, **changes: Any) -> TransitPriors:
     """Transit priors from a configured target; ``changes`` override (e.g. from CLI flags).
+
+    The target's ``t0_bjd`` is converted from its ``t0_scale`` to BJD_TDB, the scale of the light
+    curves (a ``t0`` in ``changes`` is taken in ``changes["t0_scale"]``, default BJD_TDB).
 
     Raises
     ------
@@ -45,7 +49,13 @@ def priors_from_target(target: TargetConfig, **changes: Any) -> TransitPriors:
         "u": target.limb_darkening,
         "u_err": target.limb_darkening_err,
     }
+    values["t0_scale"] = target.t0_scale
+    if changes.get("t0") is not None:
+        values["t0_scale"] = "tdb"
     values.update({k: v for k, v in changes.items() if v is not None})
+    if values["t0"] is not None and values["t0_scale"] != "tdb":
+        values["t0_published"] = values["t0"]
+        values["t0"] = t0_to_tdb(values["t0"], values["t0_scale"])
     if values["period"] is None:
         raise TimeseriesError(
             f"target {target.name} has no period",

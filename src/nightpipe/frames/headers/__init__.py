@@ -9,12 +9,13 @@ pixel sample when neither the header nor the file name says what it is.
 
 The dialects handled are those of MaxIm DL (several versions), SBIG, Apogee, ACP,
 MicroObservatory, ESO/MIDAS (DFOSC with its non-standard keywords), NOT/ALFOSC,
-Gemini/GMOS, SAAO, DSS/SkyView, Kepler/TESS, N.I.N.A./SharpCap (``GAIN`` setting +
-``EGAIN`` e-/ADU).
+Gemini/GMOS, SAAO, DSS/SkyView, Kepler/TESS, N.I.N.A./SharpCap and other CMOS programs (``GAIN``
+setting + ``EGAIN`` e-/ADU).
 
 Modules: :mod:`.keywords` (the dialects' keyword tables and value readers), :mod:`.cards`
 (header -> card dict, comments, per-camera overrides), :mod:`.kind` (bias, dark, flat or light),
-:mod:`.camera` (exposure, binning, filter, temperatures, gain), :mod:`.pointing` (coordinates and
+:mod:`.camera` (exposure, binning, filter, temperatures), :mod:`.detector` (gain by dialect, CMOS
+gain and offset settings, read noise, saturation), :mod:`.pointing` (coordinates and
 site) and :mod:`.normalize` (:class:`FrameHeader`). The public names are importable from here, as
 they were from the single module this package replaces.
 """

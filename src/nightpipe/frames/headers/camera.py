@@ -8,10 +8,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from nightpipe.frames.headers.detector import header_gain, offset_setting
 from nightpipe.frames.headers.keywords import (
     EXPTIME_KEYS,
-    GAIN_E_KEYS,
-    OFFSET_KEYS,
     READOUT_KEYS,
     clean_str,
     first_value,
@@ -122,14 +121,9 @@ def exposure_time(cards: Mapping[str, Any]) -> float | None:
 
 
 def gain_offset_mode(cards: Mapping[str, Any]) -> tuple[float | None, float | None, str | None]:
-    """Gain in e-/ADU (EGAIN before GAIN, since CMOS software writes the gain *setting* in GAIN),
-    offset, and readout mode (READOUTM..., or the text of a non-numeric GAIN)."""
-    gain = None
-    for key in GAIN_E_KEYS:
-        gain = to_float(cards.get(key))
-        if gain is not None and gain > 0:
-            break
-        gain = None
-    offset = to_float(first_value(cards, OFFSET_KEYS))
+    """Gain in e-/ADU by dialect (:func:`~nightpipe.frames.headers.detector.header_gain`: EGAIN,
+    or GAIN where it is not a CMOS gain setting), the camera offset, and the readout mode
+    (READOUTM...)."""
+    gain = header_gain(cards)
     mode = clean_str(first_value(cards, READOUT_KEYS), 64)
-    return gain, offset, mode
+    return (gain.value if gain is not None else None), offset_setting(cards), mode

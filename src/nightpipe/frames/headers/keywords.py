@@ -26,6 +26,7 @@ FILTER_KEYS = (
 )
 CCD_TEMP_KEYS = ("CCD-TEMP", "CCD_TEMP", "CCDTEMP", "DET-TEMP", "DETTEMP", "CAMTEMP", "TEMPERAT")
 SET_TEMP_KEYS = ("SET-TEMP", "SET_TEMP", "SETTEMP", "CCD-TSET", "TEMPSET")
+#: Gain keywords; GAIN is e-/ADU only where the dialect means it so (see :mod:`.detector`).
 GAIN_E_KEYS = ("EGAIN", "GAIN_E", "E-GAIN", "GAIN")
 OFFSET_KEYS = ("OFFSET", "CCDOFFST", "BLKLEVEL", "PEDESTAL")
 READOUT_KEYS = ("READOUTM", "READMODE", "READOUT", "RDMODE", "GAINM")

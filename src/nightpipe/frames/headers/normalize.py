@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nightpipe.frames.headers.camera import binning, exposure_time, filter_name, gain_offset_mode, temperature
+from nightpipe.frames.headers.detector import gain_setting
 from nightpipe.frames.headers.keywords import (
     CCD_TEMP_KEYS,
     INSTRUMENT_KEYS,
@@ -42,6 +43,13 @@ class FrameHeader:
         Exposure time, seconds.
     xbin, ybin
         Binning factors.
+    gain
+        Electrons per ADU as the header states them (EGAIN, or GAIN where the dialect means
+        e-/ADU; see :mod:`~nightpipe.frames.headers.detector`), not checked for plausibility.
+    gain_setting
+        The CMOS camera's gain setting (``GAIN`` of N.I.N.A., SharpCap...), a matching key.
+    offset
+        The camera offset setting (OFFSET, PEDESTAL...), a matching key: never subtracted.
     ccd_temp, set_temp
         Measured detector temperature and its set point, degrees C (Kelvin values above
         100 are converted).
@@ -60,6 +68,7 @@ class FrameHeader:
     xbin: int | None = None
     ybin: int | None = None
     gain: float | None = None
+    gain_setting: float | None = None
     offset: float | None = None
     readout_mode: str | None = None
     ccd_temp: float | None = None
@@ -121,6 +130,7 @@ def normalize_header(
         xbin=xbin,
         ybin=ybin,
         gain=gain,
+        gain_setting=gain_setting(cards),
         offset=offset,
         readout_mode=mode,
         ccd_temp=temperature(first_value(cards, CCD_TEMP_KEYS)),

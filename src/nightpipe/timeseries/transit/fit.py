@@ -284,6 +284,7 @@ def _assemble(
             "sampler": posterior.info,
             "errors_known": errors_known,
             "period": priors.period,
+            "reference": priors.ephemeris(),
             "ecc": priors.ecc,
             "omega": priors.omega,
         },

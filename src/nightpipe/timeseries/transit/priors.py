@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -14,6 +15,33 @@ from nightpipe.timeseries.lightcurve import LightCurve
 
 #: The transit parameters, in the order the transit curve takes them.
 PARAM_NAMES = ("tc", "rp_rs", "a_rs", "inc", "u1", "u2")
+
+TimeScale = Literal["tdb", "utc"]
+
+
+def t0_to_tdb(t0: float, scale: str) -> float:
+    """A mid-transit time published as BJD in ``scale`` (``"tdb"`` or ``"utc"``), as BJD_TDB.
+
+    BJD_UTC, which older papers give, is the barycentric time counted in UTC: BJD_TDB is later by
+    the leap seconds of the time plus 32.184 s (and TDB - TT, under 2 ms), 69.184 s in 2017
+    (Eastman et al. 2010). astropy's UTC -> TDB does the conversion.
+
+    Examples
+    --------
+    >>> round((t0_to_tdb(2458107.5, "utc") - 2458107.5) * 86400, 2)
+    69.18
+    >>> t0_to_tdb(2455867.402743, "tdb")
+    2455867.402743
+    """
+    if scale == "tdb":
+        return t0
+    if scale != "utc":
+        raise TimeseriesError(f"unknown time standard {scale!r} of t0", hint='use t0_scale = "tdb" or "utc"')
+    from astropy.time import Time
+
+    utc = Time(t0, format="jd", scale="utc")
+    tdb = utc.tdb
+    return t0 + float((tdb.jd1 - utc.jd1) + (tdb.jd2 - utc.jd2))
 
 
 @dataclass(frozen=True)
@@ -27,6 +55,10 @@ class TransitPriors:
     t0, t0_err, period_err
         Reference mid-transit time (same scale as the light curve, normally BJD_TDB) and errors,
         for the predicted mid-time and the O-C; ``t0`` also starts the fit.
+    t0_scale, t0_published
+        The time standard the reference time was published in and its value as published
+        (``t0`` is that value in BJD_TDB: :func:`t0_to_tdb`); ``t0_published`` is ``None`` when
+        ``t0`` is the published value itself.
     rp_rs
         Starting value of the radius ratio (free, uniform prior).
     a_rs, a_rs_err, inc, inc_err
@@ -41,6 +73,8 @@ class TransitPriors:
     t0: float | None = None
     t0_err: float | None = None
     period_err: float | None = None
+    t0_scale: TimeScale = "tdb"
+    t0_published: float | None = None
     rp_rs: float | None = None
     a_rs: float | None = None
     a_rs_err: float | None = None
@@ -59,6 +93,17 @@ class TransitPriors:
     def fit_ld(self) -> bool:
         """True when the limb-darkening coefficients are free parameters."""
         return self.u is None or self.u_err is not None
+
+    def ephemeris(self) -> dict[str, float | str | None]:
+        """The reference time as used (BJD_TDB), as published, its standard and the shift between."""
+        published = self.t0 if self.t0_published is None else self.t0_published
+        shift = None if self.t0 is None or published is None else (self.t0 - published) * 86400.0
+        return {
+            "t0_bjd_tdb": self.t0,
+            "t0_published": published,
+            "t0_scale": self.t0_scale,
+            "t0_shift_s": shift,
+        }
 
     def predicted_tc(self, near: float) -> tuple[float, float] | None:
         """The ephemeris mid-time closest to ``near`` and its error (days), or None without ``t0``."""

@@ -119,6 +119,7 @@ class TransitFit:
                 "beta": self.binned_rms / self.binned_expected if self.binned_expected > 0 else None,
             },
             "ephemeris": {
+                **self.extra.get("reference", {}),
                 "predicted_tc": self.predicted_tc,
                 "predicted_tc_err": self.predicted_tc_err,
                 "o_minus_c_min": None if oc is None else oc[0],
