@@ -390,6 +390,14 @@ def test_masters_recover_the_truth_of_a_synthetic_night(tmp_path: Path, db_url: 
         with fits.open(badpix.path) as hdul:
             bp = hdul[0].data
         assert bp.dtype.kind == "u" and bp[5, 7] & PixelFlag.HOT and bp[10, 20] & PixelFlag.DEAD
+        # every master loads as an astropy CCDData: data, unit, uncertainty and mask
+        from astropy.nddata import CCDData, StdDevUncertainty
+
+        for kind, unit in (("bias", "adu"), ("dark", "adu"), ("flat", ""), ("badpix", "")):
+            ccd = CCDData.read(rows[kind].path)
+            assert ccd.unit.to_string() == unit and ccd.shape == (NY, NX)
+            if kind != "badpix":
+                assert isinstance(ccd.uncertainty, StdDevUncertainty) and ccd.mask is not None
         plots = list((tmp_path / "out" / "plots").rglob("*.png"))
         assert len(plots) == 3
 

@@ -71,7 +71,8 @@ def master_header(
     h["MAXITERS"] = (opts.max_iters, "sigma-clipping iterations")
     h["REJFRAC"] = (round(result.rejected_fraction, 6), "fraction of values rejected")
     h["BIASINCL"] = (bias_included, "the bias level is still in this master")
-    h["BUNIT"] = ("adu" if k.kind != "flat" else "", "unit of the data")
+    # "1" (dimensionless) rather than "": astropy CCDData.read needs a unit it can parse
+    h["BUNIT"] = ("adu" if k.kind != "flat" else "1", "unit of the data (flat: dimensionless)")
     h["NPINHASH"] = (inputs_hash, "hash of the inputs")
     h["NPSETHSH"] = (settings_hash, "hash of the calibration settings")
     h["NPSOFT"] = (SOFTWARE, "software")

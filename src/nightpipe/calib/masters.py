@@ -103,6 +103,7 @@ def build_badpix(
         path = unique_master_path(Path(settings.paths.masters), keys, taken, inputs_hash)
         header = fits.Header()
         header["NPKIND"] = ("badpix", "nightpipe bad-pixel mask")
+        header["BUNIT"] = ("1", "bit flags (nightpipe.frames.flags.PixelFlag), dimensionless")
         header["NPINHASH"] = inputs_hash
         header["NPSOFT"] = SOFTWARE
         header["HOTSIG"] = (cal.hot_pixel_sigma, "hot: dark above median + HOTSIG x MAD std")
