@@ -13,6 +13,7 @@ from nightpipe.cli import (
     calibrate_cmd,
     config_cmd,
     demo_cmd,
+    doctor_cmd,
     identify_cmd,
     ingest_cmd,
     lc_cmd,
@@ -81,6 +82,7 @@ simulate_cmd.register(app)
 lightcurve_cmd.register(app)
 tess_cmd.register(app)
 identify_cmd.register(app)
+doctor_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,13 +93,13 @@ def open_database(url: str, *, upgrade: bool = True) -> Database:
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StoreError(
-            f"cannot open or migrate database {_safe(url)}: {exc.__class__.__name__}: {exc}",
+            f"cannot open or migrate database {safe_url(url)}: {exc.__class__.__name__}: {exc}",
             hint="check that the server runs and the URL is right",
         ) from None
     return Database(url=url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except SQLAlchemyError:
