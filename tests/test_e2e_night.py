@@ -68,12 +68,28 @@ def test_simulated_night_end_to_end_then_a_noop_rerun(demo: tuple[Path, Path], t
     assert identified["stars"] > 20  # offline with an empty cache: every service says why it missed
     assert {s["status"] for s in identified["services"].values()} == {"missed"}
     assert "What is in the field" in page and "offline and not in the cache" in page
+    _identify_from_the_cli(root, tmp_path, identified["night"])
     counts, products = row_counts(settings), _products(settings)
     second = run_night(settings, [raw])
     assert second.exit_code == 0
     assert row_counts(settings) == counts
     changed = {k for k, v in _products(settings).items() if products.get(k) != v}
     assert not changed, f"a second run rewrote {sorted(changed)[:5]}"
+
+
+def _identify_from_the_cli(root: Path, tmp_path: Path, night: str) -> None:
+    """``nightpipe identify NIGHT`` reruns nothing (products unchanged) and says what each service
+    gave; ``catalog fetch`` refuses offline; a file that is not a measured frame is a usage error."""
+    from nightpipe.cli.app import main
+
+    where = ["-c", str(root / "nightpipe.toml"), "-s", f"paths.output={str(tmp_path / 'out')!r}",
+             "-s", f"database.url='sqlite:///{tmp_path / 'db.sqlite'}'"]  # fmt: skip
+    summary = next((tmp_path / "out").glob("identify/*/summary.json"))
+    before = summary.stat().st_mtime_ns
+    assert main([*where, "identify", night]) == 0
+    assert summary.stat().st_mtime_ns == before
+    assert main([*where, "catalog", "fetch", "--ra", "31", "--dec", "46.7"]) == 2
+    assert main([*where, "identify", str(tmp_path / "not-a-frame.fits")]) == 2
 
 
 def _run_cli(settings_file: Path, out: Path, raw: Path) -> subprocess.Popen[str]:
