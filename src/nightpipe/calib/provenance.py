@@ -89,11 +89,11 @@ def product_keywords(
         keys["DARKSCAL"] = (round(result.dark_coeff, 8), "factor applied to the master dark")
     det = job.detector
     keys["NPGAIN"] = (params.gain, "[e-/ADU] gain used")
-    keys["NPGAINSR"] = (det.gain.source, "where the gain came from")
+    keys["NPGAINSR"] = _source_card(det.gain.source, "where the gain came from")
     keys["NPRDNOIS"] = (params.read_noise, "[e-] read noise used")
-    keys["NPRNSRC"] = (det.read_noise.source, "where the read noise came from")
+    keys["NPRNSRC"] = _source_card(det.read_noise.source, "where the read noise came from")
     keys["NPSATUR"] = (det.saturation.value, "[ADU] raw saturation level used")
-    keys["NPSATSRC"] = (det.saturation.source, "where the saturation came from")
+    keys["NPSATSRC"] = _source_card(det.saturation.source, "where the saturation came from")
     if result.unit == "electron":
         keys["GAIN"] = (1.0, "e-/unit: data are in electrons")
         keys["NPGAIN"] = (params.gain, "[e-/ADU] gain used for the conversion")
@@ -102,3 +102,9 @@ def product_keywords(
         keys["NCOSMIC"] = (cosmic["pixels"], "pixels flagged as cosmic rays")
         keys["CRPSFW"] = (cosmic.get("psf_fwhm", 0.0), "[px] PSF FWHM of the cosmic-ray star veto (0: none)")
     return keys
+
+
+def _source_card(source: str, comment: str) -> tuple[str, str]:
+    """A provenance card that fits in 80 characters: the comment goes when the value needs the room."""
+    value = source[:68]
+    return (value, comment if len(value) + len(comment) <= 62 else "")
