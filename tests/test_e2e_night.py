@@ -69,6 +69,12 @@ def test_simulated_night_end_to_end_then_a_noop_rerun(demo: tuple[Path, Path], t
     assert {s["status"] for s in identified["services"].values()} == {"missed"}
     assert "What is in the field" in page and "offline and not in the cache" in page
     _identify_from_the_cli(root, tmp_path, identified["night"])
+    from nightpipe.api import open_archive
+
+    with open_archive(settings.database.url, settings) as archive:  # the Python API on the same night
+        assert archive.nights() == [identified["night"]]
+        lc = archive.light_curve(str(fit["target"]))
+        assert len(lc) >= 0.9 * LIGHTS and np.isfinite(lc.mag).all()
     counts, products = row_counts(settings), _products(settings)
     second = run_night(settings, [raw])
     assert second.exit_code == 0
