@@ -382,3 +382,20 @@ def test_identified_objects_are_rows_replaced_on_each_identification(
             assert variable.details["vsx_range"] == "14.27-15.38 V" and variable.separation_arcsec < 1.0
     finally:
         db.dispose()
+
+
+def test_comparison_stars_are_named_by_catalogue_or_coordinates(eyuma: Table, vsx_raw: bytes) -> None:
+    from nightpipe.timeseries.star_names import catalogue_names, coordinate_name
+
+    first = eyuma[eyuma["file"] == eyuma["file"][0]]
+    stars = Table({"ra": np.asarray(first["RA"], float), "dec": np.asarray(first["Dec"], float)})
+    catalogue = annotate(
+        stars, {"vsx": VsxService().parse(vsx_raw)}, epoch=2015.0, astrometric_err=0.5, floor=2.0
+    )
+    ey = int(np.flatnonzero(catalogue["vsx_name"] == "EY UMa")[0])
+    plain = int(np.flatnonzero(catalogue["vsx_name"] == "")[0])
+    ra, dec = stars["ra"][[ey, plain]] + 0.3 / 3600, stars["dec"][[ey, plain]]
+    names = catalogue_names(ra, dec, catalogue)
+    assert names[0] == "EY UMa"
+    assert names[1] == coordinate_name(ra[1], dec[1]) and names[1].startswith("J09")
+    assert catalogue_names(ra, dec, None) == [coordinate_name(a, d) for a, d in zip(ra, dec, strict=True)]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nightpipe.config import Settings
+
+if TYPE_CHECKING:
+    from astropy.table import Table
 
 log = logging.getLogger(__name__)
 VARIABLES = "variables.ecsv"
@@ -38,3 +42,17 @@ def known_variables_of(
     positions = tuple((float(r["ra"]), float(r["dec"])) for r in table)
     labels = tuple(str(r["label"]) for r in table)
     return positions, labels
+
+
+def night_catalogue(settings: Settings, night: str) -> Table | None:
+    """The identify step's annotated star list of a night (``None`` when it did not run)."""
+    path = identify_dir(settings, night) / "catalogue.ecsv"
+    if not path.is_file():
+        return None
+    from astropy.table import Table
+
+    try:
+        return Table.read(path, format="ascii.ecsv")
+    except (OSError, ValueError) as exc:
+        log.warning("%s: unreadable night catalogue, stars named by coordinates (%s)", path, exc)
+        return None

@@ -91,6 +91,7 @@ def write_products(
     fit: TransitFit | None,
     *,
     comparisons: ComparisonChoice | None = None,
+    comparison_names: list[str] | None = None,
     planet: str | None = None,
     obscode: str = "",
     filter_name: str = "CV",
@@ -110,6 +111,8 @@ def write_products(
                 "weights": [float(w) for w in comparisons.weights],
                 "report": comparisons.report(),
             }
+            if comparison_names is not None:
+                info["comparisons"]["names"] = comparison_names
         out["json"] = write_fit_json(outdir / f"{stem}_fit.json", fit, info)
         target = str(lc.meta.get("target") or stem)
         out["aavso"] = write_aavso_report(
@@ -120,7 +123,8 @@ def write_products(
             obscode=obscode,
             filter_name=filter_name,
             exptime_s=exptime_s,
-            comp_stars=[f"C{j + 2}" for j in range(0 if comparisons is None else len(comparisons.stars))],
+            comp_stars=comparison_names
+            or [f"C{j + 2}" for j in range(0 if comparisons is None else len(comparisons.stars))],
         )
     if plots:
         if fit is not None:

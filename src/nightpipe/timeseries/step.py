@@ -223,7 +223,8 @@ def run_lightcurves(
 def _one_target(
     settings: Settings, tables: list[Table], target: TargetConfig, outdir: Path, *, plots: bool, night: str
 ) -> dict[str, Any]:
-    from nightpipe.identify.vetoes import known_variables_of
+    from nightpipe.identify.vetoes import known_variables_of, night_catalogue
+    from nightpipe.timeseries.star_names import catalogue_names
 
     if target.ra is None or target.dec is None:
         raise TimeseriesError(f"target {target.name} has no coordinates", hint="set its ra and dec")
@@ -250,12 +251,16 @@ def _one_target(
     lc = target_times(built.lc, target.ra, target.dec, settings)
     exptime = float(np.nanmedian(lc.aux["exptime"])) if "exptime" in lc.aux else None
     fit = fit_transit(lc, priors, fit_options(cfg, exptime_s=exptime)) if priors is not None else None
+    stars = built.comparisons.stars
+    catalogue = night_catalogue(settings, night)
+    names = catalogue_names(built.matrix.ref_ra[stars], built.matrix.ref_dec[stars], catalogue)
     products = write_products(
         outdir,
         safe_stem(target.name),
         lc,
         fit,
         comparisons=built.comparisons,
+        comparison_names=names,
         planet=target.planet,
         exptime_s=exptime,
         plots=plots,
