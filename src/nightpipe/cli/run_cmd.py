@@ -77,4 +77,7 @@ def fit_lines(folder: Path) -> list[str]:
 
 def register(app: typer.Typer) -> None:
     """Add the ``run`` command."""
-    app.command("run")(run)
+    from nightpipe.exit_codes import exit_code_lines
+
+    epilog = "Exit codes:\n" + "\n".join(exit_code_lines())
+    app.command("run", epilog=epilog)(run)

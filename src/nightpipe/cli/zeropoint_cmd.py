@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from nightpipe.cli.common import console, progress_for, state
+from nightpipe.exit_codes import ExitCode
 
 
 def zeropoints(
@@ -39,7 +40,7 @@ def zeropoints(
             f"explain {summary.agreement_expected_rms:.3f}; per star: {summary.agreement_csv}"
         )
     if summary.failed:
-        raise typer.Exit(3)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def register(app: typer.Typer) -> None:

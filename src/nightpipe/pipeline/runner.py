@@ -18,6 +18,7 @@ from typing import Any
 
 from nightpipe.config import Settings
 from nightpipe.errors import NightpipeError
+from nightpipe.exit_codes import ExitCode
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.steps import record_step
@@ -84,10 +85,8 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when everything worked, 3 when some frames failed, 4 when a step failed."""
-        if self.failed_steps:
-            return 4
-        return 3 if self.failed_frames else 0
+        """0 when everything worked, 1 when some frames or a step failed (:mod:`nightpipe.exit_codes`)."""
+        return ExitCode.FAILED if self.failed_steps or self.failed_frames else ExitCode.OK
 
 
 def summary_dict(value: Any) -> dict[str, Any]:
