@@ -13,6 +13,7 @@ from nightpipe.config import Settings
 
 if TYPE_CHECKING:
     from nightpipe.pipeline.night import NightRun
+    from nightpipe.pipeline.runner import StepResult
 
 
 def run(
@@ -38,20 +39,30 @@ def run(
     raise typer.Exit(result.exit_code)
 
 
+SHOWN_FAILURES = 10  # per step; the night report lists them all
+
+
 def print_run(result: NightRun, settings: Settings) -> None:
-    """A table of every step (status, wall and CPU time, summary) and where the products are."""
+    """A table of every step (status, frames, wall and CPU time, summary), each failed frame
+    with its reason, and where the products are."""
     table = Table(title="nightpipe run")
-    for column in ("night", "step", "status", "wall s", "cpu s", "summary"):
+    for column in ("night", "step", "status", "frames", "wall s", "cpu s", "summary"):
         table.add_column(column)
+    failures: list[str] = []
     for label, summary in [("setup", result.setup), *result.nights.items()]:
         for step in summary.steps:
             brief = ", ".join(
                 f"{k}={v}" for k, v in step.summary.items() if not isinstance(v, str) or len(v) < 40
             )
             status = step.status if step.error is None else f"{step.status}: {step.error}"
-            table.add_row(label, step.name, status, f"{step.wall_s:.1f}", f"{step.cpu_s:.1f}", brief[:90])
+            counted = step.tally.describe() if step.tally is not None else ""
+            row = (label, step.name, status, counted, f"{step.wall_s:.1f}", f"{step.cpu_s:.1f}", brief[:90])
+            table.add_row(*row)
+            failures += _failure_lines(label, step)
     out = console()
     out.print(table)
+    for line in failures:
+        out.print(line, markup=False, highlight=False)
     for night_name in result.nights:
         for line in fit_lines(settings.paths.output / "lightcurves" / night_name):
             out.print(f"{night_name} {line}", highlight=False)
@@ -59,6 +70,20 @@ def print_run(result: NightRun, settings: Settings) -> None:
         if report.exists():
             out.print(f"report for {night_name}: {report.resolve()}")
     out.print(f"products: {settings.paths.output.resolve()}   database: {settings.database.url}")
+
+
+def _failure_lines(label: str, step: StepResult) -> list[str]:
+    """``failed  NIGHT STEP FRAME: REASON`` for the first failures of a step."""
+    if step.tally is None or not step.tally.failures:
+        return []
+    lines = [f"failed  {label} {step.name} {name}: {reason}" for name, reason in step.tally.failures]
+    more = len(lines) - SHOWN_FAILURES
+    if more > 0:
+        lines = [
+            *lines[:SHOWN_FAILURES],
+            f"        ... and {more} more {step.name} failures (see the report)",
+        ]
+    return lines
 
 
 def fit_lines(folder: Path) -> list[str]:

@@ -21,6 +21,7 @@ from nightpipe.frames.fitsio import sweep_temporary
 from nightpipe.pipeline.lock import night_lock
 from nightpipe.pipeline.parallel import dask_client
 from nightpipe.pipeline.runner import NightContext, RunSummary, Step, StepResult, run_steps
+from nightpipe.pipeline.tallies import lightcurves_tally, masters_tally, per_frame, scan_tally
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database, open_database
 from nightpipe.store.models import Frame, StepRun
@@ -99,19 +100,34 @@ def _report(ctx: NightContext) -> Any:
     return {"skipped": 0, "html": str(paths.html), "zip": str(paths.zip)}
 
 
-SCAN = Step("scan", "find and classify the raw frames", ("raw folder",), ("frames",), _scan)
-MASTERS = Step("masters", "build master bias, dark and flat", ("frames",), ("masters",), _masters)
+SCAN = Step("scan", "find and classify the raw frames", ("raw folder",), ("frames",), _scan, scan_tally)
+MASTERS = Step(
+    "masters", "build master bias, dark and flat", ("frames",), ("masters",), _masters, masters_tally
+)
 NIGHT_STEPS: tuple[Step, ...] = (
     Step(
-        "calibrate", "calibrate the light frames", ("frames", "masters"), ("calibrated frames",), _calibrate
+        "calibrate",
+        "calibrate the light frames",
+        ("frames", "masters"),
+        ("calibrated frames",),
+        _calibrate,
+        per_frame("calibrate"),
     ),
-    Step("solve", "plate-solve the calibrated frames", ("calibrated frames",), ("WCS",), _solve),
+    Step(
+        "solve",
+        "plate-solve the calibrated frames",
+        ("calibrated frames",),
+        ("WCS",),
+        _solve,
+        per_frame("solve"),
+    ),
     Step(
         "photometry",
         "detect and measure sources",
         ("calibrated frames", "WCS"),
         ("source tables",),
         _photometry,
+        per_frame("photometry"),
     ),
     Step(
         "zeropoints",
@@ -119,6 +135,7 @@ NIGHT_STEPS: tuple[Step, ...] = (
         ("source tables",),
         ("zero points",),
         _zeropoints,
+        per_frame("zeropoint"),
     ),
     Step(
         "lightcurves",
@@ -126,6 +143,7 @@ NIGHT_STEPS: tuple[Step, ...] = (
         ("source tables",),
         ("light curves",),
         _lightcurves,
+        lightcurves_tally,
     ),
     Step("report", "write the night report", ("everything",), ("report",), _report),
 )
