@@ -67,6 +67,7 @@ def _record(db: Database, step: str, ids: list[int], failing: set[int]) -> None:
 
 def test_a_step_is_ok_partial_or_failed_by_its_frames(settings: Settings, db: Database) -> None:
     ids = _frames(db, "/raw/n1", 8)
+
     def step(name: str, failing: set[int]) -> Step:
         return Step(name, "", (), (), lambda ctx: _record(db, name, ids, failing), per_frame(name))
 

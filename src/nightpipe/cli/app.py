@@ -29,6 +29,7 @@ from nightpipe.cli.common import CliState, console
 from nightpipe.errors import NightpipeError
 from nightpipe.exit_codes import ExitCode, exit_code_lines
 from nightpipe.logs import configure_logging
+from nightpipe.pipeline.interrupt import Interrupted
 
 EPILOG = "Exit codes:\n" + "\n".join(exit_code_lines())
 
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
+    except Interrupted as exc:  # a second signal, outside the run's own handling
+        console(err=True).print(exc.message(), markup=False, highlight=False)
+        return exc.exit_code
     except typer.Abort:
         console(err=True).print("aborted")
         return ExitCode.INTERRUPTED

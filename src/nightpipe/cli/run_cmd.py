@@ -32,11 +32,33 @@ def run(
         cli.overrides.append(f"parallel.scheduler={scheduler!r}")
     settings = cli.settings
     chosen = [s.strip() for s in steps.split(",")] if steps else None
-    from nightpipe.pipeline.night import run_night
-
-    result = run_night(settings, raw_dirs, night=night, steps=chosen, progress=progress_for(ctx))
+    result = run_until_stopped(ctx, settings, raw_dirs, night=night, steps=chosen)
     print_run(result, settings)
     raise typer.Exit(result.exit_code)
+
+
+def run_until_stopped(
+    ctx: typer.Context,
+    settings: Settings,
+    raw_dirs: list[Path],
+    *,
+    night: str | None = None,
+    steps: list[str] | None = None,
+) -> NightRun:
+    """:func:`~nightpipe.pipeline.night.run_night`, stopped cleanly by SIGINT or SIGTERM: the
+    frames done are kept, ``aborted at STEP, N of M frames done, rerun to resume`` is printed and
+    the command exits 130 or 143."""
+    from nightpipe.pipeline.interrupt import Interrupted, stop_on_signals
+    from nightpipe.pipeline.night import run_night
+
+    progress = progress_for(ctx)
+    with stop_on_signals() as stop:
+        try:
+            return run_night(settings, raw_dirs, night=night, steps=steps, progress=progress, stop=stop)
+        except Interrupted as exc:
+            progress.stop()
+            console(err=True).print(exc.message(), markup=False, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
 
 
 SHOWN_FAILURES = 10  # per step; the night report lists them all

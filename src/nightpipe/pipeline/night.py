@@ -18,6 +18,7 @@ from sqlalchemy import select
 from nightpipe.config import Settings
 from nightpipe.errors import PipelineError
 from nightpipe.frames.fitsio import sweep_temporary
+from nightpipe.pipeline.interrupt import StoppingProgress, StopRequest
 from nightpipe.pipeline.lock import night_lock
 from nightpipe.pipeline.parallel import dask_client
 from nightpipe.pipeline.runner import NightContext, RunSummary, Step, StepResult, run_steps
@@ -189,6 +190,7 @@ def run_night(
     steps: Sequence[str] | None = None,
     progress: Progress | None = None,
     db: Database | None = None,
+    stop: StopRequest | None = None,
 ) -> NightRun:
     """Run the whole pipeline on the raw folders: scan and masters once, then every night's steps.
 
@@ -198,11 +200,16 @@ def run_night(
         Names of the steps to run (default: all).
     night
         Restrict the per-night steps to one night (``YYYY-MM-DD``).
+    stop
+        Checked between frames and steps (see :mod:`nightpipe.pipeline.interrupt`): once a stop
+        is asked for, the frames done are kept and the run ends with ``Interrupted``.
 
     Raises
     ------
     PipelineError
         When a raw folder does not exist or another run holds the lock.
+    Interrupted
+        When ``stop`` was asked for; it says at which step and how many frames were done.
     """
     for folder in raw_dirs:
         if not Path(folder).is_dir():
@@ -211,6 +218,8 @@ def run_night(
             )
     wanted = set(steps) if steps else None
     progress = progress or NullProgress()
+    if stop is not None:
+        progress = StoppingProgress(progress, stop)
     own_db = db is None
     database = db or open_database(settings.database.url)
     output = settings.paths.output
@@ -225,6 +234,7 @@ def run_night(
                 raw_dirs=tuple(Path(d) for d in raw_dirs),
                 progress=progress,
                 client=client,
+                stop=stop,
             )
             setup_steps = [s for s in (SCAN, MASTERS) if wanted is None or s.name in wanted]
             setup = run_steps(setup_steps, base)
@@ -238,6 +248,7 @@ def run_night(
                     night=this_night,
                     progress=progress,
                     client=client,
+                    stop=stop,
                 )
                 chosen = [s for s in NIGHT_STEPS if wanted is None or s.name in wanted]
                 results[this_night] = run_steps(chosen, ctx)

@@ -19,6 +19,7 @@ from typing import Any
 from nightpipe.config import Settings
 from nightpipe.errors import NightpipeError
 from nightpipe.exit_codes import ExitCode
+from nightpipe.pipeline.interrupt import Interrupted, StopRequest
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.steps import record_step
@@ -36,6 +37,7 @@ class NightContext:
     night: str | None = None
     progress: Progress = field(default_factory=NullProgress)
     client: Any = None  # a distributed.Client, or None for in-process threads
+    stop: StopRequest | None = None  # checked before each step (and between frames, by the progress)
 
 
 @dataclass(frozen=True)
@@ -161,10 +163,39 @@ def summary_tally(summary: Mapping[str, Any]) -> Tally | None:
     return Tally(max(total, failed or 0), failed or 0)
 
 
+def _check_stop(context: NightContext, step: Step) -> None:
+    """Raise :class:`Interrupted` before ``step`` when a stop was asked for."""
+    if context.stop is None:
+        return
+    try:
+        context.stop.check()
+    except Interrupted as stop:
+        stop.step, stop.before_step = step.name, True
+        raise
+
+
+def _record_interrupted(context: NightContext, step: Step, stop: Interrupted, seconds: float) -> None:
+    with context.db.session() as session:
+        record_step(
+            session,
+            step=f"night:{step.name}",
+            status="interrupted",
+            night=context.night,
+            reason=stop.message(),
+            seconds=seconds,
+        )
+
+
 def run_steps(steps: Sequence[Step], context: NightContext) -> RunSummary:
-    """Run ``steps`` in order on ``context``; a failing step is recorded and the run goes on."""
+    """Run ``steps`` in order on ``context``; a failing step is recorded and the run goes on.
+
+    A stop asked for (``context.stop``) ends the run with :class:`Interrupted` before the next
+    step, or between two frames of the step in hand (its ``night:<step>`` row says
+    ``interrupted``).
+    """
     results: list[StepResult] = []
     for step in steps:
+        _check_stop(context, step)
         log.info("starting", extra={"step": step.name})
         wall0, cpu0 = time.perf_counter(), time.process_time()
         error, summary, tally = None, {}, None
@@ -172,6 +203,10 @@ def run_steps(steps: Sequence[Step], context: NightContext) -> RunSummary:
             value = step.run(context)
             summary = summary_dict(value)
             tally = step.tally(context, value) if step.tally is not None else summary_tally(summary)
+        except Interrupted as stop:
+            stop.step = stop.step or step.name
+            _record_interrupted(context, step, stop, time.perf_counter() - wall0)
+            raise
         except NightpipeError as exc:
             error = f"{step.name}: {exc}"
             log.error("%s", error, extra={"step": step.name})
