@@ -87,3 +87,10 @@ class StoreError(NightpipeError):
 
 class PipelineError(NightpipeError):
     """A pipeline run cannot proceed (lock held, missing inputs...)."""
+
+
+class MissingInputError(PipelineError):
+    """A command has nothing to do because its input is missing (the message says which command
+    makes it): photometry before any frame is calibrated, a run on a folder without FITS files."""
+
+    exit_code = ExitCode.USAGE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from nightpipe.cli.common import console, progress_for, state
-from nightpipe.errors import CalibrationError, ConfigError
+from nightpipe.errors import ConfigError
 
 
 def calibrate(
@@ -26,6 +26,7 @@ def calibrate(
     """Calibrate light frames: overscan, bias, scaled dark, flat, bad pixels, cosmic rays."""
     from nightpipe.calib.cosmics import MODES
     from nightpipe.calib.step import run_calibrate
+    from nightpipe.cli.inputs import require_light_frames
     from nightpipe.store import open_database
 
     settings = state(ctx).settings
@@ -36,6 +37,7 @@ def calibrate(
         settings = settings.model_copy(update={"calibration": calibration})
     db = open_database(settings.database.url)
     try:
+        require_light_frames(db, night)
         summary = run_calibrate(
             settings,
             db,
@@ -62,11 +64,6 @@ def calibrate(
     )
     if summary.plot:
         out.print(f"plot    {summary.plot}")
-    if summary.frames == 0:
-        raise CalibrationError(
-            "no light frames in the inventory" + (f" for night {night}" if night else ""),
-            hint="scan the night first with `nightpipe scan`",
-        )
     if summary.failed:
         raise typer.Exit(1)
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from nightpipe.cli.common import console, progress_for, state
-from nightpipe.errors import CalibrationError
+from nightpipe.errors import MissingInputError
 
 if TYPE_CHECKING:
     from nightpipe.store.models import Master
@@ -40,6 +40,12 @@ def masters(
         summary = run_masters(settings, db, night=night, force=force, plots=plots, progress=progress_for(ctx))
     finally:
         db.dispose()
+    if not summary.built and not summary.skipped and not summary.failed:
+        raise MissingInputError(
+            "no calibration frames (bias, dark, flat) in the database"
+            + (f" for night {night}" if night else ""),
+            hint="scan the night's folder first: `nightpipe scan RAW_DIR`",
+        )
     out = console()
     for path in summary.built:
         out.print(f"built   {path}")
@@ -53,11 +59,6 @@ def masters(
         f"{len(summary.built)} built, {len(summary.skipped)} unchanged, {len(summary.failed)} failed "
         f"in {summary.seconds:.1f} s"
     )
-    if not summary.built and not summary.skipped and not summary.failed:
-        raise CalibrationError(
-            "no calibration frames in the inventory" + (f" for night {night}" if night else ""),
-            hint="scan the night first with `nightpipe scan`",
-        )
     if summary.failed:
         raise typer.Exit(1)
 

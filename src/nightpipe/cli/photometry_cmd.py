@@ -52,10 +52,12 @@ def photometry(
         if failed:
             raise PhotometryError(f"{failed} of {len(files)} files could not be measured (see above)")
         return
+    from nightpipe.cli.inputs import require_calibrated
     from nightpipe.store import open_database
 
     db = open_database(settings.database.url)
     try:
+        require_calibrated(db, night)
         summary = run_photometry(settings, db, night=night, force=force, progress=progress_for(ctx))
     finally:
         db.dispose()

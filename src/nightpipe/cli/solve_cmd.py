@@ -10,14 +10,14 @@ import typer
 from rich.table import Table
 
 from nightpipe.cli.common import console, progress_for, state
-from nightpipe.errors import FitsReadError
+from nightpipe.errors import FitsReadError, MissingInputError
 
 if TYPE_CHECKING:
     from nightpipe.astrometry.step import SolveSummary
 
 
 def _expand(paths: list[Path]) -> list[Path]:
-    from nightpipe.frames.fitsio import is_fits_name
+    from nightpipe.frames.fitsio import FITS_SUFFIXES, is_fits_name
 
     files: list[Path] = []
     for path in paths:
@@ -27,6 +27,11 @@ def _expand(paths: list[Path]) -> list[Path]:
             files.append(path)
         else:
             raise FitsReadError("no such file or folder", path=path, hint="check the path")
+    if not files:
+        raise MissingInputError(
+            f"no FITS files in {', '.join(map(str, paths))}",
+            hint=f"FITS files are named {' '.join(FITS_SUFFIXES)} (any case)",
+        )
     return files
 
 
@@ -74,6 +79,7 @@ def solve(
     the WCS is written to --outdir (default <paths.output>/solved); inputs are never changed.
     """
     from nightpipe.astrometry.step import run_solve, solve_files
+    from nightpipe.cli.inputs import require_calibrated
     from nightpipe.store import open_database
 
     settings = state(ctx).settings
@@ -84,6 +90,7 @@ def solve(
     else:
         db = open_database(settings.database.url)
         try:
+            require_calibrated(db, night)
             summary = run_solve(
                 settings, db, night=night, progress=progress_for(ctx), force=force, plot=not no_plot
             )

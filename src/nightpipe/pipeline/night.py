@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import select
 
 from nightpipe.config import Settings
-from nightpipe.errors import PipelineError
+from nightpipe.errors import MissingInputError, PipelineError
 from nightpipe.frames.fitsio import sweep_temporary
+from nightpipe.inventory.walk import SCAN_SUFFIXES, iter_fits_files
 from nightpipe.pipeline.interrupt import StoppingProgress, StopRequest
 from nightpipe.pipeline.lock import night_lock
 from nightpipe.pipeline.parallel import dask_client
@@ -208,6 +209,8 @@ def run_night(
     ------
     PipelineError
         When a raw folder does not exist or another run holds the lock.
+    MissingInputError
+        When the raw folders hold no FITS file.
     Interrupted
         When ``stop`` was asked for; it says at which step and how many frames were done.
     """
@@ -216,6 +219,11 @@ def run_night(
             raise PipelineError(
                 "raw folder not found", path=folder, hint="give the folder of the night's frames"
             )
+    if next(iter_fits_files(raw_dirs), None) is None:
+        raise MissingInputError(
+            f"no FITS files in {', '.join(map(str, raw_dirs))} or its sub-folders",
+            hint=f"FITS files are named {' '.join(SCAN_SUFFIXES)} (any case); give the night's folder",
+        )
     wanted = set(steps) if steps else None
     progress = progress or NullProgress()
     if stop is not None:
