@@ -76,3 +76,27 @@ def test_a_commands_exit_code_reaches_the_shell(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     assert "1 unreadable" in proc.stdout
+
+
+def test_lightcurve_build_without_a_target_prints_the_block_to_add(tmp_path: Path) -> None:
+    """The hint names ``[[timeseries.targets]]`` as it is written in nightpipe.toml (rich markup
+    used to swallow it: "add a [] block")."""
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "nightpipe.cli.app",
+            "-s", f"database.url='sqlite:///{tmp_path / 'db.sqlite'}'",
+            "-s", f"paths.output={str(tmp_path / 'out')!r}",
+            "lightcurve", "build",
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "add a [[timeseries.targets]] block with name, ra, dec" in " ".join(proc.stderr.split())
+
+
+def test_messages_print_brackets_as_they_are(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file name with brackets (and what looks like rich markup) in an error comes out verbatim."""
+    odd = tmp_path / "[red]night[/] [1]" / "frame[2].fits"
+    args = ["-q", "-s", f"database.url='sqlite:///{tmp_path / 'db.sqlite'}'", "solve", str(odd)]
+    assert main(args) == 1
+    assert f"{odd}: no such file or folder" in " ".join(capsys.readouterr().err.split())

@@ -25,7 +25,7 @@ from nightpipe.cli import (
     tess_cmd,
     zeropoint_cmd,
 )
-from nightpipe.cli.common import CliState, console
+from nightpipe.cli.common import CliState, console, labelled
 from nightpipe.errors import NightpipeError
 from nightpipe.exit_codes import ExitCode, exit_code_lines
 from nightpipe.logs import configure_logging
@@ -97,12 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     except NightpipeError as exc:
         if debug:
             raise
-        console(err=True).print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        console(err=True).print(labelled("error:", "bold red", str(exc)))
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except Interrupted as exc:  # a second signal, outside the run's own handling
-        console(err=True).print(exc.message(), markup=False, highlight=False)
+        console(err=True).print(exc.message())
         return exc.exit_code
     except typer.Abort:
         console(err=True).print("aborted")

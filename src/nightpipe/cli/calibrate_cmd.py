@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nightpipe.cli.common import console, progress_for, state
+from nightpipe.cli.common import console, labelled, progress_for, state
 from nightpipe.errors import ConfigError
 
 
@@ -51,12 +51,16 @@ def calibrate(
         db.dispose()
     out = console()
     for _path, reason in summary.failures:
-        out.print(f"[red]failed[/]  {reason}", markup=True, highlight=False)
+        out.print(labelled("failed ", "red", reason))
     if summary.ok and summary.without_masters == summary.ok:
-        out.print("[yellow]no masters were applied[/]: the frames are not bias-, dark- or flat-corrected")
+        out.print(
+            labelled(
+                "no masters were applied:", "yellow", "the frames are not bias-, dark- or flat-corrected"
+            )
+        )
     elif summary.missing:
         missing = ", ".join(f"{kind} on {n} frames" for kind, n in sorted(summary.missing.items()))
-        out.print(f"[yellow]not applied[/]: {missing}", markup=True)
+        out.print(labelled("not applied:", "yellow", missing))
     out.print(
         f"{summary.ok} calibrated, {summary.unchanged} unchanged, {summary.failed} failed "
         f"of {summary.frames} light frames in {summary.seconds:.1f} s"

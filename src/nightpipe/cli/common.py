@@ -16,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from nightpipe.config import Settings, load_settings
 
@@ -49,8 +50,17 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def console(err: bool = False) -> Console:
-    """A rich console on stdout (results) or stderr (messages, progress)."""
-    return Console(stderr=err, highlight=False, soft_wrap=True)
+    """A rich console on stdout (results) or stderr (messages, progress).
+
+    It reads no markup: what is printed (a file name, a reason, a hint such as "add a
+    ``[[timeseries.targets]]`` block") comes out as it is; styles go through :func:`labelled`.
+    """
+    return Console(stderr=err, markup=False, highlight=False, soft_wrap=True)
+
+
+def labelled(label: str, style: str, text: str) -> Text:
+    """``label`` in ``style``, a space, then ``text`` exactly as it is."""
+    return Text.assemble((label, style), " ", text)
 
 
 class RichProgress:
@@ -58,12 +68,12 @@ class RichProgress:
 
     def __init__(self, *, disable: bool = False) -> None:
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[item]}", style="dim"),
+            TextColumn("{task.fields[item]}", style="dim", markup=False),
             console=console(err=True),
             disable=disable,
             transient=False,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from nightpipe.cli.common import console, progress_for, state
+from nightpipe.cli.common import console, labelled, progress_for, state
 from nightpipe.errors import ConfigError
 
 TARGET_BLOCK = "[[timeseries.targets]]"  # printed as it is written in nightpipe.toml
@@ -138,9 +138,9 @@ def build(
                 line += f", O-C {t['o_minus_c_min']:+.1f} min"
         out.print(line)
     for name, reason in summary.failed:
-        console(err=True).print(f"[red]failed[/] {name}: {reason}", markup=True, highlight=False)
+        console(err=True).print(labelled("failed", "red", f"{name}: {reason}"))
     for stem, reason in summary.unreadable:
-        console(err=True).print(f"unreadable {stem}: {reason}", markup=False)
+        console(err=True).print(f"unreadable {stem}: {reason}")
     if summary.failed and not summary.targets:
         raise typer.Exit(1)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from nightpipe.cli.common import console, progress_for, state
+from nightpipe.cli.common import console, labelled, progress_for, state
 from nightpipe.errors import MissingInputError
 
 if TYPE_CHECKING:
@@ -52,9 +52,9 @@ def masters(
     for path in summary.skipped:
         out.print(f"kept    {path} (unchanged)")
     for _path, reason in summary.bad_frames:
-        out.print(f"[yellow]left out[/] {reason}", markup=True)
+        out.print(labelled("left out", "yellow", reason))
     for label, reason in summary.failed:
-        out.print(f"[red]failed[/]  {label}: {reason}", markup=True)
+        out.print(labelled("failed  ", "red", f"{label}: {reason}"))
     out.print(
         f"{len(summary.built)} built, {len(summary.skipped)} unchanged, {len(summary.failed)} failed "
         f"in {summary.seconds:.1f} s"

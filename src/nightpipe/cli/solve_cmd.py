@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import FitsReadError, MissingInputError
@@ -57,7 +58,7 @@ def _table(summary: SolveSummary) -> Table:
                 f"{o.pixel_scale:.4f}", f"{o.rotation:.2f}", centre, o.reason or "",
             )  # fmt: skip
         else:
-            table.add_row(o.name, "[red]failed[/]", "", "", "", "", "", "", o.reason or "")
+            table.add_row(o.name, Text("failed", style="red"), "", "", "", "", "", "", o.reason or "")
     return table
 
 

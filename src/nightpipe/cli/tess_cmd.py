@@ -7,7 +7,7 @@ from typing import cast
 
 import typer
 
-from nightpipe.cli.common import console, progress_for, state
+from nightpipe.cli.common import console, labelled, progress_for, state
 from nightpipe.errors import ConfigError, PipelineError
 from nightpipe.tess.quality import BitmaskName
 
@@ -105,11 +105,16 @@ def tess(
         summary = run_tess(settings, files, options, db=db, output=out, progress=progress_for(ctx))
     finally:
         db.dispose()
+    from rich.text import Text
+
     show = console()
     for result in summary.targets:
         lc = result.combined
         show.print(
-            f"[bold]{result.target}[/]: {len(lc)} cadences from {len(result.curves)} file(s), {lc.time_scale}"
+            Text.assemble(
+                (result.target, "bold"),
+                f": {len(lc)} cadences from {len(result.curves)} file(s), {lc.time_scale}",
+            )
         )
         if result.fit is not None:
             fit = result.fit.fit
@@ -119,11 +124,11 @@ def tess(
                 f"tc {tc.median:.5f} ± {tc.err * 1440:.2f} min, {len(result.fit.times)} transit times"
             )
         elif result.fit_error:
-            show.print(f"  [yellow]no fit:[/] {result.fit_error}")
+            show.print(labelled("  no fit:", "yellow", result.fit_error))
         for kind, path in result.products.items():
             show.print(f"  {kind}: {path}")
     for reason in summary.failed.values():
-        console(err=True).print(f"[red]failed:[/] {reason}", highlight=False)
+        console(err=True).print(labelled("failed:", "red", reason))
     if not summary.targets:
         raise PipelineError(
             f"none of the {len(files)} file(s) could be read or measured", hint="see the reasons above"
