@@ -59,3 +59,38 @@ def test_a_night_whose_every_plate_solve_fails_says_so(small: tuple[Path, Path],
     report = next((tmp_path / "out" / "reports").glob("*.html")).read_text()
     failures = report.split("<h2>Failures</h2>")[1].split("<h2>")[0]
     assert failures.count("<td>solve</td>") == LIGHTS and "max_rms_arcsec" in failures
+
+
+STEPS = ("scan", "masters", "calibrate", "solve", "photometry", "zeropoints", "lightcurves", "report")
+BAR_GLYPHS = re.compile("[\u2500-\u259f\u2026]")  # box drawing, blocks, the ellipsis of a bar's columns
+
+
+def test_output_to_a_file_is_plain_lines(small: tuple[Path, Path], tmp_path: Path) -> None:
+    """As from cron (``> log 2>&1``): no live bar, no control characters or bar glyphs; one line
+    as each step starts and ends, and for each frame loop a line at its start, every 10 % (at most
+    every 25 frames) and at its end."""
+    root, raw = small
+    log = tmp_path / "nightpipe.log"
+    with log.open("w") as handle:
+        subprocess.run(
+            nightpipe_args(root, tmp_path, "run", str(raw)),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=600,
+            env={k: v for k, v in os.environ.items() if k != "COLUMNS"},
+        )
+    text = log.read_text()
+    assert not [c for c in text if ord(c) < 32 and c != "\n"], "control characters in the log"
+    assert not BAR_GLYPHS.findall(text)
+    lines = text.splitlines()
+    for step in STEPS:
+        assert sum(line.endswith(f"[{step}] starting") for line in lines) == 1, step
+        assert sum(f"[{step}] done in " in line for line in lines) == 1, step
+    calibrate = [line for line in lines if "[progress] calibrate: " in line]
+    assert calibrate[0].endswith(f"calibrate: {LIGHTS} to do")
+    assert re.search(rf"calibrate: {LIGHTS} of {LIGHTS} done in \d+\.\d s$", calibrate[-1])
+    assert len(calibrate) <= 2 + LIGHTS
+    assert re.search(
+        r"^\| 2017-12-19 +\| calibrate +\| ok +\| 8 frames", text, re.MULTILINE
+    )  # the table, in ASCII

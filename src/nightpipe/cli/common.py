@@ -1,24 +1,32 @@
-"""Shared CLI plumbing: the context state, settings loading, rich progress bars, output."""
+"""Shared CLI plumbing: the context state, settings loading, output and progress."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.progress import Progress as RichBar
+from rich.table import Table
 from rich.text import Text
 
 from nightpipe.config import Settings, load_settings
+from nightpipe.progress import LineProgress, NullProgress
+
+if TYPE_CHECKING:
+    from nightpipe.progress import Progress
+
+LOG_WIDTH = 160  # columns of what is written to a file or a pipe (a terminal has its own width)
 
 
 @dataclass
@@ -54,8 +62,12 @@ def console(err: bool = False) -> Console:
 
     It reads no markup: what is printed (a file name, a reason, a hint such as "add a
     ``[[timeseries.targets]]`` block") comes out as it is; styles go through :func:`labelled`.
+    Written to a file or a pipe, it is :data:`LOG_WIDTH` wide (``COLUMNS`` says otherwise).
     """
-    return Console(stderr=err, markup=False, highlight=False, soft_wrap=True)
+    out = Console(stderr=err, markup=False, highlight=False, soft_wrap=True)
+    if not out.is_terminal and out.width == 80:  # rich's guess when there is no terminal
+        out.width = LOG_WIDTH
+    return out
 
 
 def labelled(label: str, style: str, text: str) -> Text:
@@ -63,11 +75,19 @@ def labelled(label: str, style: str, text: str) -> Text:
     return Text.assemble((label, style), " ", text)
 
 
+def new_table(title: str, **options: Any) -> Table:
+    """A table with heavy lines on a terminal, plain ASCII in a file or a pipe (logs, cron mail)."""
+    from rich import box
+
+    lines = box.HEAVY_HEAD if console().is_terminal else box.ASCII
+    return Table(title=title, box=lines, **options)
+
+
 class RichProgress:
     """A rich progress bar implementing :class:`nightpipe.progress.Progress` on stderr."""
 
     def __init__(self, *, disable: bool = False) -> None:
-        self._progress = Progress(
+        self._progress = RichBar(
             TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
@@ -101,6 +121,11 @@ class RichProgress:
             self._task = None
 
 
-def progress_for(ctx: typer.Context) -> RichProgress:
-    """A progress bar, silent under ``--quiet``."""
-    return RichProgress(disable=state(ctx).quiet)
+def progress_for(ctx: typer.Context) -> Progress:
+    """Progress on stderr: a live bar on a terminal; plain log lines (a loop's start, every
+    10 %, its end) in a file or a pipe; nothing under ``--quiet``."""
+    if state(ctx).quiet:
+        return NullProgress()
+    if not console(err=True).is_terminal:
+        return LineProgress()
+    return RichProgress()

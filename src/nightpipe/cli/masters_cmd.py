@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from nightpipe.cli.common import console, labelled, progress_for, state
+from nightpipe.cli.common import console, labelled, new_table, progress_for, state
 from nightpipe.errors import MissingInputError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from nightpipe.store.models import Master
 
 
@@ -69,7 +70,7 @@ def _num(value: float | None, fmt: str = "{:g}") -> str:
 
 def library_table(rows: list[Master]) -> Table:
     """The library as a rich table (one row per master; the file name carries the keys)."""
-    table = Table(title=f"master library ({len(rows)})", header_style="bold")
+    table = new_table(f"master library ({len(rows)})", header_style="bold")
     table.add_column("kind")
     table.add_column("file", overflow="fold")
     table.add_column("size")

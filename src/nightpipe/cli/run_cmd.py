@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from nightpipe.cli.common import console, progress_for, state
+from nightpipe.cli.common import console, new_table, progress_for, state
 from nightpipe.config import Settings
 
 if TYPE_CHECKING:
@@ -67,7 +66,7 @@ SHOWN_FAILURES = 10  # per step; the night report lists them all
 def print_run(result: NightRun, settings: Settings) -> None:
     """A table of every step (status, frames, wall and CPU time, summary), each failed frame
     with its reason, and where the products are."""
-    table = Table(title="nightpipe run")
+    table = new_table("nightpipe run")
     for column in ("night", "step", "status", "frames", "wall s", "cpu s", "summary"):
         table.add_column(column)
     failures: list[str] = []

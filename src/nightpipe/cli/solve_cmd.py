@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
-from nightpipe.cli.common import console, progress_for, state
+from nightpipe.cli.common import console, new_table, progress_for, state
 from nightpipe.errors import FitsReadError, MissingInputError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from nightpipe.astrometry.step import SolveSummary
 
 
@@ -37,7 +38,7 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def _table(summary: SolveSummary) -> Table:
-    table = Table(title="plate solutions", show_lines=False)
+    table = new_table("plate solutions", show_lines=False)
     for column in (
         "frame",
         "method",
