@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 
-from nightpipe import __version__
 from nightpipe.cli import (
     calibrate_cmd,
     config_cmd,
@@ -46,6 +45,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from nightpipe import __version__
+
         console().print(f"nightpipe {__version__}")
         raise typer.Exit()
 

@@ -1,4 +1,8 @@
-"""Shared CLI plumbing: the context state, settings loading, output and progress."""
+"""Shared CLI plumbing: the context state, settings loading, output and progress.
+
+Nothing here imports more than typer at start-up: rich and the settings (pydantic) come on
+first use, so that ``nightpipe --help`` starts fast (issue 22).
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as RichBar
-from rich.table import Table
-from rich.text import Text
 
-from nightpipe.config import Settings, load_settings
 from nightpipe.progress import LineProgress, NullProgress
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
+    from rich.table import Table
+    from rich.text import Text
+
+    from nightpipe.config import Settings
     from nightpipe.progress import Progress
 
 LOG_WIDTH = 160  # columns of what is written to a file or a pipe (a terminal has its own width)
@@ -44,6 +41,8 @@ class CliState:
     def settings(self) -> Settings:
         """The effective settings, loaded and validated once."""
         if self._settings is None:
+            from nightpipe.config import load_settings
+
             self._settings = load_settings(self.config_path, overrides=self.overrides)
         return self._settings
 
@@ -64,6 +63,8 @@ def console(err: bool = False) -> Console:
     ``[[timeseries.targets]]`` block") comes out as it is; styles go through :func:`labelled`.
     Written to a file or a pipe, it is :data:`LOG_WIDTH` wide (``COLUMNS`` says otherwise).
     """
+    from rich.console import Console
+
     out = Console(stderr=err, markup=False, highlight=False, soft_wrap=True)
     if not out.is_terminal and out.width == 80:  # rich's guess when there is no terminal
         out.width = LOG_WIDTH
@@ -72,12 +73,15 @@ def console(err: bool = False) -> Console:
 
 def labelled(label: str, style: str, text: str) -> Text:
     """``label`` in ``style``, a space, then ``text`` exactly as it is."""
+    from rich.text import Text
+
     return Text.assemble((label, style), " ", text)
 
 
 def new_table(title: str, **options: Any) -> Table:
     """A table with heavy lines on a terminal, plain ASCII in a file or a pipe (logs, cron mail)."""
     from rich import box
+    from rich.table import Table
 
     lines = box.HEAVY_HEAD if console().is_terminal else box.ASCII
     return Table(title=title, box=lines, **options)
@@ -87,6 +91,15 @@ class RichProgress:
     """A rich progress bar implementing :class:`nightpipe.progress.Progress` on stderr."""
 
     def __init__(self, *, disable: bool = False) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichBar
+
         self._progress = RichBar(
             TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),

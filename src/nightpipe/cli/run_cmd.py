@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from nightpipe.cli.common import console, new_table, progress_for, state
-from nightpipe.config import Settings
 
 if TYPE_CHECKING:
+    from nightpipe.config import Settings
     from nightpipe.pipeline.night import NightRun
     from nightpipe.pipeline.runner import StepResult
 

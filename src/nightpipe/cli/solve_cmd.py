@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.text import Text
 
-from nightpipe.cli.common import console, new_table, progress_for, state
+from nightpipe.cli.common import console, labelled, new_table, progress_for, state
 from nightpipe.errors import FitsReadError, MissingInputError
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ def _table(summary: SolveSummary) -> Table:
                 f"{o.pixel_scale:.4f}", f"{o.rotation:.2f}", centre, o.reason or "",
             )  # fmt: skip
         else:
-            table.add_row(o.name, Text("failed", style="red"), "", "", "", "", "", "", o.reason or "")
+            table.add_row(o.name, labelled("failed", "red", ""), "", "", "", "", "", "", o.reason or "")
     return table
 
 

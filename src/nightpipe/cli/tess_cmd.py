@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import typer
 
 from nightpipe.cli.common import console, labelled, progress_for, state
 from nightpipe.errors import ConfigError, PipelineError
-from nightpipe.tess.quality import BitmaskName
+
+if TYPE_CHECKING:
+    from nightpipe.tess.quality import BitmaskName
 
 APERTURES = ("auto", "pipeline", "threshold")
 BACKGROUNDS = ("auto", "file", "pixels", "none")
@@ -26,7 +28,7 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 def _quality(value: str) -> BitmaskName | int:
     if value.isdigit():
         return int(value)
-    return cast(BitmaskName, _choice(value, QUALITY, "--quality"))
+    return cast("BitmaskName", _choice(value, QUALITY, "--quality"))
 
 
 def tess(
