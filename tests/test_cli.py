@@ -98,5 +98,5 @@ def test_messages_print_brackets_as_they_are(tmp_path: Path, capsys: pytest.Capt
     """A file name with brackets (and what looks like rich markup) in an error comes out verbatim."""
     odd = tmp_path / "[red]night[/] [1]" / "frame[2].fits"
     args = ["-q", "-s", f"database.url='sqlite:///{tmp_path / 'db.sqlite'}'", "solve", str(odd)]
-    assert main(args) == 1
+    assert main(args) == 2
     assert f"{odd}: no such file or folder" in " ".join(capsys.readouterr().err.split())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from nightpipe.cli.common import console, new_table, progress_for, state
-from nightpipe.errors import FitsReadError
+from nightpipe.errors import MissingInputError
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -37,7 +37,7 @@ def scan(
 
     for path in paths:
         if not path.exists():
-            raise FitsReadError("no such file or folder", path=path, hint="check the path")
+            raise MissingInputError("no such file or folder", path=path, hint="check the path")
     settings = state(ctx).settings
     db = open_database(settings.database.url)
     try:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from nightpipe.cli.common import console, labelled, new_table, progress_for, state
-from nightpipe.errors import FitsReadError, MissingInputError
+from nightpipe.errors import MissingInputError
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -27,7 +27,7 @@ def _expand(paths: list[Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise FitsReadError("no such file or folder", path=path, hint="check the path")
+            raise MissingInputError("no such file or folder", path=path, hint="check the path")
     if not files:
         raise MissingInputError(
             f"no FITS files in {', '.join(map(str, paths))}",

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from nightpipe.config import Settings
-from nightpipe.errors import MissingInputError, PipelineError
+from nightpipe.errors import MissingInputError
 from nightpipe.frames.fitsio import sweep_temporary
 from nightpipe.inventory.walk import SCAN_SUFFIXES, iter_fits_files
 from nightpipe.pipeline.interrupt import StoppingProgress, StopRequest
@@ -208,15 +208,15 @@ def run_night(
     Raises
     ------
     PipelineError
-        When a raw folder does not exist or another run holds the lock.
+        When another run holds the lock.
     MissingInputError
-        When the raw folders hold no FITS file.
+        When a raw folder does not exist or holds no FITS file.
     Interrupted
         When ``stop`` was asked for; it says at which step and how many frames were done.
     """
     for folder in raw_dirs:
         if not Path(folder).is_dir():
-            raise PipelineError(
+            raise MissingInputError(
                 "raw folder not found", path=folder, hint="give the folder of the night's frames"
             )
     if next(iter_fits_files(raw_dirs), None) is None:
