@@ -188,7 +188,7 @@ def test_cli_solve_files(tmp_path: Path, shared_data: Path, capsys: pytest.Captu
     out = capsys.readouterr().out
     assert '"method": "solve-field"' in out and '"method": "reference-match"' in out
     assert (tmp_path / "solved" / f"{raws[0].stem}.fits").is_file()
-    assert main(["solve", str(tmp_path / "missing.fits")]) == 1
+    assert main(["solve", str(tmp_path / "missing.fits")]) == 2  # a usage error
 
 
 @pytest.mark.slow

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from nightpipe.cli.app import main
+from nightpipe.exit_codes import MEANINGS
 
 
 def test_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,3 +48,55 @@ def test_debug_shows_traceback() -> None:
 
 def test_unknown_command_is_usage_error() -> None:
     assert main(["no-such-command"]) == 2
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"]])
+def test_help_lists_the_exit_codes(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(args) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "Exit codes:" in out
+    for code, meaning in MEANINGS.items():
+        assert f"{int(code)} {meaning}" in out
+
+
+def test_a_commands_exit_code_reaches_the_shell(tmp_path: Path) -> None:
+    """``typer.Exit(1)`` from a command (here: an unreadable file met by ``ingest``) is the
+    process's exit status, not 0."""
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "notes.fits").write_text("this is not FITS\n")
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "nightpipe.cli.app", "-q",
+            "-s", f"database.url='sqlite:///{tmp_path / 'db.sqlite'}'",
+            "-s", f"paths.output={str(tmp_path / 'out')!r}",
+            "ingest", str(incoming), str(tmp_path / "archive"), "--no-process", "--settle", "0",
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "1 unreadable" in proc.stdout
+
+
+def test_lightcurve_build_without_a_target_prints_the_block_to_add(tmp_path: Path) -> None:
+    """The hint names ``[[timeseries.targets]]`` as it is written in nightpipe.toml (rich markup
+    used to swallow it: "add a [] block")."""
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "nightpipe.cli.app",
+            "-s", f"database.url='sqlite:///{tmp_path / 'db.sqlite'}'",
+            "-s", f"paths.output={str(tmp_path / 'out')!r}",
+            "lightcurve", "build",
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "add a [[timeseries.targets]] block with name, ra, dec" in " ".join(proc.stderr.split())
+
+
+def test_messages_print_brackets_as_they_are(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file name with brackets (and what looks like rich markup) in an error comes out verbatim."""
+    odd = tmp_path / "[red]night[/] [1]" / "frame[2].fits"
+    args = ["-q", "-s", f"database.url='sqlite:///{tmp_path / 'db.sqlite'}'", "solve", str(odd)]
+    assert main(args) == 2
+    assert f"{odd}: no such file or folder" in " ".join(capsys.readouterr().err.split())

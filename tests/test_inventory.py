@@ -358,7 +358,7 @@ def test_cli_scan_and_frames(night: Path, tmp_path: Path, capsys: pytest.Capture
     assert capsys.readouterr().out.startswith("18 frames")
     assert main([*base, "frames", "--problems", "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 4
-    assert main([*base, "scan", str(tmp_path / "nowhere")]) == 1
+    assert main([*base, "scan", str(tmp_path / "nowhere")]) == 2  # a usage error
     assert "nowhere" in capsys.readouterr().err
 
 

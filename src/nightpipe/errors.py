@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nightpipe.exit_codes import ExitCode
+
 
 class NightpipeError(Exception):
     """Base class of all nightpipe errors.
@@ -23,7 +25,7 @@ class NightpipeError(Exception):
         What the user should do about it.
     """
 
-    exit_code = 1
+    exit_code: int = ExitCode.FAILED
 
     def __init__(self, message: str, *, path: Path | str | None = None, hint: str | None = None):
         self.message = message
@@ -48,7 +50,7 @@ def _rebuild(cls: type[NightpipeError], message: str, path: Path | None, hint: s
 class ConfigError(NightpipeError):
     """A setting is unknown, has the wrong type, or the configuration file cannot be read."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class FitsReadError(NightpipeError):
@@ -85,3 +87,10 @@ class StoreError(NightpipeError):
 
 class PipelineError(NightpipeError):
     """A pipeline run cannot proceed (lock held, missing inputs...)."""
+
+
+class MissingInputError(PipelineError):
+    """A command has nothing to do because its input is missing (the message says which command
+    makes it): photometry before any frame is calibrated, a run on a folder without FITS files."""
+
+    exit_code = ExitCode.USAGE

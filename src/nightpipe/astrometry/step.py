@@ -32,6 +32,7 @@ from nightpipe.config import Settings
 from nightpipe.errors import AstrometryError, CatalogError, FitsReadError, NightpipeError
 from nightpipe.frames.fitsio import FITS_SUFFIXES
 from nightpipe.pipeline.framestep import FrameTask, StepRecord, StepWriter, previous_runs, split_unchanged
+from nightpipe.pipeline.interrupt import Interrupted
 from nightpipe.pipeline.parallel import Outcome, map_frames
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
@@ -474,21 +475,25 @@ def run_solve(
         log.info("%d frames already solved with these settings (use --force to redo)", len(unchanged))
     writer: StepWriter[_Job, tuple[FrameOutcome, _Extra | None]] = StepWriter(SolveStore(), db)
     total = SolveSummary(skipped=len(unchanged))
-    for one_night in sorted({task.night or "" for task in todo}):
-        night_jobs = [task.item for task in todo if (task.night or "") == one_night]
-        plot_dir = Path(settings.paths.output) / "plots" / (one_night or "unknown") if plot else None
-        summary = _solve_jobs(
-            settings,
-            night_jobs,
-            progress=progress,
-            on_outcome=lambda job, outcome, extra: writer.done(
-                tasks[job.frame_id], (outcome, extra), outcome.seconds
-            ),
-            plot_dir=plot_dir,
-            client=client,
-        )
-        for outcome in summary.outcomes:
-            total.add(outcome)
-        total.plot = total.plot or summary.plot
+    try:
+        for one_night in sorted({task.night or "" for task in todo}):
+            night_jobs = [task.item for task in todo if (task.night or "") == one_night]
+            plot_dir = Path(settings.paths.output) / "plots" / (one_night or "unknown") if plot else None
+            summary = _solve_jobs(
+                settings,
+                night_jobs,
+                progress=progress,
+                on_outcome=lambda job, outcome, extra: writer.done(
+                    tasks[job.frame_id], (outcome, extra), outcome.seconds
+                ),
+                plot_dir=plot_dir,
+                client=client,
+            )
+            for outcome in summary.outcomes:
+                total.add(outcome)
+            total.plot = total.plot or summary.plot
+    except Interrupted:  # a stop between two frames: keep those solved, a rerun does the rest
+        writer.close(todo)
+        raise
     writer.close(todo)
     return total

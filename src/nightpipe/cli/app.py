@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 
-from nightpipe import __version__
 from nightpipe.cli import (
     calibrate_cmd,
     config_cmd,
@@ -27,13 +26,18 @@ from nightpipe.cli import (
     tess_cmd,
     zeropoint_cmd,
 )
-from nightpipe.cli.common import CliState, console
+from nightpipe.cli.common import CliState, console, labelled
 from nightpipe.errors import NightpipeError
+from nightpipe.exit_codes import ExitCode, exit_code_lines
 from nightpipe.logs import configure_logging
+from nightpipe.pipeline.interrupt import Interrupted
+
+EPILOG = "Exit codes:\n" + "\n".join(exit_code_lines())
 
 app = typer.Typer(
     name="nightpipe",
     help="From a night of raw observatory frames to calibrated images, photometry and light curves.",
+    epilog=EPILOG,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -43,6 +47,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from nightpipe import __version__
+
         console().print(f"nightpipe {__version__}")
         raise typer.Exit()
 
@@ -86,27 +92,32 @@ doctor_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; typed errors become one line on stderr and a non-zero exit code."""
+    """Run the CLI and return its exit code (see :mod:`nightpipe.exit_codes`); typed errors
+    become one line on stderr."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        app(args=args, prog_name="nightpipe", standalone_mode=False)
+        # without standalone mode a command's ``typer.Exit(code)`` comes back as the return value
+        code = app(args=args, prog_name="nightpipe", standalone_mode=False)
     except NightpipeError as exc:
         if debug:
             raise
-        console(err=True).print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        console(err=True).print(labelled("error:", "bold red", str(exc)))
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
+    except Interrupted as exc:  # a second signal, outside the run's own handling
+        console(err=True).print(exc.message())
+        return exc.exit_code
     except typer.Abort:
         console(err=True).print("aborted")
-        return 130
+        return ExitCode.INTERRUPTED
     except typer.TyperException as exc:  # usage errors: unknown command, bad option...
         show = getattr(exc, "show", None)
         if callable(show):
             show()
-        return int(getattr(exc, "exit_code", 2))
-    return 0
+        return int(getattr(exc, "exit_code", ExitCode.USAGE))
+    return code if isinstance(code, int) else ExitCode.OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from nightpipe.cli.common import console, progress_for, state
-from nightpipe.errors import CalibrationError, ConfigError
+from nightpipe.cli.common import console, labelled, progress_for, state
+from nightpipe.errors import ConfigError
 
 
 def calibrate(
@@ -26,6 +26,7 @@ def calibrate(
     """Calibrate light frames: overscan, bias, scaled dark, flat, bad pixels, cosmic rays."""
     from nightpipe.calib.cosmics import MODES
     from nightpipe.calib.step import run_calibrate
+    from nightpipe.cli.inputs import require_light_frames
     from nightpipe.store import open_database
 
     settings = state(ctx).settings
@@ -36,6 +37,7 @@ def calibrate(
         settings = settings.model_copy(update={"calibration": calibration})
     db = open_database(settings.database.url)
     try:
+        require_light_frames(db, night)
         summary = run_calibrate(
             settings,
             db,
@@ -49,12 +51,16 @@ def calibrate(
         db.dispose()
     out = console()
     for _path, reason in summary.failures:
-        out.print(f"[red]failed[/]  {reason}", markup=True, highlight=False)
+        out.print(labelled("failed ", "red", reason))
     if summary.ok and summary.without_masters == summary.ok:
-        out.print("[yellow]no masters were applied[/]: the frames are not bias-, dark- or flat-corrected")
+        out.print(
+            labelled(
+                "no masters were applied:", "yellow", "the frames are not bias-, dark- or flat-corrected"
+            )
+        )
     elif summary.missing:
         missing = ", ".join(f"{kind} on {n} frames" for kind, n in sorted(summary.missing.items()))
-        out.print(f"[yellow]not applied[/]: {missing}", markup=True)
+        out.print(labelled("not applied:", "yellow", missing))
     out.print(
         f"{summary.ok} calibrated, {summary.unchanged} unchanged, {summary.failed} failed "
         f"of {summary.frames} light frames in {summary.seconds:.1f} s"
@@ -62,11 +68,6 @@ def calibrate(
     )
     if summary.plot:
         out.print(f"plot    {summary.plot}")
-    if summary.frames == 0:
-        raise CalibrationError(
-            "no light frames in the inventory" + (f" for night {night}" if night else ""),
-            hint="scan the night first with `nightpipe scan`",
-        )
     if summary.failed:
         raise typer.Exit(1)
 

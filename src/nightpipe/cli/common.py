@@ -1,23 +1,29 @@
-"""Shared CLI plumbing: the context state, settings loading, rich progress bars, output."""
+"""Shared CLI plumbing: the context state, settings loading, output and progress.
+
+Nothing here imports more than typer at start-up: rich and the settings (pydantic) come on
+first use, so that ``nightpipe --help`` starts fast (issue 22).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from nightpipe.config import Settings, load_settings
+from nightpipe.progress import LineProgress, NullProgress
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
+    from rich.table import Table
+    from rich.text import Text
+
+    from nightpipe.config import Settings
+    from nightpipe.progress import Progress
+
+LOG_WIDTH = 160  # columns of what is written to a file or a pipe (a terminal has its own width)
 
 
 @dataclass
@@ -35,6 +41,8 @@ class CliState:
     def settings(self) -> Settings:
         """The effective settings, loaded and validated once."""
         if self._settings is None:
+            from nightpipe.config import load_settings
+
             self._settings = load_settings(self.config_path, overrides=self.overrides)
         return self._settings
 
@@ -49,21 +57,56 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def console(err: bool = False) -> Console:
-    """A rich console on stdout (results) or stderr (messages, progress)."""
-    return Console(stderr=err, highlight=False, soft_wrap=True)
+    """A rich console on stdout (results) or stderr (messages, progress).
+
+    It reads no markup: what is printed (a file name, a reason, a hint such as "add a
+    ``[[timeseries.targets]]`` block") comes out as it is; styles go through :func:`labelled`.
+    Written to a file or a pipe, it is :data:`LOG_WIDTH` wide (``COLUMNS`` says otherwise).
+    """
+    from rich.console import Console
+
+    out = Console(stderr=err, markup=False, highlight=False, soft_wrap=True)
+    if not out.is_terminal and out.width == 80:  # rich's guess when there is no terminal
+        out.width = LOG_WIDTH
+    return out
+
+
+def labelled(label: str, style: str, text: str) -> Text:
+    """``label`` in ``style``, a space, then ``text`` exactly as it is."""
+    from rich.text import Text
+
+    return Text.assemble((label, style), " ", text)
+
+
+def new_table(title: str, **options: Any) -> Table:
+    """A table with heavy lines on a terminal, plain ASCII in a file or a pipe (logs, cron mail)."""
+    from rich import box
+    from rich.table import Table
+
+    lines = box.HEAVY_HEAD if console().is_terminal else box.ASCII
+    return Table(title=title, box=lines, **options)
 
 
 class RichProgress:
     """A rich progress bar implementing :class:`nightpipe.progress.Progress` on stderr."""
 
     def __init__(self, *, disable: bool = False) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichBar
+
+        self._progress = RichBar(
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[item]}", style="dim"),
+            TextColumn("{task.fields[item]}", style="dim", markup=False),
             console=console(err=True),
             disable=disable,
             transient=False,
@@ -91,6 +134,11 @@ class RichProgress:
             self._task = None
 
 
-def progress_for(ctx: typer.Context) -> RichProgress:
-    """A progress bar, silent under ``--quiet``."""
-    return RichProgress(disable=state(ctx).quiet)
+def progress_for(ctx: typer.Context) -> Progress:
+    """Progress on stderr: a live bar on a terminal; plain log lines (a loop's start, every
+    10 %, its end) in a file or a pipe; nothing under ``--quiet``."""
+    if state(ctx).quiet:
+        return NullProgress()
+    if not console(err=True).is_terminal:
+        return LineProgress()
+    return RichProgress()

@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 
 from nightpipe.cli.common import console, state
-from nightpipe.config import DEFAULT_FILE, default_toml, settings_to_toml
 from nightpipe.errors import ConfigError
 
+DEFAULT_FILE = "nightpipe.toml"  # nightpipe.config.DEFAULT_FILE, without importing the settings' models
 config_app = typer.Typer(help="Write, show and check the configuration.", no_args_is_help=True)
 
 
@@ -21,6 +21,7 @@ def init(
     """Write a commented default configuration file."""
     if path.exists() and not force:
         raise ConfigError("file exists already", path=path, hint="use --force to overwrite it")
+    from nightpipe.config import default_toml
     from nightpipe.frames.fitsio import atomic_open
 
     with atomic_open(path, "w", encoding="utf-8") as handle:
@@ -31,6 +32,8 @@ def init(
 @config_app.command("show")
 def show(ctx: typer.Context) -> None:
     """Print the effective configuration (file + environment + --set) as TOML."""
+    from nightpipe.config import settings_to_toml
+
     console().print(settings_to_toml(state(ctx).settings), markup=False)
 
 

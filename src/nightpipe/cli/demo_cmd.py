@@ -14,14 +14,12 @@ def demo(
     outdir: Path = typer.Argument(Path("demo"), help="Folder for the demo night and its products"),
 ) -> None:
     """Generate the demo night (a simulated transit on a real star field) and run the whole pipeline."""
-    from nightpipe.cli.run_cmd import print_run
+    from nightpipe.cli.run_cmd import print_run, run_until_stopped
     from nightpipe.pipeline.demo import prepare_demo
-    from nightpipe.pipeline.night import run_night
 
-    progress = progress_for(ctx)
-    settings, raw = prepare_demo(outdir, progress=progress)
+    settings, raw = prepare_demo(outdir, progress=progress_for(ctx))
     console().print(f"demo night: {raw}  (settings: {outdir / 'nightpipe.toml'})")
-    result = run_night(settings, [raw], progress=progress)
+    result = run_until_stopped(ctx, settings, [raw])
     print_run(result, settings)
     raise typer.Exit(result.exit_code)
 

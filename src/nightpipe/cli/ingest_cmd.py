@@ -10,6 +10,7 @@ from types import FrameType
 import typer
 
 from nightpipe.cli.common import console, state
+from nightpipe.exit_codes import ExitCode
 
 
 def _one_pass(
@@ -24,7 +25,7 @@ def _one_pass(
         f"ingest: {summary.copied} copied, {summary.unchanged} already in, {summary.waiting} still being "
         f"written, {summary.bad} unreadable" + (f", {summary.moved} moved" if move else "")
     )
-    code = 3 if summary.bad else 0
+    code: int = ExitCode.FAILED if summary.bad else ExitCode.OK
     if process and summary.nights:
         for night, night_code in process_nights(settings, archive, summary.nights).items():
             out.print(f"night {night}: exit {night_code}")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-from nightpipe.cli.common import console, progress_for, state
-from nightpipe.errors import TimeseriesError
+from nightpipe.cli.common import console, labelled, progress_for, state
+from nightpipe.errors import ConfigError
 
+TARGET_BLOCK = "[[timeseries.targets]]"  # printed as it is written in nightpipe.toml
 lightcurve_app = typer.Typer(help="Differential light curves and transit fits.", no_args_is_help=True)
 
 
@@ -108,12 +109,23 @@ def build(
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG plots"),
 ) -> None:
     """Build and fit the light curves of the configured targets from a night's source tables."""
+    from nightpipe.cli.inputs import require_source_tables
     from nightpipe.store import open_database
     from nightpipe.timeseries.step import run_lightcurves
 
     settings = state(ctx).settings
+    configured = [t.name for t in settings.timeseries.targets]
+    if not configured or (target and not set(target) & set(configured)):
+        raise ConfigError(
+            "no target configured"
+            if not configured
+            else f"no configured target is named {', '.join(target)}",
+            hint=f"add a {TARGET_BLOCK} block with name, ra, dec, and period, t0_bjd for a transit fit"
+            + (f"; configured: {', '.join(configured)}" if configured else ""),
+        )
     db = open_database(settings.database.url)
     try:
+        require_source_tables(settings, db, night)
         summary = run_lightcurves(
             settings, db, night=night, targets=target, progress=progress_for(ctx), plots=not no_plots
         )
@@ -121,7 +133,7 @@ def build(
         db.dispose()
     out = console()
     if summary.skipped:
-        raise TimeseriesError(summary.skipped, hint="add a [[timeseries.targets]] block with name, ra, dec")
+        raise ConfigError(summary.skipped, hint=f"add a {TARGET_BLOCK} block with name, ra, dec")
     for t in summary.targets:
         line = f"{t['night']} {t['target']}: {t['n_points']}/{t['n_frames']} frames"
         line += f", aperture {t['aperture_px']:.2f} px" if t.get("aperture_px") else ""
@@ -133,9 +145,9 @@ def build(
                 line += f", O-C {t['o_minus_c_min']:+.1f} min"
         out.print(line)
     for name, reason in summary.failed:
-        console(err=True).print(f"[red]failed[/] {name}: {reason}", markup=True, highlight=False)
+        console(err=True).print(labelled("failed", "red", f"{name}: {reason}"))
     for stem, reason in summary.unreadable:
-        console(err=True).print(f"unreadable {stem}: {reason}", markup=False)
+        console(err=True).print(f"unreadable {stem}: {reason}")
     if summary.failed and not summary.targets:
         raise typer.Exit(1)
 

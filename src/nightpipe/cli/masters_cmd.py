@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from nightpipe.cli.common import console, progress_for, state
-from nightpipe.errors import CalibrationError
+from nightpipe.cli.common import console, labelled, new_table, progress_for, state
+from nightpipe.errors import MissingInputError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from nightpipe.store.models import Master
 
 
@@ -40,24 +41,25 @@ def masters(
         summary = run_masters(settings, db, night=night, force=force, plots=plots, progress=progress_for(ctx))
     finally:
         db.dispose()
+    if not summary.built and not summary.skipped and not summary.failed:
+        raise MissingInputError(
+            "no calibration frames (bias, dark, flat) in the database"
+            + (f" for night {night}" if night else ""),
+            hint="scan the night's folder first: `nightpipe scan RAW_DIR`",
+        )
     out = console()
     for path in summary.built:
         out.print(f"built   {path}")
     for path in summary.skipped:
         out.print(f"kept    {path} (unchanged)")
     for _path, reason in summary.bad_frames:
-        out.print(f"[yellow]left out[/] {reason}", markup=True)
+        out.print(labelled("left out", "yellow", reason))
     for label, reason in summary.failed:
-        out.print(f"[red]failed[/]  {label}: {reason}", markup=True)
+        out.print(labelled("failed  ", "red", f"{label}: {reason}"))
     out.print(
         f"{len(summary.built)} built, {len(summary.skipped)} unchanged, {len(summary.failed)} failed "
         f"in {summary.seconds:.1f} s"
     )
-    if not summary.built and not summary.skipped and not summary.failed:
-        raise CalibrationError(
-            "no calibration frames in the inventory" + (f" for night {night}" if night else ""),
-            hint="scan the night first with `nightpipe scan`",
-        )
     if summary.failed:
         raise typer.Exit(1)
 
@@ -68,7 +70,7 @@ def _num(value: float | None, fmt: str = "{:g}") -> str:
 
 def library_table(rows: list[Master]) -> Table:
     """The library as a rich table (one row per master; the file name carries the keys)."""
-    table = Table(title=f"master library ({len(rows)})", header_style="bold")
+    table = new_table(f"master library ({len(rows)})", header_style="bold")
     table.add_column("kind")
     table.add_column("file", overflow="fold")
     table.add_column("size")

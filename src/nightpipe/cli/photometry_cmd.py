@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from nightpipe.cli.common import console, progress_for, state
+from nightpipe.cli.common import console, labelled, progress_for, state
 from nightpipe.errors import NightpipeError, PhotometryError
 
 
@@ -34,7 +34,7 @@ def photometry(
                 table, meas = measure_file(path, settings)
                 dest = write_source_table(table, folder / source_table_name(Path(path).name.split(".")[0]))
             except NightpipeError as exc:
-                console(err=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+                console(err=True).print(labelled("error:", "bold red", str(exc)))
                 failed += 1
                 continue
             fwhm = table.meta.get("fwhm_px")
@@ -52,10 +52,12 @@ def photometry(
         if failed:
             raise PhotometryError(f"{failed} of {len(files)} files could not be measured (see above)")
         return
+    from nightpipe.cli.inputs import require_calibrated
     from nightpipe.store import open_database
 
     db = open_database(settings.database.url)
     try:
+        require_calibrated(db, night)
         summary = run_photometry(settings, db, night=night, force=force, progress=progress_for(ctx))
     finally:
         db.dispose()

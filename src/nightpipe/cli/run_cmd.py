@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from nightpipe.cli.common import console, progress_for, state
-from nightpipe.config import Settings
+from nightpipe.cli.common import console, new_table, progress_for, state
 
 if TYPE_CHECKING:
+    from nightpipe.config import Settings
     from nightpipe.pipeline.night import NightRun
+    from nightpipe.pipeline.runner import StepResult
 
 
 def run(
@@ -31,27 +31,59 @@ def run(
         cli.overrides.append(f"parallel.scheduler={scheduler!r}")
     settings = cli.settings
     chosen = [s.strip() for s in steps.split(",")] if steps else None
-    from nightpipe.pipeline.night import run_night
-
-    result = run_night(settings, raw_dirs, night=night, steps=chosen, progress=progress_for(ctx))
+    result = run_until_stopped(ctx, settings, raw_dirs, night=night, steps=chosen)
     print_run(result, settings)
     raise typer.Exit(result.exit_code)
 
 
+def run_until_stopped(
+    ctx: typer.Context,
+    settings: Settings,
+    raw_dirs: list[Path],
+    *,
+    night: str | None = None,
+    steps: list[str] | None = None,
+) -> NightRun:
+    """:func:`~nightpipe.pipeline.night.run_night`, stopped cleanly by SIGINT or SIGTERM: the
+    frames done are kept, ``aborted at STEP, N of M frames done, rerun to resume`` is printed and
+    the command exits 130 or 143."""
+    from nightpipe.pipeline.interrupt import Interrupted, stop_on_signals
+    from nightpipe.pipeline.night import run_night
+
+    progress = progress_for(ctx)
+    with stop_on_signals() as stop:
+        try:
+            return run_night(settings, raw_dirs, night=night, steps=steps, progress=progress, stop=stop)
+        except Interrupted as exc:
+            progress.stop()
+            console(err=True).print(exc.message(), markup=False, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+
+SHOWN_FAILURES = 10  # per step; the night report lists them all
+
+
 def print_run(result: NightRun, settings: Settings) -> None:
-    """A table of every step (status, wall and CPU time, summary) and where the products are."""
-    table = Table(title="nightpipe run")
-    for column in ("night", "step", "status", "wall s", "cpu s", "summary"):
+    """A table of every step (status, frames, wall and CPU time, summary), each failed frame
+    with its reason, and where the products are."""
+    table = new_table("nightpipe run")
+    for column in ("night", "step", "status", "frames", "wall s", "cpu s", "summary"):
         table.add_column(column)
+    failures: list[str] = []
     for label, summary in [("setup", result.setup), *result.nights.items()]:
         for step in summary.steps:
             brief = ", ".join(
                 f"{k}={v}" for k, v in step.summary.items() if not isinstance(v, str) or len(v) < 40
             )
             status = step.status if step.error is None else f"{step.status}: {step.error}"
-            table.add_row(label, step.name, status, f"{step.wall_s:.1f}", f"{step.cpu_s:.1f}", brief[:90])
+            counted = step.tally.describe() if step.tally is not None else ""
+            row = (label, step.name, status, counted, f"{step.wall_s:.1f}", f"{step.cpu_s:.1f}", brief[:90])
+            table.add_row(*row)
+            failures += _failure_lines(label, step)
     out = console()
     out.print(table)
+    for line in failures:
+        out.print(line, markup=False, highlight=False)
     for night_name in result.nights:
         for line in fit_lines(settings.paths.output / "lightcurves" / night_name):
             out.print(f"{night_name} {line}", highlight=False)
@@ -59,6 +91,20 @@ def print_run(result: NightRun, settings: Settings) -> None:
         if report.exists():
             out.print(f"report for {night_name}: {report.resolve()}")
     out.print(f"products: {settings.paths.output.resolve()}   database: {settings.database.url}")
+
+
+def _failure_lines(label: str, step: StepResult) -> list[str]:
+    """``failed  NIGHT STEP FRAME: REASON`` for the first failures of a step."""
+    if step.tally is None or not step.tally.failures:
+        return []
+    lines = [f"failed  {label} {step.name} {name}: {reason}" for name, reason in step.tally.failures]
+    more = len(lines) - SHOWN_FAILURES
+    if more > 0:
+        lines = [
+            *lines[:SHOWN_FAILURES],
+            f"        ... and {more} more {step.name} failures (see the report)",
+        ]
+    return lines
 
 
 def fit_lines(folder: Path) -> list[str]:
@@ -77,4 +123,7 @@ def fit_lines(folder: Path) -> list[str]:
 
 def register(app: typer.Typer) -> None:
     """Add the ``run`` command."""
-    app.command("run")(run)
+    from nightpipe.exit_codes import exit_code_lines
+
+    epilog = "Exit codes:\n" + "\n".join(exit_code_lines())
+    app.command("run", epilog=epilog)(run)

@@ -7,13 +7,15 @@ import io
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
-from nightpipe.cli.common import console, progress_for, state
-from nightpipe.errors import FitsReadError
+from nightpipe.cli.common import console, new_table, progress_for, state
+from nightpipe.errors import MissingInputError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 class OutputFormat(StrEnum):
@@ -35,7 +37,7 @@ def scan(
 
     for path in paths:
         if not path.exists():
-            raise FitsReadError("no such file or folder", path=path, hint="check the path")
+            raise MissingInputError("no such file or folder", path=path, hint="check the path")
     settings = state(ctx).settings
     db = open_database(settings.database.url)
     try:
@@ -113,7 +115,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _group_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="frames (kind x binning x filter x exposure x temperature)")
+    table = new_table("frames (kind x binning x filter x exposure x temperature)")
     columns = (
         ("kind", "left"), ("binning", "center"), ("filter", "left"), ("exptime s", "right"),
         ("temp C", "right"), ("count", "right"), ("first UTC", "left"), ("last UTC", "left"),
@@ -137,7 +139,7 @@ def _group_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _list_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"{len(rows)} frames")
+    table = new_table(f"{len(rows)} frames")
     names = (
         "file",
         "hdu",
@@ -159,7 +161,7 @@ def _list_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _problem_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="bad and missing files")
+    table = new_table("bad and missing files")
     for name in ("status", "path", "reason"):
         table.add_column(name)
     for row in rows:

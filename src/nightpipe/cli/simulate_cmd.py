@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from nightpipe.cli.common import console, progress_for, state
 from nightpipe.errors import ConfigError
-from nightpipe.simulate.options import DIALECTS, SimOptions
+from nightpipe.simulate.dialects import DIALECTS
+
+if TYPE_CHECKING:
+    from nightpipe.simulate.options import SimOptions
 
 
 def _options(
@@ -52,6 +56,8 @@ def _options(
         raise ConfigError(f"--psf {psf!r} is not moffat or gaussian")
     if dialect not in DIALECTS:
         raise ConfigError(f"--dialect {dialect!r} is not one of {', '.join(DIALECTS)}")
+    from nightpipe.simulate.options import SimOptions
+
     base = SimOptions()
     site = replace(
         base.site,

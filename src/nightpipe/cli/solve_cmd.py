@@ -7,17 +7,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from nightpipe.cli.common import console, progress_for, state
-from nightpipe.errors import FitsReadError
+from nightpipe.cli.common import console, labelled, new_table, progress_for, state
+from nightpipe.errors import MissingInputError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from nightpipe.astrometry.step import SolveSummary
 
 
 def _expand(paths: list[Path]) -> list[Path]:
-    from nightpipe.frames.fitsio import is_fits_name
+    from nightpipe.frames.fitsio import FITS_SUFFIXES, is_fits_name
 
     files: list[Path] = []
     for path in paths:
@@ -26,12 +27,17 @@ def _expand(paths: list[Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise FitsReadError("no such file or folder", path=path, hint="check the path")
+            raise MissingInputError("no such file or folder", path=path, hint="check the path")
+    if not files:
+        raise MissingInputError(
+            f"no FITS files in {', '.join(map(str, paths))}",
+            hint=f"FITS files are named {' '.join(FITS_SUFFIXES)} (any case)",
+        )
     return files
 
 
 def _table(summary: SolveSummary) -> Table:
-    table = Table(title="plate solutions", show_lines=False)
+    table = new_table("plate solutions", show_lines=False)
     for column in (
         "frame",
         "method",
@@ -52,7 +58,7 @@ def _table(summary: SolveSummary) -> Table:
                 f"{o.pixel_scale:.4f}", f"{o.rotation:.2f}", centre, o.reason or "",
             )  # fmt: skip
         else:
-            table.add_row(o.name, "[red]failed[/]", "", "", "", "", "", "", o.reason or "")
+            table.add_row(o.name, labelled("failed", "red", ""), "", "", "", "", "", "", o.reason or "")
     return table
 
 
@@ -74,6 +80,7 @@ def solve(
     the WCS is written to --outdir (default <paths.output>/solved); inputs are never changed.
     """
     from nightpipe.astrometry.step import run_solve, solve_files
+    from nightpipe.cli.inputs import require_calibrated
     from nightpipe.store import open_database
 
     settings = state(ctx).settings
@@ -84,6 +91,7 @@ def solve(
     else:
         db = open_database(settings.database.url)
         try:
+            require_calibrated(db, night)
             summary = run_solve(
                 settings, db, night=night, progress=progress_for(ctx), force=force, plot=not no_plot
             )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import typer
 
-from nightpipe.cli.common import console, progress_for, state
+from nightpipe.cli.common import console, labelled, progress_for, state
 from nightpipe.errors import ConfigError, PipelineError
-from nightpipe.tess.quality import BitmaskName
+
+if TYPE_CHECKING:
+    from nightpipe.tess.quality import BitmaskName
 
 APERTURES = ("auto", "pipeline", "threshold")
 BACKGROUNDS = ("auto", "file", "pixels", "none")
@@ -26,7 +28,7 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 def _quality(value: str) -> BitmaskName | int:
     if value.isdigit():
         return int(value)
-    return cast(BitmaskName, _choice(value, QUALITY, "--quality"))
+    return cast("BitmaskName", _choice(value, QUALITY, "--quality"))
 
 
 def tess(
@@ -105,11 +107,16 @@ def tess(
         summary = run_tess(settings, files, options, db=db, output=out, progress=progress_for(ctx))
     finally:
         db.dispose()
+    from rich.text import Text
+
     show = console()
     for result in summary.targets:
         lc = result.combined
         show.print(
-            f"[bold]{result.target}[/]: {len(lc)} cadences from {len(result.curves)} file(s), {lc.time_scale}"
+            Text.assemble(
+                (result.target, "bold"),
+                f": {len(lc)} cadences from {len(result.curves)} file(s), {lc.time_scale}",
+            )
         )
         if result.fit is not None:
             fit = result.fit.fit
@@ -119,11 +126,11 @@ def tess(
                 f"tc {tc.median:.5f} ± {tc.err * 1440:.2f} min, {len(result.fit.times)} transit times"
             )
         elif result.fit_error:
-            show.print(f"  [yellow]no fit:[/] {result.fit_error}")
+            show.print(labelled("  no fit:", "yellow", result.fit_error))
         for kind, path in result.products.items():
             show.print(f"  {kind}: {path}")
     for reason in summary.failed.values():
-        console(err=True).print(f"[red]failed:[/] {reason}", highlight=False)
+        console(err=True).print(labelled("failed:", "red", reason))
     if not summary.targets:
         raise PipelineError(
             f"none of the {len(files)} file(s) could be read or measured", hint="see the reasons above"

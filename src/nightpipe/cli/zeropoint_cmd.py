@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from nightpipe.cli.common import console, progress_for, state
+from nightpipe.errors import MissingInputError
+from nightpipe.exit_codes import ExitCode
 
 
 def zeropoints(
@@ -13,14 +15,21 @@ def zeropoints(
 ) -> None:
     """Fit per-frame zero points (and extinction) against the reference catalogues."""
     from nightpipe.calphot.step import run_zeropoints
+    from nightpipe.cli.inputs import require_source_tables
     from nightpipe.store import open_database
 
     settings = state(ctx).settings
     db = open_database(settings.database.url)
     try:
+        require_source_tables(settings, db, night)
         summary = run_zeropoints(settings, db, night=night, progress=progress_for(ctx))
     finally:
         db.dispose()
+    if summary.processed + summary.failed + summary.skipped == 0:
+        raise MissingInputError(
+            "no source table" + (f" of night {night}" if night else "") + " has sky coordinates",
+            hint="plate-solve the frames (`nightpipe solve`), then measure them: `nightpipe photometry`",
+        )
     out = console()
     out.print(f"{summary.processed} frames calibrated against {summary.catalog}, {summary.failed} failed")
     if summary.zero_point_median is not None:
@@ -44,7 +53,7 @@ def zeropoints(
             f"explain {summary.agreement_expected_rms:.3f}; per star: {summary.agreement_csv}"
         )
     if summary.failed:
-        raise typer.Exit(3)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def register(app: typer.Typer) -> None:

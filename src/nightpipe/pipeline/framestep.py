@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from nightpipe.config import ParallelConfig
 from nightpipe.errors import NightpipeError
+from nightpipe.pipeline.interrupt import Interrupted
 from nightpipe.pipeline.parallel import Outcome, map_frames
 from nightpipe.progress import Progress
 from nightpipe.store.db import Database
@@ -198,8 +199,10 @@ def run_frame_step(
 
     Results are written in this process, ``step.store_batch`` frames per transaction, as they
     arrive; a run killed before a commit records none of that batch, so its frames are done
-    again next time. A frame whose ``process`` raised a ``NightpipeError`` (or whose worker
-    died) is recorded as failed with the reason, and the others go on.
+    again next time (a run stopped by :class:`~nightpipe.pipeline.interrupt.Interrupted` stores
+    the frames it finished before it goes). A frame whose ``process`` raised a
+    ``NightpipeError`` (or whose worker died) is recorded as failed with the reason, and the
+    others go on.
     """
     started = time.perf_counter()
     previous = previous_runs(db, step.name, failed_too=not step.retry_failed)
@@ -223,16 +226,20 @@ def run_frame_step(
         else:
             writer.failed(task, str(done.reason), seconds=done.seconds, details=done.details)
 
-    map_frames(
-        _Guarded(step.name, step.process),
-        todo,
-        parallel,
-        client=client,
-        progress=progress,
-        description=step.name,
-        label=lambda task: Path(task.label).name,
-        on_result=finished,
-    )
+    try:
+        map_frames(
+            _Guarded(step.name, step.process),
+            todo,
+            parallel,
+            client=client,
+            progress=progress,
+            description=step.name,
+            label=lambda task: Path(task.label).name,
+            on_result=finished,
+        )
+    except Interrupted:  # a stop between two frames: keep those finished, a rerun does the rest
+        writer.close(todo)
+        raise
     tally = writer.close(todo)
     tally.seconds = time.perf_counter() - started
     return tally

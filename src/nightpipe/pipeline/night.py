@@ -16,11 +16,14 @@ from typing import Any
 from sqlalchemy import select
 
 from nightpipe.config import Settings
-from nightpipe.errors import PipelineError
+from nightpipe.errors import MissingInputError
 from nightpipe.frames.fitsio import sweep_temporary
+from nightpipe.inventory.walk import SCAN_SUFFIXES, iter_fits_files
+from nightpipe.pipeline.interrupt import StoppingProgress, StopRequest
 from nightpipe.pipeline.lock import night_lock
 from nightpipe.pipeline.parallel import dask_client
 from nightpipe.pipeline.runner import NightContext, RunSummary, Step, StepResult, run_steps
+from nightpipe.pipeline.tallies import lightcurves_tally, masters_tally, per_frame, scan_tally
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database, open_database
 from nightpipe.store.models import Frame, StepRun
@@ -105,19 +108,34 @@ def _report(ctx: NightContext) -> Any:
     return {"skipped": 0, "html": str(paths.html), "zip": str(paths.zip)}
 
 
-SCAN = Step("scan", "find and classify the raw frames", ("raw folder",), ("frames",), _scan)
-MASTERS = Step("masters", "build master bias, dark and flat", ("frames",), ("masters",), _masters)
+SCAN = Step("scan", "find and classify the raw frames", ("raw folder",), ("frames",), _scan, scan_tally)
+MASTERS = Step(
+    "masters", "build master bias, dark and flat", ("frames",), ("masters",), _masters, masters_tally
+)
 NIGHT_STEPS: tuple[Step, ...] = (
     Step(
-        "calibrate", "calibrate the light frames", ("frames", "masters"), ("calibrated frames",), _calibrate
+        "calibrate",
+        "calibrate the light frames",
+        ("frames", "masters"),
+        ("calibrated frames",),
+        _calibrate,
+        per_frame("calibrate"),
     ),
-    Step("solve", "plate-solve the calibrated frames", ("calibrated frames",), ("WCS",), _solve),
+    Step(
+        "solve",
+        "plate-solve the calibrated frames",
+        ("calibrated frames",),
+        ("WCS",),
+        _solve,
+        per_frame("solve"),
+    ),
     Step(
         "photometry",
         "detect and measure sources",
         ("calibrated frames", "WCS"),
         ("source tables",),
         _photometry,
+        per_frame("photometry"),
     ),
     Step(
         "zeropoints",
@@ -125,6 +143,7 @@ NIGHT_STEPS: tuple[Step, ...] = (
         ("source tables",),
         ("zero points",),
         _zeropoints,
+        per_frame("zeropoint"),
     ),
     Step(
         "identify",
@@ -139,6 +158,7 @@ NIGHT_STEPS: tuple[Step, ...] = (
         ("source tables",),
         ("light curves",),
         _lightcurves,
+        lightcurves_tally,
     ),
     Step("report", "write the night report", ("everything",), ("report",), _report),
 )
@@ -184,6 +204,7 @@ def run_night(
     steps: Sequence[str] | None = None,
     progress: Progress | None = None,
     db: Database | None = None,
+    stop: StopRequest | None = None,
 ) -> NightRun:
     """Run the whole pipeline on the raw folders: scan and masters once, then every night's steps.
 
@@ -193,19 +214,33 @@ def run_night(
         Names of the steps to run (default: all).
     night
         Restrict the per-night steps to one night (``YYYY-MM-DD``).
+    stop
+        Checked between frames and steps (see :mod:`nightpipe.pipeline.interrupt`): once a stop
+        is asked for, the frames done are kept and the run ends with ``Interrupted``.
 
     Raises
     ------
     PipelineError
-        When a raw folder does not exist or another run holds the lock.
+        When another run holds the lock.
+    MissingInputError
+        When a raw folder does not exist or holds no FITS file.
+    Interrupted
+        When ``stop`` was asked for; it says at which step and how many frames were done.
     """
     for folder in raw_dirs:
         if not Path(folder).is_dir():
-            raise PipelineError(
+            raise MissingInputError(
                 "raw folder not found", path=folder, hint="give the folder of the night's frames"
             )
+    if next(iter_fits_files(raw_dirs), None) is None:
+        raise MissingInputError(
+            f"no FITS files in {', '.join(map(str, raw_dirs))} or its sub-folders",
+            hint=f"FITS files are named {' '.join(SCAN_SUFFIXES)} (any case); give the night's folder",
+        )
     wanted = set(steps) if steps else None
     progress = progress or NullProgress()
+    if stop is not None:
+        progress = StoppingProgress(progress, stop)
     own_db = db is None
     database = db or open_database(settings.database.url)
     output = settings.paths.output
@@ -220,6 +255,7 @@ def run_night(
                 raw_dirs=tuple(Path(d) for d in raw_dirs),
                 progress=progress,
                 client=client,
+                stop=stop,
             )
             setup_steps = [s for s in (SCAN, MASTERS) if wanted is None or s.name in wanted]
             setup = run_steps(setup_steps, base)
@@ -233,6 +269,7 @@ def run_night(
                     night=this_night,
                     progress=progress,
                     client=client,
+                    stop=stop,
                 )
                 chosen = [s for s in NIGHT_STEPS if wanted is None or s.name in wanted]
                 results[this_night] = run_steps(chosen, ctx)

@@ -119,6 +119,9 @@ def map_frames(
         Called in this process and thread with ``(index, outcome)`` as each item finishes
         (in input order except with a Dask client): the place for database writes, which
         workers must not do.
+
+    When ``on_result`` or ``progress`` raises (a stop asked for between two frames), the items
+    not started are dropped and those in hand finish without being delivered.
     """
     progress = progress or NullProgress()
     progress.start(len(items), description)
@@ -133,21 +136,25 @@ def map_frames(
             shipped = client.scatter(func, broadcast=True, hash=False)
             pending = iter(enumerate(items))
             futures: dict[Any, int] = {}
-            for index, item in pending:
-                futures[client.submit(_guarded, shipped, item, pure=False)] = index
-                if len(futures) >= window:
-                    break
-            ac = as_completed(list(futures))
-            for future in ac:
-                index = futures.pop(future)
-                results[index] = _collect(future)
-                _deliver(results[index], index, on_result)
-                progress.advance(label(items[index]))
-                nxt = next(pending, None)
-                if nxt is not None:
-                    new = client.submit(_guarded, shipped, nxt[1], pure=False)
-                    futures[new] = nxt[0]
-                    ac.add(new)
+            try:
+                for index, item in pending:
+                    futures[client.submit(_guarded, shipped, item, pure=False)] = index
+                    if len(futures) >= window:
+                        break
+                ac = as_completed(list(futures))
+                for future in ac:
+                    index = futures.pop(future)
+                    results[index] = _collect(future)
+                    _deliver(results[index], index, on_result)
+                    progress.advance(label(items[index]))
+                    nxt = next(pending, None)
+                    if nxt is not None:
+                        new = client.submit(_guarded, shipped, nxt[1], pure=False)
+                        futures[new] = nxt[0]
+                        ac.add(new)
+            finally:  # stopped early (a stop asked for between two frames): drop the frames in flight
+                if futures:
+                    client.cancel(list(futures))
         elif config.threads <= 1 or len(items) <= 1:
             for index, item in enumerate(items):
                 results[index] = _guarded(func, item)
@@ -156,11 +163,14 @@ def map_frames(
         else:
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(max_workers=config.threads) as pool:
+            pool = ThreadPoolExecutor(max_workers=config.threads)
+            try:
                 for index, outcome in enumerate(pool.map(lambda it: _guarded(func, it), items)):
                     results[index] = outcome
                     _deliver(outcome, index, on_result)
                     progress.advance(label(items[index]))
+            finally:  # stopped early: the frames in hand finish, those not started are dropped
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         progress.stop()
     return [r if r is not None else Outcome(error=RuntimeError("not run")) for r in results]

@@ -94,29 +94,58 @@ def _frame_rows(db: Database, night: str | None) -> list[dict[str, Any]]:
     return rows
 
 
+STEP_ORDER = ("scan", "masters", "calibrate", "solve", "photometry", "zeropoint", "lightcurve", "report")
+
+
+def _step_rank(step: str) -> tuple[int, str]:
+    name = step.removeprefix("night:")
+    aliases = {"zeropoints": "zeropoint", "lightcurves": "lightcurve"}
+    name = aliases.get(name, name)
+    return (STEP_ORDER.index(name) if name in STEP_ORDER else len(STEP_ORDER), name)
+
+
 def _failures(db: Database, night: str | None) -> list[dict[str, Any]]:
+    """Every failure of the night, in the order of the steps: each failed frame with its reason,
+    each unreadable file, each target whose light curve failed, each step that could not run."""
     with db.session() as session:
         query = (
             select(StepRun, Frame)
             .join(Frame, StepRun.frame_id == Frame.id, isouter=True)
             .where(StepRun.status == "failed")
+            .order_by(Frame.mid_utc, Frame.path, StepRun.id)
         )
         rows = []
         for run, frame in session.execute(query):
             if night is not None and (frame.night if frame is not None else run.night) != night:
                 continue
-            rows.append(
-                {
-                    "step": run.step,
-                    "file": Path(frame.path).name if frame is not None else "(night)",
-                    "reason": run.reason,
-                }
-            )
-        bad = select(Frame).where(Frame.status == "bad")
+            if frame is not None:
+                rows.append({"step": run.step, "file": Path(frame.path).name, "reason": run.reason})
+            elif run.step.startswith("night:"):
+                if run.reason:  # the step could not run; its failed frames have rows of their own
+                    rows.append(
+                        {"step": run.step.removeprefix("night:"), "file": "(night)", "reason": run.reason}
+                    )
+            else:
+                rows += _night_failures(run)
+        bad = select(Frame).where(Frame.status == "bad").order_by(Frame.path)
         if night is not None:
             bad = bad.where((Frame.night == night) | Frame.night.is_(None))
-        rows += [{"step": "scan", "file": Path(f.path).name, "reason": f.error} for f in session.scalars(bad)]
-    return rows
+        scanned = {(row["step"], row["file"]) for row in rows}
+        for f in session.scalars(bad):
+            if ("scan", Path(f.path).name) not in scanned:
+                rows.append({"step": "scan", "file": Path(f.path).name, "reason": f.error})
+    return sorted(rows, key=lambda row: _step_rank(str(row["step"])))  # stable: frame order kept
+
+
+def _night_failures(run: StepRun) -> list[dict[str, Any]]:
+    """A night-level run that failed: one row per failed target when its details name them."""
+    details = run.details if isinstance(run.details, dict) else {}
+    targets = [
+        {"step": run.step, "file": f"(target {name})", "reason": item.get("reason")}
+        for name, item in details.items()
+        if isinstance(item, dict) and item.get("status") == "failed"
+    ]
+    return targets or [{"step": run.step, "file": "(night)", "reason": run.reason}]
 
 
 def _night_steps(db: Database, night: str | None) -> list[dict[str, Any]]:
@@ -131,6 +160,7 @@ def _night_steps(db: Database, night: str | None) -> list[dict[str, Any]]:
                 {
                     "step": run.step.removeprefix("night:"),
                     "status": run.status,
+                    "frames": (run.details or {}).get("tally"),
                     "wall s": run.seconds,
                     "cpu s": (run.details or {}).get("cpu_s"),
                     "summary": ", ".join(f"{k}={v}" for k, v in summary.items()),

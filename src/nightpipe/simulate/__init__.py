@@ -6,27 +6,43 @@
 
 from typing import TYPE_CHECKING, Any
 
-from nightpipe.simulate.options import (
-    DIALECTS,
-    CalibrationOptions,
-    CameraOptions,
-    SimOptions,
-    SiteOptions,
-    SkyOptions,
-    StarList,
-    TransitOptions,
-)
+from nightpipe.simulate.dialects import DIALECTS
 
 if TYPE_CHECKING:
     from nightpipe.simulate.night import TRUTH_FILE, simulate_night
+    from nightpipe.simulate.options import (
+        CalibrationOptions,
+        CameraOptions,
+        SimOptions,
+        SiteOptions,
+        SkyOptions,
+        StarList,
+        TransitOptions,
+    )
     from nightpipe.simulate.truth import Truth
 
-_LAZY = {"TRUTH_FILE": "night", "simulate_night": "night", "Truth": "truth"}
+_LAZY = {
+    "TRUTH_FILE": "night",
+    "simulate_night": "night",
+    "Truth": "truth",
+    **dict.fromkeys(
+        (
+            "CalibrationOptions",
+            "CameraOptions",
+            "SimOptions",
+            "SiteOptions",
+            "SkyOptions",
+            "StarList",
+            "TransitOptions",
+        ),
+        "options",
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The generator and its truth are imported on first use (astropy, batman, numba kernels):
-    ``nightpipe --help`` and the CLI's option parsing need only the options."""
+    """The generator, its truth and its options are imported on first use (numpy, astropy,
+    batman, numba kernels): ``nightpipe --help`` needs only the dialects' names."""
     if name in _LAZY:
         from importlib import import_module
 

@@ -14,9 +14,7 @@ from typing import Literal
 import numpy as np
 
 from nightpipe.errors import ConfigError
-
-Dialect = Literal["maxim", "nina", "sbig", "microobservatory"]
-DIALECTS: tuple[str, ...] = ("maxim", "nina", "sbig", "microobservatory")
+from nightpipe.simulate.dialects import DIALECTS, Dialect
 
 
 @dataclass(frozen=True)
