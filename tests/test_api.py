@@ -40,3 +40,12 @@ def test_the_archive_says_when_a_star_was_never_measured(tmp_path: Path) -> None
         assert archive.nights() == []
         with pytest.raises(StarNotFoundError):
             archive.light_curve("06:30:32.8 +29:40:20")
+
+
+def test_the_api_is_at_the_top_of_the_package() -> None:
+    import nightpipe
+
+    assert nightpipe.run_night is nightpipe.api.run_night and nightpipe.open_archive is open_archive
+    assert {"run_night", "analyse_frame", "open_archive", "load_config"} <= set(nightpipe.__all__)
+    with pytest.raises(AttributeError):
+        _ = nightpipe.nothing_here  # type: ignore[attr-defined]
