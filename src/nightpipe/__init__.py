@@ -15,7 +15,15 @@ The Python API (``docs/api.md``) is here, loaded on first use so that importing 
 from functools import cache
 from typing import Any
 
-__all__ = ["Archive", "FrameAnalysis", "__version__", "analyse_frame", "load_config", "open_archive", "run_night"]
+__all__ = [
+    "Archive",
+    "FrameAnalysis",
+    "__version__",
+    "analyse_frame",
+    "load_config",
+    "open_archive",
+    "run_night",
+]
 API = frozenset(__all__) - {"__version__"}
 
 
