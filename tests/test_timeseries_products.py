@@ -17,7 +17,7 @@ from nightpipe.store import open_database
 from nightpipe.store.models import StepRun
 from nightpipe.store.models_timeseries import TransitFitRow
 from nightpipe.timeseries.csvmode import fit_csv, lightcurve_from_table, read_table
-from nightpipe.timeseries.exports import aavso_report_lines, aij_columns, write_aij_csv
+from nightpipe.timeseries.exports import aavso_filter, aavso_report_lines, aij_columns, write_aij_csv
 from nightpipe.timeseries.simulate import TransitTruth, simulate_lightcurve, simulate_source_tables
 from nightpipe.timeseries.step import run_lightcurves
 from nightpipe.timeseries.transit import FitOptions, fit_transit
@@ -81,6 +81,89 @@ def test_csv_export_round_trip_reproduces_the_fit(tmp_path: Path) -> None:
         # the same fit to within 1 % of its own error (optimizer tolerance)
         assert abs(again.params[name].median - fit.params[name].median) < 0.01 * fit.params[name].err
     assert again.detrend_vectors == fit.detrend_vectors
+
+
+# the header keys EXOTIC's AAVSO writer emits, in its order (OBSLAT/OBSLON/OBSELEV are optional)
+EXOTIC_KEYS = [
+    "TYPE",
+    "OBSCODE",
+    "SECONDARY_OBSCODES",
+    "SOFTWARE",
+    "DELIM",
+    "DATE_TYPE",
+    "OBSTYPE",
+    "STAR_NAME",
+    "EXOPLANET_NAME",
+    "BINNING",
+    "EXPOSURE_TIME",
+    "OBSLAT",
+    "OBSLON",
+    "OBSELEV",
+    "COMP_STAR-XC",
+    "NOTES",
+    "DETREND_PARAMETERS",
+    "MEASUREMENT_TYPE",
+    "FILTER",
+    "PRIORS",
+    "RESULTS",
+]
+AAVSO_FILTER_CODES = {
+    "U",
+    "B",
+    "V",
+    "R",
+    "I",
+    "J",
+    "H",
+    "K",
+    "CV",
+    "CR",
+    "SU",
+    "SG",
+    "SR",
+    "SI",
+    "SZ",
+    "TG",
+    "TB",
+    "TR",
+}
+
+
+def validate_aavso_exoplanet(lines: list[str]) -> dict[str, str]:
+    """Check a report against the AAVSO exoplanet format (as EXOTIC writes it); returns its header."""
+    keys = [ln[1:].split("=", 1)[0] for ln in lines if ln.startswith("#") and "=" in ln]
+    header = {
+        ln[1:].split("=", 1)[0]: ln.split("=", 1)[1] for ln in lines if ln.startswith("#") and "=" in ln
+    }
+    assert keys == [k for k in EXOTIC_KEYS if k in keys], keys  # EXOTIC's order
+    assert set(EXOTIC_KEYS) - {"OBSLAT", "OBSLON", "OBSELEV"} <= set(keys)
+    assert header["TYPE"] == "EXOPLANET" and header["DELIM"] == ","
+    assert header["DATE_TYPE"] in {"JD_UTC", "HJD_UTC", "BJD_UTC", "BJD_TT", "BJD_TDB"}
+    assert header["OBSTYPE"] in {"CCD", "DSLR"} and header["MEASUREMENT_TYPE"] in {"Rflux", "Dmag", "Rnflux"}
+    assert header["FILTER"] in AAVSO_FILTER_CODES
+    assert "+/- 0.000000" not in header["PRIORS"]
+    columns = next(ln for ln in lines if ln.startswith("#DATE,")).lstrip("#").split(",")
+    assert columns[:3] == ["DATE", "DIFF", "ERR"]
+    assert (header["DETREND_PARAMETERS"] == "NONE") == (len(columns) == 3)
+    data = [ln.split(",") for ln in lines if ln and not ln.startswith("#")]
+    assert data and all(len(row) == len(columns) for row in data)
+    assert all(len(row[0].split(".")[1]) == 8 for row in data)  # BJD with 8 decimals
+    return header
+
+
+def test_aavso_report_validates_and_says_the_filter_site_and_observer() -> None:
+    lc = simulate_lightcurve(TRUTH, seed=4)
+    fit = fit_transit(lc, TRUTH.priors(), FitOptions(sampler="none"))
+    lines = aavso_report_lines(fit, star_name="SIM", planet_name="SIM b", obscode="NPX", exptime_s=60,
+                               filter_name=aavso_filter("Johnson V"), comp_stars=["J020410.30+464116.0"],
+                               site=(31.68, -110.88, 2345.0))  # fmt: skip
+    header = validate_aavso_exoplanet(lines)
+    assert header["FILTER"] == "V" and header["OBSCODE"] == "NPX"
+    assert header["OBSLAT"] == "+31.6800" and header["OBSLON"] == "-110.8800" and header["OBSELEV"] == "2345"
+    assert header["COMP_STAR-XC"] == "J020410.30+464116.0"
+    flat = fit_transit(lc, TRUTH.priors(), FitOptions(sampler="none", detrend=()))
+    assert validate_aavso_exoplanet(aavso_report_lines(flat, star_name="SIM", planet_name="SIM b"))[
+        "DETREND_PARAMETERS"] == "NONE"  # fmt: skip
 
 
 def test_aavso_report_format() -> None:

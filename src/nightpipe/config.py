@@ -44,6 +44,7 @@ class ObservatoryConfig(_Section):
         -110.8783, ge=-180, le=360, description="Longitude, degrees east (west is negative)"
     )
     elevation: float = Field(2345.0, description="Height above sea level, metres")
+    aavso_code: str = Field("", description="The observer's AAVSO code, written in AAVSO reports")
     utc_offset_hours: float | None = Field(
         None,
         description="Local time offset of DATE-OBS when a header gives local time without a zone",

@@ -126,6 +126,30 @@ def _clean(value: Any) -> Any:
     return value
 
 
+# the band of a frame's filter (calphot.transforms.filter_band) -> AAVSO's filter code
+AAVSO_FILTERS = {"clear": "CV", "U": "U", "B": "B", "V": "V", "R": "R", "I": "I", "J": "J", "H": "H",
+                 "K": "K", "u": "SU", "g": "SG", "r": "SR", "i": "SI", "z": "SZ"}  # fmt: skip
+
+
+def aavso_filter(filter_name: str | None) -> str:
+    """AAVSO's code for a frame's filter: V, B, R, I, SG, SR... and CV for a clear (unfiltered) night.
+
+    >>> aavso_filter("Johnson V"), aavso_filter("r'"), aavso_filter("Clear"), aavso_filter(None)
+    ('V', 'SR', 'CV', 'CV')
+    """
+    from nightpipe.calphot.transforms import filter_band
+
+    band = filter_band(filter_name)
+    return AAVSO_FILTERS.get(band, AAVSO_FILTERS.get(band.upper(), "CV"))
+
+
+def _site(latitude: float | None, longitude: float | None, elevation: float | None) -> list[str]:
+    if latitude is None or longitude is None:
+        return []
+    lines = [f"#OBSLAT={latitude:+.4f}", f"#OBSLON={longitude:+.4f}"]
+    return lines + ([f"#OBSELEV={elevation:.0f}"] if elevation is not None else [])
+
+
 def aavso_report_lines(
     fit: TransitFit,
     *,
@@ -137,16 +161,19 @@ def aavso_report_lines(
     binning: str = "1x1",
     notes: str = "",
     comp_stars: Iterable[str] = (),
+    site: tuple[float | None, float | None, float | None] = (None, None, None),
 ) -> list[str]:
-    """Lines of an AAVSO exoplanet report (the EXOTIC-style ``#TYPE=EXOPLANET`` format).
+    """Lines of an AAVSO exoplanet report (the ``#TYPE=EXOPLANET`` format EXOTIC writes).
 
-    Data rows hold the date (BJD_TDB), the detrended relative flux, its error, and the
-    systematics model (``DETREND_1``) of every point used in the fit.
+    Data rows hold the date (BJD_TDB), the detrended relative flux, its error and, when the
+    fit was detrended, the systematics model (``DETREND_1``) of every point used in the fit.
+    ``site`` is (latitude, longitude east, elevation in m) of the observatory.
     """
     p = fit.params
     priors = [f"Period={fit.extra.get('period', '')}"] if "period" in fit.extra else []
     if fit.predicted_tc is not None:
-        priors.append(f"Tc={fit.predicted_tc:.6f} +/- {fit.predicted_tc_err or 0:.6f}")
+        err = f" +/- {fit.predicted_tc_err:.6f}" if fit.predicted_tc_err else ""
+        priors.append(f"Tc={fit.predicted_tc:.6f}{err}")
     results = [
         f"Tc={p['tc'].median:.6f} +/- {p['tc'].err:.6f}",
         f"Rp/R*={p['rp_rs'].median:.5f} +/- {p['rp_rs'].err:.5f}",
@@ -165,6 +192,7 @@ def aavso_report_lines(
         f"#EXOPLANET_NAME={planet_name}",
         f"#BINNING={binning}",
         f"#EXPOSURE_TIME={'' if exptime_s is None else f'{exptime_s:g}'}",
+        *_site(*site),
         f"#COMP_STAR-XC={','.join(comp_stars)}",
         f"#NOTES={notes}",
         f"#DETREND_PARAMETERS={', '.join(fit.detrend_vectors).upper() or 'NONE'}",
@@ -172,13 +200,15 @@ def aavso_report_lines(
         f"#FILTER={filter_name}",
         f"#PRIORS={','.join(priors)}",
         f"#RESULTS={','.join(results)}",
-        "#DATE,DIFF,ERR,DETREND_1",
+        "#DATE,DIFF,ERR,DETREND_1" if fit.detrend_vectors else "#DATE,DIFF,ERR",
     ]
     t = fit.lc.time[fit.used]
     f = fit.detrended_flux
     e = fit.lc.flux_err[fit.used] / fit.systematics
+    if not fit.detrend_vectors:
+        return head + [f"{ti:.8f},{fi:.7f},{ei:.7f}" for ti, fi, ei in zip(t, f, e, strict=True)]
     rows = [
-        f"{ti:.7f},{fi:.7f},{ei:.7f},{si:.7f}"
+        f"{ti:.8f},{fi:.7f},{ei:.7f},{si:.7f}"
         for ti, fi, ei, si in zip(t, f, e, fit.systematics, strict=True)
     ]
     return head + rows

@@ -95,6 +95,7 @@ def write_products(
     planet: str | None = None,
     obscode: str = "",
     filter_name: str = "CV",
+    site: tuple[float | None, float | None, float | None] = (None, None, None),
     exptime_s: float | None = None,
     extra: dict[str, Any] | None = None,
     plots: bool = True,
@@ -122,6 +123,7 @@ def write_products(
             planet_name=planet or f"{target} b",
             obscode=obscode,
             filter_name=filter_name,
+            site=site,
             exptime_s=exptime_s,
             comp_stars=comparison_names
             or [f"C{j + 2}" for j in range(0 if comparisons is None else len(comparisons.stars))],

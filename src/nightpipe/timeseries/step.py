@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from astropy.table import Table
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nightpipe.config import Settings, TargetConfig
@@ -114,6 +114,18 @@ def _nights(sources: Path, night: str | None) -> list[str]:
     return sorted(p.name for p in sources.iterdir() if p.is_dir()) if sources.is_dir() else []
 
 
+def _night_filter(db: Database, night: str) -> str | None:
+    """The filter of most of the night's light frames (``None`` when no frame says)."""
+    with db.session() as session:
+        rows = session.execute(
+            select(Frame.filter, func.count())
+            .where(Frame.night == night, Frame.kind == "light")
+            .group_by(Frame.filter)
+            .order_by(func.count().desc())
+        ).all()
+    return next((str(f) for f, _ in rows if f), None)
+
+
 def _frame_ids(db: Database, night: str) -> dict[str, int]:
     with db.session() as session:
         rows = session.execute(select(Frame.id, Frame.path).where(Frame.night == night)).all()
@@ -176,12 +188,14 @@ def run_lightcurves(
                         session, step=STEP, status="failed", frame_id=ids[stem], night=name, reason=reason
                     )
         details: dict[str, Any] = {}
+        filter_name = _night_filter(db, name)
         for target in chosen:
             start = time.perf_counter()
             try:
                 result = _one_target(
-                    settings, tables, target, output / "lightcurves" / name, plots=plots, night=name
-                )
+                    settings, tables, target, output / "lightcurves" / name, plots=plots, night=name,
+                    filter_name=filter_name,
+                )  # fmt: skip
             except NightpipeError as exc:
                 log.error("night %s, target %s: %s", name, target.name, exc)
                 summary.failed.append((f"{name}/{target.name}", str(exc)))
@@ -221,9 +235,17 @@ def run_lightcurves(
 
 
 def _one_target(
-    settings: Settings, tables: list[Table], target: TargetConfig, outdir: Path, *, plots: bool, night: str
+    settings: Settings,
+    tables: list[Table],
+    target: TargetConfig,
+    outdir: Path,
+    *,
+    plots: bool,
+    night: str,
+    filter_name: str | None = None,
 ) -> dict[str, Any]:
     from nightpipe.identify.vetoes import known_variables_of, night_catalogue
+    from nightpipe.timeseries.exports import aavso_filter
     from nightpipe.timeseries.star_names import catalogue_names
 
     if target.ra is None or target.dec is None:
@@ -262,6 +284,9 @@ def _one_target(
         comparisons=built.comparisons,
         comparison_names=names,
         planet=target.planet,
+        obscode=settings.observatory.aavso_code,
+        filter_name=aavso_filter(filter_name),
+        site=(settings.observatory.latitude, settings.observatory.longitude, settings.observatory.elevation),
         exptime_s=exptime,
         plots=plots,
         extra={
