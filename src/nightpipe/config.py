@@ -276,6 +276,18 @@ class IdentifyConfig(_Section):
     gaia_max_mag: float = Field(19.0, gt=0, description="Faintest Gaia G asked for")
 
 
+class MoversConfig(_Section):
+    """Moving objects: linking transient detections into tracks, MPC and ADES reports."""
+
+    enabled: bool = Field(False, description="Look for moving objects as a step of run")
+    max_rate_arcsec_min: float = Field(10.0, gt=0, description="Fastest apparent motion searched for")
+    min_detections: int = Field(4, ge=3, description="Detections (on distinct frames) a track needs")
+    static_fraction: float = Field(
+        0.25, gt=0, le=1, description="A place detected on this fraction of the frames is static sky"
+    )
+    observer: str = Field("", description="Observer's name for the MPC/ADES header (default: the site's)")
+
+
 class Settings(_Section):
     """The whole, validated, immutable configuration."""
 
@@ -287,6 +299,7 @@ class Settings(_Section):
     photometry: PhotometryConfig = PhotometryConfig()
     catalog: CatalogConfig = CatalogConfig()
     identify: IdentifyConfig = IdentifyConfig()
+    movers: MoversConfig = MoversConfig()
     timeseries: TimeseriesConfig = TimeseriesConfig()
     database: DatabaseConfig = DatabaseConfig()
     parallel: ParallelConfig = ParallelConfig()

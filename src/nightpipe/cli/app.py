@@ -18,6 +18,7 @@ from nightpipe.cli import (
     lc_cmd,
     lightcurve_cmd,
     masters_cmd,
+    movers_cmd,
     photometry_cmd,
     run_cmd,
     scan_cmd,
@@ -89,6 +90,7 @@ lightcurve_cmd.register(app)
 tess_cmd.register(app)
 identify_cmd.register(app)
 doctor_cmd.register(app)
+movers_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

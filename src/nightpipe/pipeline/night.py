@@ -73,6 +73,12 @@ def _identify(ctx: NightContext) -> Any:
     return run_identify(ctx.settings, ctx.db, night=ctx.night, progress=ctx.progress)
 
 
+def _movers(ctx: NightContext) -> Any:
+    from nightpipe.movers.step import run_movers
+
+    return run_movers(ctx.settings, ctx.db, night=ctx.night)
+
+
 def _lightcurves(ctx: NightContext) -> Any:
     from nightpipe.timeseries.step import run_lightcurves
 
@@ -151,6 +157,13 @@ NIGHT_STEPS: tuple[Step, ...] = (
         ("source tables", "WCS"),
         ("field catalogue", "known variables"),
         _identify,
+    ),
+    Step(
+        "movers",
+        "moving objects: tracks, MPC and ADES reports (when movers.enabled)",
+        ("source tables", "WCS"),
+        ("tracks",),
+        _movers,
     ),
     Step(
         "lightcurves",

@@ -1,0 +1,1 @@
+"""Moving objects: what moves across a night's frames, linked into tracks, measured and reported."""
