@@ -31,6 +31,7 @@ class LinkOptions:
     seed_frames: int = 3  # seeds pair detections at most this many frames apart
     tolerance_arcsec: float = 2.0  # added to 3 sigma of each detection
     min_rate_arcsec_min: float = 0.02
+    min_motion_arcsec: float = 0.0  # a track must move this far over its detections (vs. static residues)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,8 @@ def _fit(
         resid = np.hypot(xi[members] - model[0], eta[members] - model[1])
         keep = resid <= 3.0 * sigma + opts.tolerance_arcsec / 2
         if keep.all():
+            if float(np.hypot(*velocity)) * float(t[-1] - t[0]) < opts.min_motion_arcsec:
+                return None  # it barely moved: a static source detected on only some frames
             rms = float(np.sqrt(np.mean(resid**2)))
             return Track(members, float(t[0]), position, velocity, rms)
         members = members[keep]

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from nightpipe.config import Settings
 from nightpipe.frames.fitsio import atomic_path
-from nightpipe.frames.flags import BAD_PIXEL_FLAGS, PixelFlag
+from nightpipe.frames.flags import PixelFlag
 from nightpipe.movers.linking import LinkOptions, Track, link
 from nightpipe.movers.mpc import Observation, ades_psv, mpc80_line
 from nightpipe.movers.transients import Detections, transients
@@ -32,7 +32,9 @@ from nightpipe.store.models_photometry import Measurement
 
 log = logging.getLogger(__name__)
 STEP = "movers"
-ARTEFACTS = int(BAD_PIXEL_FLAGS) | int(PixelFlag.COSMIC_RAY) | int(PixelFlag.SATURATED)
+# cosmic rays are the transients that are not movers; hot pixels and bad columns stay in place
+# (the static-sky test removes them), and a mover crossing one is still a good measurement
+ARTEFACTS = int(PixelFlag.COSMIC_RAY)
 TRACK_COLUMNS: tuple[str, ...] = ("designation", "number", "n", "rate_arcsec_min", "position_angle_deg")
 TRACK_COLUMNS += ("rms_arcsec", "mag", "identified")
 TRACK_TYPES = (str, str, int, float, float, float, float, bool)
@@ -145,6 +147,7 @@ def find_tracks(
         max_rate_arcsec_min=cfg.max_rate_arcsec_min,
         min_detections=cfg.min_detections,
         tolerance_arcsec=max(1.0, 0.5 * night.fwhm_arcsec),
+        min_motion_arcsec=2.0 * night.fwhm_arcsec,
     )
     subset = NightDetections(
         moving,
