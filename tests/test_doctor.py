@@ -56,3 +56,10 @@ def test_database_migration_level_and_the_command(tmp_path: Path, capsys: pytest
     browser = {c.name: c for c in run_checks(_settings(tmp_path))}["browser (web app tests)"]
     assert browser.ok == (shutil.which("chromium") is not None) and "chromium" in out
     assert browser.ok or browser.fix == "sudo apt-get install chromium"
+
+
+def test_the_demo_says_what_it_skipped_and_the_fix(tmp_path: Path) -> None:
+    from nightpipe.cli.demo_cmd import skipped_because
+
+    lines = skipped_because(_settings(tmp_path, f"astrometry.index_dirs=[{str(tmp_path)!r}]"))
+    assert any("no plate solutions" in ln and "astrometry-data-tycho2-07-littleendian" in ln for ln in lines)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from nightpipe.cli.common import console, progress_for
+
+if TYPE_CHECKING:
+    from nightpipe.config import Settings
 
 
 def demo(
@@ -21,7 +25,23 @@ def demo(
     console().print(f"demo night: {raw}  (settings: {outdir / 'nightpipe.toml'})")
     result = run_until_stopped(ctx, settings, [raw])
     print_run(result, settings)
+    for line in skipped_because(settings):
+        console().print(line, markup=False)
     raise typer.Exit(result.exit_code)
+
+
+def skipped_because(settings: Settings) -> list[str]:
+    """What the demo could not do on this machine, why, and the command that fixes it."""
+    from nightpipe.doctor import check_index_files, check_solver
+
+    lines = []
+    for check, lost in ((check_solver(), "no blind plate solution of the first frame"),
+                        (check_index_files(settings), "no plate solutions, so no sky positions, zero points "
+                                                      "or identification")):  # fmt: skip
+        if not check.ok:
+            lines.append(f"skipped: {lost}, because {check.found}; to fix: {check.fix}")
+    lines.append("identify: offline demo, no service asked (fill the cache with `nightpipe catalog fetch`)")
+    return lines
 
 
 def register(app: typer.Typer) -> None:
