@@ -122,6 +122,26 @@ def test_comparison_rules_and_leave_one_out() -> None:
         choose_comparisons(flux[:, [0, 6]], 0)
 
 
+def test_neighbour_rule_holds_when_the_field_turns() -> None:
+    rng = np.random.default_rng(11)
+    F, S = 120, 30
+    flux = 1e5 * (1 + rng.normal(0, 0.002, (F, S)))
+    ref = np.column_stack([rng.uniform(50, 600, S), rng.uniform(50, 450, S)])
+    ref[5] = ref[4] + [3.0, 0.0]  # 4 and 5 are a close pair
+    x = np.repeat(ref[None, :, 0], F, axis=0)
+    y = np.repeat(ref[None, :, 1], F, axis=0)
+    x[60:], y[60:] = 649.0 - x[60:], 499.0 - y[60:]  # a meridian flip half way
+    choice = choose_comparisons(
+        flux, 0, x=x, y=y, shape=(500, 650), positions=ref, fwhm=2.0, max_comparisons=S
+    )
+    crowded = {c.star for c in choice.candidates if any("neighbour" in r for r in c.reasons)}
+    true_pairs = {s for s in range(S) if np.sort(np.hypot(*(ref - ref[s]).T))[1] < 5.0}
+    assert crowded == true_pairs and {4, 5} <= crowded
+    # without them, the median position over a night flipped half way is the centre for every star
+    with pytest.raises(TimeseriesError, match="neighbour"):
+        choose_comparisons(flux, 0, x=x, y=y, shape=(500, 650), fwhm=2.0, max_comparisons=S)
+
+
 def test_ensemble_ratios_of_identical_stars_are_flat() -> None:
     flux = np.outer(np.linspace(1, 2, 10), [1.0, 2.0, 3.0])
     np.testing.assert_allclose(ensemble_ratios(flux, np.ones(3)), 1.0)

@@ -183,6 +183,7 @@ class _Photometry:
     radii: tuple[float, ...]
     shape: tuple[int, int] | None
     fwhm: float
+    ref_xy: FloatArray  # S x 2, the stars in the reference frame
 
 
 def _gather(tables: Sequence[Table], matrix: StarMatrix) -> _Photometry:
@@ -199,9 +200,9 @@ def _gather(tables: Sequence[Table], matrix: StarMatrix) -> _Photometry:
     radii = tuple(float(r) for r in ref.meta.get("aper_radii_px", range(flux.shape[2])))
     shape = (int(ref.meta["naxis2"]), int(ref.meta["naxis1"])) if "naxis1" in ref.meta else None
     fwhm = float(np.nanmedian(_meta_vector(tables, "fwhm_px")))
-    return _Photometry(
-        flux, err, flags, matrix.gather(tables, "x"), matrix.gather(tables, "y"), radii, shape, fwhm
-    )
+    x, y = matrix.gather(tables, "x"), matrix.gather(tables, "y")
+    ref_xy = np.column_stack([matrix.ref_x, matrix.ref_y])
+    return _Photometry(flux, err, flags, x, y, radii, shape, fwhm, ref_xy)
 
 
 def _comparisons(
@@ -223,6 +224,7 @@ def _comparisons(
             x=phot.x,
             y=phot.y,
             shape=phot.shape,
+            positions=phot.ref_xy,
             fwhm=phot.fwhm if math.isfinite(phot.fwhm) else 3.0,
             vetoed=where.vetoed,
             veto_labels=where.veto_labels,
