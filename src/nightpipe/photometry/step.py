@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from nightpipe.config import Settings
 from nightpipe.errors import PhotometryError
 from nightpipe.frames.fitsio import open_fits, read_image
+from nightpipe.frames.headers.pointing import pier_side
 from nightpipe.photometry.measure import CameraParams, FrameMeasurement, measure_frame
 from nightpipe.photometry.table import build_source_table, source_table_name, write_source_table
 from nightpipe.pipeline.framestep import FrameTask, StepRecord, run_frame_step
@@ -170,6 +171,9 @@ def frame_meta(
         airmass = frame_airmasses(settings, [frame]).get(frame.id)
     meta["airmass"] = from_header if from_header is not None else airmass
     meta["gain"] = _header_float(header, ("GAIN", "EGAIN")) or settings.camera.gain
+    side = pier_side(header)
+    if side is not None:  # a German equatorial mount's side: it changes at a meridian flip
+        meta["pier_side"] = side
     return meta
 
 
