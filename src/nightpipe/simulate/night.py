@@ -33,6 +33,7 @@ from nightpipe.simulate.options import SimOptions
 from nightpipe.simulate.psf import enclosed_fraction, render_stars_compiled
 from nightpipe.simulate.series import LightSeries, build_series
 from nightpipe.simulate.truth import TRUTH_VERSION, Truth, to_jsonable, write_json
+from nightpipe.simulate.turns import frame_positions, turned_wcs
 
 logger = logging.getLogger(__name__)
 
@@ -163,14 +164,22 @@ class _Night:
     def _star_light(self, i: int) -> tuple[np.ndarray, float]:
         """Stars (and the moving object) of light ``i`` in electrons, and its sky per pixel."""
         s, sky = self.series, self.options.sky
-        x = self.field.x + s.dx[i]
-        y = self.field.y + s.dy[i]
+        x, y = frame_positions(self.field.x, self.field.y, s.dx[i], s.dy[i], s.rotation_deg[i], self.shape[1])
         flux = s.star_e[i]
         if s.moving_x.size:
-            x, y = np.append(x, s.moving_x[i]), np.append(y, s.moving_y[i])
+            mx, my = self._moving_position(i)
+            x, y = np.append(x, mx), np.append(y, my)
             flux = np.append(flux, s.moving_e[i])
         stars = render_stars_compiled(self.shape, x, y, flux, float(s.fwhm_px[i]), sky.psf, sky.moffat_beta)
         return stars, float(s.sky_e[i])
+
+    def _moving_position(self, i: int) -> tuple[float, float]:
+        """The moving object in light ``i`` (its path already holds the pointing offset)."""
+        s = self.series
+        mx, my = frame_positions(
+            s.moving_x[i : i + 1], s.moving_y[i : i + 1], 0.0, 0.0, s.rotation_deg[i], self.shape[1]
+        )
+        return float(mx[0]), float(my[0])
 
     def exposure(
         self, frame: PlannedFrame, rng: np.random.Generator, temperature: float
@@ -242,15 +251,15 @@ class _Night:
             data_width=cam.size,
             height=cam.size,
             overscan=cam.overscan,
+            pier_side=self.series.pier_side[i] if is_light and self.series.pier_side else None,
         )
 
     def header(self, frame: PlannedFrame, temperature: float) -> list[Card]:
         """The frame's header cards in the chosen dialect, plus the true WCS when asked for."""
         cards = header_cards(self.options.dialect, self.meta(frame, temperature))
         if frame.kind == "light" and self.options.write_wcs:
-            wcs = self.field.wcs.deepcopy()
-            offset = np.array([self.series.dx[frame.index], self.series.dy[frame.index]])
-            wcs.wcs.crpix = wcs.wcs.crpix + offset
+            s, i = self.series, frame.index
+            wcs = turned_wcs(self.field.wcs, s.dx[i], s.dy[i], s.rotation_deg[i], self.shape[1])
             cards.extend((c.keyword, c.value, c.comment) for c in wcs.to_header().cards)
         return cards
 
@@ -324,6 +333,7 @@ class _Night:
             "sky_adu": float(s.sky_e[i] / cam.gain),
             "dx": float(s.dx[i]),
             "dy": float(s.dy[i]),
+            "rotation_deg": float(s.rotation_deg[i]),
             "target_rel_flux": float(s.target_rel[i]),
             "target_flux_e": target_e,
             "variable_rel_flux": float(s.variable_rel[i]),
@@ -335,10 +345,13 @@ class _Night:
                 "total": float(total_noise(np.array([ccd]), np.array([scint]))[0]),
             },
         }
+        if s.pier_side:
+            entry["pier_side"] = s.pier_side[i]
         if s.moving_x.size:
+            mx, my = self._moving_position(i)
             entry["moving"] = {
-                "x": float(s.moving_x[i]),
-                "y": float(s.moving_y[i]),
+                "x": mx,
+                "y": my,
                 "flux_e": float(s.moving_e[i]),
             }
         return entry
