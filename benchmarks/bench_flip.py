@@ -9,8 +9,10 @@ used, frames dropped, per-frame residual scatter in each half of the night, Rp/R
 mid-time with their errors. The reference figure is the original night's; the target is a
 flipped-night scatter within 10 % of it in both halves.
 
-Usage: ``python benchmarks/bench_flip.py [--quick]`` (``--quick``: 400 emcee steps instead of the
-configured 1,500, for both runs).
+Usage: ``python benchmarks/bench_flip.py [--quick] [--work DIR]`` (``--quick``: 400 emcee steps
+instead of the configured 1,500, for both runs; ``--work``: keep the flipped copy and both runs'
+products there). The data folder is ../shared/data unless ``NIGHTPIPE_SHARED_DATA`` says otherwise.
+Writes bench-results/flip.json.
 """
 
 from __future__ import annotations
