@@ -22,7 +22,13 @@ from nightpipe.astrometry.fitting import (
 )
 from nightpipe.astrometry.hints import hints_from_header, pointing_from_header, scale_from_header
 from nightpipe.astrometry.index_catalog import IndexCatalog, RefStars
-from nightpipe.astrometry.match import match_points, vote_offset
+from nightpipe.astrometry.match import (
+    match_points,
+    match_points_any_orientation,
+    rotation_matrix,
+    turn_angle_deg,
+    vote_offset,
+)
 from nightpipe.astrometry.sources import StarList, detect_stars
 from nightpipe.config import AstrometryConfig
 from nightpipe.errors import AstrometryError, CatalogError
@@ -134,6 +140,33 @@ def test_match_points_gives_up_on_unrelated_lists() -> None:
         )
         is None
     )
+
+
+@pytest.mark.parametrize(("angle", "mirror"), [(180.0, False), (90.0, False), (-33.7, False), (12.0, True)])
+def test_match_any_orientation_turned_mirrored_cropped(angle: float, mirror: bool) -> None:
+    rng = np.random.default_rng(8)
+    ref = rng.uniform(0, [650, 500], (150, 2))  # brightest first, as star lists are
+    turn = rotation_matrix(angle, mirror=mirror)
+    centre = np.array([325.0, 250.0])
+    frame = (ref - centre) @ turn.T + centre + [41.0, -17.0] + rng.normal(0, 0.2, ref.shape)
+    seen = np.flatnonzero(np.all((frame >= 0) & (frame <= [650, 500]), axis=1) & (rng.random(150) > 0.15))
+    noise = rng.uniform(0, [650, 500], (25, 2))  # sources the reference does not have
+    dst = np.vstack([frame[seen], noise])
+    order = np.argsort(np.arange(dst.shape[0]) + rng.normal(0, 5, dst.shape[0]))  # brightness jitters
+    dst, truth = dst[order], np.r_[seen, -np.ones(25, int)][order]
+    shifted = match_points(ref, dst, max_shift=500)
+    assert shifted is None or len(shifted) < 0.2 * seen.size  # a shift alone finds chance pairs at best
+    match = match_points_any_orientation(ref, dst)
+    assert match is not None and len(match) >= 0.9 * seen.size
+    assert np.array_equal(truth[match.dst_index], match.src_index)  # every pair is the same star
+    assert turn_angle_deg(match.matrix) == pytest.approx(angle, abs=0.05)
+    assert (np.linalg.det(match.matrix[:, :2]) < 0) == mirror
+
+
+def test_match_any_orientation_gives_up_on_unrelated_lists() -> None:
+    rng = np.random.default_rng(9)
+    a, b = rng.uniform(0, 600, (40, 2)), rng.uniform(0, 600, (40, 2))
+    assert match_points_any_orientation(a, b, min_matches=10) is None
 
 
 def test_detect_stars_finds_injected_positions() -> None:

@@ -130,22 +130,41 @@ def test_whole_hatp32_night(solver: NightSolver, shared_data: Path) -> None:
     assert methods.count("reference-match") >= 130
 
 
+def _turned(data: np.ndarray, how: str) -> np.ndarray:
+    """The frame as a camera turned (or mirrored) on the sky would see it."""
+    from scipy.ndimage import rotate
+
+    if how == "flip":  # a meridian flip: 180 degrees
+        return np.ascontiguousarray(data[::-1, ::-1])
+    if how == "rot90":
+        return np.ascontiguousarray(np.rot90(data))
+    if how == "mirror":
+        return np.ascontiguousarray(data[:, ::-1])
+    if how == "rot33":  # an alt-azimuth mount's field rotation: any angle, corners lost
+        return rotate(data.astype(np.float32), 33.0, reshape=False, order=1, cval=float(np.median(data)))
+    return data
+
+
 @pytest.mark.solver
-def test_meridian_flip_makes_a_new_reference(solver: NightSolver, shared_data: Path) -> None:
-    files = sorted((shared_data / "hatp32-microobservatory").glob("*.FITS"))[:4]
-    methods, rotations = [], []
-    for i, path in enumerate(files):
+def test_turned_and_mirrored_frames_match_the_reference(solver: NightSolver, shared_data: Path) -> None:
+    files = sorted((shared_data / "hatp32-microobservatory").glob("*.FITS"))[:5]
+    hows = ["", "flip", "rot90", "rot33", "mirror"]
+    solutions = []
+    for path, how in zip(files, hows, strict=True):
         data, header = read_image(path)
-        if i >= 2:  # after the "flip" the camera sees the sky turned by 180 degrees
-            data = np.ascontiguousarray(data[::-1, ::-1])
-        solution = solver.solve(data, header, name=path.name)
-        methods.append(solution.method)
-        rotations.append(solution.quality.geometry.rotation)
+        solution = solver.solve(_turned(data, how), header, name=path.name)
+        solutions.append(solution)
         x, y = solution.wcs.all_world2pix([HATP32], 0)[0]
         near = np.hypot(solution.stars.x - x, solution.stars.y - y)
-        assert near.min() < 1.0
-    assert methods == ["solve-field", "reference-match", "solve-field", "reference-match"]
-    assert abs(((rotations[2] - rotations[0]) % 360) - 180) < 0.5
+        assert near.min() < 1.0, how
+        assert solution.quality.rms_arcsec < 1.0, how
+    # no new blind solve: every turned frame is matched to the first one's stars
+    assert [s.method for s in solutions] == ["solve-field"] + ["reference-match"] * 4
+    geometry = [s.quality.geometry for s in solutions]
+    for k, angle in ((1, 180.0), (2, 90.0), (3, 33.0)):
+        turn = (geometry[k].rotation - geometry[0].rotation) % 360
+        assert min(abs(turn - angle), abs(turn - (360 - angle))) < 0.5, hows[k]
+    assert [g.flipped for g in geometry] == [geometry[0].flipped] * 4 + [not geometry[0].flipped]
 
 
 @pytest.mark.solver

@@ -25,6 +25,7 @@ from nightpipe.frames.headers import (
     sexagesimal,
     temperature,
 )
+from nightpipe.frames.headers.pointing import pier_side
 
 
 @pytest.mark.parametrize(
@@ -118,6 +119,25 @@ def test_kind_from_name(name: str, kind: str | None) -> None:
 )
 def test_binning(cards: dict[str, object], expected: tuple[int | None, int | None]) -> None:
     assert binning(cards) == expected
+
+
+@pytest.mark.parametrize(
+    ("cards", "side"),
+    [
+        ({"PIERSIDE": "EAST"}, "EAST"),  # MaxIm DL, the HAT-P-32 flip benchmark
+        ({"PIERSIDE": "West"}, "WEST"),  # N.I.N.A.
+        ({"PIERSIDE": "pierWest"}, "WEST"),  # ASCOM enum names
+        ({"PIERSIDE": 0}, "EAST"),  # ASCOM enum values
+        ({"PIERSIDE": 1}, "WEST"),
+        ({"PIERSIDE": -1}, None),  # pierUnknown
+        ({"PIERSIDE": "Unknown"}, None),
+        ({"PIER_SIDE": "E"}, "EAST"),
+        ({"PIERSIDE": "  "}, None),
+        ({}, None),
+    ],
+)
+def test_pier_side(cards: dict[str, object], side: str | None) -> None:
+    assert pier_side(cards) == side
 
 
 def test_filter_exposure_temperature_gain_variants() -> None:

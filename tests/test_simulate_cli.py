@@ -29,6 +29,17 @@ def test_simulate_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert header["SITELAT"] == pytest.approx(31.6811)  # the observatory of the settings
 
 
+def test_simulate_flip_and_field_rotation(tmp_path: Path) -> None:
+    args = ["-q", "simulate", str(tmp_path / "n"), "--size", "48", "--lights", "4", "--bias", "0"]
+    args += ["--darks", "0", "--flats", "0", "--cadence", "600", "--field-rotation", "12", "--flip-at", "2"]
+    assert main(args) == 0
+    lights = Truth.load(tmp_path / "n" / "truth.json").lights()
+    assert [round(f["rotation_deg"], 6) for f in lights] == [0.0, 2.0, 184.0, 186.0]  # 12 deg/h, 10 min
+    sides = [fits.getheader(tmp_path / "n" / f["file"])["PIERSIDE"] for f in lights]
+    assert sides == ["EAST", "EAST", "WEST", "WEST"]
+    assert main(["-q", "simulate", str(tmp_path / "m"), "--lights", "4", "--flip-at", "4"]) == 2  # no light 4
+
+
 def test_simulate_bad_dialect(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -225,6 +225,39 @@ def test_given_star_list_is_placed(tmp_path: Path) -> None:
     assert data[by, bx] >= data[by - 3 : by + 4, bx - 3 : bx + 4].max() - 50  # the peak is there
 
 
+def test_field_rotation_and_meridian_flip_put_stars_where_the_truth_says(tmp_path: Path) -> None:
+    from astropy.wcs import WCS
+
+    opts = SimOptions(
+        camera=CameraOptions(size=128, hot_pixel_fraction=0.0),
+        calibration=CalibrationOptions(n_bias=0, n_dark=0, n_flat=0),
+        site=SiteOptions(n_lights=4, cadence=900.0),
+        sky=SkyOptions(cosmic_rate=0.0, jitter=0.0, field_rotation=30.0, flip_at=2, flip_shift=(6.0, -4.0)),
+        write_wcs=True,
+        density_scale=0.5,
+    )
+    truth = simulate_night(tmp_path, opts)
+    lights = truth.lights()
+    turn = np.array([f["rotation_deg"] for f in lights])
+    np.testing.assert_allclose(turn, [0.0, 7.5, 195.0, 202.5], atol=1e-6)  # 30 deg/h, 15 min apart
+    assert [f["pier_side"] for f in lights] == ["EAST", "EAST", "WEST", "WEST"]
+    stars = truth.field["stars"]
+    mag = np.asarray(stars["mag"])
+    for light in lights:
+        header = fits.getheader(tmp_path / light["file"])
+        assert header["PIERSIDE"] == light["pier_side"]
+        x, y = truth.star_positions(light)
+        px, py = WCS(header).all_world2pix(stars["ra"], stars["dec"], 0)  # the true WCS agrees
+        np.testing.assert_allclose(px, x, atol=1e-6)
+        np.testing.assert_allclose(py, y, atol=1e-6)
+        data = read(tmp_path / light["file"])
+        inside = np.flatnonzero((x > 6) & (x < 121) & (y > 6) & (y < 121))
+        brightest = inside[np.argmin(mag[inside])]
+        bx, by = round(x[brightest]), round(y[brightest])
+        assert data[by, bx] >= data[by - 3 : by + 4, bx - 3 : bx + 4].max() - 50  # the peak is there
+        assert data[by, bx] > np.median(data) + 500
+
+
 def test_variable_and_moving_object(tmp_path: Path) -> None:
     opts = SimOptions(
         camera=CameraOptions(size=96),

@@ -52,6 +52,30 @@ def test_crossmatch_follows_a_270_px_drift(with_wcs: bool) -> None:
     assert abs(np.nanmax(matrix.offsets[:, 0]) - np.nanmin(matrix.offsets[:, 0]) - 270 * 29 / 29) < 2
 
 
+@pytest.mark.parametrize("with_wcs", [True, False])
+def test_crossmatch_follows_a_turning_field_and_a_flip(with_wcs: bool) -> None:
+    n = 40
+    tables, _ = simulate_source_tables(
+        TransitTruth(), n_frames=n, seed=6, drift_px=60.0, rotation_deg=50.0, flip_at=30, with_wcs=with_wcs
+    )
+    matrix = crossmatch(tables)
+    assert set(matrix.method) == {"sky" if with_wcs else "pixel"}
+    ref = matrix.ref_frame
+    ref_ids = np.asarray(tables[ref]["id"])[
+        np.argsort(-np.asarray(tables[ref]["aper_flux"])[:, 1], kind="stable")
+    ]
+    for f, table in enumerate(tables):
+        ok = matrix.index[f] >= 0
+        assert ok.sum() >= 10
+        np.testing.assert_array_equal(np.asarray(table["id"])[matrix.index[f][ok]], ref_ids[ok])
+    # the field's own angle, 50 degrees over the night plus 180 from frame 30 on
+    angle = 50.0 * np.arange(n) / (n - 1) + 180.0 * (np.arange(n) >= 30)
+    expected = np.mod(angle[ref] - angle + 180.0, 360.0) - 180.0
+    turned = np.mod(matrix.rotation_deg() - expected + 180.0, 360.0) - 180.0
+    assert np.max(np.abs(turned)) < 0.1
+    assert not matrix.mirrored().any()
+
+
 def test_pixel_offset_votes() -> None:
     rng = np.random.default_rng(1)
     ref = rng.uniform(0, 500, (30, 2))
@@ -120,6 +144,26 @@ def test_comparison_rules_and_leave_one_out() -> None:
     assert np.nanstd(loo[:, 0]) > 0.02 and loo.shape == (F, 2)
     with pytest.raises(TimeseriesError, match="no usable comparison"):
         choose_comparisons(flux[:, [0, 6]], 0)
+
+
+def test_neighbour_rule_holds_when_the_field_turns() -> None:
+    rng = np.random.default_rng(11)
+    F, S = 120, 30
+    flux = 1e5 * (1 + rng.normal(0, 0.002, (F, S)))
+    ref = np.column_stack([rng.uniform(50, 600, S), rng.uniform(50, 450, S)])
+    ref[5] = ref[4] + [3.0, 0.0]  # 4 and 5 are a close pair
+    x = np.repeat(ref[None, :, 0], F, axis=0)
+    y = np.repeat(ref[None, :, 1], F, axis=0)
+    x[60:], y[60:] = 649.0 - x[60:], 499.0 - y[60:]  # a meridian flip half way
+    choice = choose_comparisons(
+        flux, 0, x=x, y=y, shape=(500, 650), positions=ref, fwhm=2.0, max_comparisons=S
+    )
+    crowded = {c.star for c in choice.candidates if any("neighbour" in r for r in c.reasons)}
+    true_pairs = {s for s in range(S) if np.sort(np.hypot(*(ref - ref[s]).T))[1] < 5.0}
+    assert crowded == true_pairs and {4, 5} <= crowded
+    # without them, the median position over a night flipped half way is the centre for every star
+    with pytest.raises(TimeseriesError, match="neighbour"):
+        choose_comparisons(flux, 0, x=x, y=y, shape=(500, 650), fwhm=2.0, max_comparisons=S)
 
 
 def test_ensemble_ratios_of_identical_stars_are_flat() -> None:
@@ -235,6 +279,25 @@ def test_meridian_flip_is_followed_and_detrended() -> None:
     # the step is decisive against no detrending (a centroid jump at the flip can mimic it too)
     bic = {h.vectors: h.bic for h in fit.bic_history}
     assert bic[()] - bic[("flip",)] > 50
+
+
+def test_a_turning_field_gives_the_light_curve_of_a_still_one() -> None:
+    truth = TransitTruth()
+    fits = {}
+    for rotation in (0.0, 60.0):
+        tables, field = simulate_source_tables(
+            truth, n_frames=120, drift_px=60.0, rotation_deg=rotation, seed=9
+        )
+        built = build_lightcurve(
+            tables, TargetSpec("SIM-1", float(field.ra[0]), float(field.dec[0])), priors=truth.priors()
+        )
+        assert built.lc.meta["flip_index"] is None  # a slow turn is not a flip
+        fits[rotation] = fit_transit(built.lc, truth.priors(), FitOptions(sampler="none", exptime_s=60))
+    still, turning = fits[0.0], fits[60.0]
+    assert len(turning.lc) >= len(still.lc) - 2
+    assert turning.rms <= 1.1 * still.rms
+    rp = turning.params["rp_rs"]
+    assert abs(rp.median - truth.rp_rs) < 3 * rp.err
 
 
 def test_reference_frame_has_a_wcs_when_some_frames_lack_one() -> None:

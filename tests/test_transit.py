@@ -74,6 +74,48 @@ def test_meridian_flip_found_from_a_jump() -> None:
     assert vec["flip"][29] < 0 < vec["flip"][30]
 
 
+def test_flip_found_from_the_pier_side_or_a_jump_of_the_field_rotation() -> None:
+    from nightpipe.timeseries.flips import find_flip
+
+    rotation = np.r_[np.full(30, 0.3), np.full(30, -179.6)]  # a 180-degree turn after frame 29
+    flip = find_flip(rotation)
+    assert flip is not None and (flip.index, flip.source) == (30, "field rotation")
+    assert abs(flip.turn_deg) == pytest.approx(179.9)
+    # an alt-azimuth mount turning the field by 2 degrees a frame, through +-180: no flip
+    assert find_flip(np.mod(np.linspace(120.0, 240.0, 61) + 180.0, 360.0) - 180.0) is None
+    # the mount's PIERSIDE decides, even with no rotation known
+    sides = ["EAST"] * 12 + [None] + ["WEST"] * 7
+    flip = find_flip(np.full(20, np.nan), sides)
+    assert flip is not None and (flip.index, flip.turn_deg, flip.source) == (13, 180.0, "PIERSIDE")
+    assert find_flip(np.zeros(20), ["WEST"] * 20) is None  # one side all night: no flip
+
+
+def test_shift_vectors_follow_the_drift_across_a_flip() -> None:
+    from nightpipe.timeseries.detrend import shifts_across_flip
+
+    n, at = 80, 50
+    drift_x, drift_y = np.linspace(100.0, 370.0, n), 200.0 + 20 * np.sin(np.linspace(0, 3, n))
+    x, y = drift_x.copy(), drift_y.copy()
+    x[at:], y[at:] = 649.0 - x[at:] + 12.0, 499.0 - y[at:] - 7.0  # turned by 180 deg, re-pointed
+    xs, ys = shifts_across_flip(x, y, at, 180.0)
+    step = (np.arange(n) >= at).astype(float)
+    for shift, drift, raw in ((xs, drift_x, x), (ys, drift_y, y)):
+        # the drift is the shift vector plus a step: nothing of it is lost at the flip
+        design = np.column_stack([np.ones(n), step, shift])
+        resid = drift - design @ np.linalg.lstsq(design, drift, rcond=None)[0]
+        assert np.max(np.abs(resid)) < 1e-9
+        # the raw pixel position, even with the step, cannot follow the drift
+        design = np.column_stack([np.ones(n), step, raw])
+        resid = drift - design @ np.linalg.lstsq(design, drift, rcond=None)[0]
+        assert np.max(np.abs(resid)) > 1.0
+    lc = LightCurve(
+        time=np.arange(float(n)), flux=np.ones(n), flux_err=np.ones(n), aux={"x": x, "y": y},
+        meta={"flip_index": at, "flip_turn_deg": 180.0},
+    )  # fmt: skip
+    vec = detrend_vectors(lc, ["xshift", "flip"])
+    assert np.corrcoef(vec["xshift"], xs)[0, 1] == pytest.approx(1.0)
+
+
 def test_fit_recovers_injected_transit_within_errors() -> None:
     truth = TransitTruth(rp_rs=0.15, noise=0.004, airmass_coef=-0.03)
     lc = simulate_lightcurve(truth, seed=11)

@@ -3,11 +3,13 @@
 :class:`NightSolver` is fed frames one after the other (data and header, in time order). The
 first frame that needs it is solved with ``solve-field`` on its star list, refined against the
 index stars with SIP, and becomes the reference. Every later frame is matched to the reference
-star list (offset voting and an affine fit), which gives a first WCS at almost no cost; that
-WCS is then refined on the index stars (CRVAL and CD; the reference's SIP distortion is kept)
-and checked. A frame whose matching or checks fail gets a full solve of its own and becomes
-the new reference (after a meridian flip or a re-pointing the next frames match it). A frame that
-cannot be solved raises :class:`~nightpipe.errors.AstrometryError` with the reason.
+star list (offset voting and an affine fit; when the field has turned, by a meridian flip or an
+alt-azimuth mount's field rotation, or is mirrored, rotation voting first: see
+:mod:`nightpipe.astrometry.match`), which gives a first WCS at almost no cost; that WCS is then
+refined on the index stars (CRVAL and CD with the reference's SIP distortion; a turned frame
+also tries a SIP of its own) and checked. A frame whose matching or checks fail gets a full
+solve of its own and becomes the new reference (after a re-pointing the next frames match it).
+A frame that cannot be solved raises :class:`~nightpipe.errors.AstrometryError` with the reason.
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ from nightpipe.astrometry.checks import (
 from nightpipe.astrometry.fitting import SipTerms, fit_wcs, sip_of
 from nightpipe.astrometry.hints import hints_from_header
 from nightpipe.astrometry.index_catalog import IndexCatalog, RefStars
-from nightpipe.astrometry.match import match_points
+from nightpipe.astrometry.match import (
+    PointMatch,
+    match_points,
+    match_points_any_orientation,
+    turn_angle_deg,
+)
 from nightpipe.astrometry.solver import run_solve_field
 from nightpipe.astrometry.sources import StarList, detect_stars
 from nightpipe.config import AstrometryConfig
@@ -43,6 +50,7 @@ log = logging.getLogger(__name__)
 MIN_MATCHES = 8
 MIN_UNSATURATED_FOR_FIT = 15
 DETECT_SIGMA = 8.0  # star lists for astrometry need only the few hundred brightest stars
+MAX_SIP_TURN_DEG = 2.0  # a frame turned more than this from the reference also tries a SIP of its own
 
 
 @dataclass(frozen=True)
@@ -153,30 +161,64 @@ class NightSolver:
         return (None, f"header WCS rejected: {problem}") if problem else (quality, "")
 
     def try_reference(self, stars: StarList) -> tuple[RefinedWcs | None, str]:
-        """WCS from matching the frame's stars to the reference frame's, refined on index stars."""
+        """WCS from matching the frame's stars to the reference frame's, refined on index stars.
+
+        A shift is tried first (a drifting field); when it fails, any rotation and a mirror (a
+        meridian flip, an alt-azimuth mount's field rotation).
+        """
         ref = self.reference
         if ref is None:
             return None, "no reference frame yet"
         height, width = stars.shape
-        match = match_points(
-            stars.xy[:150], ref.stars.xy[:150], max_shift=0.75 * max(height, width), radius=3.0
-        )
-        if match is None or len(match) < MIN_MATCHES:
-            return None, "matching to the reference frame failed"
+        src, dst = stars.xy[:150], ref.stars.xy[:150]
+        why = "matching to the reference frame failed"
+        for attempt in ("shift", "any orientation"):  # a chance match of a shift can fail the checks
+            if attempt == "shift":
+                match = match_points(src, dst, max_shift=0.75 * max(height, width), radius=3.0)
+            else:
+                match = match_points_any_orientation(src, dst, radius=3.0)
+            if match is None or len(match) < MIN_MATCHES:
+                continue
+            refined, why = self._from_match(stars, match, ref)
+            if refined is not None:
+                return refined, ""
+        return None, why
+
+    def _from_match(
+        self, stars: StarList, match: PointMatch, ref: _Reference
+    ) -> tuple[RefinedWcs | None, str]:
+        """The frame's WCS from its stars matched to the reference's, refined and checked.
+
+        The reference's SIP distortion is kept: the optics' distortion stays in the detector's
+        axes whichever way the camera looks. A frame turned by more than ``MAX_SIP_TURN_DEG`` or
+        mirrored may instead hold pixels turned in software (a capture program flipping the image
+        after a meridian flip turns the distortion with it), so it also fits a SIP of its own and
+        keeps the one with the smaller residuals.
+        """
         scale = np.sqrt(abs(np.linalg.det(match.matrix[:, :2])))
         if not 0.95 < scale < 1.05:
             return None, f"reference match implies a scale change of {scale:.3f}"
+        turned = (
+            np.linalg.det(match.matrix[:, :2]) < 0 or abs(turn_angle_deg(match.matrix)) > MAX_SIP_TURN_DEG
+        )
         ref_xy = ref.stars.xy[:150][match.dst_index]
         sky = ref.wcs.all_pix2world(ref_xy, 0)
         frame_xy = stars.xy[:150][match.src_index]
-        guess = fit_wcs(
-            frame_xy[:, 0], frame_xy[:, 1], sky[:, 0], sky[:, 1], shape=stars.shape, fixed_sip=ref.sip
-        )
-        refined = self._refine(guess, stars, fixed_sip=ref.sip)
-        if refined is None:
-            return None, "too few index stars matched after reference matching"
-        problem = self._acceptable(refined.quality)
-        return (None, problem) if problem else (refined, "")
+        why = "too few index stars matched after reference matching"
+        best: RefinedWcs | None = None
+        for sip in (ref.sip, None) if turned and ref.sip is not None else (ref.sip,):
+            guess = fit_wcs(
+                frame_xy[:, 0], frame_xy[:, 1], sky[:, 0], sky[:, 1], shape=stars.shape, fixed_sip=sip
+            )
+            refined = self._refine(guess, stars, fixed_sip=sip)
+            if refined is None:
+                continue
+            problem = self._acceptable(refined.quality)
+            if problem:
+                why = problem
+            elif best is None or refined.quality.rms_arcsec < best.quality.rms_arcsec:
+                best = refined
+        return (best, "") if best is not None else (None, why)
 
     def try_solve_field(self, header: fits.Header, stars: StarList) -> tuple[RefinedWcs | None, str]:
         """A full solve of the star list with solve-field, refined with SIP on the index stars."""

@@ -42,6 +42,8 @@ def _options(
     fwhm: float,
     pixel_scale: float,
     cosmic_rate: float,
+    field_rotation: float,
+    flip_at: int | None,
     transit: bool,
     variable: bool,
     moving: bool,
@@ -93,7 +95,15 @@ def _options(
             flat_kind="dome" if dome_flats else "twilight",
         ),
         site=site,
-        sky=replace(base.sky, psf=psf, fwhm=fwhm, pixel_scale=pixel_scale, cosmic_rate=cosmic_rate),  # type: ignore[arg-type]
+        sky=replace(
+            base.sky,
+            psf=psf,  # type: ignore[arg-type]
+            fwhm=fwhm,
+            pixel_scale=pixel_scale,
+            cosmic_rate=cosmic_rate,
+            field_rotation=field_rotation,
+            flip_at=flip_at,
+        ),
         transit=replace(base.transit, enabled=transit),
         variable_comparison=variable,
         moving_object=moving,
@@ -128,6 +138,12 @@ def simulate(
     fwhm: float = typer.Option(3.5, help="Median seeing at zenith, arcsec"),
     pixel_scale: float = typer.Option(1.5, help="Unbinned pixel scale, arcsec/px"),
     cosmic_rate: float = typer.Option(2.0, help="Cosmic rays per cm^2 per minute"),
+    field_rotation: float = typer.Option(
+        0.0, help="Field rotation on the detector, degrees per hour (an alt-azimuth mount)"
+    ),
+    flip_at: int | None = typer.Option(
+        None, help="Meridian flip before this light (0-based): field turned 180 degrees, PIERSIDE written"
+    ),
     transit: bool = typer.Option(True, "--transit/--no-transit", help="Inject the transit"),
     variable: bool = typer.Option(False, "--variable", help="Make one comparison star variable"),
     moving: bool = typer.Option(False, "--moving", help="Add a moving object"),
@@ -163,6 +179,8 @@ def simulate(
         fwhm=fwhm,
         pixel_scale=pixel_scale,
         cosmic_rate=cosmic_rate,
+        field_rotation=field_rotation,
+        flip_at=flip_at,
         transit=transit,
         variable=variable,
         moving=moving,

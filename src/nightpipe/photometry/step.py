@@ -31,6 +31,7 @@ from nightpipe.errors import PhotometryError
 from nightpipe.frames.detector import log_warnings, resolve_detector
 from nightpipe.frames.fitsio import open_fits, read_image
 from nightpipe.frames.headers import header_cards
+from nightpipe.frames.headers.pointing import pier_side
 from nightpipe.photometry.measure import CameraParams, FrameMeasurement, measure_frame
 from nightpipe.photometry.table import build_source_table, source_table_name, write_source_table
 from nightpipe.pipeline.framestep import FrameTask, StepRecord, run_frame_step
@@ -182,6 +183,9 @@ def frame_meta(
     if from_header is None and airmass is None and frame is not None:
         airmass = frame_airmasses(settings, [frame]).get(frame.id)
     meta["airmass"] = from_header if from_header is not None else airmass
+    side = pier_side(header)
+    if side is not None:  # a German equatorial mount's side: it changes at a meridian flip
+        meta["pier_side"] = side
     return meta
 
 

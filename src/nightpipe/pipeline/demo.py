@@ -58,12 +58,20 @@ def _field_stars(options: SimOptions, index_dirs: tuple[Path, ...], seed: int) -
 
 
 def demo_options(
-    index_dirs: tuple[Path, ...], *, seed: int = 2017, size: int = 1024, n_lights: int = 60
+    index_dirs: tuple[Path, ...],
+    *,
+    seed: int = 2017,
+    size: int = 1024,
+    n_lights: int = 60,
+    field_rotation: float = 0.0,
+    flip_at: int | None = None,
 ) -> SimOptions:
     """Simulation options of the demo night (1024x1024, 60 lights, transit, MaxIm DL headers).
 
     A smaller ``size`` keeps the field at about 25' (the pixel scale grows) so that the
-    Tycho-2 index files still solve it.
+    Tycho-2 index files still solve it. ``field_rotation`` (degrees per hour) and ``flip_at``
+    (a meridian flip before that light) give the same night seen by an alt-azimuth mount or a
+    German equatorial one that flips (:class:`nightpipe.simulate.SkyOptions`).
     """
     options = SimOptions(seed=seed, dialect="maxim", target_mag=11.0)
     scale = options.sky.pixel_scale * 1024 / size
@@ -71,7 +79,13 @@ def demo_options(
         options,
         site=replace(options.site, ra=DEMO_RA, dec=DEMO_DEC, object_name="DEMO-1", n_lights=n_lights),
         camera=replace(options.camera, size=size),
-        sky=replace(options.sky, pixel_scale=scale, fwhm=3.2 * scale),  # 3.2 px seeing
+        sky=replace(
+            options.sky,
+            pixel_scale=scale,
+            fwhm=3.2 * scale,  # 3.2 px seeing
+            field_rotation=field_rotation,
+            flip_at=flip_at,
+        ),
     )
     stars = _field_stars(options, index_dirs, seed)
     return replace(options, stars=stars) if stars is not None else options
@@ -119,9 +133,16 @@ def _settings_toml(outdir: Path, truth: dict[str, object]) -> str:
 
 
 def prepare_demo(
-    outdir: Path, *, progress: Progress | None = None, size: int = 1024, n_lights: int = 60
+    outdir: Path,
+    *,
+    progress: Progress | None = None,
+    size: int = 1024,
+    n_lights: int = 60,
+    field_rotation: float = 0.0,
+    flip_at: int | None = None,
 ) -> tuple[Settings, Path]:
-    """Simulate the demo night into ``outdir/raw`` (once) and write ``outdir/nightpipe.toml``."""
+    """Simulate the demo night into ``outdir/raw`` (once) and write ``outdir/nightpipe.toml``
+    (``field_rotation``, ``flip_at``: see :func:`demo_options`)."""
     from nightpipe.simulate.night import simulate_night
 
     outdir = outdir.resolve()
@@ -130,7 +151,13 @@ def prepare_demo(
     config = outdir / "nightpipe.toml"
     base = load_settings(config if config.is_file() else None, environ={})
     if not truth_path.is_file():
-        options = demo_options(base.astrometry.index_dirs, size=size, n_lights=n_lights)
+        options = demo_options(
+            base.astrometry.index_dirs,
+            size=size,
+            n_lights=n_lights,
+            field_rotation=field_rotation,
+            flip_at=flip_at,
+        )
         simulate_night(raw, options, progress=progress)
     truth = json.loads(truth_path.read_text())
     if not config.is_file():

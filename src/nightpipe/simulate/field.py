@@ -31,8 +31,16 @@ class StarField:
 
 
 def field_margin(options: SimOptions) -> float:
-    """Pixels around the frame where stars are kept, so that drift and jitter bring none from nowhere."""
-    return float(np.hypot(*options.sky.drift) + 5 * options.sky.jitter + 20)
+    """Pixels around the frame where stars are kept, so that drift and jitter bring none from
+    nowhere; a field that turns brings in the corners of the circle around the frame, a flip
+    the mount's re-pointing."""
+    sky = options.sky
+    margin = float(np.hypot(*sky.drift) + 5 * sky.jitter + 20)
+    if sky.flip_at is not None:
+        margin += float(np.hypot(*sky.flip_shift))
+    if sky.field_rotation != 0.0:
+        margin += (np.sqrt(2.0) - 1.0) / 2.0 * options.camera.size
+    return margin
 
 
 def _pick_target(x: np.ndarray, y: np.ndarray, mag: np.ndarray, shape: tuple[int, int], want: float) -> int:

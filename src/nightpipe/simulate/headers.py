@@ -91,6 +91,7 @@ class FrameMeta:
     gain_setting: int = 139
     offset_setting: int = 21
     header_egain: bool = True
+    pier_side: str | None = None  # a German equatorial mount's side ('EAST'/'WEST'), when simulated
 
 
 def _sexa(value: float, unit: u.UnitBase, sign: bool, precision: int) -> str:
@@ -122,6 +123,8 @@ def _offset_suffix(offset_hours: float) -> str:
 
 
 def _common_geometry(h: CardList, m: FrameMeta) -> None:
+    if m.pier_side is not None:  # as ASCOM mount drivers give it to every acquisition program
+        h["PIERSIDE"] = (m.pier_side, "Side of pier (German equatorial mount)")
     if m.overscan > 0:
         h["BIASSEC"] = (
             f"[{m.data_width + 1}:{m.data_width + m.overscan},1:{m.height}]",

@@ -8,18 +8,15 @@ the number of frames of one kind does not change the others.
 from __future__ import annotations
 
 import logging
-import re
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy import units as u
-from astropy.time import Time
 
 from nightpipe.errors import ConfigError, NightpipeError
-from nightpipe.frames.fitsio import atomic_open
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.simulate.camera import Exposure, dark_scale, expose_and_read
 from nightpipe.simulate.cosmics import cosmic_tracks, expected_hits
@@ -30,9 +27,11 @@ from nightpipe.simulate.flats import gradient_map
 from nightpipe.simulate.headers import FrameMeta, header_cards
 from nightpipe.simulate.noise import ccd_noise, total_noise
 from nightpipe.simulate.options import SimOptions
+from nightpipe.simulate.plan import PlannedFrame, plan_frames, write_junk
 from nightpipe.simulate.psf import enclosed_fraction, render_stars_compiled
 from nightpipe.simulate.series import LightSeries, build_series
 from nightpipe.simulate.truth import TRUTH_VERSION, Truth, to_jsonable, write_json
+from nightpipe.simulate.turns import frame_positions, turned_wcs
 
 logger = logging.getLogger(__name__)
 
@@ -43,77 +42,8 @@ NOISE_APERTURE_FWHM = 1.5
 _STREAMS = {"setup": 0, "series": 1, "bias": 2, "dark": 3, "flat": 4, "light": 5}
 
 
-@dataclass(frozen=True)
-class PlannedFrame:
-    """One file to write: its kind, name, start time, exposure and filter."""
-
-    kind: str
-    name: str
-    start: Time
-    exptime: float
-    filter: str | None
-    index: int
-
-
 def _rng(seed: int, kind: str, index: int = 0) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, _STREAMS[kind], index]))
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_") or "object"
-
-
-def _seconds(exptime: float) -> str:
-    """``060`` for 60 s, ``2p5`` for 2.5 s (file names)."""
-    return f"{exptime:03.0f}" if float(exptime).is_integer() else f"{exptime:g}".replace(".", "p")
-
-
-def plan_frames(options: SimOptions, light_starts: Time) -> list[PlannedFrame]:
-    """The files of the night in time order: evening flats, lights, then biases and darks.
-
-    Dome flats are taken after the lights instead of at twilight.
-    """
-    cal, site = options.calibration, options.site
-    start = Time(site.start_utc, scale="utc")
-    plan: list[PlannedFrame] = []
-    flats: list[PlannedFrame] = []
-    t = start - (40 * u.min if cal.flat_kind == "twilight" else 0 * u.s)
-    if cal.flat_kind == "dome":
-        t = start + (site.n_lights * site.cadence + 600) * u.s
-    for name in cal.flat_filters:
-        for i in range(cal.n_flat):
-            flats.append(
-                PlannedFrame(
-                    "flat", f"flat_{_safe(name)}_{i + 1:03d}.fits", t, cal.flat_exptime, name, len(flats)
-                )
-            )
-            t = t + (cal.flat_exptime + 15) * u.s
-    lights = [
-        PlannedFrame(
-            "light",
-            f"{_safe(site.object_name)}_{_safe(site.filter)}_{i + 1:04d}.fits",
-            light_starts[i],
-            site.exptime,
-            site.filter,
-            i,
-        )
-        for i in range(site.n_lights)
-    ]
-    t = start + (site.n_lights * site.cadence + (1800 if cal.flat_kind == "dome" else 300)) * u.s
-    for i in range(cal.n_bias):
-        plan.append(PlannedFrame("bias", f"bias_{i + 1:03d}.fits", t, 0.0, None, i))
-        t = t + 5 * u.s
-    darks = 0
-    for exptime in cal.dark_exptimes:
-        for i in range(cal.n_dark):
-            plan.append(
-                PlannedFrame(
-                    "dark", f"dark_{_seconds(exptime)}s_{i + 1:03d}.fits", t, float(exptime), None, darks
-                )
-            )
-            darks += 1
-            t = t + (exptime + 5) * u.s
-    return sorted([*flats, *lights, *plan], key=lambda f: f.start.jd)
 
 
 class _Night:
@@ -163,14 +93,22 @@ class _Night:
     def _star_light(self, i: int) -> tuple[np.ndarray, float]:
         """Stars (and the moving object) of light ``i`` in electrons, and its sky per pixel."""
         s, sky = self.series, self.options.sky
-        x = self.field.x + s.dx[i]
-        y = self.field.y + s.dy[i]
+        x, y = frame_positions(self.field.x, self.field.y, s.dx[i], s.dy[i], s.rotation_deg[i], self.shape[1])
         flux = s.star_e[i]
         if s.moving_x.size:
-            x, y = np.append(x, s.moving_x[i]), np.append(y, s.moving_y[i])
+            mx, my = self._moving_position(i)
+            x, y = np.append(x, mx), np.append(y, my)
             flux = np.append(flux, s.moving_e[i])
         stars = render_stars_compiled(self.shape, x, y, flux, float(s.fwhm_px[i]), sky.psf, sky.moffat_beta)
         return stars, float(s.sky_e[i])
+
+    def _moving_position(self, i: int) -> tuple[float, float]:
+        """The moving object in light ``i`` (its path already holds the pointing offset)."""
+        s = self.series
+        mx, my = frame_positions(
+            s.moving_x[i : i + 1], s.moving_y[i : i + 1], 0.0, 0.0, s.rotation_deg[i], self.shape[1]
+        )
+        return float(mx[0]), float(my[0])
 
     def exposure(
         self, frame: PlannedFrame, rng: np.random.Generator, temperature: float
@@ -245,15 +183,15 @@ class _Night:
             gain_setting=cam.gain_setting,
             offset_setting=cam.offset_setting,
             header_egain=cam.header_egain,
+            pier_side=self.series.pier_side[i] if is_light and self.series.pier_side else None,
         )
 
     def header(self, frame: PlannedFrame, temperature: float) -> list[Card]:
         """The frame's header cards in the chosen dialect, plus the true WCS when asked for."""
         cards = header_cards(self.options.dialect, self.meta(frame, temperature))
         if frame.kind == "light" and self.options.write_wcs:
-            wcs = self.field.wcs.deepcopy()
-            offset = np.array([self.series.dx[frame.index], self.series.dy[frame.index]])
-            wcs.wcs.crpix = wcs.wcs.crpix + offset
+            s, i = self.series, frame.index
+            wcs = turned_wcs(self.field.wcs, s.dx[i], s.dy[i], s.rotation_deg[i], self.shape[1])
             cards.extend((c.keyword, c.value, c.comment) for c in wcs.to_header().cards)
         return cards
 
@@ -327,6 +265,7 @@ class _Night:
             "sky_adu": float(s.sky_e[i] / cam.gain),
             "dx": float(s.dx[i]),
             "dy": float(s.dy[i]),
+            "rotation_deg": float(s.rotation_deg[i]),
             "target_rel_flux": float(s.target_rel[i]),
             "target_flux_e": target_e,
             "variable_rel_flux": float(s.variable_rel[i]),
@@ -338,10 +277,13 @@ class _Night:
                 "total": float(total_noise(np.array([ccd]), np.array([scint]))[0]),
             },
         }
+        if s.pier_side:
+            entry["pier_side"] = s.pier_side[i]
         if s.moving_x.size:
+            mx, my = self._moving_position(i)
             entry["moving"] = {
-                "x": float(s.moving_x[i]),
-                "y": float(s.moving_y[i]),
+                "x": mx,
+                "y": my,
                 "flux_e": float(s.moving_e[i]),
             }
         return entry
@@ -493,28 +435,6 @@ def simulate_night(
             path=exc.filename or outdir,
             hint="check the folder's permissions and free space",
         ) from None
-
-
-def write_junk(outdir: Path, plan: list[PlannedFrame]) -> list[dict[str, str]]:
-    """Write files a pipeline must survive; return what each one is."""
-    junk: list[dict[str, str]] = []
-    lights = [f for f in plan if f.kind == "light"]
-    if lights:
-        source = (outdir / lights[-1].name).read_bytes()
-        name = f"{Path(lights[-1].name).stem} copy (truncated).fits"
-        with atomic_open(outdir / name, "wb") as handle:
-            handle.write(source[: len(source) // 2])
-        junk.append({"file": name, "problem": "truncated FITS (half of a light frame)"})
-    with atomic_open(outdir / "empty.fits", "wb") as handle:
-        handle.write(b"")
-    junk.append({"file": "empty.fits", "problem": "empty file"})
-    with atomic_open(outdir / "focus notes.fits", "w", encoding="utf-8") as handle:
-        handle.write("focuser at 16473, seeing poor before 22h\n")
-    junk.append({"file": "focus notes.fits", "problem": "text file with a FITS suffix"})
-    with atomic_open(outdir / "acquisition.log", "w", encoding="utf-8") as handle:
-        handle.write("sequence started\n")
-    junk.append({"file": "acquisition.log", "problem": "not a FITS name"})
-    return junk
 
 
 def _write_night(

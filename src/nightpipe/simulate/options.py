@@ -219,6 +219,15 @@ class SkyOptions:
         Pointing drift over the whole series (x, y), binned pixels.
     jitter
         RMS of the frame-to-frame pointing jitter, binned pixels.
+    field_rotation
+        Turn of the field on the detector, degrees per hour, about the frame centre (an
+        alt-azimuth mount or a smart telescope without a field derotator; 0: none).
+    flip_at
+        Index of the first light after a meridian flip (``None``: no flip): from it on the field
+        is turned by 180 degrees about the frame centre and shifted by ``flip_shift``, and every
+        light's header says ``PIERSIDE`` ('EAST' before, 'WEST' from it).
+    flip_shift
+        Pointing error of the mount after the flip (x, y), binned pixels.
     cosmic_rate
         Cosmic rays per cm^2 per minute (0: none).
     """
@@ -235,6 +244,9 @@ class SkyOptions:
     moffat_beta: float = 3.0
     drift: tuple[float, float] = (18.0, -7.0)
     jitter: float = 1.5
+    field_rotation: float = 0.0
+    flip_at: int | None = None
+    flip_shift: tuple[float, float] = (14.0, -9.0)
     cosmic_rate: float = 2.0
 
 
@@ -366,6 +378,8 @@ class SimOptions:
             problems.append("site.exptime must be > 0 and site.cadence >= site.exptime")
         if self.sky.fwhm <= 0 or self.sky.pixel_scale <= 0:
             problems.append("sky.fwhm and sky.pixel_scale must be > 0")
+        if self.sky.flip_at is not None and not 0 <= self.sky.flip_at < max(self.site.n_lights, 1):
+            problems.append(f"sky.flip_at {self.sky.flip_at} is not the index of a light (0..n_lights-1)")
         if problems:
             raise ConfigError("bad simulation options: " + "; ".join(problems))
 

@@ -23,6 +23,7 @@ from nightpipe.simulate.observing import (
 from nightpipe.simulate.options import SimOptions
 from nightpipe.simulate.stars import electrons_per_second
 from nightpipe.simulate.transit import sinusoid, transit_flux
+from nightpipe.simulate.turns import field_turns
 
 MIN_ALTITUDE = 10.0
 """Lowest altitude (degrees) of the pointing accepted during the light series."""
@@ -45,7 +46,13 @@ class LightSeries:
     sky_e
         Sky per pixel per exposure, electrons (before the flat).
     dx, dy
-        Pointing offset (drift plus jitter), pixels.
+        Pointing offset (drift, jitter and the re-pointing after a meridian flip), pixels.
+    rotation_deg
+        Turn of the field on the detector about the frame centre, degrees (the field rotation
+        of an alt-azimuth mount, plus 180 after a meridian flip); see
+        :func:`nightpipe.simulate.turns.frame_positions`.
+    pier_side
+        Per light, 'EAST' or 'WEST' when a meridian flip is simulated, else empty.
     target_rel
         Noiseless relative flux of the target (transit only, no extinction).
     variable_rel
@@ -70,6 +77,8 @@ class LightSeries:
     sky_e: np.ndarray
     dx: np.ndarray
     dy: np.ndarray
+    rotation_deg: np.ndarray
+    pier_side: tuple[str, ...]
     target_rel: np.ndarray
     variable_rel: np.ndarray
     star_e: np.ndarray
@@ -109,6 +118,8 @@ def build_series(options: SimOptions, field: StarField, rng: np.random.Generator
     ramp = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(n)
     dx = sky.drift[0] * ramp + sky.jitter * rng.standard_normal(n)
     dy = sky.drift[1] * ramp + sky.jitter * rng.standard_normal(n)
+    rotation, pier_side, repoint = field_turns(options, mids)
+    dx, dy = dx + repoint[:, 0], dy + repoint[:, 1]
     t0 = float(np.mean(bjd[[0, -1]]) if n else 0.0) + tr.t0_offset / 24.0
     if tr.enabled and n:
         target_rel = transit_flux(
@@ -157,6 +168,8 @@ def build_series(options: SimOptions, field: StarField, rng: np.random.Generator
         sky_e=sky_e,
         dx=dx,
         dy=dy,
+        rotation_deg=rotation,
+        pier_side=pier_side,
         target_rel=target_rel,
         variable_rel=variable_rel,
         star_e=star_e,

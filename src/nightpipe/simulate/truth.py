@@ -105,10 +105,15 @@ class Truth:
         return [f for f in self.frames if f["kind"] == kind]
 
     def star_positions(self, frame: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """0-based pixel positions of every star in a light frame (reference position + offset)."""
-        x = np.asarray(self.field["stars"]["x"], dtype=float) + float(frame["dx"])
-        y = np.asarray(self.field["stars"]["y"], dtype=float) + float(frame["dy"])
-        return x, y
+        """0-based pixel positions of every star in a light frame (reference position + offset,
+        turned by the frame's field rotation about the frame centre)."""
+        from nightpipe.simulate.turns import frame_positions
+
+        x = np.asarray(self.field["stars"]["x"], dtype=float)
+        y = np.asarray(self.field["stars"]["y"], dtype=float)
+        angle = float(frame.get("rotation_deg", 0.0))
+        size = int(self.camera["data_width"])
+        return frame_positions(x, y, float(frame["dx"]), float(frame["dy"]), angle, size)
 
     def save(self, path: Path) -> Path:
         """Write ``truth.json`` atomically."""

@@ -31,6 +31,7 @@ from nightpipe.timeseries.differential import (
     relative_flux,
     running_median_outliers,
 )
+from nightpipe.timeseries.flips import find_flip
 from nightpipe.timeseries.lightcurve import LightCurve
 from nightpipe.timeseries.star_identity import StarMatrix, crossmatch, pixel_scale_arcsec
 from nightpipe.timeseries.transit import TransitPriors
@@ -84,15 +85,6 @@ def _meta_vector(tables: Sequence[Table], key: str) -> FloatArray:
 
 
 MIN_COMPARISONS = 3
-
-
-def meridian_flip_index(orientation: NDArray[np.int8]) -> int | None:
-    """Index of the first frame whose field orientation differs from the first known one."""
-    known = np.flatnonzero(orientation != 0)
-    if known.size == 0:
-        return None
-    changed = known[orientation[known] != orientation[known[0]]]
-    return int(changed[0]) if changed.size else None
 
 
 def _fwhm_factor(meta: Any, index: int) -> float | None:
@@ -183,6 +175,7 @@ class _Photometry:
     radii: tuple[float, ...]
     shape: tuple[int, int] | None
     fwhm: float
+    ref_xy: FloatArray  # S x 2, the stars in the reference frame
 
 
 def _gather(tables: Sequence[Table], matrix: StarMatrix) -> _Photometry:
@@ -199,9 +192,9 @@ def _gather(tables: Sequence[Table], matrix: StarMatrix) -> _Photometry:
     radii = tuple(float(r) for r in ref.meta.get("aper_radii_px", range(flux.shape[2])))
     shape = (int(ref.meta["naxis2"]), int(ref.meta["naxis1"])) if "naxis1" in ref.meta else None
     fwhm = float(np.nanmedian(_meta_vector(tables, "fwhm_px")))
-    return _Photometry(
-        flux, err, flags, matrix.gather(tables, "x"), matrix.gather(tables, "y"), radii, shape, fwhm
-    )
+    x, y = matrix.gather(tables, "x"), matrix.gather(tables, "y")
+    ref_xy = np.column_stack([matrix.ref_x, matrix.ref_y])
+    return _Photometry(flux, err, flags, x, y, radii, shape, fwhm, ref_xy)
 
 
 def _comparisons(
@@ -223,6 +216,7 @@ def _comparisons(
             x=phot.x,
             y=phot.y,
             shape=phot.shape,
+            positions=phot.ref_xy,
             fwhm=phot.fwhm if math.isfinite(phot.fwhm) else 3.0,
             vetoed=where.vetoed,
             veto_labels=where.veto_labels,
@@ -260,6 +254,23 @@ def _aux_vectors(
         "exptime": _meta_vector(tables, "exptime"),
     }
     return {k: v for k, v in aux.items() if np.all(np.isfinite(v[keep]))}
+
+
+def _flip_meta(tables: Sequence[Table], matrix: StarMatrix, keep: NDArray[np.bool_]) -> dict[str, Any]:
+    """The meridian flip for the light curve's meta: ``flip_index`` (in the kept frames; None
+    without a flip or without kept frames on both sides), ``flip_turn_deg``, ``flip_source``."""
+    sides = [str(t.meta["pier_side"]) if t.meta.get("pier_side") else None for t in tables]
+    flip = find_flip(matrix.rotation_deg(), sides)
+    index = None if flip is None else int(keep[: flip.index].sum())
+    if flip is None or index is None or not 0 < index < int(keep.sum()):
+        return {"flip_index": None}
+    log.info(
+        "meridian flip before frame %s (from %s): the field turned by %.1f degrees",
+        tables[flip.index].meta.get("frame", flip.index),
+        flip.source,
+        flip.turn_deg,
+    )
+    return {"flip_index": index, "flip_turn_deg": flip.turn_deg, "flip_source": flip.source}
 
 
 def _usable_frames(
@@ -361,7 +372,7 @@ def build_lightcurve(
             "n_outliers": int(outlier.sum()),
             "frames": frames,
             "naxis2": shape[0] if shape else None,
-            "flip_index": meridian_flip_index(matrix.orientation(tables)[keep]),
+            **_flip_meta(tables, matrix, keep),
         },
     ).select(keep)
     lc = lc.with_meta(frames=[f for f, k in zip(frames, keep, strict=True) if k])

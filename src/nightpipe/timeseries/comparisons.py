@@ -3,7 +3,8 @@
 Every star other than the target is a candidate. Hard rules reject, each with a reason shown to
 the user: present in fewer than ``min_presence`` of the frames; saturated or non-linear in more
 than 2 % of them; on bad pixels, at the edge, or blended in more than 10 %; closer than
-``edge_margin`` pixels to the edge; a neighbour within 2.5 FWHM; more than 2.5 mag brighter or
+``edge_margin`` pixels to the edge; a neighbour within 2.5 FWHM (in one frame's positions, so
+that the rule holds when the field turns); more than 2.5 mag brighter or
 fainter than the target; a known variable (VSX veto); and, iteratively, a relative scatter against
 the ensemble of the other candidates above ``variability_sigma`` times the median scatter
 (against the median of the others, rejecting the worst star each round).
@@ -148,6 +149,7 @@ def choose_comparisons(
     x: FloatArray | None = None,
     y: FloatArray | None = None,
     shape: tuple[int, int] | None = None,
+    positions: FloatArray | None = None,
     fwhm: float = 3.0,
     colour: FloatArray | None = None,
     vetoed: NDArray[np.bool_] | None = None,
@@ -170,6 +172,10 @@ def choose_comparisons(
         F x S source flags and pixel positions (optional; the related rules are skipped without).
     shape
         Image shape (ny, nx) for the edge rule.
+    positions
+        S x 2 positions of the stars in one frame (the reference frame) for the neighbour rule:
+        distances there hold in every frame however the field turns. Default: the median of
+        ``x``, ``y`` over the frames, which holds only for a field that drifts without turning.
     fwhm
         Typical FWHM in pixels (isolation rule).
     colour, vetoed, veto_labels
@@ -186,7 +192,7 @@ def choose_comparisons(
     F, S = flux.shape
     target_flux = float(np.nanmedian(flux[:, target]))
     dm = -2.5 * np.log10(np.clip(np.nanmedian(flux, axis=0), 1e-30, None) / max(target_flux, 1e-30))
-    nearest = _nearest_neighbour(x, y, S)
+    nearest = _nearest_neighbour(positions, x, y, S)
     reasons = _rule_reasons(
         flux, target, dm, nearest, flags, x, y, shape, fwhm, vetoed, edge_margin, min_presence
     )
@@ -239,12 +245,17 @@ def choose_comparisons(
     return ComparisonChoice(np.asarray(chosen, dtype=np.int64), weights, tuple(candidates), loo, is_manual)
 
 
-def _nearest_neighbour(x: FloatArray | None, y: FloatArray | None, n_stars: int) -> FloatArray:
+def _nearest_neighbour(
+    positions: FloatArray | None, x: FloatArray | None, y: FloatArray | None, n_stars: int
+) -> FloatArray:
     """Each star's distance (px) to its nearest matched neighbour (inf without positions)."""
     nearest = np.full(n_stars, np.inf)
-    if x is None or y is None:
+    if positions is not None:
+        pos = np.asarray(positions, dtype=np.float64)
+    elif x is not None and y is not None:
+        pos = np.column_stack([np.nanmedian(x, axis=0), np.nanmedian(y, axis=0)])
+    else:
         return nearest
-    pos = np.column_stack([np.nanmedian(x, axis=0), np.nanmedian(y, axis=0)])
     dist = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
     np.fill_diagonal(dist, np.inf)
     return np.asarray(np.nan_to_num(dist, nan=np.inf).min(axis=1))

@@ -56,28 +56,57 @@ def find_meridian_flip(x: FloatArray, y: FloatArray, *, min_jump_px: float = 20.
     return int(big[0] + 1)
 
 
+def shifts_across_flip(
+    x: FloatArray, y: FloatArray, index: int, turn_deg: float
+) -> tuple[FloatArray, FloatArray]:
+    """The target's pixel position as shift vectors across a meridian flip at ``index``.
+
+    Each side is centred on its own median and the side after the flip is turned back by the
+    field's turn across it (``turn_deg``, about 180), so that the drift reads the same way on
+    both sides (the stars keep their place on the sky; under a vignetting symmetric about the
+    centre, the flux changes the same way with it) and the jump at the flip is left to the
+    ``flip`` step. Without this, the 180-degree jump of the position is fitted as a drift.
+    """
+    xs = np.array(x, dtype=np.float64)
+    ys = np.array(y, dtype=np.float64)
+    for side in (slice(None, index), slice(index, None)):
+        xs[side] -= np.median(xs[side])
+        ys[side] -= np.median(ys[side])
+    c, s = math.cos(math.radians(turn_deg)), math.sin(math.radians(turn_deg))
+    after_x, after_y = xs[index:].copy(), ys[index:].copy()
+    xs[index:] = c * after_x - s * after_y
+    ys[index:] = s * after_x + c * after_y
+    return xs, ys
+
+
 def detrend_vectors(lc: LightCurve, names: Sequence[str]) -> dict[str, FloatArray]:
     """The standardised candidate vectors of ``lc`` among ``names``.
 
     ``airmass``, ``fwhm`` and ``sky`` come from ``lc.aux``; ``xshift``/``yshift`` from the target
-    centroid ``x``/``y``; ``time`` and ``time2`` are first and second order in time (``time``
-    implies ``time2`` is also a candidate); ``flip`` is a step at the meridian flip (from
-    ``lc.meta["flip_index"]`` or a jump of the centroid). Vectors that are missing, constant or
-    not finite are left out (and logged).
+    centroid ``x``/``y`` (across a meridian flip whose turn the light curve knows,
+    ``lc.meta["flip_turn_deg"]``, by :func:`shifts_across_flip`); ``time`` and ``time2`` are
+    first and second order in time (``time`` implies ``time2`` is also a candidate); ``flip`` is
+    a step at the meridian flip (from ``lc.meta["flip_index"]`` or a jump of the centroid).
+    Vectors that are missing, constant or not finite are left out (and logged).
     """
     out: dict[str, FloatArray] = {}
     wanted = list(names)
     if "time" in wanted and "time2" not in wanted:
         wanted.append("time2")
     t = lc.time - lc.time.mean() if len(lc) else lc.time
+    shifts: tuple[FloatArray | None, FloatArray | None] = (lc.aux.get("x"), lc.aux.get("y"))
+    flip_at, turn = lc.meta.get("flip_index"), lc.meta.get("flip_turn_deg")
+    inside = flip_at is not None and 0 < int(flip_at) < len(lc)
+    if inside and turn is not None and "x" in lc.aux and "y" in lc.aux:
+        shifts = shifts_across_flip(lc.aux["x"], lc.aux["y"], int(flip_at or 0), float(turn))
     for name in wanted:
         raw: FloatArray | None = None
         if name in ("airmass", "fwhm", "sky"):
             raw = lc.aux.get(name)
         elif name == "xshift":
-            raw = lc.aux.get("x")
+            raw = shifts[0]
         elif name == "yshift":
-            raw = lc.aux.get("y")
+            raw = shifts[1]
         elif name == "time":
             raw = t
         elif name == "time2":

@@ -134,6 +134,7 @@ def simulate_source_tables(
     with_wcs: bool = True,
     flip_at: int | None = None,
     flip_offset: float = 0.01,
+    rotation_deg: float = 0.0,
     seed: int = 3,
 ) -> tuple[list[Table], StarField]:
     """Per-frame source tables of a synthetic night (columns and meta of ``docs/formats.md``).
@@ -145,7 +146,9 @@ def simulate_source_tables(
     photon + sky noise in each aperture (so the middle aperture is best for faint stars).
     Rows are shuffled in every frame and the pointing drifts by ``drift_px`` in x. With
     ``flip_at``, frames from that index on are rotated by 180 degrees (a meridian flip) and the
-    target's flux changes by ``flip_offset`` (other pixels, other flat-field errors).
+    target's flux changes by ``flip_offset`` (other pixels, other flat-field errors). With
+    ``rotation_deg``, the field turns steadily by that much over the night about the chip's centre
+    (an alt-azimuth mount's field rotation), the angle growing from 0 in the first frame.
     """
     from nightpipe.frames.flags import PixelFlag
 
@@ -175,6 +178,11 @@ def simulate_source_tables(
             total[field_.variable] *= 1.0 + 0.03 * math.sin(2 * math.pi * i / (n_frames / 2.0))
         x = field_.x0 + drift[i] - drift_px / 2 + rng.normal(0, 0.05, n_stars)
         y = field_.y0 + rng.normal(0, 0.05, n_stars)
+        if rotation_deg:
+            angle = math.radians(rotation_deg * i / max(n_frames - 1, 1))
+            dx, dy = x - 324.5, y - 249.5
+            x = 324.5 + math.cos(angle) * dx - math.sin(angle) * dy
+            y = 249.5 + math.sin(angle) * dx + math.cos(angle) * dy
         if flip_at is not None and i >= flip_at:
             x, y = 649.0 - x, 499.0 - y
             total[field_.target] *= 1.0 + flip_offset

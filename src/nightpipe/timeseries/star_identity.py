@@ -1,11 +1,13 @@
 """Identify the same stars across the frames of a night from their per-frame source tables.
 
 Stars are matched by sky coordinates when a frame has a WCS (``ra``/``dec`` finite), within a
-radius of 1.5 pixels (the pixel scale is measured from the reference table itself); frames
-without a WCS fall back to pixels: the translation to the reference frame is found by voting
-over the offsets between bright stars (robust to drifts of hundreds of pixels), then stars are
-paired by nearest neighbour within 3 pixels. A pixel match cannot follow a meridian flip (a 180
-degree rotation); those frames need a WCS.
+radius of 1.5 pixels (the pixel scale is measured from the reference table itself), so that
+they are followed through a meridian flip or a field rotation. Frames without a WCS fall back to
+pixels: the translation to the reference frame is found by voting over the offsets between
+bright stars (robust to drifts of hundreds of pixels) or, when that fails, any rotation and a
+mirror (:func:`nightpipe.astrometry.match.match_points_any_orientation`); stars are then paired
+by nearest neighbour within 3 pixels. Every frame's affine map onto the reference frame's pixels
+is then fitted to its matched stars: it gives the field's rotation (and mirroring) frame by frame.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from astropy.table import Table
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from nightpipe.astrometry.match import apply_affine, fit_affine, match_points_any_orientation
 from nightpipe.errors import TimeseriesError
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,11 @@ class StarMatrix:
     method
         Per frame: ``"sky"``, ``"pixel"`` or ``"failed"``.
     offsets
-        Per frame: (dx, dy) of the frame relative to the reference (pixels; NaN when unknown).
+        Per frame: (dx, dy) of the frame relative to the reference (pixels; NaN when unknown),
+        the median over matched stars: the pointing drift of a field that does not turn.
+    transforms
+        Per frame: the 2 x 3 affine map of its pixels onto the reference frame's, fitted to the
+        matched stars (NaN with fewer than 3).
     """
 
     index: IntArray
@@ -53,6 +60,7 @@ class StarMatrix:
     ref_dec: FloatArray
     method: tuple[str, ...]
     offsets: FloatArray
+    transforms: FloatArray
 
     @property
     def n_stars(self) -> int:
@@ -82,25 +90,17 @@ class StarMatrix:
                 out[f, ok] = values[rows[ok]]
         return out
 
-    def orientation(self, tables: Sequence[Table]) -> NDArray[np.int8]:
-        """Per frame, +1 when the field has the reference's orientation, -1 when rotated by 180
-        degrees (after a meridian flip), 0 when unknown (fewer than 3 matched stars).
+    def rotation_deg(self) -> FloatArray:
+        """Per frame, the angle (degrees, -180..180) that turns its pixel axes onto the reference
+        frame's: 0 for a drifting field, +-180 after a meridian flip, a slow change under an
+        alt-azimuth mount's field rotation; NaN when unknown."""
+        t = self.transforms
+        return np.asarray(np.degrees(np.arctan2(t[:, 1, 0], t[:, 0, 0])), dtype=np.float64)
 
-        The sign is that of the slope of the frame's x against the reference x of matched stars.
-        """
-        out = np.zeros(len(tables), dtype=np.int8)
-        for f, table in enumerate(tables):
-            rows = self.index[f]
-            ok = rows >= 0
-            if ok.sum() < 3:
-                continue
-            x = np.asarray(table["x"], dtype=np.float64)[rows[ok]]
-            ref = self.ref_x[ok]
-            if np.ptp(ref) == 0:
-                continue
-            slope = np.polyfit(ref, x, 1)[0]
-            out[f] = 1 if slope > 0 else -1
-        return out
+    def mirrored(self) -> NDArray[np.bool_]:
+        """Per frame, True when its image is mirrored relative to the reference frame's."""
+        t = self.transforms
+        return np.asarray(t[:, 0, 0] * t[:, 1, 1] - t[:, 0, 1] * t[:, 1, 0] < 0)
 
     def find(self, ra: float, dec: float, *, radius_arcsec: float = 10.0) -> int | None:
         """The reference star nearest (ra, dec) within ``radius_arcsec``, or None."""
@@ -249,6 +249,7 @@ def crossmatch(
     index = np.full((n, len(ref)), -1, dtype=np.int64)
     methods: list[str] = []
     offsets = np.full((n, 2), np.nan)
+    transforms = np.full((n, 2, 3), np.nan)
     for f, table in enumerate(tables):
         if len(table) == 0:
             methods.append("failed")
@@ -264,14 +265,16 @@ def crossmatch(
             _assign(index[f], rows, nearest, dist, len(ref))
             methods.append("sky")
         else:
-            xy = np.column_stack([x, y])[np.argsort(-_brightness(table), kind="stable")]
-            offset = pixel_offset(ref_xy, xy)
-            if offset is None:
+            to_ref = _pixel_map(
+                ref_xy, np.column_stack([x, y])[np.argsort(-_brightness(table), kind="stable")]
+            )
+            if to_ref is None:
                 log.warning("frame %s: no pixel offset to the reference found", table.meta.get("frame", f))
                 methods.append("failed")
                 continue
-            shifted = np.column_stack([x - offset[0], y - offset[1]])
-            dist, nearest = pix_tree.query(shifted, distance_upper_bound=pixel_radius_px)
+            dist, nearest = pix_tree.query(
+                apply_affine(to_ref, np.column_stack([x, y])), distance_upper_bound=pixel_radius_px
+            )
             _assign(index[f], np.arange(len(table)), nearest, dist, len(ref))
             methods.append("pixel")
         found = index[f] >= 0
@@ -279,6 +282,9 @@ def crossmatch(
             dx = np.median(x[index[f][found]] - ref_x[found])
             dy = np.median(y[index[f][found]] - ref_y[found])
             offsets[f] = (dx, dy)
+        if found.sum() >= 3:
+            frame_xy = np.column_stack([x[index[f][found]], y[index[f][found]]])
+            transforms[f] = fit_affine(frame_xy, ref_xy[found])
     log.info(
         "matched %d stars over %d frames (reference %s): %d by sky, %d by pixels, %d failed",
         len(ref),
@@ -288,7 +294,29 @@ def crossmatch(
         methods.count("pixel"),
         methods.count("failed"),
     )
-    return StarMatrix(index, ref_frame, ref_x, ref_y, ref_ra, ref_dec, tuple(methods), offsets)
+    return StarMatrix(index, ref_frame, ref_x, ref_y, ref_ra, ref_dec, tuple(methods), offsets, transforms)
+
+
+def _pixel_map(ref_xy: FloatArray, xy: FloatArray, radius: float = 3.0) -> FloatArray | None:
+    """The affine map of a frame's pixels (``xy``, brightest first) onto the reference's: the voted
+    translation when it pairs up at least 30 % of the bright stars, else the map of any rotation
+    or mirror when it pairs more; None when neither is clear."""
+    bright, ref_bright = xy[:150], ref_xy[:150]
+    tree = cKDTree(ref_bright)
+
+    def pairs(matrix: FloatArray) -> int:
+        dist, _ = tree.query(apply_affine(matrix, bright), distance_upper_bound=radius)
+        return int(np.isfinite(dist).sum())
+
+    offset = pixel_offset(ref_xy, xy)
+    shift = None if offset is None else np.array([[1.0, 0.0, -offset[0]], [0.0, 1.0, -offset[1]]])
+    if shift is not None and pairs(shift) >= 0.3 * min(len(bright), len(ref_bright)):
+        return shift
+    match = match_points_any_orientation(bright, ref_bright, radius=radius)
+    turned = None if match is None else np.asarray(match.matrix, dtype=np.float64)
+    if turned is None or (shift is not None and pairs(shift) >= pairs(turned)):
+        return shift
+    return turned
 
 
 def _assign(row: IntArray, rows: IntArray, nearest: IntArray, dist: FloatArray, n_ref: int) -> None:

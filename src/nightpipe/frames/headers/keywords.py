@@ -38,6 +38,8 @@ INSTRUMENT_KEYS = ("INSTRUME", "CAMERA", "DETECTOR")
 LAT_KEYS = ("SITELAT", "LAT-OBS", "OBSLAT", "LATITUDE", "OBSGEO-B", "GEOLAT")
 LON_KEYS = ("SITELONG", "LONG-OBS", "OBSLONG", "LONGITUD", "LONGITUDE", "OBSGEO-L", "GEOLON")
 ELEV_KEYS = ("SITEELEV", "ALT-OBS", "ELEVATIO", "OBSGEO-H", "HEIGHT")
+#: The side of the pier of a German equatorial mount (ASCOM drivers, MaxIm DL, N.I.N.A., SGP).
+PIERSIDE_KEYS = ("PIERSIDE", "PIER_SIDE", "PIER-SID")
 
 
 def first_value(cards: Mapping[str, Any], keys: Sequence[str]) -> Any:

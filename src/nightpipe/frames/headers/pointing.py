@@ -1,5 +1,5 @@
 """Where the telescope pointed and where it stood: sexagesimal angles, the target or pointing
-(RA, Dec) from the many coordinate keywords, and the observatory's position.
+(RA, Dec) from the many coordinate keywords, the side of the pier, and the observatory's position.
 """
 
 from __future__ import annotations
@@ -9,7 +9,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from nightpipe.frames.headers.keywords import ELEV_KEYS, LAT_KEYS, LON_KEYS, first_value, to_float
+from nightpipe.frames.headers.keywords import (
+    ELEV_KEYS,
+    LAT_KEYS,
+    LON_KEYS,
+    PIERSIDE_KEYS,
+    first_value,
+    to_float,
+)
 
 
 def sexagesimal(value: Any, *, hours: bool) -> float | None:
@@ -95,3 +102,26 @@ def site_position(cards: Mapping[str, Any]) -> tuple[float | None, float | None,
     if lat is None or lon is None:
         return None, None, elev
     return lat, (lon + 180.0) % 360.0 - 180.0, elev
+
+
+def pier_side(cards: Mapping[str, Any]) -> str | None:
+    """``"EAST"`` or ``"WEST"``: the side of the pier a German equatorial mount was on (it changes
+    at a meridian flip), from ``PIERSIDE`` text (``'EAST'``, ``'West'``, ``'pierEast'``) or ASCOM's
+    number (0 east, 1 west); ``None`` when absent or unknown.
+
+    Examples
+    --------
+    >>> pier_side({"PIERSIDE": "West"}), pier_side({"PIERSIDE": 0}), pier_side({"PIERSIDE": "Unknown"})
+    ('WEST', 'EAST', None)
+    """
+    value = first_value(cards, PIERSIDE_KEYS)
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return {0: "EAST", 1: "WEST"}.get(int(value)) if float(value).is_integer() else None
+    text = str(value).strip().upper().removeprefix("PIER")
+    if text in ("E", "EAST"):
+        return "EAST"
+    if text in ("W", "WEST"):
+        return "WEST"
+    return None
