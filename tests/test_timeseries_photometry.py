@@ -309,3 +309,14 @@ def test_reference_frame_has_a_wcs_when_some_frames_lack_one() -> None:
     assert matrix.ref_frame >= 15
     assert matrix.method.count("pixel") == 15 and matrix.method.count("sky") == 5
     assert matrix.find(float(field.ra[0]), float(field.dec[0])) is not None
+
+
+def test_a_night_too_short_to_compare_comparison_counts_keeps_its_comparisons() -> None:
+    """Eight frames: no count of comparison stars can be scored on 10 out-of-transit points, so the
+    choice stays as it is (this used to fail with 'min() arg is an empty sequence')."""
+    truth = TransitTruth()
+    tables, field = simulate_source_tables(truth, n_frames=8, seed=8)
+    built = build_lightcurve(
+        tables, TargetSpec("SIM-1", float(field.ra[0]), float(field.dec[0])), priors=truth.priors()
+    )
+    assert len(built.lc) == 8 and built.comparisons.stars.size > 3

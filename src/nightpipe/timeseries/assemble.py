@@ -233,7 +233,8 @@ def _comparisons(
         count_scatter = comparison_count_scatter(
             phot.flux[:, :, mid], phot.err[:, :, mid], where.star, choice, time, oot
         )
-        best = min(count_scatter, key=lambda k: count_scatter[k])
+        # a night of fewer than 10 usable frames has no scatter to compare: keep every comparison
+        best = min(count_scatter, key=lambda k: count_scatter[k]) if count_scatter else choice.stars.size
         if best < choice.stars.size:
             choice = choose(best)
     return choice, count_scatter
