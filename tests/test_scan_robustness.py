@@ -1,4 +1,5 @@
-"""The scan on bad input: what a file is when it is not FITS."""
+"""The scan on bad input: what a file is when it is not FITS, unreadable exposure and time keywords,
+links that lead nowhere."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import pytest
 from astropy.io import fits
 from sqlalchemy import select
 
+from nightpipe.config import Settings
 from nightpipe.errors import FitsReadError
+from nightpipe.inventory import problem_frames, scan_paths
+from nightpipe.inventory.notes import exposure_problem, time_problem
 from nightpipe.inventory.raw_headers import read_raw_headers
 from nightpipe.store import Database, open_database
-from nightpipe.store.models import Frame
+from nightpipe.store.models import Frame, StepRun
 
 
 def _light(path: Path, seed: int = 0, **cards: object) -> Path:
@@ -62,3 +66,82 @@ def test_a_file_that_is_not_fits_says_what_it_is(tmp_path: Path, content: bytes,
     with pytest.raises(FitsReadError) as caught:
         read_raw_headers(str(path))
     assert str(caught.value).startswith(f"{path}: {says}")
+
+
+def test_exposure_and_time_problems_name_the_keyword_and_value() -> None:
+    assert exposure_problem({"EXPTIME": "sixty"}, None) == (
+        "EXPTIME = 'sixty' is not an exposure time in seconds (a number >= 0)",
+        True,
+    )
+    assert exposure_problem({"EXPTIME": -60.0}, None)[1] is True
+    noted, fatal = exposure_problem({"EXPTIME": "sixty", "EXPOSURE": 60.0}, 60.0)
+    assert not fatal and noted is not None and "60 s of a later keyword is used" in noted
+    assert exposure_problem({"EXPTIME": 0.0}, 0.0) == (None, False)
+    assert exposure_problem({}, None) == (None, False)  # missing: said when a dark is matched
+    impossible = time_problem({"DATE-OBS": "2017-13-45T99:99:99"}, "light", "JD start")
+    assert impossible == (
+        "DATE-OBS = '2017-13-45T99:99:99' is not a date-time (YYYY-MM-DDThh:mm:ss); "
+        "the time comes from JD start"
+    )
+    timeless = time_problem({"DATE-OBS": "yesterday evening"}, "light", None)
+    assert timeless is not None and timeless.startswith("no time: DATE-OBS = 'yesterday evening'")
+    assert "left out of every light curve" in timeless
+    assert time_problem({}, "bias", None) is None  # a bias needs no time
+    assert time_problem({"DATE-OBS": "2024-03-01T03:00:00"}, "light", "DATE-OBS start") is None
+
+
+def test_scan_marks_unusable_headers_bad_and_notes_odd_ones(tmp_path: Path, db: Database) -> None:
+    raw = tmp_path / "raw"
+    _light(raw / "good.fits")
+    _light(raw / "exptime_text.fits", 1, EXPTIME="sixty")
+    _light(raw / "exptime_negative.fits", 2, EXPTIME=-60.0)
+    _light(raw / "impossible_date.fits", 3, DATE_OBS="2017-13-45T99:99:99", JD=2460370.625)
+    _light(raw / "text_date.fits", 4, DATE_OBS="yesterday evening")
+    summary = scan_paths([raw], Settings(), db)
+    assert summary.bad == 2
+    rows = _rows(db)
+    assert rows["good.fits"].status == "ok" and rows["good.fits"].error is None
+    for name, value in (("exptime_text.fits", "'sixty'"), ("exptime_negative.fits", "-60.0")):
+        assert rows[name].status == "bad"
+        assert rows[name].error == (
+            f"{raw / name}: EXPTIME = {value} is not an exposure time in seconds (a number >= 0) "
+            "(the frame cannot be matched to a dark nor scaled; fix the card, or set it with a "
+            "[[camera.overrides]] rule)"
+        )
+    dated = rows["impossible_date.fits"]
+    assert dated.status == "ok" and dated.time_source is not None and dated.time_source.startswith("JD")
+    assert dated.error is not None and "'2017-13-45T99:99:99' is not a date-time" in dated.error
+    assert f"the time comes from {dated.time_source}" in dated.error
+    timeless = rows["text_date.fits"]
+    assert timeless.status == "ok" and timeless.night is None
+    assert timeless.error is not None and str(raw / "text_date.fits") in timeless.error
+    assert "no time: DATE-OBS = 'yesterday evening'" in timeless.error
+    with db.session() as session:
+        problems = sorted(Path(f.path).name for f in problem_frames(session))
+        failed = session.scalars(select(StepRun).where(StepRun.step == "scan")).all()
+        assert sorted(r.status for r in failed) == ["failed", "failed"]
+    assert problems == sorted(["exptime_text.fits", "exptime_negative.fits", "impossible_date.fits",
+                               "text_date.fits"])  # fmt: skip
+    _light(raw / "exptime_text.fits.fixed")  # the fixed file replaces the bad one: ok again
+    (raw / "exptime_text.fits.fixed").replace(raw / "exptime_text.fits")
+    scan_paths([raw], Settings(), db)
+    assert _rows(db)["exptime_text.fits"].status == "ok"
+
+
+def test_links_that_lead_nowhere_are_named(tmp_path: Path, db: Database) -> None:
+    raw = tmp_path / "raw"
+    _light(raw / "good.fits")
+    (raw / "loop.fits").symlink_to("loop.fits")
+    (raw / "gone.fits").symlink_to("moved_away.fits")
+    (raw / "again").symlink_to(".", target_is_directory=True)  # a folder loop: not followed
+    summary = scan_paths([raw], Settings(), db)
+    assert (summary.added, summary.bad, summary.frames) == (3, 2, 1)
+    rows = _rows(db)
+    assert rows["loop.fits"].status == "bad"
+    assert rows["loop.fits"].error == (
+        f"{raw / 'loop.fits'}: a symbolic link loop (Too many levels of symbolic links) "
+        "(remove the link, or point it at the real file)"
+    )
+    assert rows["gone.fits"].error is not None
+    assert "a symbolic link to a missing file (moved_away.fits)" in rows["gone.fits"].error
+    assert scan_paths([raw], Settings(), db).bad == 2  # the same verdict again, no crash
