@@ -1,8 +1,9 @@
 """The scan on bad input: what a file is when it is not FITS, unreadable exposure and time keywords,
-links that lead nowhere."""
+links that lead nowhere, byte-identical copies."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,29 @@ def test_links_that_lead_nowhere_are_named(tmp_path: Path, db: Database) -> None
     assert rows["gone.fits"].error is not None
     assert "a symbolic link to a missing file (moved_away.fits)" in rows["gone.fits"].error
     assert scan_paths([raw], Settings(), db).bad == 2  # the same verdict again, no crash
+
+
+def test_a_byte_identical_copy_is_used_once_with_a_note_naming_both(tmp_path: Path, db: Database) -> None:
+    raw = tmp_path / "raw"
+    original = _light(raw / "a_light.fits")
+    copy = raw / "z_copy.fits"
+    shutil.copyfile(original, copy)
+    _light(raw / "other.fits", 5)
+    summary = scan_paths([raw], Settings(), db)
+    assert summary.duplicates == 1
+    rows = _rows(db)
+    assert rows["a_light.fits"].status == "ok" and rows["a_light.fits"].error is None
+    assert rows["z_copy.fits"].status == "duplicate"
+    assert rows["z_copy.fits"].error is not None
+    assert rows["z_copy.fits"].error.startswith(f"{copy}: same bytes as {original} (SHA-1 ")
+    assert f"used once as {original}" in rows["z_copy.fits"].error
+    with db.session() as session:
+        lights = session.scalars(select(Frame).where(Frame.status == "ok", Frame.kind == "light")).all()
+        assert sorted(Path(f.path).name for f in lights) == ["a_light.fits", "other.fits"]
+    assert scan_paths([raw], Settings(), db).duplicates == 1  # stable on a rescan
+    original.unlink()  # the original goes: the copy is the frame now
+    scan_paths([raw], Settings(), db)
+    rows = _rows(db)
+    assert rows["z_copy.fits"].status == "ok" and rows["a_light.fits"].status == "missing"
+    scan_paths([raw], Settings(), db)  # re-read once revived, then unchanged
+    assert _rows(db)["z_copy.fits"].status == "ok"

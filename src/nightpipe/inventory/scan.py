@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from nightpipe.config import Settings
 from nightpipe.errors import FitsReadError
 from nightpipe.inventory.classify import read_file_frames
+from nightpipe.inventory.duplicates import mark_duplicates
 from nightpipe.inventory.notes import check_frame
 from nightpipe.inventory.rows import FileResult, _Known, _known_files, _mark_missing, _write_chunk
 from nightpipe.inventory.times import _add_times
@@ -57,6 +58,8 @@ class ScanSummary:
         whose header makes a frame unusable (an exposure time that is not a number...).
     frames
         Image rows written in this scan (a multi-extension file gives several).
+    duplicates
+        Files that are byte-identical copies of another known file (used once, as the other).
     seconds
         Wall-clock duration.
     """
@@ -68,6 +71,7 @@ class ScanSummary:
     bad: int = 0
     frames: int = 0
     seconds: float = 0.0
+    duplicates: int = 0
 
     @property
     def files(self) -> int:
@@ -173,6 +177,7 @@ def scan_paths(
     seen = set(files)
     with db.session() as session:
         counts["missing"] = _mark_missing(session, roots, seen)
+        counts["duplicates"] = mark_duplicates(session)
     summary = ScanSummary(
         added=counts["added"],
         updated=counts["updated"],
@@ -181,11 +186,12 @@ def scan_paths(
         bad=counts["bad"],
         frames=counts["frames"],
         seconds=time.perf_counter() - started,
+        duplicates=counts["duplicates"],
     )
     log.info(
-        "scan: %d added, %d updated, %d unchanged, %d missing, %d bad (%d frames) in %.1f s",
+        "scan: %d added, %d updated, %d unchanged, %d missing, %d bad, %d duplicates (%d frames) in %.1f s",
         summary.added, summary.updated, summary.unchanged, summary.missing, summary.bad,
-        summary.frames, summary.seconds,
+        summary.duplicates, summary.frames, summary.seconds,
     )  # fmt: skip
     return summary
 
