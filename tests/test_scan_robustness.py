@@ -1,8 +1,9 @@
 """The scan on bad input: what a file is when it is not FITS, unreadable exposure and time keywords,
-links that lead nowhere, byte-identical copies."""
+links that lead nowhere, byte-identical copies, and the problems table that shows them all."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from astropy.io import fits
 from sqlalchemy import select
 
+from nightpipe.cli.app import main
 from nightpipe.config import Settings
 from nightpipe.errors import FitsReadError
 from nightpipe.inventory import problem_frames, scan_paths
@@ -172,3 +174,28 @@ def test_a_byte_identical_copy_is_used_once_with_a_note_naming_both(tmp_path: Pa
     assert rows["z_copy.fits"].status == "ok" and rows["a_light.fits"].status == "missing"
     scan_paths([raw], Settings(), db)  # re-read once revived, then unchanged
     assert _rows(db)["z_copy.fits"].status == "ok"
+
+
+def test_problems_table_shows_whole_relative_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = tmp_path / "a rather long folder name for the night of 2024-03-01" / "lights and darks"
+    long_name = "HATP-32_V_light_frame_of_the_transit_egress_number_0042_unreadable.fits"
+    (raw / "sub").mkdir(parents=True)
+    (raw / "sub" / long_name).write_text("not a frame")
+    _light(raw / "text_date.fits", DATE_OBS="yesterday evening")
+    base = ["--set", f"database.url='sqlite:///{tmp_path / 'cli.sqlite'}'"]
+    assert main([*base, "scan", str(raw)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main([*base, "frames", "--problems"]) == 0
+    out = capsys.readouterr().out
+    title, _, table = out.partition("┏")
+    assert f"(files under {raw})" in "".join(title.split("\n"))
+    first_column = "".join(line.split("│")[1].strip() for line in table.splitlines() if "│" in line)
+    assert f"sub/{long_name}" in first_column and "text_date.fits" in first_column
+    assert "…" not in out  # nothing cut
+    assert main([*base, "frames", "--problems", "--format", "json"]) == 0
+    rows = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[long_name]["status"] == "bad" and rows["text_date.fits"]["status"] == "note"
+    assert rows[long_name]["reason"].startswith("not a FITS file: text")
