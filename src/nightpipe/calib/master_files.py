@@ -21,6 +21,7 @@ from nightpipe.calib.master_groups import FrameGroup
 from nightpipe.calib.master_inputs import MasterImage
 from nightpipe.calib.overscan import OverscanPlan
 from nightpipe.frames.fitsio import write_fits_atomic
+from nightpipe.frames.headers import ascii_text
 from nightpipe.store.models import Frame
 
 SOFTWARE = f"nightpipe {__version__}"
@@ -80,15 +81,15 @@ def master_header(
         if isinstance(quality.get(name), float):
             h[key] = (quality[name], f"quality: {name}")
     if bias is not None:
-        h["HISTORY"] = f"bias subtracted: {bias.path}"
+        h["HISTORY"] = ascii_text(f"bias subtracted: {bias.path}")
     if dark is not None:
-        h["HISTORY"] = f"dark subtracted: {dark.path} (scaled by exposure)"
+        h["HISTORY"] = ascii_text(f"dark subtracted: {dark.path} (scaled by exposure)")
     for line in plan.describe():
-        h["HISTORY"] = line
+        h["HISTORY"] = ascii_text(line)
     if k.kind == "flat":
         h["HISTORY"] = "each flat divided by the median of its central region; master renormalised to 1"
     for f in used:
-        h["HISTORY"] = f"input: {f.path}[{f.hdu}]"
+        h["HISTORY"] = ascii_text(f"input: {f.path}[{f.hdu}]")
     return h
 
 

@@ -44,6 +44,7 @@ from nightpipe.config import Settings
 from nightpipe.errors import NightpipeError
 from nightpipe.frames.fitsio import write_fits_atomic
 from nightpipe.frames.flags import PixelFlag
+from nightpipe.frames.headers import ascii_text
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, Master
@@ -109,7 +110,7 @@ def build_badpix(
         header["HOTSIG"] = (cal.hot_pixel_sigma, "hot: dark above median + HOTSIG x MAD std")
         header["MINFLAT"] = (cal.min_flat_level, "dead: normalised flat below this")
         for img in images:
-            header["HISTORY"] = f"from master {img.path}"
+            header["HISTORY"] = ascii_text(f"from master {img.path}")
         for flag in (PixelFlag.HOT, PixelFlag.DEAD, PixelFlag.LOW_FLAT):
             name = str(flag.name)
             header[f"NP{name[:6]}"] = (int(np.count_nonzero(mask & flag)), f"pixels flagged {name}")
