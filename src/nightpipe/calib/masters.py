@@ -188,7 +188,8 @@ def run_masters(
     with db.session() as session:
         frames = select_calibration_frames(session, night)
         session.expunge_all()
-    groups = group_frames(frames, settings)
+    # within a kind, the groups of most frames first: they get the plain names (unique_master_path)
+    groups = sorted(group_frames(frames, settings), key=lambda g: (BUILD_ORDER.index(g.kind), -len(g.frames)))
     log.info("%d calibration frames in %d groups", len(frames), len(groups))
     taken: set[Path] = set()
     made: list[Master] = []
