@@ -158,8 +158,8 @@ def ascii_text(text: str) -> str:
 
     Examples
     --------
-    >>> ascii_text("lumière_ü_星.fits")
-    'lumi\\xe8re_\\xfc_\\u661f.fits'
+    >>> print(ascii_text("lumière_ü_星.fits"))
+    lumi\\xe8re_\\xfc_\\u661f.fits
     >>> ascii_text("m 29 dark.fits")
     'm 29 dark.fits'
     """
