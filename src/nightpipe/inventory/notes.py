@@ -14,6 +14,7 @@ from typing import Any
 
 from nightpipe.errors import HeaderError
 from nightpipe.frames.headers import EXPTIME_KEYS, to_float
+from nightpipe.frames.headers.camera import MAX_EXPOSURE_S
 from nightpipe.frames.timing import parse_date
 from nightpipe.inventory.classify import FrameInfo
 
@@ -49,9 +50,11 @@ def exposure_problem(cards: dict[str, Any], exptime: float | None) -> tuple[str 
         if not _present(value):
             continue
         number = to_float(value)
-        if number is not None and number >= 0:
+        if number is not None and 0 <= number <= MAX_EXPOSURE_S:
             return None, False
         what = f"{key} = {_shown(value)} is not an exposure time in seconds (a number >= 0)"
+        if number is not None and number > MAX_EXPOSURE_S:
+            what = f"{key} = {_shown(value)} is not an exposure time in seconds (over {MAX_EXPOSURE_S:g} s)"
         if exptime is not None:
             return f"{what}; the exposure time {exptime:g} s of a later keyword is used", False
         return what, True
@@ -65,8 +68,8 @@ def time_problem(cards: dict[str, Any], kind: str, source: str | None) -> str | 
 
     Examples
     --------
-    >>> time_problem({"DATE-OBS": "yesterday evening"}, "light", None)[:60]
-    "DATE-OBS = 'yesterday evening' is not a date-time (YYYY-MM-D"
+    >>> time_problem({"DATE-OBS": "yesterday evening"}, "light", None)[:70]
+    "no time: DATE-OBS = 'yesterday evening' is not a date-time (YYYY-MM-DD"
     >>> time_problem({"DATE-OBS": "2017-12-20T02:00:00"}, "light", "DATE-OBS start") is None
     True
     """
