@@ -19,6 +19,8 @@ from nightpipe.frames.timing import parse_date
 from nightpipe.inventory.classify import FrameInfo
 
 _FIX_CARD = "fix the card, or set it with a [[camera.overrides]] rule"
+#: Time keywords besides DATE-OBS that could have given the time (see nightpipe.frames.timing).
+_OTHER_TIME_KEYS = ("DATE-BEG", "DATE-AVG", "DATE-END", "DATE", "JD", "JD-OBS", "MJD-OBS", "MJD-AVG")
 
 
 def _present(value: Any) -> bool:
@@ -72,6 +74,8 @@ def time_problem(cards: dict[str, Any], kind: str, source: str | None) -> str | 
     "no time: DATE-OBS = 'yesterday evening' is not a date-time (YYYY-MM-DD"
     >>> time_problem({"DATE-OBS": "2017-12-20T02:00:00"}, "light", "DATE-OBS start") is None
     True
+    >>> time_problem({"JD": 58107.58}, "light", None)[:59]
+    'no time: no DATE-OBS, and JD = 58107.58 give no usable time'
     """
     value = cards.get("DATE-OBS")
     unreadable = _present(value) and parse_date(value) is None
@@ -80,7 +84,13 @@ def time_problem(cards: dict[str, Any], kind: str, source: str | None) -> str | 
         return f"{what}; the time comes from {source}" if what else None
     if kind != "light":
         return what
-    missing = what or "no DATE-OBS, nor any other time keyword (JD, MJD-OBS, DATE-AVG...)"
+    others = [f"{key} = {_shown(cards[key])}" for key in _OTHER_TIME_KEYS if _present(cards.get(key))]
+    if what is None:
+        what = f"DATE-OBS = {_shown(value)} has no time of day" if _present(value) else "no DATE-OBS"
+    if others:
+        missing = f"{what}, and {', '.join(others)} give no usable time either"
+    else:
+        missing = what if _present(value) else "no DATE-OBS, nor any other time keyword (JD, MJD-OBS...)"
     return f"no time: {missing}; the frame belongs to no night and is left out of every light curve"
 
 
