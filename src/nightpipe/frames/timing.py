@@ -307,9 +307,9 @@ def _mid_keywords(cards: Mapping[str, Any]) -> ExposureTime | None:
             return ExposureTime(stamp, f"{key} (mid-exposure)", _iso_precision(str(cards[key])))
     for key, zero in (("MJD-AVG", MJD0), ("MJD-MID", MJD0), ("JD-MID", 0.0), ("JD_UTC", 0.0)):
         value = to_float(cards.get(key))
-        stamp = _from_jd(value + zero) if value is not None and value > 0 else None
-        if stamp is not None and _decimals(cards[key]) >= 5:
-            return ExposureTime(stamp, f"{key} (mid-exposure)", 86400 * 10.0 ** -_decimals(cards[key]))
+        mid = _from_jd(value + zero) if value is not None and value > 0 else None
+        if mid is not None and _decimals(cards[key]) >= 5:
+            return ExposureTime(mid, f"{key} (mid-exposure)", 86400 * 10.0 ** -_decimals(cards[key]))
     return None
 
 
@@ -329,11 +329,11 @@ def _start_time(
                 log.warning("%s and %s disagree by %.1f s; %s is used", label, other_label, gap, label)
         for key, zero in (("MJD-OBS", MJD0), ("JD", 0.0)):
             value = to_float(cards.get(key))
-            other = _from_jd(value + zero) if value is not None and value > 0 else None
-            if other is None or _decimals(cards[key]) < 2:
+            from_jd = _from_jd(value + zero) if value is not None and value > 0 else None
+            if from_jd is None or _decimals(cards[key]) < 2:
                 continue
             half_step = 43200.0 * 10.0 ** -_decimals(cards[key])
-            gap = abs((other - stamp).total_seconds())
+            gap = abs((from_jd - stamp).total_seconds())
             if gap <= half_step + 1.0:
                 agree.append(f"{key} ±{half_step:.0f} s" if half_step >= 1 else f"{key} to <1 s")
             else:
