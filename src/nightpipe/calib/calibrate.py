@@ -165,6 +165,34 @@ def read_raw_frame(path: Path | str, hdu: int = 0) -> tuple[np.ndarray, fits.Hea
     return data, header
 
 
+def check_finite(raw: np.ndarray, path: Path | str) -> None:
+    """Refuse a raw frame that is corrupt: no finite pixel, any infinite pixel (a camera writes
+    none), or more NaN than valid pixels. A few NaN pixels (a "no data" marker of some programs)
+    are left to the calibration, which flags them ``NO_DATA``.
+
+    Raises
+    ------
+    CalibrationError
+        Naming the file, what is wrong and what to do.
+    """
+    finite = np.isfinite(raw)
+    n_bad = raw.size - int(np.count_nonzero(finite))
+    if n_bad == 0:
+        return
+    hint = "a corrupt frame: re-copy it from the camera, or move it out of the night folder"
+    if n_bad == raw.size:
+        raise CalibrationError("no finite pixel: every pixel is NaN or infinite", path=path, hint=hint)
+    n_inf = int(np.count_nonzero(np.isinf(raw)))
+    if n_inf:
+        raise CalibrationError(
+            f"{n_inf} pixels are infinite (+inf or -inf), which no camera writes: not calibrated",
+            path=path,
+            hint=hint,
+        )
+    if n_bad * 2 > raw.size:
+        raise CalibrationError(f"{100 * n_bad / raw.size:.0f} % of the pixels are NaN", path=path, hint=hint)
+
+
 def _header_number(header: fits.Header, keys: tuple[str, ...]) -> float | None:
     for key in keys:
         value = header.get(key)
@@ -213,6 +241,7 @@ def calibrate_frame(job: FrameJob, settings: Settings, cache: MasterCache) -> Fr
 def _calibrate_and_write(job: FrameJob, settings: Settings, cache: MasterCache) -> dict[str, Any]:
     cal, cam = settings.calibration, settings.camera
     raw, header = read_raw_frame(job.path, hdu=job.hdu)
+    check_finite(raw, job.path)
     shape = (raw.shape[0], raw.shape[1])
     plan = plan_overscan(header, shape, cal, path=job.path)
     data = apply_overscan(raw, plan) if plan.active else raw

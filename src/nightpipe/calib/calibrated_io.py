@@ -27,6 +27,7 @@ from astropy.io import fits
 
 from nightpipe.errors import FitsReadError
 from nightpipe.frames.fitsio import FITS_SUFFIXES, atomic_path, open_fits
+from nightpipe.frames.headers import ascii_text
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def build_hdul(
         )
     primary_header = header.copy()
     for line in history:
-        primary_header.add_history(line)
+        primary_header.add_history(ascii_text(line))
     primary = fits.PrimaryHDU(data=np.asarray(data, dtype=np.float32), header=primary_header)
     bunit = str(primary_header.get("BUNIT", "adu"))
     unc = fits.ImageHDU(
@@ -230,7 +231,7 @@ def write_calibrated(
     shape = (data.shape[0], data.shape[1])
     primary_cards = header.copy()
     for line in history:
-        primary_cards.add_history(line)
+        primary_cards.add_history(ascii_text(line))
     bunit = str(primary_cards.get("BUNIT", "adu"))
     planes = (
         (_hdu_header(primary_cards, -32, shape, None), data, np.dtype(">f4")),

@@ -273,6 +273,13 @@ def match_master(session: Session, frame: Frame, kind: str, settings: Settings) 
             )
         kept = aged
     scaled = False
+    if kind == "dark" and frame.exptime is None:
+        return MatchOutcome(
+            None,
+            "no exposure time in the header (EXPTIME and the other exposure keywords missing or "
+            "unreadable), so no dark can be matched; fix EXPTIME, or set it with a "
+            "[[camera.overrides]] rule",
+        )
     if kind == "dark":
         exact = [m for m in kept if _same_exposure(m.exptime, frame.exptime, cal.exposure_tolerance)]
         if exact:

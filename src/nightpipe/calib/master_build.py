@@ -130,6 +130,7 @@ def build_group(
         inputs_hash = inputs_digest(group.frames, deps)
         old = existing_master(session, group.kind, inputs_hash, settings_hash)
         if old is not None and Path(old.path).is_file() and not force:
+            taken.add(Path(old.path))  # no other master of this run may take its name
             summary.skipped.append(old.path)
             log.info("%s: unchanged inputs and settings, kept %s", label, old.path)
             return old

@@ -21,6 +21,7 @@ from nightpipe.calib.master_groups import FrameGroup
 from nightpipe.calib.master_inputs import MasterImage
 from nightpipe.calib.overscan import OverscanPlan
 from nightpipe.frames.fitsio import write_fits_atomic
+from nightpipe.frames.headers import ascii_text
 from nightpipe.store.models import Frame
 
 SOFTWARE = f"nightpipe {__version__}"
@@ -80,15 +81,15 @@ def master_header(
         if isinstance(quality.get(name), float):
             h[key] = (quality[name], f"quality: {name}")
     if bias is not None:
-        h["HISTORY"] = f"bias subtracted: {bias.path}"
+        h["HISTORY"] = ascii_text(f"bias subtracted: {bias.path}")
     if dark is not None:
-        h["HISTORY"] = f"dark subtracted: {dark.path} (scaled by exposure)"
+        h["HISTORY"] = ascii_text(f"dark subtracted: {dark.path} (scaled by exposure)")
     for line in plan.describe():
-        h["HISTORY"] = line
+        h["HISTORY"] = ascii_text(line)
     if k.kind == "flat":
         h["HISTORY"] = "each flat divided by the median of its central region; master renormalised to 1"
     for f in used:
-        h["HISTORY"] = f"input: {f.path}[{f.hdu}]"
+        h["HISTORY"] = ascii_text(f"input: {f.path}[{f.hdu}]")
     return h
 
 
@@ -104,9 +105,17 @@ def write_master(
 
 
 def unique_master_path(directory: Path, keys: MasterKeys, taken: set[Path], inputs_hash: str) -> Path:
-    """The file of a master of ``keys`` in ``directory``, with the start of ``inputs_hash`` appended
-    when a master of this run already has that name; the path is added to ``taken``."""
+    """The file of a master of ``keys`` in ``directory``; the path is added to ``taken``.
+
+    When a master of this run already has that name (masters whose keys differ only by what the
+    name leaves out, the raw image size), the image size is added (``bias_..._128x128px_...``), and
+    the start of ``inputs_hash`` if that is taken too. :func:`~nightpipe.calib.masters.run_masters`
+    builds the groups of most frames first, so the odd master is the one with the longer name.
+    """
     path = directory / keys.filename()
+    if path in taken and keys.naxis1 is not None and keys.naxis2 is not None:
+        stem, _, date = path.stem.rpartition("_")
+        path = path.with_name(f"{stem}_{keys.naxis1}x{keys.naxis2}px_{date}.fits")
     if path in taken:
         path = path.with_name(f"{path.stem}_{inputs_hash[:6]}.fits")
     taken.add(path)

@@ -44,6 +44,7 @@ from nightpipe.config import Settings
 from nightpipe.errors import NightpipeError
 from nightpipe.frames.fitsio import write_fits_atomic
 from nightpipe.frames.flags import PixelFlag
+from nightpipe.frames.headers import ascii_text
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, Master
@@ -109,7 +110,7 @@ def build_badpix(
         header["HOTSIG"] = (cal.hot_pixel_sigma, "hot: dark above median + HOTSIG x MAD std")
         header["MINFLAT"] = (cal.min_flat_level, "dead: normalised flat below this")
         for img in images:
-            header["HISTORY"] = f"from master {img.path}"
+            header["HISTORY"] = ascii_text(f"from master {img.path}")
         for flag in (PixelFlag.HOT, PixelFlag.DEAD, PixelFlag.LOW_FLAT):
             name = str(flag.name)
             header[f"NP{name[:6]}"] = (int(np.count_nonzero(mask & flag)), f"pixels flagged {name}")
@@ -187,7 +188,8 @@ def run_masters(
     with db.session() as session:
         frames = select_calibration_frames(session, night)
         session.expunge_all()
-    groups = group_frames(frames, settings)
+    # within a kind, the groups of most frames first: they get the plain names (unique_master_path)
+    groups = sorted(group_frames(frames, settings), key=lambda g: (BUILD_ORDER.index(g.kind), -len(g.frames)))
     log.info("%d calibration frames in %d groups", len(frames), len(groups))
     taken: set[Path] = set()
     made: list[Master] = []

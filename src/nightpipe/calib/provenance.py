@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from nightpipe import __version__
 from nightpipe.calib.apply import ApplyParams, Calibrated
+from nightpipe.frames.headers import ascii_name
 
 if TYPE_CHECKING:
     from nightpipe.calib.calibrate import FrameJob
@@ -70,7 +71,7 @@ def product_keywords(
     keys: dict[str, tuple[object, str]] = {
         "BUNIT": (result.unit, "unit of the science data"),
         "NPCALIB": (f"nightpipe {__version__}", "calibrated by"),
-        "NPRAW": (Path(job.path).name[:68], "raw file"),
+        "NPRAW": (ascii_name(Path(job.path).name), "raw file"),
     }
     for kind, key in (
         ("bias", "BIASFILE"),
@@ -80,7 +81,7 @@ def product_keywords(
     ):
         ref = job.masters.get(kind)
         if ref is not None:
-            name = Path(ref.path).name[:68]
+            name = ascii_name(Path(ref.path).name)
             keys[key] = (name, f"master {kind}" if len(name) < 50 else "")
     for kind, key in _MISSING_KEYS.items():
         keys[key] = (True, f"{kind} correction NOT applied") if kind not in job.masters else (None, "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,17 +48,22 @@ def scan(
     console().print(
         f"{summary.files} files: {summary.added} added, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.bad} bad; {summary.missing} missing; "
-        f"{summary.frames} frames read in {summary.seconds:.1f} s"
+        + (f"{summary.duplicates} duplicates; " if summary.duplicates else "")
+        + f"{summary.frames} frames read in {summary.seconds:.1f} s"
     )
-    if summary.bad or summary.missing:
-        console(err=True).print("see `nightpipe frames --problems` for the unreadable and missing files")
+    if summary.bad or summary.missing or summary.duplicates:
+        console(err=True).print(
+            "see `nightpipe frames --problems` for the unreadable, missing and duplicate files"
+        )
 
 
 def frames(
     ctx: typer.Context,
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, csv or json"),
     night: str | None = typer.Option(None, "--night", "-n", help="Only this night (YYYY-MM-DD)"),
-    problems: bool = typer.Option(False, "--problems", help="List bad and missing files instead"),
+    problems: bool = typer.Option(
+        False, "--problems", help="List bad, missing and duplicate files, and the scan's notes, instead"
+    ),
     listing: bool = typer.Option(False, "--list", help="List every frame instead of groups"),
     kind: str | None = typer.Option(None, "--kind", "-k", help="With --list: only bias, dark, flat or light"),
     temp_step: float | None = typer.Option(
@@ -74,7 +80,12 @@ def frames(
         with db.session() as session:
             if problems:
                 rows = [
-                    {"path": f.path, "hdu": f.hdu, "status": f.status, "reason": _reason(f.path, f.error)}
+                    {
+                        "path": f.path,
+                        "hdu": f.hdu,
+                        "status": f.status if f.status != "ok" else "note",
+                        "reason": _reason(f.path, f.error),
+                    }
                     for f in problem_frames(session)
                 ]
             elif listing:
@@ -161,11 +172,21 @@ def _list_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _problem_table(rows: list[dict[str, Any]]) -> Table:
-    table = new_table("bad and missing files")
-    for name in ("status", "path", "reason"):
-        table.add_column(name)
-    for row in rows:
-        table.add_row(row["status"], row["path"], row["reason"] or "")
+    """The file first, relative to the folder all the files are in, then its status and reason;
+    long names and reasons are wrapped, never cut."""
+    from rich.text import Text
+
+    paths = [str(row["path"]) for row in rows]
+    root = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
+    title = "bad, missing and duplicate files, and scan notes"
+    table = new_table(f"{title} (files under {root})" if root and root != os.sep else title)
+    table.add_column("file", overflow="fold", ratio=2)
+    table.add_column("status", no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=3)
+    for row, path in zip(rows, paths, strict=True):
+        name = os.path.relpath(path, root) if root else path
+        hdu = f"[{row['hdu']}]" if row.get("hdu") else ""
+        table.add_row(Text(f"{name}{hdu}"), Text(row["status"]), Text(row["reason"] or ""))
     return table
 
 

@@ -23,11 +23,18 @@ import numpy as np
 
 from nightpipe.config import ObservatoryConfig, TargetConfig
 from nightpipe.frames.headers import to_float
+from nightpipe.frames.headers.camera import MAX_EXPOSURE_S
 
 log = logging.getLogger(__name__)
 
 MJD0 = 2400000.5
 _UNIX_JD = 2440587.5
+#: Years a frame's time may have: dates outside are no time (a typo, a reduced JD in a JD card...).
+YEARS = (1000, 3000)
+_JD_RANGE = (
+    _UNIX_JD + datetime(YEARS[0], 1, 1, tzinfo=UTC).timestamp() / 86400.0,
+    _UNIX_JD + datetime(YEARS[1] + 1, 1, 1, tzinfo=UTC).timestamp() / 86400.0,
+)
 #: Time-of-day keywords used with a date-only DATE-OBS, most precise first.
 TIME_OF_DAY_KEYS = (
     "UTSTART",
@@ -91,7 +98,8 @@ class ExposureTime:
 
 
 def parse_date(value: Any) -> ParsedDate | None:
-    """Parse ISO ``YYYY-MM-DD[Thh:mm[:ss.sss]][zone]`` or the old ``DD/MM/YY`` FITS date.
+    """Parse ISO ``YYYY-MM-DD[Thh:mm[:ss.sss]][zone]`` or the old ``DD/MM/YY`` FITS date;
+    ``None`` for anything else, an impossible date or a year outside :data:`YEARS`.
 
     Examples
     --------
@@ -106,6 +114,8 @@ def parse_date(value: Any) -> ParsedDate | None:
     match = _ISO.match(value)
     if match:
         year, month, day, hour, minute, second, zone = match.groups()
+        if not YEARS[0] <= int(year) <= YEARS[1]:
+            return None
         try:
             base = datetime(int(year), int(month), int(day))
         except ValueError:
@@ -194,7 +204,11 @@ def _utc(naive: datetime, offset_hours: float | None) -> datetime:
     return naive.replace(tzinfo=UTC)
 
 
-def _from_jd(jd: float) -> datetime:
+def _from_jd(jd: float) -> datetime | None:
+    """The UTC datetime of a Julian date, ``None`` outside :data:`YEARS` (a reduced or modified
+    JD written in a JD card, a typo)."""
+    if not _JD_RANGE[0] <= jd < _JD_RANGE[1]:
+        return None
     return datetime.fromtimestamp((jd - _UNIX_JD) * 86400.0, tz=UTC)
 
 
@@ -242,7 +256,8 @@ def exposure_mid(
     cards
         Header cards.
     exptime
-        Exposure time, seconds (``None``: treated as 0 and said so in the source).
+        Exposure time, seconds (``None``, or outside 0 to ``MAX_EXPOSURE_S``: treated as 0 and
+        said so in the source).
     utc_offset_hours
         Offset of a zone-less local DATE-OBS (``observatory.utc_offset_hours``).
     comments
@@ -257,6 +272,8 @@ def exposure_mid(
     mid = _mid_keywords(cards)
     if mid is not None:
         return mid
+    if exptime is not None and not 0 <= exptime <= MAX_EXPOSURE_S:
+        exptime = None  # negative, NaN or absurd: as if the header had none
     comments = comments or {}
     start = _start_time(cards, utc_offset_hours)
     if start is None:
@@ -290,10 +307,9 @@ def _mid_keywords(cards: Mapping[str, Any]) -> ExposureTime | None:
             return ExposureTime(stamp, f"{key} (mid-exposure)", _iso_precision(str(cards[key])))
     for key, zero in (("MJD-AVG", MJD0), ("MJD-MID", MJD0), ("JD-MID", 0.0), ("JD_UTC", 0.0)):
         value = to_float(cards.get(key))
-        if value is not None and value > 0 and _decimals(cards[key]) >= 5:
-            return ExposureTime(
-                _from_jd(value + zero), f"{key} (mid-exposure)", 86400 * 10.0 ** -_decimals(cards[key])
-            )
+        mid = _from_jd(value + zero) if value is not None and value > 0 else None
+        if mid is not None and _decimals(cards[key]) >= 5:
+            return ExposureTime(mid, f"{key} (mid-exposure)", 86400 * 10.0 ** -_decimals(cards[key]))
     return None
 
 
@@ -313,10 +329,11 @@ def _start_time(
                 log.warning("%s and %s disagree by %.1f s; %s is used", label, other_label, gap, label)
         for key, zero in (("MJD-OBS", MJD0), ("JD", 0.0)):
             value = to_float(cards.get(key))
-            if value is None or value <= 0 or _decimals(cards[key]) < 2:
+            from_jd = _from_jd(value + zero) if value is not None and value > 0 else None
+            if from_jd is None or _decimals(cards[key]) < 2:
                 continue
             half_step = 43200.0 * 10.0 ** -_decimals(cards[key])
-            gap = abs((_from_jd(value + zero) - stamp).total_seconds())
+            gap = abs((from_jd - stamp).total_seconds())
             if gap <= half_step + 1.0:
                 agree.append(f"{key} ±{half_step:.0f} s" if half_step >= 1 else f"{key} to <1 s")
             else:
@@ -340,17 +357,12 @@ def _start_time(
                 return f"{dkey} + {key} start", stamp + timedelta(seconds=seconds), 1.0, None
     for key, zero in (("MJD-OBS", MJD0), ("MJD-STRT", MJD0), ("JD", 0.0), ("JD-OBS", 0.0)):
         value = to_float(cards.get(key))
-        if value is not None and value > 0:
-            digits = _decimals(cards[key])
-            precision = 86400.0 * 10.0**-digits
-            if digits < 2:
-                continue
-            return (
-                f"{key} start ({digits} decimals, ±{precision / 2:.0f} s)",
-                _from_jd(value + zero),
-                precision,
-                None,
-            )
+        start = _from_jd(value + zero) if value is not None and value > 0 else None
+        digits = _decimals(cards[key]) if start is not None else 0
+        if start is None or digits < 2:
+            continue
+        precision = 86400.0 * 10.0**-digits
+        return f"{key} start ({digits} decimals, ±{precision / 2:.0f} s)", start, precision, None
     return None
 
 

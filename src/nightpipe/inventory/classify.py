@@ -36,7 +36,8 @@ AUXILIARY_EXTNAMES = frozenset(
 
 @dataclass(frozen=True)
 class FrameInfo:
-    """One image HDU of a file: its index, kept header cards, normalised header, time."""
+    """One image HDU of a file: its index, kept header cards, normalised header, time; the scan's
+    notes on its header and, for a frame that cannot be used, why (:mod:`nightpipe.inventory.notes`)."""
 
     hdu: int
     cards: dict[str, Any]
@@ -46,6 +47,8 @@ class FrameInfo:
     jd_utc: float | None = None
     bjd_tdb: float | None = None
     night: str | None = None
+    notes: tuple[str, ...] = ()
+    unusable: str | None = None
 
 
 def read_file_frames(path: str, settings: Settings) -> list[FrameInfo]:

@@ -93,6 +93,9 @@ def frame_summary(frame: Frame) -> dict[str, Any]:
 
 
 def problem_frames(session: Session) -> list[Frame]:
-    """Rows of bad (unreadable) and missing files, by path."""
-    query = select(Frame).where(Frame.status != "ok").order_by(Frame.path, Frame.hdu)
+    """Rows of bad (unreadable or unusable), missing and duplicate files, and of usable frames
+    the scan has a note on (``error`` set: an unreadable DATE-OBS, no time...), by path."""
+    query = (
+        select(Frame).where((Frame.status != "ok") | Frame.error.is_not(None)).order_by(Frame.path, Frame.hdu)
+    )
     return list(session.scalars(query))

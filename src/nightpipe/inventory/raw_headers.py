@@ -16,6 +16,21 @@ from nightpipe.frames.headers import parse_cards
 _COMPRESSED = (".gz", ".bz2")
 BLOCK = 2880
 _HINT_BAD = "the file is corrupt, truncated or not FITS; re-copy it or move it out of the folder"
+_HINT_NOT_FITS = "move it out of the night folder, or give it a name without a FITS suffix"
+_HINT_TRUNCATED = (
+    "re-copy it from the camera; if it is still being written, scan again when the copy has finished"
+)
+#: What a file that is not FITS starts with, to say what it is instead.
+_MAGIC = (
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG", "a PNG image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"BZh", "bzip2-compressed data"),
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,25 @@ def _open_raw(path: str) -> BinaryIO:
     if lower.endswith(".bz2"):
         return cast(BinaryIO, bz2.open(path, "rb"))
     return open(path, "rb")
+
+
+def not_fits_reason(start: bytes) -> str:
+    """What a file is, from its first bytes, when it does not start as FITS does.
+
+    Examples
+    --------
+    >>> not_fits_reason(b"\\xff\\xd8\\xff\\xe0")
+    'not a FITS file: a JPEG image'
+    >>> not_fits_reason(b"Observing log")
+    'not a FITS file: text'
+    """
+    for magic, what in _MAGIC:
+        if start.startswith(magic):
+            return f"not a FITS file: {what}"
+    sample = start[:512]
+    if sample and all(32 <= b < 127 or b in b"\t\r\n" for b in sample):
+        return "not a FITS file: text"
+    return "not a FITS file (no SIMPLE card at the start)"
 
 
 def _has_end(block: bytes) -> bool:
@@ -102,15 +136,17 @@ def read_raw_headers(path: str) -> list[RawHdu]:
                     block = handle.read(BLOCK)
                     if not header and hdus and not block.startswith(b"XTENSION="):
                         return hdus  # end of file, or trailing bytes that start no extension
+                    if offset == 0 and not header and not block:
+                        raise FitsReadError("empty file (0 bytes)", path=path, hint=_HINT_TRUNCATED)
+                    if not header and not hdus and not b"SIMPLE  =".startswith(block[:9]):
+                        raise FitsReadError(not_fits_reason(block), path=path, hint=_HINT_NOT_FITS)
                     if len(block) < BLOCK:
-                        what = "empty file" if offset == 0 and not block else "truncated header"
-                        raise FitsReadError(f"{what} (HDU {len(hdus)})", path=path, hint=_HINT_BAD)
-                    if not header:
-                        marker = b"XTENSION=" if hdus else b"SIMPLE  ="
-                        if block[:9] != marker:
-                            if hdus:
-                                return hdus
-                            raise FitsReadError("not a FITS file (no SIMPLE card)", path=path, hint=_HINT_BAD)
+                        ends = offset + len(header) + len(block)
+                        raise FitsReadError(
+                            f"truncated header: HDU {len(hdus)} ends after {ends} bytes, before its END card",
+                            path=path,
+                            hint=_HINT_TRUNCATED,
+                        )
                     header += block
                     if _has_end(block):
                         break
@@ -126,13 +162,15 @@ def read_raw_headers(path: str) -> list[RawHdu]:
                             f"truncated file: HDU {len(hdus) - 1} needs {data_end} bytes, "
                             f"the file has {size}",
                             path=path,
-                            hint="re-copy it from the camera",
+                            hint=_HINT_TRUNCATED,
                         )
                     if offset >= size:
                         return hdus
                 handle.seek(offset)
                 if size is None and handle.tell() < data_end:
-                    raise FitsReadError(f"truncated file (HDU {len(hdus) - 1})", path=path, hint=_HINT_BAD)
+                    raise FitsReadError(
+                        f"truncated file (HDU {len(hdus) - 1})", path=path, hint=_HINT_TRUNCATED
+                    )
     except FitsReadError:
         raise
     except (OSError, EOFError, ValueError, zlib.error) as exc:

@@ -104,7 +104,7 @@ def _write_chunk(
         counts["added" if reason == "added" else "updated"] += 1
         if not one_by_one:
             counts["frames"] += _store(session, result, known.get(result.path))
-            counts["bad"] += result.error is not None
+            counts["bad"] += result.error is not None or any(f.unusable for f in result.frames)
             continue
         try:
             with session.begin_nested():
@@ -120,7 +120,7 @@ def _write_chunk(
                     _store(session, result, known.get(result.path))
             except SQLAlchemyError:
                 log.error("%s: not stored at all", result.path)
-        counts["bad"] += result.error is not None
+        counts["bad"] += result.error is not None or any(f.unusable for f in result.frames)
     return dict(counts)
 
 
@@ -142,7 +142,10 @@ def _store(session: Session, result: FileResult, entry: _Known | None) -> int:
         row = _row_for(session, ids, frame.hdu, result.path)
         was_bad = row.status == "bad"
         _fill(row, result, frame, now)
-        if was_bad:  # readable again: the earlier failure no longer stands
+        if frame.unusable is not None:
+            session.flush()
+            record_step(session, step=SCAN_STEP, status="failed", frame_id=row.id, reason=frame.unusable)
+        elif was_bad:  # readable again: the earlier failure no longer stands
             session.flush()
             record_step(session, step=SCAN_STEP, status="ok", frame_id=row.id, night=row.night)
     _delete_others(session, ids, keep={f.hdu for f in result.frames})
@@ -182,7 +185,10 @@ def _reset(row: Frame) -> None:
 
 def _fill(row: Frame, result: FileResult, frame: FrameInfo, now: datetime) -> None:
     row.size, row.mtime, row.sha1 = result.size, result.mtime, result.sha1
-    row.status, row.error, row.scanned_at = "ok", None, now
+    # a frame that cannot be used is bad for its header; a usable one keeps the scan's notes
+    row.status = "ok" if frame.unusable is None else "bad"
+    row.error = frame.unusable or ("; ".join(frame.notes) if frame.notes else None)
+    row.scanned_at = now
     row.settings_hash = result.settings_hash
     for name in _HEADER_COLUMNS:
         setattr(row, name, getattr(frame.header, name))

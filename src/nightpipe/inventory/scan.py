@@ -7,6 +7,7 @@ then timed (:mod:`nightpipe.inventory.times`) and stored (:mod:`nightpipe.invent
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -23,6 +24,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from nightpipe.config import Settings
 from nightpipe.errors import FitsReadError
 from nightpipe.inventory.classify import read_file_frames
+from nightpipe.inventory.duplicates import mark_duplicates
+from nightpipe.inventory.notes import check_frame
 from nightpipe.inventory.rows import FileResult, _Known, _known_files, _mark_missing, _write_chunk
 from nightpipe.inventory.times import _add_times
 from nightpipe.inventory.walk import file_sha1, iter_fits_files
@@ -51,9 +54,12 @@ class ScanSummary:
     missing
         Known files no longer found, now marked ``missing``.
     bad
-        Files read in this scan that are unreadable, truncated, not FITS or hold no image.
+        Files read in this scan that are unreadable, truncated, not FITS or hold no image, or
+        whose header makes a frame unusable (an exposure time that is not a number...).
     frames
         Image rows written in this scan (a multi-extension file gives several).
+    duplicates
+        Files that are byte-identical copies of another known file (used once, as the other).
     seconds
         Wall-clock duration.
     """
@@ -65,6 +71,7 @@ class ScanSummary:
     bad: int = 0
     frames: int = 0
     seconds: float = 0.0
+    duplicates: int = 0
 
     @property
     def files(self) -> int:
@@ -142,8 +149,14 @@ def scan_paths(
     pool = ThreadPoolExecutor(max_workers=settings.parallel.threads, thread_name_prefix="nightpipe-hash")
     try:
         todo: list[tuple[str, os.stat_result, str]] = []
+        broken: list[tuple[FileResult, str]] = []
         for path in files:
             outcome = _triage(path, known.get(path), "" if force else digest)
+            if isinstance(outcome, FileResult):
+                log.warning("%s", outcome.error)
+                broken.append((outcome, "added" if path not in known else "changed"))
+                progress.advance(os.path.basename(path))
+                continue
             if outcome is None:
                 counts["unchanged"] += 1
                 progress.advance(os.path.basename(path))
@@ -154,12 +167,17 @@ def scan_paths(
                 todo = []
         if todo:
             _process_chunk(todo, known, settings, db, counts, progress, pool)
+        if broken:
+            with db.session() as session:
+                for key, value in _write_chunk(session, [], broken, known, one_by_one=False).items():
+                    counts[key] += value
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         progress.stop()
     seen = set(files)
     with db.session() as session:
         counts["missing"] = _mark_missing(session, roots, seen)
+        counts["duplicates"] = mark_duplicates(session)
     summary = ScanSummary(
         added=counts["added"],
         updated=counts["updated"],
@@ -168,23 +186,33 @@ def scan_paths(
         bad=counts["bad"],
         frames=counts["frames"],
         seconds=time.perf_counter() - started,
+        duplicates=counts["duplicates"],
     )
     log.info(
-        "scan: %d added, %d updated, %d unchanged, %d missing, %d bad (%d frames) in %.1f s",
+        "scan: %d added, %d updated, %d unchanged, %d missing, %d bad, %d duplicates (%d frames) in %.1f s",
         summary.added, summary.updated, summary.unchanged, summary.missing, summary.bad,
-        summary.frames, summary.seconds,
+        summary.duplicates, summary.frames, summary.seconds,
     )  # fmt: skip
     return summary
 
 
-def _triage(path: str, entry: _Known | None, digest: str) -> tuple[os.stat_result, str] | None:
+def _triage(path: str, entry: _Known | None, digest: str) -> tuple[os.stat_result, str] | FileResult | None:
     """``None`` when the file is unchanged (nothing to read); else its stat and the reason:
     ``added``, ``updated`` (back after missing), ``changed`` (size or time), ``settings``
-    (same file, normalised with other settings)."""
+    (same file, normalised with other settings); a bad :class:`FileResult` for a name that
+    cannot even be looked at (a symbolic link loop, a link to nothing, no permission)."""
     try:
         stat = os.stat(path)
-    except OSError:  # vanished between the walk and now: the next scan marks it missing
-        return None
+    except FileNotFoundError:
+        if not os.path.islink(path):  # vanished between the walk and now: the next scan marks it missing
+            return None
+        why = f"a symbolic link to a missing file ({os.readlink(path)})"
+        return _unreadable(path, why, "remove the link, or point it at the real file", digest)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            why = f"a symbolic link loop ({exc.strerror})"
+            return _unreadable(path, why, "remove the link, or point it at the real file", digest)
+        return _unreadable(path, f"cannot be read ({exc.strerror})", "check its permissions", digest)
     if entry is None:
         return stat, "added"
     if entry.status == "missing":
@@ -192,6 +220,11 @@ def _triage(path: str, entry: _Known | None, digest: str) -> tuple[os.stat_resul
     if entry.size == stat.st_size and entry.mtime == stat.st_mtime:
         return None if entry.settings_hash == digest else (stat, "settings")
     return stat, "changed"
+
+
+def _unreadable(path: str, why: str, hint: str, digest: str) -> FileResult:
+    error = str(FitsReadError(why, path=path, hint=hint))
+    return FileResult(path, 0, 0.0, "", error=error, settings_hash=digest)
 
 
 def _hash(path: str) -> tuple[str | None, str | None]:
@@ -244,6 +277,11 @@ def _process_chunk(
         if result.error is not None:
             log.warning("%s", result.error)
     _add_times(results, settings)
+    for result, _ in results:
+        result.frames = [check_frame(result.path, frame) for frame in result.frames]
+        for frame in result.frames:
+            for text in (*frame.notes, *([frame.unusable] if frame.unusable else [])):
+                log.warning("%s", text)
     try:
         with db.session() as session:
             written = _write_chunk(session, touched_only, results, known, one_by_one=False)

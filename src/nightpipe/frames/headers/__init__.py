@@ -21,7 +21,14 @@ they were from the single module this package replaces.
 """
 
 from nightpipe.frames.headers.camera import binning, exposure_time, filter_name, gain_offset_mode, temperature
-from nightpipe.frames.headers.cards import apply_overrides, header_cards, header_comments, parse_cards
+from nightpipe.frames.headers.cards import (
+    apply_overrides,
+    ascii_name,
+    ascii_text,
+    header_cards,
+    header_comments,
+    parse_cards,
+)
 from nightpipe.frames.headers.keywords import (
     CCD_TEMP_KEYS,
     ELEV_KEYS,
@@ -71,6 +78,8 @@ __all__ = [
     "TYPE_KEYS",
     "FrameHeader",
     "apply_overrides",
+    "ascii_name",
+    "ascii_text",
     "binning",
     "coordinates",
     "exposure_time",

@@ -111,12 +111,17 @@ def temperature(value: Any) -> float | None:
     return round(number - 273.15, 3) if number > 100.0 else number
 
 
+#: The longest exposure a header may state, seconds (about 11.6 days): longer is a wrong card.
+MAX_EXPOSURE_S = 1e6
+
+
 def exposure_time(cards: Mapping[str, Any]) -> float | None:
-    """Seconds from EXPTIME/EXPOSURE/EXP/ITIME; negative values are ``None``."""
+    """Seconds from EXPTIME/EXPOSURE/EXP/ITIME; negative values, or over :data:`MAX_EXPOSURE_S`,
+    are ``None``."""
     for key in EXPTIME_KEYS:
         value = to_float(cards.get(key))
         if value is not None:
-            return value if value >= 0 else None
+            return value if 0 <= value <= MAX_EXPOSURE_S else None
     return None
 
 

@@ -4,6 +4,7 @@ plain ``{KEYWORD: value}`` dict, its comments, and the per-camera fixes of the c
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -148,6 +149,41 @@ def _parse_field(field: str) -> tuple[Any, str]:
     except ValueError:
         return body, comment
     return (number if math.isfinite(number) else body), comment
+
+
+def ascii_text(text: str) -> str:
+    """``text`` as a FITS header allows it (printable ASCII): any other character as a Python
+    backslash escape. For file names and paths written into headers; the database keeps the
+    real names.
+
+    Examples
+    --------
+    >>> print(ascii_text("lumière_ü_星.fits"))
+    lumi\\xe8re_\\xfc_\\u661f.fits
+    >>> ascii_text("m 29 dark.fits")
+    'm 29 dark.fits'
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if " " <= c <= "~" else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def ascii_name(name: str, limit: int = 68) -> str:
+    """A file name for one header card value: :func:`ascii_text`, and when that is longer than
+    ``limit``, its start and a short hash of the whole name (so two long names stay apart).
+
+    Examples
+    --------
+    >>> ascii_name("frame.fits")
+    'frame.fits'
+    >>> len(ascii_name("星" * 40)), ascii_name("星" * 40)[-9:-8]
+    (68, '~')
+    """
+    text = ascii_text(name)
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha1(name.encode("utf-8"), usedforsecurity=False).hexdigest()[:8]
+    return f"{text[: limit - 9]}~{digest}"
 
 
 def header_comments(header: fits.Header, keys: Sequence[str] = FILTER_KEYS) -> dict[str, str]:

@@ -35,6 +35,8 @@ def sexagesimal(value: Any, *, hours: bool) -> float | None:
         return to_float(value)
     text = str(value).strip()
     parts = [p for p in re.split(r"[\s:hdms°'\"]+", text) if p]
+    if not parts:  # blank, or separators only: SITELAT = ''
+        return None
     if len(parts) == 1:
         return to_float(parts[0])
     try:
