@@ -320,3 +320,22 @@ def test_a_night_too_short_to_compare_comparison_counts_keeps_its_comparisons() 
         tables, TargetSpec("SIM-1", float(field.ra[0]), float(field.dec[0])), priors=truth.priors()
     )
     assert len(built.lc) == 8 and built.comparisons.stars.size > 3
+
+
+def test_a_frame_whose_target_aperture_has_no_data_is_dropped_with_why() -> None:
+    """A NaN patch over the target (raw pixels without data) must not enter the light curve, even
+    when the flux it leaves looks ordinary next to the neighbouring frames."""
+    truth = TransitTruth()
+    tables, field = simulate_source_tables(truth, n_frames=40, seed=9)
+    spec = TargetSpec("SIM-1", float(field.ra[0]), float(field.dec[0]))
+    clean = build_lightcurve(tables, spec, priors=truth.priors())
+    hit = tables[17]
+    row = int(np.flatnonzero(np.asarray(hit["id"]) == 1)[0])  # the target is star 0, id 1
+    hit["flags"][row] |= int(PixelFlag.NO_DATA)
+    built = build_lightcurve(tables, spec, priors=truth.priors())
+    assert len(built.lc) == len(clean.lc) - 1
+    reasons = dict(built.dropped)
+    assert (
+        reasons[str(hit.meta["frame"])]
+        == "the target's aperture covers pixels without data (NaN in the frame)"
+    )

@@ -22,6 +22,7 @@ from astropy.table import Table
 from numpy.typing import NDArray
 
 from nightpipe.errors import TimeseriesError
+from nightpipe.frames.flags import PixelFlag
 from nightpipe.timeseries.comparisons import ComparisonChoice, choose_comparisons
 from nightpipe.timeseries.differential import (
     ApertureChoice,
@@ -280,13 +281,29 @@ def _usable_frames(
     rel: FloatArray,
     aperture_for: Callable[[NDArray[np.bool_]], ApertureChoice],
     outlier_sigma: float,
+    target_flags: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], ApertureChoice, list[tuple[str, str]]]:
-    """Frames with a time and every star (``good``), the aperture, the outliers, and why frames go."""
+    """Frames with a time and every star (``good``), the aperture, the outliers, and why frames go.
+
+    A frame whose target aperture covers pixels without data (NaN in the raw frame, outside the
+    overlap) goes too: its flux is short of part of the star, whatever its neighbours say.
+    """
     dropped: list[tuple[str, str]] = []
     good = np.isfinite(time) & np.all(np.isfinite(rel), axis=1) & np.all(rel > 0, axis=1)
-    for i in np.flatnonzero(~good):
-        why = "no BJD_TDB" if not np.isfinite(time[i]) else "target or a comparison star missing"
+    no_data = (
+        (np.asarray(target_flags) & int(PixelFlag.NO_DATA)) > 0
+        if target_flags is not None
+        else np.zeros(len(frames), dtype=bool)
+    )
+    for i in np.flatnonzero(~good | no_data):
+        if not np.isfinite(time[i]):
+            why = "no BJD_TDB"
+        elif no_data[i]:
+            why = "the target's aperture covers pixels without data (NaN in the frame)"
+        else:
+            why = "target or a comparison star missing"
         dropped.append((frames[i], why))
+    good &= ~no_data
     ap = aperture_for(good)
     outlier = np.zeros(len(frames), dtype=bool)
     outlier[good] = running_median_outliers(
@@ -333,7 +350,8 @@ def build_lightcurve(
         oot_good = out_of_transit(time, tc, duration)[good]
         return choose_aperture(time[good], rel[good], phot.radii, oot_good)
 
-    good, outlier, ap, dropped = _usable_frames(frames, time, rel, aperture, outlier_sigma)
+    target_flags = phot.flags[:, star] if phot.flags is not None else None
+    good, outlier, ap, dropped = _usable_frames(frames, time, rel, aperture, outlier_sigma, target_flags)
     tc, duration = transit_window(priors, time[good])
     oot = out_of_transit(time, tc, duration)
     keep = good & ~outlier
