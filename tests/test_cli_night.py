@@ -94,3 +94,23 @@ def test_output_to_a_file_is_plain_lines(small: tuple[Path, Path], tmp_path: Pat
     assert re.search(
         r"^\| 2017-12-19 +\| calibrate +\| ok +\| 8 frames", text, re.MULTILINE
     )  # the table, in ASCII
+
+
+def test_run_json_for_scripts(small: tuple[Path, Path], tmp_path: Path) -> None:
+    """``run --json`` prints one JSON object: the exit code and every step's status, counts and
+    failures, as a script reads it (here: every plate solve rejected)."""
+    import json
+
+    root, raw = small
+    cmd = nightpipe_args(
+        root, tmp_path, "-q", "run", "--json", str(raw), settings=("astrometry.max_rms_arcsec=0.0001",)
+    )
+    proc = run_nightpipe(cmd)
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["exit_code"] == 1 and [s["step"] for s in result["setup"]] == ["scan", "masters"]
+    (night_steps,) = result["nights"].values()
+    solve = next(s for s in night_steps if s["step"] == "solve")
+    assert solve["status"] == "failed" and solve["failed"] == solve["total"] == LIGHTS
+    reasons = [f["reason"] for f in solve["failures"]]
+    assert len(reasons) == LIGHTS and all("max_rms_arcsec" in r for r in reasons)

@@ -22,6 +22,7 @@ def run(
     steps: str | None = typer.Option(None, "--steps", help="Comma-separated steps to run (default: all)"),
     workers: int | None = typer.Option(None, "--workers", help="Local Dask cluster of N processes"),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler"),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as one JSON object (for scripts)"),
 ) -> None:
     """Run scan, masters, calibration, solving, photometry, zero points, light curves and the report."""
     cli = state(ctx)
@@ -32,8 +33,40 @@ def run(
     settings = cli.settings
     chosen = [s.strip() for s in steps.split(",")] if steps else None
     result = run_until_stopped(ctx, settings, raw_dirs, night=night, steps=chosen)
-    print_run(result, settings)
+    if as_json:
+        import json
+
+        console().print(json.dumps(run_as_dict(result)), markup=False, highlight=False, soft_wrap=True)
+    else:
+        print_run(result, settings)
     raise typer.Exit(result.exit_code)
+
+
+def run_as_dict(result: NightRun) -> dict[str, object]:
+    """The outcome of a run as plain data: the exit code, and per night each step's status,
+    times, counts, failures (frame and reason) and summary."""
+    from nightpipe.store.values import jsonable
+
+    def step(s: StepResult) -> dict[str, object]:
+        tally = s.tally
+        return {
+            "step": s.name,
+            "status": s.status,
+            "wall_s": round(s.wall_s, 2),
+            "cpu_s": round(s.cpu_s, 2),
+            "total": tally.total if tally else None,
+            "failed": tally.failed if tally else 0,
+            "unit": tally.unit if tally else None,
+            "failures": [{"item": f, "reason": r} for f, r in (tally.failures if tally else ())],
+            "error": s.error,
+            "summary": jsonable(dict(s.summary)),
+        }
+
+    return {
+        "exit_code": int(result.exit_code),
+        "setup": [step(s) for s in result.setup.steps],
+        "nights": {night: [step(s) for s in summary.steps] for night, summary in result.nights.items()},
+    }
 
 
 def run_until_stopped(

@@ -35,3 +35,29 @@ def finite_list(values: Any) -> list[float | None]:
     for i in np.flatnonzero(~np.isfinite(arr)).tolist():
         out[i] = None
     return out
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data: dict keys as strings, tuples as lists, numpy scalars as Python
+    numbers, paths as strings, NaN and infinities as ``None``.
+
+    >>> import numpy as np
+    >>> jsonable({"n": np.int64(3), "x": float("nan"), "t": (1.5, np.float32(2.0))})
+    {'n': 3, 'x': None, 't': [1.5, 2.0]}
+    """
+    import math
+    from pathlib import PurePath
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -23,6 +23,7 @@ import numpy as np
 
 from nightpipe import __version__
 from nightpipe.frames.fitsio import atomic_open
+from nightpipe.store.values import jsonable
 from nightpipe.timeseries.lightcurve import LightCurve
 from nightpipe.timeseries.transit import TransitFit
 
@@ -109,21 +110,9 @@ def write_fit_json(path: Path | str, fit: TransitFit, extra: dict[str, Any] | No
         data.update(extra)
     path = Path(path)
     with atomic_open(path, "w", encoding="utf-8") as handle:
-        json.dump(_clean(data), handle, indent=2, sort_keys=False)
+        json.dump(jsonable(data), handle, indent=2, sort_keys=False)
         handle.write("\n")
     return path
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # the band of a frame's filter (calphot.transforms.filter_band) -> AAVSO's filter code

@@ -33,6 +33,7 @@ from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, StepRun
 from nightpipe.store.models_timeseries import TransitFitRow
 from nightpipe.store.steps import record_step
+from nightpipe.store.values import jsonable
 from nightpipe.timeseries.assemble import TargetSpec, build_lightcurve
 from nightpipe.timeseries.csvmode import bjd_tdb_from_jd_utc
 from nightpipe.timeseries.lightcurve import LightCurve
@@ -226,7 +227,7 @@ def run_lightcurves(
                 step=STEP,
                 status=status,
                 night=name,
-                details=_jsonable(details),
+                details=jsonable(details),
                 reason=None if status == "ok" else "every target failed",
                 input_hash=digest,
                 output_path=str(output / "lightcurves" / name),
@@ -381,17 +382,5 @@ def store_fit(
     ):
         value = result.get(key)
         setattr(row, key, None if isinstance(value, float) and not math.isfinite(value) else value)
-    row.details = _jsonable(fit_summary) if fit_summary is not None else None
+    row.details = jsonable(fit_summary) if fit_summary is not None else None
     session.flush()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
