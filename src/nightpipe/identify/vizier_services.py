@@ -9,7 +9,7 @@ lower-case ``ra``/``dec``), so an answer recorded anywhere reads the same.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,7 +60,36 @@ def _positions(answer: Table, service: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class VsxService:
+class VizierCone:
+    """What the VizieR services share: one cone on one catalogue, asking for its columns.
+
+    A subclass sets the catalogue, its columns and its parser; ``limits`` (key: value) go into
+    the payload and become VizieR column filters.
+    """
+
+    name: str = ""
+    version: str = ""
+    per_epoch: bool = False
+    catalog: str = ""
+    columns: tuple[str, ...] = ()
+
+    def limits(self) -> dict[str, Any]:
+        """Payload entries that narrow the query (none by default)."""
+        return {}
+
+    def column_filters(self, payload: Mapping[str, Any]) -> dict[str, str]:
+        """VizieR column filters for the payload's limits (none by default)."""
+        return {}
+
+    def payload(self, query: FieldQuery) -> dict[str, Any]:
+        return {"service": self.name, "catalog": self.catalog, **self.limits(), **query.rounded()}
+
+    def fetch(self, payload: Mapping[str, Any], timeout_s: float) -> bytes:
+        return vizier_fetch(self.catalog, self.columns, payload, timeout_s, self.column_filters(payload))
+
+
+@dataclass(frozen=True)
+class VsxService(VizierCone):
     """The AAVSO Variable Star indeX (VizieR ``B/vsx/vsx``)."""
 
     name: str = "vsx"
@@ -71,12 +100,6 @@ class VsxService:
         "OID", "Name", "V", "Type", "l_max", "max", "u_max", "n_max", "f_min", "l_min", "min",
         "u_min", "n_min", "Period", "RAJ2000", "DEJ2000",
     )  # fmt: skip
-
-    def payload(self, query: FieldQuery) -> dict[str, Any]:
-        return {"service": self.name, "catalog": self.catalog, **query.rounded()}
-
-    def fetch(self, payload: Mapping[str, Any], timeout_s: float) -> bytes:
-        return vizier_fetch(self.catalog, self.columns, payload, timeout_s)
 
     def parse(self, raw: bytes) -> Table:
         answer = read_table(raw, self.name)
@@ -114,7 +137,7 @@ def _range(bright: float, faint: str, amp_flag: str, band: str) -> str:
 
 
 @dataclass(frozen=True)
-class GaiaService:
+class GaiaService(VizierCone):
     """Gaia DR3 sources (VizieR ``I/355/gaiadr3``), positions at epoch 2016.0 with proper motions."""
 
     name: str = "gaia"
@@ -127,12 +150,11 @@ class GaiaService:
         "Gmag", "BPmag", "RPmag", "e_Gmag", "e_BPmag", "e_RPmag",
     )  # fmt: skip
 
-    def payload(self, query: FieldQuery) -> dict[str, Any]:
-        return {"service": self.name, "catalog": self.catalog, "max_mag": self.max_mag, **query.rounded()}
+    def limits(self) -> dict[str, Any]:
+        return {"max_mag": self.max_mag}
 
-    def fetch(self, payload: Mapping[str, Any], timeout_s: float) -> bytes:
-        limit = {"Gmag": f"<{float(payload['max_mag']):g}"}
-        return vizier_fetch(self.catalog, self.columns, payload, timeout_s, column_filters=limit)
+    def column_filters(self, payload: Mapping[str, Any]) -> dict[str, str]:
+        return {"Gmag": f"<{float(payload['max_mag']):g}"}
 
     def parse(self, raw: bytes) -> Table:
         answer = read_table(raw, self.name)
@@ -177,20 +199,14 @@ def _mag_error(answer: Table, band: str, n: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class MilliquasService:
+class MilliquasService(VizierCone):
     """Quasars and AGN of the Million Quasars catalogue (VizieR ``VII/294``)."""
 
     name: str = "milliquas"
     version: str = "Milliquas v8 (VizieR VII/294)"
     per_epoch: bool = False
     catalog: str = "VII/294"
-    columns: tuple[str, ...] = field(default=("Name", "RAJ2000", "DEJ2000", "Type", "Rmag", "Bmag", "z"))
-
-    def payload(self, query: FieldQuery) -> dict[str, Any]:
-        return {"service": self.name, "catalog": self.catalog, **query.rounded()}
-
-    def fetch(self, payload: Mapping[str, Any], timeout_s: float) -> bytes:
-        return vizier_fetch(self.catalog, self.columns, payload, timeout_s)
+    columns: tuple[str, ...] = ("Name", "RAJ2000", "DEJ2000", "Type", "Rmag", "Bmag", "z")
 
     def parse(self, raw: bytes) -> Table:
         answer = read_table(raw, self.name)
