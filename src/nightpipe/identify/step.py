@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from astropy.table import Table
-from sqlalchemy import select
 
 from nightpipe.catalogs.answers import AnswerCache
 from nightpipe.config import Settings
@@ -38,8 +37,7 @@ from nightpipe.identify.store_rows import store_identified
 from nightpipe.identify.vetoes import VARIABLES, identify_dir
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
-from nightpipe.store.models import StepRun
-from nightpipe.store.steps import record_step
+from nightpipe.store.steps import previous_input_hash, record_step
 
 log = logging.getLogger(__name__)
 STEP = "identify"
@@ -203,9 +201,7 @@ def inputs_digest(settings: Settings, sky: NightSky) -> str:
 
 def _unchanged(db: Database, night: str, frame_id: int | None, digest: str, folder: Path) -> bool:
     with db.session() as session:
-        query = select(StepRun.input_hash).where(StepRun.step == STEP, StepRun.night == night)
-        query = query.where(StepRun.frame_id.is_(None) if frame_id is None else StepRun.frame_id == frame_id)
-        previous = session.scalars(query).first()
+        previous = previous_input_hash(session, step=STEP, night=night, frame_id=frame_id)
     return previous == digest and (folder / "summary.json").is_file()
 
 

@@ -281,14 +281,10 @@ def _digest(settings: Settings, night: NightDetections, bodies: Path) -> str:
 
 
 def _unchanged(db: Database, night: str, digest: str, folder: Path) -> bool:
-    from nightpipe.store.models import StepRun
+    from nightpipe.store.steps import previous_input_hash
 
     with db.session() as session:
-        previous = session.scalars(
-            select(StepRun.input_hash).where(
-                StepRun.step == STEP, StepRun.night == night, StepRun.frame_id.is_(None)
-            )
-        ).first()
+        previous = previous_input_hash(session, step=STEP, night=night)
     return previous == digest and (folder / "tracks.ecsv").is_file()
 
 

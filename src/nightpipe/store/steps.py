@@ -45,6 +45,16 @@ def record_step(
     return row
 
 
+def previous_input_hash(
+    session: Session, *, step: str, night: str, frame_id: int | None = None
+) -> str | None:
+    """The input hash ``record_step`` stored for a night-level ``step`` (or for one frame of it):
+    a step whose inputs hash the same again has nothing to redo."""
+    query = select(StepRun.input_hash).where(StepRun.step == step, StepRun.night == night)
+    query = query.where(StepRun.frame_id.is_(None) if frame_id is None else StepRun.frame_id == frame_id)
+    return session.scalars(query).first()
+
+
 def step_status(session: Session, *, step: str, frame_id: int) -> StepRun | None:
     """The recorded outcome of ``step`` for ``frame_id``, if any."""
     return session.scalars(select(StepRun).where(StepRun.step == step, StepRun.frame_id == frame_id)).first()
