@@ -99,8 +99,9 @@ def analyse_frame(path: str | Path, config: Settings | str | Path | None = None)
     from nightpipe.photometry.step import measure_file, read_frame
 
     settings = _settings(config)
-    table, _ = measure_file(path, settings)
-    header = read_frame(path).header
+    image = read_frame(path)  # read once: its pixels are measured, its header gives the WCS
+    table, _ = measure_file(path, settings, image=image)
+    header = image.header
     wcs = WCS(header) if header.get("CTYPE1") else None
     fwhm = table.meta.get("fwhm_px")
     return FrameAnalysis(Path(path), table, wcs if wcs is not None and wcs.has_celestial else None,

@@ -215,18 +215,24 @@ def frame_airmasses(settings: Settings, frames: Sequence[Frame]) -> dict[int, fl
 
 
 def measure_file(
-    path: Path | str, settings: Settings, *, frame: Frame | None = None, airmass: float | None = None
+    path: Path | str,
+    settings: Settings,
+    *,
+    frame: Frame | None = None,
+    airmass: float | None = None,
+    image: FrameImage | None = None,
 ) -> tuple[Table, FrameMeasurement]:
     """Measure one frame file and build its source table (nothing written).
 
-    ``airmass``: the frame's airmass when already computed (see :func:`frame_meta`).
+    ``airmass``: the frame's airmass when already computed (see :func:`frame_meta`); ``image``:
+    the file already read with :func:`read_frame`.
 
     Raises
     ------
     FitsReadError, PhotometryError
         With the file named.
     """
-    image = read_frame(path)
+    image = image if image is not None else read_frame(path)
     calibrated = image.mask is not None
     cam = camera_params(settings, image.header, calibrated=calibrated, unit=image.unit, name=str(image.path))
     try:
