@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from astropy.table import Table
     from astropy.wcs import WCS
 
+    from nightpipe.pipeline.interrupt import StopRequest
     from nightpipe.pipeline.night import NightRun
     from nightpipe.progress import Progress
     from nightpipe.starlc import StarLightCurve
@@ -65,15 +66,18 @@ def run_night(
     night: str | None = None,
     steps: Sequence[str] | None = None,
     progress: Progress | None = None,
+    stop: StopRequest | None = None,
 ) -> NightRun:
     """Run the whole pipeline (or ``steps``) on raw folders, as ``nightpipe run`` does.
 
     Incremental and crash-safe like the CLI: a second call redoes nothing that did not change.
-    The result holds each night's step summaries and ``exit_code``.
+    The result holds each night's step summaries and ``exit_code``. A ``stop`` request (see
+    :mod:`nightpipe.pipeline.interrupt`) asked from another thread ends the run at the next frame.
     """
     from nightpipe.pipeline.night import run_night as _run
 
-    return _run(_settings(config), [Path(d) for d in raw_dirs], night=night, steps=steps, progress=progress)
+    return _run(_settings(config), [Path(d) for d in raw_dirs], night=night, steps=steps, progress=progress,
+                stop=stop)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nightpipe.config_web import WebConfig
 from nightpipe.errors import ConfigError
 
 ENV_PREFIX = "NIGHTPIPE_"
@@ -303,6 +304,7 @@ class Settings(_Section):
     timeseries: TimeseriesConfig = TimeseriesConfig()
     database: DatabaseConfig = DatabaseConfig()
     parallel: ParallelConfig = ParallelConfig()
+    web: WebConfig = WebConfig()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as plain TOML-serialisable data (paths as strings)."""

@@ -25,6 +25,7 @@ from nightpipe.cli import (
     simulate_cmd,
     solve_cmd,
     tess_cmd,
+    web_cmd,
     zeropoint_cmd,
 )
 from nightpipe.cli.common import CliState, console, labelled
@@ -91,6 +92,7 @@ tess_cmd.register(app)
 identify_cmd.register(app)
 doctor_cmd.register(app)
 movers_cmd.register(app)
+web_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
