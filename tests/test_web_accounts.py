@@ -33,7 +33,9 @@ def test_register_sets_a_secure_httponly_samesite_cookie_and_hashes_with_argon2(
         data={"name": "ada", "password": PASSWORD, "password2": PASSWORD, "form_token": form_token(page)},
     )
     assert answer.status_code == 303
-    cookie = next(v for k, v in answer.headers.multi_items() if k == "set-cookie" and "nightpipe_session" in v)
+    cookie = next(
+        v for k, v in answer.headers.multi_items() if k == "set-cookie" and "nightpipe_session" in v
+    )
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=lax" in cookie
     assert "Hello ada" in browser.get("/").text
     with app.state.ctx.db.session() as session:
@@ -74,7 +76,10 @@ def test_every_state_change_needs_the_csrf_token(app) -> None:
     csrf = register(browser, "ada")
     assert browser.post("/account/tokens", data={"label": "x"}).status_code == 403
     assert browser.post("/account/tokens", data={"label": "x", "csrf_token": "forged"}).status_code == 403
-    assert browser.post("/account/tokens", data={"label": "x"}, headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert (
+        browser.post("/account/tokens", data={"label": "x"}, headers={"X-CSRF-Token": csrf}).status_code
+        == 200
+    )
     assert browser.post("/account/tokens", data={"label": "x", "csrf_token": csrf}).status_code == 200
 
 
@@ -94,7 +99,9 @@ def test_password_change_closes_other_logins(app) -> None:
     laptop, phone = client(app), client(app)
     csrf = register(laptop, "ada")
     assert log_in(phone, "ada") == 303
-    answer = laptop.post("/account/password", data={"old": PASSWORD, "new": "a much better one", "csrf_token": csrf})
+    answer = laptop.post(
+        "/account/password", data={"old": PASSWORD, "new": "a much better one", "csrf_token": csrf}
+    )
     assert answer.status_code == 200 and "password is changed" in answer.text
     assert phone.get("/").status_code == 303  # logged out
     assert laptop.get("/").status_code == 200  # this browser has a new session
@@ -112,7 +119,9 @@ def test_api_keys_are_encrypted_at_rest_and_never_shown_in_full(app) -> None:
     browser = client(app)
     csrf = register(browser, "ada")
     secret = "colibri-0123456789abcdef"
-    answer = browser.post("/account/keys", data={"service": "astro-colibri", "secret": secret, "csrf_token": csrf})
+    answer = browser.post(
+        "/account/keys", data={"service": "astro-colibri", "secret": secret, "csrf_token": csrf}
+    )
     assert answer.status_code == 303
     page = browser.get("/account").text
     assert secret not in page and "…cdef" in page
