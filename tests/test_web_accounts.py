@@ -52,14 +52,17 @@ def test_register_refuses_weak_passwords_taken_names_and_forged_forms(app) -> No
     other = client(app)
     page = other.get("/register").text
     token = form_token(page)
-    weak = other.post("/register", data={"name": "bob", "password": "short", "password2": "short",
-                                         "form_token": token})  # fmt: skip
+    weak = other.post(
+        "/register", data={"name": "bob", "password": "short", "password2": "short", "form_token": token}
+    )
     assert weak.status_code == 400 and "at least 8 characters" in weak.text
-    taken = other.post("/register", data={"name": "ADA", "password": PASSWORD, "password2": PASSWORD,
-                                          "form_token": token})  # fmt: skip
+    taken = other.post(
+        "/register", data={"name": "ADA", "password": PASSWORD, "password2": PASSWORD, "form_token": token}
+    )
     assert taken.status_code == 400 and "taken" in taken.text
-    forged = other.post("/register", data={"name": "eve", "password": PASSWORD, "password2": PASSWORD,
-                                           "form_token": "forged"})  # fmt: skip
+    forged = other.post(
+        "/register", data={"name": "eve", "password": PASSWORD, "password2": PASSWORD, "form_token": "forged"}
+    )
     assert forged.status_code == 403
 
 
@@ -134,15 +137,28 @@ def test_api_keys_are_encrypted_at_rest_and_never_shown_in_full(app) -> None:
 def test_profiles_are_validated_like_the_cli_settings(app) -> None:
     browser = client(app)
     csrf = register(browser, "ada")
-    good = browser.post("/account/profiles", data={"name": "Cecilia", "latitude": "31.68", "gain": "1.3",
-                                                   "extra": "[photometry]\ndetect_sigma = 4", "csrf_token": csrf})  # fmt: skip
+    good = browser.post(
+        "/account/profiles",
+        data={
+            "name": "Cecilia",
+            "latitude": "31.68",
+            "gain": "1.3",
+            "extra": "[photometry]\ndetect_sigma = 4",
+            "csrf_token": csrf,
+        },
+    )
     assert good.status_code == 303
     assert browser.get("/api/profiles").json()[0]["settings"] == {
-        "photometry": {"detect_sigma": 4}, "observatory": {"latitude": 31.68}, "camera": {"gain": 1.3}}  # fmt: skip
+        "photometry": {"detect_sigma": 4},
+        "observatory": {"latitude": 31.68},
+        "camera": {"gain": 1.3},
+    }
     bad = browser.post("/account/profiles", data={"name": "x", "latitude": "123", "csrf_token": csrf})
     assert bad.status_code == 400 and "latitude" in bad.text
-    sneaky = browser.post("/account/profiles", data={"name": "y", "extra": '[database]\nurl = "sqlite:////etc/x"',
-                                                     "csrf_token": csrf})  # fmt: skip
+    sneaky = browser.post(
+        "/account/profiles",
+        data={"name": "y", "extra": '[database]\nurl = "sqlite:////etc/x"', "csrf_token": csrf},
+    )
     assert sneaky.status_code == 400 and "may not set [database]" in sneaky.text
 
 

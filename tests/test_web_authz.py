@@ -50,16 +50,25 @@ def routes(app) -> list[tuple[str, str]]:
 def world(tmp_path: Path, shared_data: Path):
     app = make_app(tmp_path)
     ctx = app.state.ctx
-    fits = next(iter(sorted((shared_data / "hatp32-microobservatory").glob("*.FITS")) or
-                     sorted((shared_data / "hatp32-microobservatory").rglob("*.fits"))))  # fmt: skip
+    fits = next(
+        iter(
+            sorted((shared_data / "hatp32-microobservatory").glob("*.FITS"))
+            or sorted((shared_data / "hatp32-microobservatory").rglob("*.fits"))
+        )
+    )
     with ctx.db.session() as session:
         ada = create_user(session, "ada", PASSWORD)
         bob = create_user(session, "bob", PASSWORD)
         create_user(session, "root", PASSWORD, admin=True)
         paths = UserPaths(ctx.data_dir, ada.id).make()
         shutil.copy(fits, paths.uploads / f"{MARK}.fits")
-        upload = Upload(owner_id=ada.id, name=f"{MARK}.fits", path=f"{MARK}.fits", size=fits.stat().st_size,
-                        summary={"kind": "light"})  # fmt: skip
+        upload = Upload(
+            owner_id=ada.id,
+            name=f"{MARK}.fits",
+            path=f"{MARK}.fits",
+            size=fits.stat().st_size,
+            summary={"kind": "light"},
+        )
         session.add(upload)
         session.flush()
         job = enqueue(
@@ -73,8 +82,15 @@ def world(tmp_path: Path, shared_data: Path):
         new_api_token(session, ada, f"token {MARK}")
         session.flush()
         token_id = session.scalar(select(ApiToken.id).where(ApiToken.owner_id == ada.id))
-        ids = {"job_id": job.id, "upload_id": upload.id, "profile_id": profile.id, "key_id": key.id,
-               "token_id": token_id, "user_id": ada.id, "frame_id": 1}  # fmt: skip
+        ids = {
+            "job_id": job.id,
+            "upload_id": upload.id,
+            "profile_id": profile.id,
+            "key_id": key.id,
+            "token_id": token_id,
+            "user_id": ada.id,
+            "frame_id": 1,
+        }
         bob_id = bob.id
     return app, ids, bob_id
 
