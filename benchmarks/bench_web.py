@@ -6,7 +6,7 @@ Usage::
 
 A real ``nightpipe serve`` process (uvicorn, SQLite, ``--workers`` local job workers) on a free
 port. Each simulated user logs in through the JSON API, uploads the same small simulated night
-(a ZIP of 8 lights of 256 px with its calibration frames), starts a "night" job and polls it to
+(a ZIP of 16 lights of 256 px with its calibration frames), starts a "night" job and polls it to
 the end, while browsing threads fetch the pages that do not compute (dashboard, jobs, files,
 account, a job's page) and time each answer. Printed: jobs completed and failed (want 0
 failures), page latency p50/p95 while jobs run (goal: p95 under 300 ms), the floor (``/healthz``,
@@ -53,7 +53,7 @@ def small_night(folder: Path) -> tuple[Path, str]:
     from nightpipe.pipeline.demo import prepare_demo
     from nightpipe.web.demo_profile import profile_from_file
 
-    _, raw = prepare_demo(folder / "demo", size=256, n_lights=8)
+    _, raw = prepare_demo(folder / "demo", size=256, n_lights=16)
     archive = folder / "night.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
         for path in sorted(raw.rglob("*.fits")):
