@@ -184,3 +184,14 @@ def test_admin_page_is_404_for_others_and_switches_registration_and_users(app) -
     assert admin.post(f"/admin/users/{ada_id}", data={"disabled": "1", "csrf_token": csrf}).status_code == 303
     assert user.get("/").status_code == 303  # the disabled user's session stops at once
     assert log_in(client(app), "ada") == 401
+
+
+@pytest.mark.postgres
+def test_the_same_app_runs_on_postgresql_by_settings_alone(tmp_path: Path, postgres_url: str) -> None:
+    app = make_app(tmp_path, database_url=postgres_url)
+    browser = client(app)
+    csrf = register(browser, "ada")
+    assert browser.post("/account/tokens", data={"label": "pg", "csrf_token": csrf}).status_code == 200
+    assert browser.get("/api/jobs").json() == []
+    assert app.state.ctx.db.engine.dialect.name == "postgresql"
+    app.state.ctx.db.dispose()
