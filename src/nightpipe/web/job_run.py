@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -23,7 +24,7 @@ from nightpipe.store.db import Database
 from nightpipe.web.job_progress import JobLogHandler, JobProgress
 from nightpipe.web.job_settings import job_settings
 from nightpipe.web.jobqueue import Claim
-from nightpipe.web.models import Profile, Upload
+from nightpipe.web.models import ApiKey, Profile, Upload
 from nightpipe.web.paths import UserPaths
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,18 @@ def profile_settings(db: Database, claim: Claim) -> dict[str, Any] | None:
         return dict(profile.settings) if profile is not None else None
 
 
+def service_keys(db: Database, claim: Claim, data_dir: Path) -> dict[str, str]:
+    """The job owner's outside-service keys, decrypted for this run only (never logged)."""
+    from nightpipe.web.secrets_box import decrypt, load_key
+
+    with db.session() as session:
+        rows = list(session.scalars(select(ApiKey).where(ApiKey.owner_id == claim.owner_id)))
+    if not rows:
+        return {}
+    key = load_key(data_dir)
+    return {row.service: decrypt(key, row.secret) for row in rows}
+
+
 def summary_of(run: Any) -> dict[str, Any]:
     """A JSON summary of a :class:`~nightpipe.pipeline.night.NightRun`."""
     from nightpipe.store.values import jsonable
@@ -113,7 +126,8 @@ def run_claim(db: Database, server: Settings, claim: Claim, stop: StopRequest) -
         if not uploads:
             return Outcome("failed", "none of the job's uploads exists any more: upload the frames again")
         link_inputs(paths, claim.job_id, uploads)
-        settings = job_settings(server, profile_settings(db, claim), paths, claim.job_id)
+        keys = service_keys(db, claim, server.web.data_dir)
+        settings = job_settings(server, profile_settings(db, claim), paths, claim.job_id, keys)
         steps = FRAME_STEPS if claim.kind == "frame" else None
         run = api.run_night(
             [paths.job_input(claim.job_id)],

@@ -36,9 +36,18 @@ def profile_problem(values: dict[str, Any]) -> str | None:
     return None
 
 
-def job_settings(server: Settings, profile: dict[str, Any] | None, paths: UserPaths, job_id: int) -> Settings:
-    """Settings for the engine: products into the job's folder, one SQLite database per job."""
+def job_settings(
+    server: Settings,
+    profile: dict[str, Any] | None,
+    paths: UserPaths,
+    job_id: int,
+    keys: dict[str, str] | None = None,
+) -> Settings:
+    """Settings for the engine: products into the job's folder, one SQLite database per job,
+    the user's outside-service ``keys`` (decrypted: "astro-colibri" becomes ``identify.colibri_key``)."""
     data = merged(server.to_dict(), {k: v for k, v in (profile or {}).items() if k not in PROTECTED})
+    if keys and keys.get("astro-colibri"):
+        data["identify"] = {**data.get("identify", {}), "colibri_key": keys["astro-colibri"]}
     output = paths.job_output(job_id)
     data["paths"] = {**data.get("paths", {}), "output": str(output), "masters": str(output / "masters")}
     data["database"] = {"url": paths.job_db_url(job_id)}
