@@ -5,10 +5,9 @@ Starlette request's body as a stream. The flow of a POST is::
 
     form = await receive_multipart(request, paths.tmp, limits)      # temp files, sizes capped
     outcomes = accept_received(form, paths.uploads, limits)        # FITS check, unpack, rename
-
-(the archive reader and the receiver follow in the next commits)
 """
 
+from nightpipe.web.uploads.archives import extract_archive
 from nightpipe.web.uploads.fitscheck import check_fits
 from nightpipe.web.uploads.limits import (
     Accepted,
@@ -30,6 +29,7 @@ __all__ = [
     "UploadLimits",
     "UploadRejected",
     "check_fits",
+    "extract_archive",
     "place_file",
     "safe_name",
     "unique_name",
