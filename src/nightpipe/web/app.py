@@ -39,9 +39,15 @@ SECURITY_HEADERS = {
 
 
 def routers() -> list[object]:
-    from nightpipe.web import routes_account, routes_admin, routes_auth, routes_jobs
+    from nightpipe.web import routes_account, routes_admin, routes_auth, routes_files, routes_jobs
 
-    return [routes_auth.router, routes_jobs.router, routes_account.router, routes_admin.router]
+    return [
+        routes_auth.router,
+        routes_jobs.router,
+        routes_files.router,
+        routes_account.router,
+        routes_admin.router,
+    ]
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
