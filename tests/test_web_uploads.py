@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nightpipe.web.uploads import UploadRejected, check_fits, fitscheck, place_file, safe_name, unique_name
-from nightpipe.web.uploads.names import MAX_NAME_BYTES, temp_file
+from nightpipe.web.uploads.names import MAX_NAME_BYTES, sweep_temporary, temp_file
 from upload_helpers import MB, all_files, big_fits, endless_header, hatp, header_bytes, limits
 
 SIMPLE = ("SIMPLE  =                    T",)
@@ -85,6 +85,18 @@ def test_place_file_never_replaces_a_file(tmp_path: Path) -> None:
     assert unique_name(folder, "frame.fits") == "frame-4.fits"
     assert unique_name(folder, "other.fits.gz") == "other.fits.gz"
     assert all_files(tmp_path) == {"uploads/frame.fits", "uploads/frame-2.fits", "uploads/frame-3.fits"}
+
+
+def test_sweep_removes_only_stale_temporary_files(tmp_path: Path) -> None:
+    fd, stale = temp_file(tmp_path)
+    os.close(fd)
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+    fd, fresh = temp_file(tmp_path)
+    os.close(fd)
+    (tmp_path / "frame.fits").write_bytes(b"")
+    os.utime(tmp_path / "frame.fits", (1_000_000_000, 1_000_000_000))
+    assert sweep_temporary(tmp_path) == 1
+    assert all_files(tmp_path) == {fresh.name, "frame.fits"}
 
 
 # -- check_fits on real frames -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from nightpipe.web.pages import render
 from nightpipe.web.paths import UserPaths
 from nightpipe.web.uploads import Accepted, Outcome, Rejected, UploadLimits, UploadRejected
 from nightpipe.web.uploads.limits import MB, size_text
-from nightpipe.web.uploads.names import remove_quietly
+from nightpipe.web.uploads.names import remove_quietly, sweep_temporary
 from nightpipe.web.uploads.stream import accept_received, declared_length, receive_multipart
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,8 @@ async def receive_and_store(request: Request, ctx: WebContext, user: User) -> li
             "left in your quota; delete old files or upload fewer at once",
         )
     paths = UserPaths(ctx.data_dir, user.id).make()
+    for folder in (paths.tmp, paths.uploads):
+        sweep_temporary(folder)
     try:
         form = await receive_multipart(request, paths.tmp, limits)
     except UploadRejected as exc:

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import unicodedata
 from pathlib import Path
 
@@ -147,6 +148,25 @@ def remove_quietly(path: Path | None) -> None:
         path.unlink(missing_ok=True)
     except OSError as exc:  # pragma: no cover - a read-only folder, a race with housekeeping
         log.warning("could not remove the temporary file %s: %s", path, exc)
+
+
+def sweep_temporary(folder: Path, older_than_s: float = 3600.0) -> int:
+    """Remove the ``.upload-*`` temporary files a killed process left in ``folder`` (only those not
+    touched for ``older_than_s``: a running upload keeps writing its own); returns how many."""
+    if not folder.is_dir():
+        return 0
+    now = time.time()
+    removed = 0
+    for path in folder.glob(TEMP_PREFIX + "*"):
+        try:
+            if path.is_file() and not path.is_symlink() and now - path.stat().st_mtime > older_than_s:
+                path.unlink()
+                removed += 1
+        except OSError:  # pragma: no cover - removed meanwhile
+            continue
+    if removed:
+        log.info("removed %d stale temporary upload files in %s", removed, folder)
+    return removed
 
 
 def place_file(temp: Path, folder: Path, name: str) -> Path:
