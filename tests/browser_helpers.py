@@ -15,8 +15,15 @@ from typing import Any
 
 import pytest
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium_path() -> str:
@@ -68,8 +75,9 @@ def chromium(downloads: Path) -> Iterator[Any]:
 
     path = chromium_path()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True,
-                                             downloads_path=str(downloads))  # fmt: skip
+        browser = playwright.chromium.launch(
+            executable_path=path, args=CHROMIUM_ARGS, headless=True, downloads_path=str(downloads)
+        )
         context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
         try:
             yield context
