@@ -14,8 +14,8 @@ from nightpipe.web.app import create_app
 PASSWORD = "correct horse battery"
 
 
-def web_settings(tmp_path: Path, *overrides: str, database_url: str | None = None) -> Settings:
-    """Settings whose web data folder, engine output and cache are under ``tmp_path``."""
+def web_overrides(tmp_path: Path, *overrides: str, database_url: str | None = None) -> list[str]:
+    """The ``--set`` overrides of :func:`web_settings` (for a worker process of the same settings)."""
     sets = [
         f"web.data_dir={tmp_path / 'web'}",
         f"paths.output={tmp_path / 'out'}",
@@ -25,7 +25,14 @@ def web_settings(tmp_path: Path, *overrides: str, database_url: str | None = Non
     ]
     if database_url:
         sets.append(f"web.database_url={database_url}")
-    return load_settings(None, overrides=sets, environ={})
+    return sets
+
+
+def web_settings(tmp_path: Path, *overrides: str, database_url: str | None = None) -> Settings:
+    """Settings whose web data folder, engine output and cache are under ``tmp_path``."""
+    return load_settings(
+        None, overrides=web_overrides(tmp_path, *overrides, database_url=database_url), environ={}
+    )
 
 
 def make_app(tmp_path: Path, *overrides: str, database_url: str | None = None) -> FastAPI:
