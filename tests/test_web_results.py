@@ -10,22 +10,48 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from night_helpers import DemoNight, night_settings
+from night_helpers import DemoNight
+from nightpipe.config import load_settings
 from nightpipe.pipeline.night import run_night
+from nightpipe.web.accounts import create_user
+from nightpipe.web.jobqueue import enqueue
+from nightpipe.web.paths import UserPaths
 from nightpipe.web.results.imaging import overlay_json, render_png, scale_to_bytes
 from nightpipe.web.results.lightcurve import lightcurve_json
 from nightpipe.web.results.products import JobProducts, job_products
+from web_helpers import PASSWORD, client, log_in, make_app
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def finished(demo_night: DemoNight, tmp_path_factory: pytest.TempPathFactory) -> tuple[JobProducts, str]:
+def web(demo_night: DemoNight, tmp_path_factory: pytest.TempPathFactory):
+    """A web app with users ada and bob; ada's job 1 holds the finished demo night (run once)."""
     root, raw = demo_night(512, 40)
-    out = tmp_path_factory.mktemp("results")
-    settings = night_settings(root, out)
+    tmp = tmp_path_factory.mktemp("results")
+    app = make_app(tmp)
+    ctx = app.state.ctx
+    with ctx.db.session() as session:
+        ada = create_user(session, "ada", PASSWORD)
+        create_user(session, "bob", PASSWORD)
+        job = enqueue(session, ada.id, "night", "demo", {"upload_ids": [], "profile_id": None})
+        job.status = "done"
+        ada_id, job_id = ada.id, job.id
+    paths = UserPaths(ctx.data_dir, ada_id).make()
+    output = paths.job_output(job_id)
+    settings = load_settings(
+        root / "nightpipe.toml",
+        environ={},
+        overrides=[f"paths.output={str(output)!r}", f"paths.masters={str(output / 'masters')!r}",
+                   f"database.url={paths.job_db_url(job_id)!r}"],
+    )
     assert run_night(settings, [raw]).exit_code == 0
-    return job_products(settings.paths.output, settings.database.url), settings.database.url
+    return app, job_id, job_products(output, paths.job_db_url(job_id)), paths.job_db_url(job_id)
+
+
+@pytest.fixture(scope="module")
+def finished(web) -> tuple[JobProducts, str]:
+    return web[2], web[3]
 
 
 def test_png_orientation_is_fits_flipped() -> None:
@@ -65,3 +91,54 @@ def test_products_png_overlay_and_lightcurve(finished: tuple[JobProducts, str], 
     assert lc.fit_json is not None and data["model"] is not None and data["residuals"] is not None
     assert len(data["model"]) == len(rows) and [c["name"] for c in data["comparisons"]]
     assert products.reports and products.zips
+
+
+def test_result_routes_for_the_owner_and_404_for_another_user(web) -> None:
+    app, job_id, products, _ = web
+    frame = next(f for f in products.frames if f.calibrated is not None and f.sources is not None)
+    ada = client(app)
+    assert log_in(ada, "ada") == 303
+    page = ada.get(f"/jobs/{job_id}")
+    assert page.status_code == 200 and f"/jobs/{job_id}/viewer" in page.text and "download.zip" in page.text
+    frames = ada.get(f"/jobs/{job_id}/frames")
+    assert frames.status_code == 200 and frame.name in frames.text and "outlier" in frames.text
+    viewer = ada.get(f"/jobs/{job_id}/viewer")
+    assert viewer.status_code == 200 and "/static/viewer.js" in viewer.text
+    assert ada.get(f"/jobs/{job_id}/viewer/{frame.id}").status_code == 200
+    png = ada.get(f"/jobs/{job_id}/frames/{frame.id}/image.png?stretch=asinh")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert np.asarray(Image.open(io.BytesIO(png.content))).shape == (512, 512)
+    assert ada.get(f"/jobs/{job_id}/frames/{frame.id}/image.png?stretch=log").status_code == 422
+    overlay = ada.get(f"/jobs/{job_id}/frames/{frame.id}/overlay.json").json()
+    assert len(overlay["sources"]) == frame.n_sources
+    assert ada.get(f"/jobs/{job_id}/frames/999999/overlay.json").status_code == 404
+    sources = ada.get(f"/jobs/{job_id}/sources/{frame.id}")
+    assert sources.status_code == 200 and "source-table" in sources.text
+    assert ada.get(f"/jobs/{job_id}/sources").status_code == 200
+    table = ada.get(f"/jobs/{job_id}/sources/{frame.id}.csv")
+    assert table.status_code == 200 and "attachment" in table.headers["content-disposition"]
+    assert len(table.text.strip().splitlines()) == frame.n_sources + 1
+    assert "aper_flux_r" in table.text.splitlines()[0]
+    assert "uPlot.iife.min.js" in ada.get(f"/jobs/{job_id}/lightcurve").text
+    lc = ada.get(f"/api/jobs/{job_id}/lightcurve").json()
+    assert lc["target"] == "DEMO-1" and lc["model"]
+    assert ada.get(f"/api/jobs/{job_id}/lightcurve?target=nobody").status_code == 404
+    assert len(ada.get(f"/api/jobs/{job_id}/frames").json()) == len(products.frames)
+    report = ada.get(f"/jobs/{job_id}/report")
+    assert report.status_code == 200 and "default-src 'none'" in report.headers["content-security-policy"]
+    assert "sandbox" in report.headers["content-security-policy"]
+    with ada.stream("GET", f"/jobs/{job_id}/download.zip") as answer:
+        assert answer.status_code == 200
+        payload = b"".join(answer.iter_bytes())
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(payload)).namelist()
+    assert any(n.endswith("_fit.json") for n in names)
+    bob = client(app)
+    assert log_in(bob, "bob") == 303
+    for url in (f"/jobs/{job_id}/viewer", f"/jobs/{job_id}/frames/{frame.id}/image.png",
+                f"/jobs/{job_id}/frames/{frame.id}/overlay.json", f"/jobs/{job_id}/sources/{frame.id}.csv",
+                f"/api/jobs/{job_id}/lightcurve", f"/jobs/{job_id}/report", f"/jobs/{job_id}/download.zip"):
+        answer = bob.get(url)
+        assert answer.status_code == 404, url
+        assert "DEMO-1" not in answer.text

@@ -39,11 +39,19 @@ SECURITY_HEADERS = {
 
 
 def routers() -> list[object]:
-    from nightpipe.web import routes_account, routes_admin, routes_auth, routes_files, routes_jobs
+    from nightpipe.web import (
+        routes_account,
+        routes_admin,
+        routes_auth,
+        routes_files,
+        routes_jobs,
+        routes_results,
+    )
 
     return [
         routes_auth.router,
         routes_jobs.router,
+        routes_results.router,
         routes_files.router,
         routes_account.router,
         routes_admin.router,
