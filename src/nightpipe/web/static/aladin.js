@@ -1,5 +1,6 @@
 // Aladin Lite (vendored from npm) showing the field with the detections, when the browser can
-// reach the HiPS servers; offline the panel says so. The check is a fetch cut off after 4 s.
+// reach the HiPS servers; offline the panel says so. The check is a fetch cut off after 4 s, and
+// the 2 MB library is imported only when it can be used.
 const box = document.getElementById("aladin");
 const HIPS_PROBE = "https://alasky.cds.unistra.fr/DSS/DSSColor/properties";
 
@@ -24,16 +25,6 @@ function say(text) {
   box.replaceChildren(p);
 }
 
-function loadScript(src) {
-  return new Promise((resolve, reject) => {
-    const s = document.createElement("script");
-    s.src = src;
-    s.onload = resolve;
-    s.onerror = () => reject(new Error(`cannot load ${src}`));
-    document.head.append(s);
-  });
-}
-
 async function start() {
   say("Checking whether the sky survey servers can be reached…");
   if (!(await online())) { say("Aladin Lite needs the internet; offline"); return; }
@@ -41,8 +32,7 @@ async function start() {
     const overlay = await (await fetch(box.dataset.overlay, { credentials: "same-origin" })).json();
     const stars = overlay.sources.filter((s) => s.ra !== null && s.dec !== null);
     if (!stars.length) { say("This frame has no sky positions (not plate-solved): no sky view."); return; }
-    await loadScript("/static/vendor/aladin.js");
-    const A = window.A;
+    const { default: A } = await import("/static/vendor/aladin.js");  // an ES module (npm dist)
     await A.init;
     box.replaceChildren();
     box.style.height = "480px";
