@@ -142,3 +142,63 @@ def test_result_routes_for_the_owner_and_404_for_another_user(web) -> None:
         answer = bob.get(url)
         assert answer.status_code == 404, url
         assert "DEMO-1" not in answer.text
+
+
+def test_viewer_light_curve_and_table_in_chromium(web, tmp_path: Path) -> None:
+    """In a real browser: the canvas shows the image with the sources drawn, a click on the brightest
+    source shows its row, the light curve draws two uPlot panels, Aladin says it is offline."""
+    from browser_helpers import chromium, live_server
+    from nightpipe.web.context import STATIC
+
+    if not (STATIC / "vendor" / "uPlot.iife.min.js").is_file():
+        pytest.skip("the web app's JavaScript is not built: run `make web-assets` (make test does)")
+    app, job_id, products, _ = web
+    frame = next(f for f in products.frames if f.calibrated is not None and f.sources is not None)
+    with live_server(app) as server, chromium(tmp_path) as context:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url + "/login")
+        page.fill("input[name=name]", "ada")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        page.goto(f"{server.url}/jobs/{job_id}/viewer/{frame.id}")
+        page.wait_for_function("document.getElementById('star-panel') !== null")
+        page.wait_for_timeout(1000)
+        green = page.evaluate(
+            """() => { const c = document.getElementById('viewer');
+                       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                       let lit = 0, green = 0;
+                       for (let i = 0; i < d.length; i += 4) { if (d[i] > 0) lit++;
+                         if (d[i + 1] > 150 && d[i] < 120) green++; }
+                       return [lit, green]; }"""
+        )
+        assert green[0] > 100_000 and green[1] > 500  # the image, and the green source circles
+        overlay = page.evaluate(
+            "fetch(document.getElementById('viewer').dataset.overlay).then(r => r.json())"
+        )
+        brightest = max(overlay["sources"], key=lambda s: s["flux"] or 0)
+        box = page.locator("#viewer").bounding_box()
+        assert box is not None
+        scale = min(900 / overlay["width"], 700 / overlay["height"])  # the viewer's "fit"
+        ox, oy = (900 - overlay["width"] * scale) / 2, (700 - overlay["height"] * scale) / 2
+        css = box["width"] / 900
+        page.mouse.click(
+            box["x"] + (ox + (brightest["px"] + 0.5) * scale) * css,
+            box["y"] + (oy + (brightest["py"] + 0.5) * scale) * css,
+        )
+        assert page.locator("#star-panel h3").inner_text() == f"Source {brightest['id']}"
+        page.wait_for_selector("#aladin-status", timeout=5000)
+        page.wait_for_function(
+            "!document.getElementById('aladin').innerText.startsWith('Checking')", timeout=10000
+        )
+        text = page.locator("#aladin").inner_text()
+        assert "offline" in text or page.locator("#aladin canvas").count() > 0, text
+        page.goto(f"{server.url}/jobs/{job_id}/lightcurve")
+        page.wait_for_selector("#lc-residuals .uplot", timeout=5000)
+        assert "rp_rs" in page.locator("#lc-fit").inner_text()
+        page.goto(f"{server.url}/jobs/{job_id}/sources/{frame.id}")
+        page.fill("#table-filter", "flags=0")
+        assert "of" in page.locator("#table-count").inner_text()
+        assert not errors, errors
