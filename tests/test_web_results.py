@@ -133,7 +133,8 @@ def test_result_routes_for_the_owner_and_404_for_another_user(web) -> None:
     import zipfile
 
     names = zipfile.ZipFile(io.BytesIO(payload)).namelist()
-    assert any(n.endswith("_fit.json") for n in names)
+    assert any(n.endswith("_fit.json") for n in names) and any(n.endswith(".html") for n in names)
+    assert sum("calibrated/" in n and n.endswith(".fits") for n in names) == len(products.frames)
     bob = client(app)
     assert log_in(bob, "bob") == 303
     for url in (f"/jobs/{job_id}/viewer", f"/jobs/{job_id}/frames/{frame.id}/image.png",

@@ -12,12 +12,13 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from nightpipe.web.deps import Ctx, JobDep, UserDep
 from nightpipe.web.job_views import job_dict
 from nightpipe.web.pages import render
 from nightpipe.web.paths import UserPaths
+from nightpipe.web.results.archive import product_files, zip_stream
 from nightpipe.web.results.imaging import STRETCHES, overlay_json, render_png
 from nightpipe.web.results.lightcurve import lightcurve_json
 from nightpipe.web.results.products import (
@@ -213,10 +214,15 @@ def report(ctx: Ctx, user: UserDep, job: JobDep, night: str | None = None) -> Re
 
 
 @router.get("/jobs/{job_id}/download.zip")
-def download_zip(ctx: Ctx, user: UserDep, job: JobDep, night: str | None = None) -> Response:
-    """The ZIP of the night's products the engine wrote (streamed from disk)."""
-    zips = products_of(ctx, user.id, job.id).zips
-    path = zips.get(night) if night else next(iter(zips.values()), None)
-    if path is None:
-        raise HTTPException(404, "this job has no ZIP of products (yet): see its steps")
-    return FileResponse(path, media_type="application/zip", filename=f"job{job.id}-{path.name}")
+def download_zip(ctx: Ctx, user: UserDep, job: JobDep) -> Response:
+    """Every product of the job (calibrated frames, tables, light curves, report...) as one ZIP,
+    streamed while it is made."""
+    output = _paths(ctx, user.id).job_output(job.id)
+    if not product_files(output):
+        raise HTTPException(404, "this job has no products (yet): see its steps")
+    name = f"nightpipe-job{job.id}.zip"
+    return StreamingResponse(
+        zip_stream(output, prefix=f"job{job.id}/"),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
