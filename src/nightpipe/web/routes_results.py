@@ -63,6 +63,7 @@ def frame_rows(products: JobProducts) -> list[dict[str, Any]]:
             "night": f.night,
             "mid_utc": f.mid_utc,
             "calibrated": f.calibrated is not None,
+            "image": f.image is not None,
             "n_sources": f.n_sources,
             "fwhm_px": f.fwhm_px,
             "steps": {k: {"status": s.status, "reason": s.reason} for k, s in f.steps.items()},
@@ -81,7 +82,7 @@ def frames_fragment(request: Request, ctx: Ctx, user: UserDep, job: JobDep) -> R
 @router.get("/jobs/{job_id}/viewer")
 def viewer_first(request: Request, ctx: Ctx, user: UserDep, job: JobDep) -> Response:
     products = products_of(ctx, user.id, job.id)
-    first = next((f for f in products.frames if f.calibrated is not None), None)
+    first = next((f for f in products.frames if f.image is not None), None)
     if first is None:
         return render(request, "results/empty.html", job=job_dict(job), what="calibrated frames")
     return viewer(request, ctx, user, job, first.id)
@@ -96,7 +97,7 @@ def viewer(request: Request, ctx: Ctx, user: UserDep, job: JobDep, frame_id: int
         "results/viewer.html",
         job=job_dict(job),
         frame=frame,
-        frames=[f for f in products.frames if f.calibrated is not None],
+        frames=[f for f in products.frames if f.image is not None],
         stretches=STRETCHES,
     )
 
@@ -106,10 +107,10 @@ async def frame_png(ctx: Ctx, user: UserDep, job: JobDep, frame_id: int, stretch
     if stretch not in STRETCHES:
         raise HTTPException(422, f"unknown stretch {stretch!r}: use one of {', '.join(STRETCHES)}")
     frame = _frame(products_of(ctx, user.id, job.id), frame_id)
-    if frame.calibrated is None:
-        raise HTTPException(404, "this frame has no calibrated image (see its calibrate step)")
+    if frame.image is None:
+        raise HTTPException(404, "this frame has no image any more (see its calibrate step)")
     cache = _paths(ctx, user.id).job_dir(job.id) / "web-cache"
-    png = await run_in_threadpool(render_png, frame.calibrated, stretch, cache_dir=cache)
+    png = await run_in_threadpool(render_png, frame.image, stretch, cache_dir=cache)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 

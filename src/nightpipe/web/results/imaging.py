@@ -102,9 +102,10 @@ def overlay_json(frame: FrameProducts, output: Path, db_url: str) -> dict[str, A
     Each source has every column of the source table (aperture fluxes per radius), its calibrated
     magnitude when the zero-point step made one, ``px``/``py`` (PNG pixel), ``x_fits``/``y_fits``.
     """
-    if frame.calibrated is None:
+    if frame.image is None:
         return {"frame": frame.id, "width": None, "height": None, "sources": [], "catalogue": []}
-    header = fits.getheader(frame.calibrated)
+    with open_fits(frame.image) as hdul:
+        header = hdul[image_hdu_index(hdul)].header.copy()
     nx, ny = int(header["NAXIS1"]), int(header["NAXIS2"])
     table = source_table(frame)
     mags = calibrated_mags(db_url, frame.id)

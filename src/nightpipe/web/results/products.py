@@ -53,6 +53,14 @@ class FrameProducts:
     def name(self) -> str:
         return self.file.name
 
+    @property
+    def image(self) -> Path | None:
+        """What the viewer shows: the calibrated image, else the raw frame (a frame job without
+        calibration) while it exists."""
+        if self.calibrated is not None:
+            return self.calibrated
+        return self.file if self.sources is not None and self.file.is_file() else None
+
 
 @dataclass(frozen=True)
 class LightCurveProducts:
