@@ -62,7 +62,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     """The app on ``settings.web`` (its database opened and migrated unless ``db`` is given)."""
     db = db or open_web_database(settings)
     if not (STATIC / "vendor" / "htmx.min.js").is_file():
-        log.warning("the web app's JavaScript is missing from %s: run `make web-assets` (npm)", STATIC / "vendor")
+        log.warning("the JavaScript is missing from %s: run `make web-assets` (npm)", STATIC / "vendor")
     app = FastAPI(
         title="nightpipe",
         version=__version__,
