@@ -93,8 +93,28 @@ def test_a_user_runs_the_demo_night_in_the_browser(demo_night, tmp_path: Path) -
         pool.stop()
 
 
+DRAWN = """() => { const c = document.getElementById('viewer');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let lit = 0, green = 0;
+  for (let i = 0; i < d.length; i += 4) { if (d[i] > 0) lit++; if (d[i + 1] > 150 && d[i] < 120) green++; }
+  return [lit, green]; }"""
+
+
 def check_results(page, job_url: str, tmp_path: Path) -> None:
     """The frame viewer, the light curve, the report and the ZIP of a finished job."""
+    assert page.frame_locator("iframe.report").locator("body").inner_text().strip()  # the report is shown
+    page.click("text=Frame viewer")
+    page.wait_for_function("document.getElementById('star-panel') !== null")
+    for _ in range(40):  # the image, then the green circles of the sources (polled: the CSP forbids eval)
+        lit, green = page.evaluate(DRAWN)
+        if green > 200:
+            break
+        page.wait_for_timeout(500)
+    assert lit > 10_000 and green > 200, (lit, green)
+    page.goto(job_url + "/lightcurve")
+    page.wait_for_selector("#lc-residuals .uplot", timeout=20_000)
+    assert "rp_rs" in page.locator("#lc-fit").inner_text()
+    page.goto(job_url)
     with page.expect_download() as download_info:
         page.click("a[href$='download.zip']")
     download = download_info.value
