@@ -18,6 +18,20 @@ from nightpipe.web.pages import render
 from nightpipe.web.secrets_box import encrypt
 
 router = APIRouter()
+
+
+def delete_owned(
+    ctx: Ctx, model: type[ApiToken | Profile | ApiKey], row_id: int, owner_id: int, what: str
+) -> None:
+    """Delete the caller's row ``row_id`` of ``model``; 404 when there is none of theirs."""
+    with ctx.db.session() as session:
+        gone = rows_changed(
+            session.execute(delete(model).where(model.id == row_id, model.owner_id == owner_id))
+        )
+    if not gone:
+        raise HTTPException(404, f"no such {what}")
+
+
 SERVICES = ("astro-colibri", "nova.astrometry.net")
 
 
@@ -47,12 +61,7 @@ def create_token(request: Request, ctx: Ctx, user: UserDep, label: Annotated[str
 
 @router.post("/account/tokens/{token_id}/delete")
 def delete_token(ctx: Ctx, user: UserDep, token_id: int) -> Response:
-    with ctx.db.session() as session:
-        gone = rows_changed(
-            session.execute(delete(ApiToken).where(ApiToken.id == token_id, ApiToken.owner_id == user.id))
-        )
-    if not gone:
-        raise HTTPException(404, "no such token")
+    delete_owned(ctx, ApiToken, token_id, user.id, "token")
     return RedirectResponse("/account", status_code=303)
 
 
@@ -117,12 +126,7 @@ def save_profile(
 
 @router.post("/account/profiles/{profile_id}/delete")
 def delete_profile(ctx: Ctx, user: UserDep, profile_id: int) -> Response:
-    with ctx.db.session() as session:
-        gone = rows_changed(
-            session.execute(delete(Profile).where(Profile.id == profile_id, Profile.owner_id == user.id))
-        )
-    if not gone:
-        raise HTTPException(404, "no such profile")
+    delete_owned(ctx, Profile, profile_id, user.id, "profile")
     return RedirectResponse("/account", status_code=303)
 
 
@@ -144,12 +148,7 @@ def save_key(
 
 @router.post("/account/keys/{key_id}/delete")
 def delete_key(ctx: Ctx, user: UserDep, key_id: int) -> Response:
-    with ctx.db.session() as session:
-        gone = rows_changed(
-            session.execute(delete(ApiKey).where(ApiKey.id == key_id, ApiKey.owner_id == user.id))
-        )
-    if not gone:
-        raise HTTPException(404, "no such key")
+    delete_owned(ctx, ApiKey, key_id, user.id, "key")
     return RedirectResponse("/account", status_code=303)
 
 
