@@ -13,8 +13,13 @@ MIN_PASSWORD = 8
 
 
 def hasher() -> PasswordHasher:
-    """argon2id with the library's recommended parameters (RFC 9106, low-memory profile)."""
-    return PasswordHasher()
+    """argon2id with OWASP's recommended parameters (19 MiB, 2 passes, 1 lane).
+
+    The library's default (RFC 9106's low-memory profile) takes 64 MiB per hash: twenty users
+    logging in at once then cost the web process over a gigabyte (``benchmarks/bench_web.py``).
+    Hashes keep their parameters, so older ones still verify.
+    """
+    return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 def hash_password(password: str) -> str:
