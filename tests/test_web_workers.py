@@ -164,3 +164,25 @@ def test_each_job_log_holds_only_its_own_lines(app_db: Any, caplog: pytest.LogCa
         assert sum("frame " in line for line in text.splitlines()) == 20, text
         assert len(lines) == 21 and all(own in line for line in lines), text  # none of the other job
     assert browser.get(f"/jobs/{jobs[1]}/log").status_code == 404  # not dan's job
+
+
+def test_a_lone_job_keeps_the_lines_of_the_engine_thread_pools(tmp_path: Path, db_url: str) -> None:
+    from nightpipe.store.db import open_database
+    from nightpipe.web.job_progress import JobLogHandler
+
+    db = open_database(db_url)
+    engine_log = logging.getLogger("nightpipe.fake")
+    engine_log.setLevel(logging.INFO)
+    handler = JobLogHandler(db, 1, tmp_path / "job.log")
+    engine_log.addHandler(handler)
+    try:
+        pool_thread = threading.Thread(target=lambda: engine_log.info("from a pool thread"))
+        pool_thread.start()
+        pool_thread.join()
+        engine_log.info("from the job's thread")
+    finally:
+        engine_log.removeHandler(handler)
+        handler.close()
+        engine_log.setLevel(logging.NOTSET)
+    text = (tmp_path / "job.log").read_text()
+    assert "from a pool thread" in text and "from the job's thread" in text
