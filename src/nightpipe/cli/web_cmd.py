@@ -10,6 +10,7 @@ import typer
 from nightpipe.cli.common import console, state
 
 users = typer.Typer(help="Accounts of the web app", no_args_is_help=True)
+web = typer.Typer(help="Upkeep of the web app", no_args_is_help=True)
 
 
 def serve(ctx: typer.Context) -> None:
@@ -114,8 +115,35 @@ def user_disable(
     console().print(f"user {name} {'enabled' if enable else 'disabled'}", markup=False)
 
 
+@web.command("clean")
+def web_clean(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be deleted; delete nothing"),
+    days: float | None = typer.Option(None, "--days", min=0, help="Age limit (default: web.retention_days)"),
+) -> None:
+    """Delete finished jobs and unused uploads older than the retention (web.retention_days)."""
+    from nightpipe.web.database import open_web_database
+    from nightpipe.web.housekeeping import clean
+
+    settings = state(ctx).settings
+    limit = settings.web.retention_days if days is None else days
+    db = open_web_database(settings)
+    try:
+        items = clean(db, settings.web.data_dir, limit, dry_run=dry_run)
+    finally:
+        db.dispose()
+    for item in items:
+        console().print(
+            f"{item.user}\t{item.kind}\t{item.id}\t{item.age_days:.1f} days\t{item.size} bytes", markup=False
+        )
+    total = sum(item.size for item in items)
+    verb = "would delete" if dry_run else "deleted"
+    console().print(f"{verb} {len(items)} item(s), {total} bytes (older than {limit:g} days)", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``serve``, ``worker`` and ``user``."""
     app.command("serve")(serve)
     app.command("worker")(worker)
     app.add_typer(users, name="user")
+    app.add_typer(web, name="web")

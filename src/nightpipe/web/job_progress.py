@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -41,12 +42,26 @@ class JobProgress:
         """Nothing more to say: the last advance said it."""
 
 
+_job_of_thread: dict[int, int] = {}  # the thread running each job of this process
+_threads_lock = threading.Lock()
+
+
 class JobLogHandler(logging.Handler):
-    """Every record of the job into its log file; warnings and errors also as job events."""
+    """Every record of the job into its log file; warnings and errors also as job events.
+
+    The handler sits on the "nightpipe" logger, which every job of the process shares: a record
+    is the job's when the thread that created the handler (the one running the job) logged it.
+    A record of another thread (the engine's thread pools) is the job's only when no other job
+    runs in this process (a worker runs one job at a time: always, there); else it is dropped
+    rather than written into another user's log.
+    """
 
     def __init__(self, db: Database, job_id: int, path: Path) -> None:
         super().__init__(logging.INFO)
         self.db, self.job_id = db, job_id
+        self.thread = threading.get_ident()
+        with _threads_lock:
+            _job_of_thread[self.thread] = job_id
         path.parent.mkdir(parents=True, exist_ok=True)
         self.file = logging.FileHandler(path, encoding="utf-8")
         self.file.setFormatter(
@@ -54,7 +69,16 @@ class JobLogHandler(logging.Handler):
         )
         self.addFilter(ContextFilter())
 
+    def owns(self, record: logging.LogRecord) -> bool:
+        with _threads_lock:
+            owner = _job_of_thread.get(record.thread or 0)
+            if owner is not None:
+                return owner == self.job_id
+            return set(_job_of_thread.values()) == {self.job_id}
+
     def emit(self, record: logging.LogRecord) -> None:
+        if not self.owns(record):
+            return
         self.file.emit(record)
         if record.levelno >= logging.WARNING:
             try:
@@ -66,5 +90,8 @@ class JobLogHandler(logging.Handler):
                 self.handleError(record)
 
     def close(self) -> None:
+        with _threads_lock:
+            if _job_of_thread.get(self.thread) == self.job_id:
+                del _job_of_thread[self.thread]
         self.file.close()
         super().close()

@@ -36,6 +36,7 @@ class WorkerPool:
         self.argv, self.count, self.check_s = argv, count, check_s
         self.processes: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
+        self._lock = threading.Lock()  # no restart while stop() terminates the pool
         self._thread = threading.Thread(target=self._watch, name="worker-pool", daemon=True)
 
     def start(self) -> None:
@@ -44,17 +45,21 @@ class WorkerPool:
 
     def _watch(self) -> None:
         while not self._stopping.wait(self.check_s):
-            for i, proc in enumerate(self.processes):
-                if proc.poll() is not None and not self._stopping.is_set():
-                    log.warning("local worker %d exited with %s; starting another", proc.pid, proc.returncode)
-                    self.processes[i] = subprocess.Popen(self.argv)
+            with self._lock:
+                for i, proc in enumerate(self.processes):
+                    if proc.poll() is not None and not self._stopping.is_set():
+                        log.warning(
+                            "local worker %d exited with %s; starting another", proc.pid, proc.returncode
+                        )
+                        self.processes[i] = subprocess.Popen(self.argv)
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM every worker (each stops its job at the next frame and requeues it), then wait."""
-        self._stopping.set()
-        for proc in self.processes:
-            if proc.poll() is None:
-                proc.terminate()
+        with self._lock:
+            self._stopping.set()
+            for proc in self.processes:
+                if proc.poll() is None:
+                    proc.terminate()
         for proc in self.processes:
             try:
                 proc.wait(timeout)
