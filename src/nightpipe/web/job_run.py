@@ -113,6 +113,14 @@ def summary_of(run: Any) -> dict[str, Any]:
     return {"exit_code": run.exit_code, "nights": sorted(run.nights), "steps": steps}
 
 
+def stopped_at(exc: Interrupted) -> str:
+    """Where a cancelled run stopped: ``stopped at photometry, 6 of 24 frames done``."""
+    where = f"stopped at {exc.step}" if exc.step else "stopped before the first step"
+    if exc.done is not None and exc.total is not None:
+        where += f", {exc.done} of {exc.total} frames done"
+    return where + " (what was done is kept)"
+
+
 def run_claim(db: Database, server: Settings, claim: Claim, stop: StopRequest) -> Outcome:
     """Run ``claim`` to its end; never raises for the job's own failures."""
     from nightpipe import api
@@ -143,7 +151,7 @@ def run_claim(db: Database, server: Settings, claim: Claim, stop: StopRequest) -
         status = "partial" if run.exit_code == 1 else "failed"
         return Outcome(status, f"not everything succeeded: {failed}", result)
     except Interrupted as exc:
-        return Outcome("cancelled", exc.message().replace("rerun to resume", "cancelled"))
+        return Outcome("cancelled", stopped_at(exc))
     except NightpipeError as exc:
         return Outcome("failed", str(exc))
     except Exception as exc:
