@@ -39,7 +39,7 @@ from nightpipe.tess.mission_fits import (
 )
 from nightpipe.tess.times import TimeSystem, time_system_from_header
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("nightpipe.tess.readers")  # the name its log lines have always carried
 
 
 @dataclass(frozen=True, eq=False)
