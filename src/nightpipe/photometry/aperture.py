@@ -310,35 +310,13 @@ def aperture_photometry(
     >>> round(float(res.flux[0, 0]), 6), float(res.sky[0])
     (1000.0, 10.0)
     """
-    if data.ndim != 2:
-        raise PhotometryError(f"expected a 2-D image, got shape {data.shape}")
-    if gain <= 0:
-        raise PhotometryError(f"gain must be positive, got {gain}", hint="set camera.gain")
-    r = np.atleast_1d(np.asarray(radii, dtype=np.float64))
-    if r.size == 0 or np.any(~np.isfinite(r)) or np.any(r <= 0):
-        raise PhotometryError(f"aperture radii must be positive, got {r.tolist()}")
-    xs = np.ascontiguousarray(x, dtype=np.float64)
-    ys = np.ascontiguousarray(y, dtype=np.float64)
-    if xs.shape != ys.shape or xs.ndim != 1:
-        raise PhotometryError("x and y must be 1-D arrays of the same length")
+    r, xs, ys, flagplane = _checked_inputs(data, x, y, radii, mask, gain)
     shape = data.shape
-    flagplane = np.zeros((0, 0), dtype=np.uint16) if mask is None else np.asarray(mask, dtype=np.uint16)
-    if mask is not None and flagplane.shape != shape:
-        raise PhotometryError(f"mask shape {flagplane.shape} differs from the data shape {shape}")
     var = _as_array(
         None if uncertainty is None else np.square(uncertainty, dtype=np.float32), shape, "uncertainty"
     )
     use_annulus = annulus is not None
-    if use_annulus:
-        r_in, r_out = float(annulus[0]), float(annulus[1])  # type: ignore[index]
-        if not 0 <= r_in < r_out:
-            raise PhotometryError(f"annulus radii must satisfy 0 <= inner < outer, got {annulus}")
-        bkgmap = np.zeros((0, 0), dtype=np.float32)
-    else:
-        r_in = r_out = 0.0
-        bkgmap = _as_array(0.0 if background is None else background, shape, "background")
-    if statistic not in STATISTICS:
-        raise PhotometryError(f"unknown annulus statistic {statistic!r}", hint="use median, mode or mean")
+    r_in, r_out, bkgmap = _sky_inputs(annulus, background, shape, statistic)
     sums, vsum, area, mapsum, sky, skystd, packed = _photometry_kernel(
         np.asarray(data, dtype=np.float32),
         flagplane,
@@ -358,20 +336,9 @@ def aperture_photometry(
     skyn = packed[0]
     flags = packed[1].astype(np.uint16)
     if use_annulus:
-        # error of the sky level: std/sqrt(n), times sqrt(pi/2) for a median
-        factor = np.sqrt(np.pi / 2.0) if statistic != "mean" else 1.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sky_err = factor * skystd / np.sqrt(np.maximum(skyn, 1))
-        sky_err = np.where(skyn > 0, sky_err, np.nan)
-        flux = sums - area * sky[:, None]
-        sky_level = sky
-        sky_total = area * sky[:, None]
+        flux, sky_level, sky_err, sky_total = _annulus_sky(sums, area, sky, skystd, skyn, statistic)
     else:
-        flux = sums - mapsum
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sky_level = mapsum[:, -1] / area[:, -1]
-        sky_err = np.full(xs.size, 0.0 if background_err is None else float(background_err))
-        sky_total = mapsum
+        flux, sky_level, sky_err, sky_total = _map_sky(sums, area, mapsum, xs.size, background_err)
     bkg_err = area * sky_err[:, None]
     if uncertainty is None:
         pixel_var = (
@@ -394,6 +361,76 @@ def aperture_photometry(
         sky_n=skyn,
         flags=flags,
     )
+
+
+def _checked_inputs(
+    data: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    radii: np.ndarray | list[float] | tuple[float, ...],
+    mask: np.ndarray | None,
+    gain: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Radii, positions (float64) and the flag plane (empty without a mask), checked."""
+    if data.ndim != 2:
+        raise PhotometryError(f"expected a 2-D image, got shape {data.shape}")
+    if gain <= 0:
+        raise PhotometryError(f"gain must be positive, got {gain}", hint="set camera.gain")
+    r = np.atleast_1d(np.asarray(radii, dtype=np.float64))
+    if r.size == 0 or np.any(~np.isfinite(r)) or np.any(r <= 0):
+        raise PhotometryError(f"aperture radii must be positive, got {r.tolist()}")
+    xs = np.ascontiguousarray(x, dtype=np.float64)
+    ys = np.ascontiguousarray(y, dtype=np.float64)
+    if xs.shape != ys.shape or xs.ndim != 1:
+        raise PhotometryError("x and y must be 1-D arrays of the same length")
+    shape = data.shape
+    flagplane = np.zeros((0, 0), dtype=np.uint16) if mask is None else np.asarray(mask, dtype=np.uint16)
+    if mask is not None and flagplane.shape != shape:
+        raise PhotometryError(f"mask shape {flagplane.shape} differs from the data shape {shape}")
+    return r, xs, ys, flagplane
+
+
+def _sky_inputs(
+    annulus: tuple[float, float] | None,
+    background: np.ndarray | float | None,
+    shape: tuple[int, ...],
+    statistic: str,
+) -> tuple[float, float, np.ndarray]:
+    """The annulus radii (0, 0 without one) and the background map (empty with an annulus), checked."""
+    if annulus is not None:
+        r_in, r_out = float(annulus[0]), float(annulus[1])
+        if not 0 <= r_in < r_out:
+            raise PhotometryError(f"annulus radii must satisfy 0 <= inner < outer, got {annulus}")
+        bkgmap = np.zeros((0, 0), dtype=np.float32)
+    else:
+        r_in = r_out = 0.0
+        bkgmap = _as_array(0.0 if background is None else background, shape, "background")
+    if statistic not in STATISTICS:
+        raise PhotometryError(f"unknown annulus statistic {statistic!r}", hint="use median, mode or mean")
+    return r_in, r_out, bkgmap
+
+
+def _annulus_sky(
+    sums: np.ndarray, area: np.ndarray, sky: np.ndarray, skystd: np.ndarray, skyn: np.ndarray, statistic: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fluxes, sky level, its error and the sky in each aperture, with the local annulus sky."""
+    # error of the sky level: std/sqrt(n), times sqrt(pi/2) for a median
+    factor = np.sqrt(np.pi / 2.0) if statistic != "mean" else 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sky_err = factor * skystd / np.sqrt(np.maximum(skyn, 1))
+    sky_err = np.where(skyn > 0, sky_err, np.nan)
+    return sums - area * sky[:, None], sky, sky_err, area * sky[:, None]
+
+
+def _map_sky(
+    sums: np.ndarray, area: np.ndarray, mapsum: np.ndarray, n: int, background_err: np.ndarray | float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fluxes, sky level, its error and the sky in each aperture, with the background map."""
+    flux = sums - mapsum
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sky_level = mapsum[:, -1] / area[:, -1]
+    sky_err = np.full(n, 0.0 if background_err is None else float(background_err))
+    return flux, sky_level, sky_err, mapsum
 
 
 def _neighbour_flags(x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
