@@ -73,7 +73,6 @@ def build_epsf(
         raise PhotometryError(f"only {xs.size} stars to build the PSF from (need 3)")
     h = int(half_size if half_size is not None else max(5, int(np.ceil(5 * fwhm))))
     os_ = int(oversampling)
-    n_grid = 2 * h * os_ + 1
     bx, by = _box(h + 1)
     epsf: EPSF | None = None
     neighbours: np.ndarray | None = None
@@ -94,33 +93,8 @@ def build_epsf(
             inside &= ~_near_others(
                 xs, ys, ix[:, None] + bx[None, :], iy[:, None] + by[None, :], others, 2.5 * fwhm
             )
-        # local sky of each stamp: median of its outer ring (the 2-D background leaves offsets)
-        r2 = dx * dx + dy * dy
-        ring = inside & (r2 >= (h - 3) ** 2) & (r2 <= h * h) & np.isfinite(vals)
-        local = np.array([np.median(v[m]) if m.sum() >= 10 else 0.0 for v, m in zip(vals, ring, strict=True)])
-        vals = vals - local[:, None]
-        norm = np.nansum(np.where(inside & (r2 <= h * h), vals, 0.0), axis=1)
-        good = (norm > 0) & np.isfinite(norm)
-        weight = np.repeat(norm[good] ** 2, vals.shape[1]).reshape(-1, vals.shape[1])
-        vals = vals[good] / norm[good, None]
-        dx, dy, inside = dx[good], dy[good], inside[good]
-        if vals.shape[0] < 3:
-            raise PhotometryError("fewer than 3 stars with positive flux to build the PSF from")
-        cx = np.round(dx * os_).astype(int) + h * os_
-        cy = np.round(dy * os_).astype(int) + h * os_
-        use = inside & np.isfinite(vals) & (cx >= 0) & (cx < n_grid) & (cy >= 0) & (cy < n_grid)
-        cell = (cy * n_grid + cx)[use]
-        if epsf is None:
-            grid = _clipped_cell_means(cell, vals[use], n_grid * n_grid, weight[use]).reshape(n_grid, n_grid)
-            grid = _fill_empty(grid)
-        else:
-            # later passes stack the residuals from the current model, evaluated at the exact
-            # offsets: the rounding of offsets to grid cells then no longer blurs the PSF
-            resid = vals[use] - epsf.evaluate(dx[use], dy[use])
-            corr = _clipped_cell_means(cell, resid, n_grid * n_grid, weight[use]).reshape(n_grid, n_grid)
-            grid = epsf.data + np.where(np.isfinite(corr), corr, 0.0)
-        grid = np.maximum(grid, 0.0)
-        grid *= os_ * os_ / grid.sum()
+        vals, weight, dx, dy, inside = _normalised_stamps(vals, dx, dy, inside, h)
+        grid = _stacked_grid(epsf, vals, weight, dx, dy, inside, h, os_)
         epsf = EPSF(data=grid, oversampling=os_, n_stars=int(vals.shape[0]))
         if it < iters:
             fit = fit_psf(image, xs, ys, epsf, fit_half=max(2, int(np.ceil(fwhm))), max_iters=10, group=False)
@@ -132,6 +106,57 @@ def build_epsf(
                 neighbours, own_flux = _model_of_all(image, others, xs, ys, epsf, fwhm)
     assert epsf is not None
     return epsf
+
+
+def _normalised_stamps(
+    vals: np.ndarray, dx: np.ndarray, dy: np.ndarray, inside: np.ndarray, h: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The stamps minus their local sky, normalised to unit flux, with their weights (flux squared);
+    stamps without positive flux are dropped (with their offsets and masks)."""
+    # local sky of each stamp: median of its outer ring (the 2-D background leaves offsets)
+    r2 = dx * dx + dy * dy
+    ring = inside & (r2 >= (h - 3) ** 2) & (r2 <= h * h) & np.isfinite(vals)
+    local = np.array([np.median(v[m]) if m.sum() >= 10 else 0.0 for v, m in zip(vals, ring, strict=True)])
+    vals = vals - local[:, None]
+    norm = np.nansum(np.where(inside & (r2 <= h * h), vals, 0.0), axis=1)
+    good = (norm > 0) & np.isfinite(norm)
+    weight = np.repeat(norm[good] ** 2, vals.shape[1]).reshape(-1, vals.shape[1])
+    vals = vals[good] / norm[good, None]
+    dx, dy, inside = dx[good], dy[good], inside[good]
+    if vals.shape[0] < 3:
+        raise PhotometryError("fewer than 3 stars with positive flux to build the PSF from")
+    return vals, weight, dx, dy, inside
+
+
+def _stacked_grid(
+    epsf: EPSF | None,
+    vals: np.ndarray,
+    weight: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    inside: np.ndarray,
+    h: int,
+    os_: int,
+) -> np.ndarray:
+    """The oversampled grid of this pass, normalised to unit flux: the stamps stacked into cells on
+    the first pass, the current model plus the stacked residuals on later ones."""
+    n_grid = 2 * h * os_ + 1
+    cx = np.round(dx * os_).astype(int) + h * os_
+    cy = np.round(dy * os_).astype(int) + h * os_
+    use = inside & np.isfinite(vals) & (cx >= 0) & (cx < n_grid) & (cy >= 0) & (cy < n_grid)
+    cell = (cy * n_grid + cx)[use]
+    if epsf is None:
+        grid = _clipped_cell_means(cell, vals[use], n_grid * n_grid, weight[use]).reshape(n_grid, n_grid)
+        grid = _fill_empty(grid)
+    else:
+        # later passes stack the residuals from the current model, evaluated at the exact
+        # offsets: the rounding of offsets to grid cells then no longer blurs the PSF
+        resid = vals[use] - epsf.evaluate(dx[use], dy[use])
+        corr = _clipped_cell_means(cell, resid, n_grid * n_grid, weight[use]).reshape(n_grid, n_grid)
+        grid = epsf.data + np.where(np.isfinite(corr), corr, 0.0)
+    grid = np.maximum(grid, 0.0)
+    grid *= os_ * os_ / grid.sum()
+    return grid
 
 
 def _model_of_all(
