@@ -111,75 +111,108 @@ def _solve_jobs(
     catalog = IndexCatalog.from_dirs(settings.astrometry.index_dirs)
     solver = NightSolver(settings.astrometry, catalog)
     bar = progress or NullProgress()
-    plotted = False
-    outcomes: dict[int, tuple[FrameOutcome, _Extra | None]] = {}
-
-    def serial(index: int) -> FrameSolution | None:
-        nonlocal plotted
-        job = jobs[index]
-        outcome, solution = _solve_one(solver, job)
-        outcomes[index] = (outcome, _extra(solution) if solution is not None else None)
-        if on_outcome is not None:
-            on_outcome(job, *outcomes[index])
-        if solution is not None and plot_dir is not None and not plotted:
-            drawn = _plot_sample(solver, job, solution, plot_dir)
-            summary.plot = str(drawn) if drawn is not None else None
-            plotted = True
-        return solution
-
-    bar.start(len(jobs), "solve (reference)")
-    try:
-        first = 0
-        while first < len(jobs):
-            solution = serial(first)
-            bar.advance(jobs[first].name)
-            first += 1
-            if solver.reference is not None or (solution is not None and solution.method == "header"):
-                break
-    finally:
-        bar.stop()
-    rest = list(range(first, len(jobs)))
-    deferred: list[int] = []
-
-    def matched(position: int, result: Outcome[tuple[FrameOutcome, _Extra | None] | None]) -> None:
-        index = rest[position]
-        job = jobs[index]
-        if result.error is not None:
-            reason = f"{job.source}: unexpected error: {result.error!r}"
-            log.error("solve: %s", reason)
-            outcomes[index] = (
-                FrameOutcome(job.name, str(job.source), None, False, reason=reason, frame_id=job.frame_id),
-                None,
-            )
-        elif result.value is None:
-            deferred.append(index)
-            return
-        else:
-            outcomes[index] = result.value
-        if on_outcome is not None:
-            on_outcome(job, *outcomes[index])
-
+    run = _SeriesRun(jobs, solver, summary, on_outcome, plot_dir)
+    first = run.solve_reference(bar)
+    run.rest = list(range(first, len(jobs)))
     map_frames(
         _Matcher(solver),
-        [jobs[i] for i in rest],
+        [jobs[i] for i in run.rest],
         settings.parallel,
         client=client,
         progress=bar,
         description="solve",
         label=lambda job: job.name,
-        on_result=matched,
+        on_result=run.matched,
     )
-    if deferred:
-        bar.start(len(deferred), "solve (full)")
+    run.solve_deferred(bar)
+    for index in range(len(jobs)):
+        summary.add(run.outcomes[index][0])
+    return summary
+
+
+class _SeriesRun:
+    """The state of one :func:`_solve_jobs` run: every frame's outcome so far, the frames the
+    parallel part deferred to a full solve, and whether the sample plot is drawn."""
+
+    def __init__(
+        self,
+        jobs: Sequence[_Job],
+        solver: NightSolver,
+        summary: SolveSummary,
+        on_outcome: Any,
+        plot_dir: Path | None,
+    ) -> None:
+        self.jobs = jobs
+        self.solver = solver
+        self.summary = summary
+        self.on_outcome = on_outcome
+        self.plot_dir = plot_dir
+        self.plotted = False
+        self.outcomes: dict[int, tuple[FrameOutcome, _Extra | None]] = {}
+        self.rest: list[int] = []
+        self.deferred: list[int] = []
+
+    def serial(self, index: int) -> FrameSolution | None:
+        """Solve frame ``index`` in this process (full solves allowed); the first solution is plotted."""
+        job = self.jobs[index]
+        outcome, solution = _solve_one(self.solver, job)
+        self.outcomes[index] = (outcome, _extra(solution) if solution is not None else None)
+        if self.on_outcome is not None:
+            self.on_outcome(job, *self.outcomes[index])
+        if solution is not None and self.plot_dir is not None and not self.plotted:
+            drawn = _plot_sample(self.solver, job, solution, self.plot_dir)
+            self.summary.plot = str(drawn) if drawn is not None else None
+            self.plotted = True
+        return solution
+
+    def solve_reference(self, bar: Progress) -> int:
+        """Solve frames in order until one gives the reference or a header WCS; the next index."""
+        jobs = self.jobs
+        bar.start(len(jobs), "solve (reference)")
         try:
-            for index in sorted(deferred):
-                serial(index)
-                bar.advance(jobs[index].name)
+            first = 0
+            while first < len(jobs):
+                solution = self.serial(first)
+                bar.advance(jobs[first].name)
+                first += 1
+                if self.solver.reference is not None or (
+                    solution is not None and solution.method == "header"
+                ):
+                    break
         finally:
             bar.stop()
-    for index in range(len(jobs)):
-        summary.add(outcomes[index][0])
-    return summary
+        return first
+
+    def matched(self, position: int, result: Outcome[tuple[FrameOutcome, _Extra | None] | None]) -> None:
+        """Take the parallel part's result for ``rest[position]`` (None: deferred to a full solve)."""
+        index = self.rest[position]
+        job = self.jobs[index]
+        if result.error is not None:
+            reason = f"{job.source}: unexpected error: {result.error!r}"
+            log.error("solve: %s", reason)
+            self.outcomes[index] = (
+                FrameOutcome(job.name, str(job.source), None, False, reason=reason, frame_id=job.frame_id),
+                None,
+            )
+        elif result.value is None:
+            self.deferred.append(index)
+            return
+        else:
+            self.outcomes[index] = result.value
+        if self.on_outcome is not None:
+            self.on_outcome(job, *self.outcomes[index])
+
+    def solve_deferred(self, bar: Progress) -> None:
+        """Solve the deferred frames in this process, in frame order."""
+        if not self.deferred:
+            return
+        bar.start(len(self.deferred), "solve (full)")
+        try:
+            for index in sorted(self.deferred):
+                self.serial(index)
+                bar.advance(self.jobs[index].name)
+        finally:
+            bar.stop()
 
 
 def _plot_sample(solver: NightSolver, job: _Job, solution: FrameSolution, plot_dir: Path) -> Path | None:
