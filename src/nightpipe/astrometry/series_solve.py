@@ -8,6 +8,7 @@ import copy
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -130,27 +131,20 @@ def _solve_jobs(
     return summary
 
 
+@dataclass
 class _SeriesRun:
     """The state of one :func:`_solve_jobs` run: every frame's outcome so far, the frames the
     parallel part deferred to a full solve, and whether the sample plot is drawn."""
 
-    def __init__(
-        self,
-        jobs: Sequence[_Job],
-        solver: NightSolver,
-        summary: SolveSummary,
-        on_outcome: Any,
-        plot_dir: Path | None,
-    ) -> None:
-        self.jobs = jobs
-        self.solver = solver
-        self.summary = summary
-        self.on_outcome = on_outcome
-        self.plot_dir = plot_dir
-        self.plotted = False
-        self.outcomes: dict[int, tuple[FrameOutcome, _Extra | None]] = {}
-        self.rest: list[int] = []
-        self.deferred: list[int] = []
+    jobs: Sequence[_Job]
+    solver: NightSolver
+    summary: SolveSummary
+    on_outcome: Any
+    plot_dir: Path | None
+    plotted: bool = False
+    outcomes: dict[int, tuple[FrameOutcome, _Extra | None]] = field(default_factory=dict)
+    rest: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
 
     def serial(self, index: int) -> FrameSolution | None:
         """Solve frame ``index`` in this process (full solves allowed); the first solution is plotted."""
