@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from nightpipe.photometry.background import _mean_std, _median_inplace
+from nightpipe.photometry.clipped_stats import _mean_std, _median_inplace
 
 
 @numba.njit(cache=True, inline="always")
