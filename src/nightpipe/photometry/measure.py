@@ -144,49 +144,11 @@ def measure_frame(
     """
     cam = camera or CameraParams()
     bkg = mesh_background(data, mask, box=config.background_box, filter_size=config.background_filter)
-    det = detect_sources(
-        data,
-        bkg.level,
-        bkg.rms,
-        mask=mask,
-        detect_sigma=config.detect_sigma,
-        min_area=config.min_area,
-        deblend_contrast=config.deblend_contrast,
-        edge_margin=config.edge_margin,
-        saturation=cam.saturation,
-    )
-    if len(det) == 0:
-        raise PhotometryError(
-            f"no source above {config.detect_sigma} sigma", hint="lower photometry.detect_sigma"
-        )
+    det = _detect(data, bkg, mask, config, cam)
     sub = np.asarray(data, dtype=np.float32) - bkg.level
-    shapes = measure_shapes(sub, det.x, det.y, fwhm_guess=3.0)
-    moment_fwhm, _scatter, _n = frame_fwhm(shapes.fwhm, ellipticity=shapes.ellipticity, flags=det.flags)
-    profile: ProfileFit | None = None
-    fwhm = moment_fwhm
-    method = "moments"
-    stars = _profile_stars(det, shapes, MAX_PROFILE_STARS)
-    if stars.size >= 1 and np.isfinite(moment_fwhm):
-        try:
-            profile = fit_profile(sub, det.x[stars], det.y[stars], fwhm_guess=moment_fwhm)
-        except PhotometryError as exc:
-            log.warning("profile fit failed, using the moments' FWHM: %s", exc)
-        if profile is not None and 0.3 * moment_fwhm < profile.fwhm < 2.0 * moment_fwhm:
-            fwhm = profile.fwhm
-            method = "moffat"
-            # rescale the per-source moment FWHM to the profile's
-            shapes = Shapes(
-                fwhm=shapes.fwhm * (fwhm / moment_fwhm),
-                ellipticity=shapes.ellipticity,
-                theta=shapes.theta,
-                a=shapes.a,
-                b=shapes.b,
-            )
+    shapes, fwhm, method, profile = _seeing(sub, det)
     radii = aperture_radii(config, fwhm)
-    annulus: tuple[float, float] | None = None
-    if np.isfinite(fwhm) and config.sky == "annulus":
-        annulus = (config.annulus_fwhm[0] * fwhm, config.annulus_fwhm[1] * fwhm)
-        annulus = (max(annulus[0], float(radii.max()) + 1.0), max(annulus[1], float(radii.max()) + 4.0))
+    annulus = _annulus(config, fwhm, radii)
     phot = aperture_photometry(
         data,
         det.x,
@@ -221,6 +183,72 @@ def measure_frame(
         psf=psf_result,
         epsf=epsf,
     )
+
+
+def _detect(
+    data: np.ndarray,
+    bkg: Background,
+    mask: np.ndarray | None,
+    config: PhotometryConfig,
+    cam: CameraParams,
+) -> Detections:
+    """The frame's sources above ``detect_sigma``; a :class:`PhotometryError` when there is none."""
+    det = detect_sources(
+        data,
+        bkg.level,
+        bkg.rms,
+        mask=mask,
+        detect_sigma=config.detect_sigma,
+        min_area=config.min_area,
+        deblend_contrast=config.deblend_contrast,
+        edge_margin=config.edge_margin,
+        saturation=cam.saturation,
+    )
+    if len(det) == 0:
+        raise PhotometryError(
+            f"no source above {config.detect_sigma} sigma", hint="lower photometry.detect_sigma"
+        )
+    return det
+
+
+def _seeing(sub: np.ndarray, det: Detections) -> tuple[Shapes, float, str, ProfileFit | None]:
+    """Shapes of the sources and the frame's FWHM: a Moffat fit of clean stars when it agrees with
+    the moments' FWHM (the per-source FWHMs are then rescaled to it), else the moments'.
+
+    Returns the shapes, the FWHM, how it was found (``"moffat"`` or ``"moments"``) and the profile fit.
+    """
+    shapes = measure_shapes(sub, det.x, det.y, fwhm_guess=3.0)
+    moment_fwhm, _scatter, _n = frame_fwhm(shapes.fwhm, ellipticity=shapes.ellipticity, flags=det.flags)
+    profile: ProfileFit | None = None
+    fwhm = moment_fwhm
+    method = "moments"
+    stars = _profile_stars(det, shapes, MAX_PROFILE_STARS)
+    if stars.size >= 1 and np.isfinite(moment_fwhm):
+        try:
+            profile = fit_profile(sub, det.x[stars], det.y[stars], fwhm_guess=moment_fwhm)
+        except PhotometryError as exc:
+            log.warning("profile fit failed, using the moments' FWHM: %s", exc)
+        if profile is not None and 0.3 * moment_fwhm < profile.fwhm < 2.0 * moment_fwhm:
+            fwhm = profile.fwhm
+            method = "moffat"
+            # rescale the per-source moment FWHM to the profile's
+            shapes = Shapes(
+                fwhm=shapes.fwhm * (fwhm / moment_fwhm),
+                ellipticity=shapes.ellipticity,
+                theta=shapes.theta,
+                a=shapes.a,
+                b=shapes.b,
+            )
+    return shapes, fwhm, method, profile
+
+
+def _annulus(config: PhotometryConfig, fwhm: float, radii: np.ndarray) -> tuple[float, float] | None:
+    """The local-sky annulus (inner, outer radius, px) clear of the largest aperture; None for mesh sky."""
+    annulus: tuple[float, float] | None = None
+    if np.isfinite(fwhm) and config.sky == "annulus":
+        annulus = (config.annulus_fwhm[0] * fwhm, config.annulus_fwhm[1] * fwhm)
+        annulus = (max(annulus[0], float(radii.max()) + 1.0), max(annulus[1], float(radii.max()) + 4.0))
+    return annulus
 
 
 def _psf_photometry(
