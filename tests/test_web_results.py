@@ -42,8 +42,11 @@ def web(demo_night: DemoNight, tmp_path_factory: pytest.TempPathFactory):
     settings = load_settings(
         root / "nightpipe.toml",
         environ={},
-        overrides=[f"paths.output={str(output)!r}", f"paths.masters={str(output / 'masters')!r}",
-                   f"database.url={paths.job_db_url(job_id)!r}"],
+        overrides=[
+            f"paths.output={str(output)!r}",
+            f"paths.masters={str(output / 'masters')!r}",
+            f"database.url={paths.job_db_url(job_id)!r}",
+        ],
     )
     assert run_night(settings, [raw]).exit_code == 0
     return app, job_id, job_products(output, paths.job_db_url(job_id)), paths.job_db_url(job_id)
@@ -137,9 +140,15 @@ def test_result_routes_for_the_owner_and_404_for_another_user(web) -> None:
     assert sum("calibrated/" in n and n.endswith(".fits") for n in names) == len(products.frames)
     bob = client(app)
     assert log_in(bob, "bob") == 303
-    for url in (f"/jobs/{job_id}/viewer", f"/jobs/{job_id}/frames/{frame.id}/image.png",
-                f"/jobs/{job_id}/frames/{frame.id}/overlay.json", f"/jobs/{job_id}/sources/{frame.id}.csv",
-                f"/api/jobs/{job_id}/lightcurve", f"/jobs/{job_id}/report", f"/jobs/{job_id}/download.zip"):
+    for url in (
+        f"/jobs/{job_id}/viewer",
+        f"/jobs/{job_id}/frames/{frame.id}/image.png",
+        f"/jobs/{job_id}/frames/{frame.id}/overlay.json",
+        f"/jobs/{job_id}/sources/{frame.id}.csv",
+        f"/api/jobs/{job_id}/lightcurve",
+        f"/jobs/{job_id}/report",
+        f"/jobs/{job_id}/download.zip",
+    ):
         answer = bob.get(url)
         assert answer.status_code == 404, url
         assert "DEMO-1" not in answer.text

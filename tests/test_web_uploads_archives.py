@@ -33,8 +33,7 @@ def kinds(outcomes: list) -> list[str]:
 def test_a_zip_of_the_simulated_night(small_night: Path, tmp_path: Path) -> None:
     truth = Truth.load(small_night / "truth.json")
     members: dict[str, bytes | Path] = {
-        f"night/raw/{f['file']}": small_night / f["file"]
-        for f in truth.frames
+        f"night/raw/{f['file']}": small_night / f["file"] for f in truth.frames
     }
     members["night/truth.json"] = (small_night / "truth.json").read_bytes()
     archive = zip_of(members, tmp_path / "night.zip")
@@ -234,7 +233,7 @@ def test_symlinks_in_a_zip_are_refused(shared_data: Path, tmp_path: Path) -> Non
     with zipfile.ZipFile(path, "w") as archive:
         link = zipfile.ZipInfo("night/link.fits")
         link.create_system = 3
-        link.external_attr = (0o120777 << 16)
+        link.external_attr = 0o120777 << 16
         archive.writestr(link, "/etc/passwd")
         archive.writestr("night/good.fits", hatp(shared_data).read_bytes())
     outcomes = extract_archive(path, tmp_path / "uploads", limits())

@@ -132,4 +132,3 @@ class Skipped:
 
 
 Outcome = Accepted | Rejected | Skipped
-

@@ -161,7 +161,6 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_web_job_events_job_id"), "web_job_events", ["job_id"], unique=False)
 
-
     op.create_table(
         "web_site_flags",
         sa.Column("name", sa.String(length=32), nullable=False),
