@@ -84,11 +84,23 @@ def outcome_dict(outcome: Outcome, ids: dict[str, int]) -> dict[str, Any]:
     return {"status": status, "name": outcome.name, "reason": outcome.reason}
 
 
-def store_rows(ctx: WebContext, user_id: int, outcomes: list[Outcome]) -> dict[str, int]:
-    """An Upload row per accepted file (the files are removed again if the rows cannot be written)."""
+class QuotaReachedError(Exception):
+    """Uploads that arrived at the same time took the quota: this one is refused whole."""
+
+
+def store_rows(ctx: WebContext, user_id: int, outcomes: list[Outcome], quota: int) -> dict[str, int]:
+    """An Upload row per accepted file (the files are removed again if the rows cannot be written).
+
+    The quota is checked again once the rows are written, in the same transaction: the check
+    before the upload cannot see other uploads of the same user running at the same time. The
+    rows go in first (on SQLite that takes the write lock, so the sum below sees every committed
+    upload; on PostgreSQL the user's row is locked first), then the sum must still fit.
+    """
     accepted = [o for o in outcomes if isinstance(o, Accepted)]
     try:
         with ctx.db.session() as session:
+            if session.bind is not None and session.bind.dialect.name == "postgresql":
+                session.execute(select(User.id).where(User.id == user_id).with_for_update())
             rows = [
                 Upload(
                     owner_id=user_id,
@@ -101,6 +113,9 @@ def store_rows(ctx: WebContext, user_id: int, outcomes: list[Outcome]) -> dict[s
             ]
             session.add_all(rows)
             session.flush()
+            used = session.scalar(select(func.sum(Upload.size)).where(Upload.owner_id == user_id)) or 0
+            if rows and used > quota:
+                raise QuotaReachedError(f"{size_text(used)} of {size_text(quota)}")
             return {row.name: row.id for row in rows}
     except BaseException:
         for a in accepted:
@@ -130,7 +145,12 @@ async def receive_and_store(request: Request, ctx: WebContext, user: User) -> li
     except UploadRejected as exc:
         raise HTTPException(400, exc.reason) from None
     outcomes = await run_in_threadpool(accept_received, form, paths.uploads, limits)
-    ids = await run_in_threadpool(store_rows, ctx, user.id, outcomes)
+    try:
+        ids = await run_in_threadpool(store_rows, ctx, user.id, outcomes, quota_bytes(ctx, user))
+    except QuotaReachedError as exc:
+        raise HTTPException(
+            413, f"other uploads finished first and filled your quota ({exc}): nothing of this one was kept"
+        ) from None
     accepted = sum(isinstance(o, Accepted) for o in outcomes)
     log.info("user %d uploaded %d files (%d outcomes)", user.id, accepted, len(outcomes))
     return [outcome_dict(o, ids) for o in outcomes]
