@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from nightpipe.store.base import utcnow
 from nightpipe.store.db import Database
 from nightpipe.web.accounts import as_utc
-from nightpipe.web.job_run import CALIBRATION_KINDS
+from nightpipe.web.job_run import calibration_uploads
 from nightpipe.web.jobqueue import ACTIVE, FINISHED
 from nightpipe.web.models import Job, JobEvent, Upload, User
 from nightpipe.web.paths import UserPaths
@@ -58,9 +58,7 @@ def uploads_in_use(session: Session) -> set[int]:
         if job.kind == "frame":
             calibration_of.add(job.owner_id)
     if calibration_of:
-        for upload in session.scalars(select(Upload).where(Upload.owner_id.in_(calibration_of))):
-            if str((upload.summary or {}).get("kind", "")) in CALIBRATION_KINDS:
-                used.add(upload.id)
+        used.update(u.id for u in calibration_uploads(session, calibration_of))
     return used
 
 

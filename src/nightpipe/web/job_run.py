@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from nightpipe.config import Settings
 from nightpipe.errors import NightpipeError
+from nightpipe.inventory.queries import CALIBRATION_KINDS
 from nightpipe.pipeline.interrupt import Interrupted, StopRequest
 from nightpipe.store.db import Database
 from nightpipe.web.job_progress import JobLogHandler, JobProgress
@@ -30,7 +32,6 @@ from nightpipe.web.paths import UserPaths
 log = logging.getLogger(__name__)
 
 FRAME_STEPS = ("scan", "masters", "calibrate", "solve", "photometry", "zeropoints", "identify", "report")
-CALIBRATION_KINDS = ("bias", "dark", "flat")
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,14 @@ def chosen_uploads(db: Database, claim: Claim) -> list[Upload]:
             session.scalars(select(Upload).where(Upload.owner_id == claim.owner_id, Upload.id.in_(ids)))
         )
         if claim.kind == "frame":
-            for upload in session.scalars(select(Upload).where(Upload.owner_id == claim.owner_id)):
-                kind = str((upload.summary or {}).get("kind", ""))
-                if kind in CALIBRATION_KINDS and upload.id not in ids:
-                    rows.append(upload)
+            rows += [u for u in calibration_uploads(session, {claim.owner_id}) if u.id not in ids]
     return rows
+
+
+def calibration_uploads(session: Session, owner_ids: set[int]) -> list[Upload]:
+    """The bias, dark and flat frames these users uploaded (what a frame job calibrates with)."""
+    rows = session.scalars(select(Upload).where(Upload.owner_id.in_(owner_ids)))
+    return [u for u in rows if str((u.summary or {}).get("kind", "")) in CALIBRATION_KINDS]
 
 
 def profile_settings(db: Database, claim: Claim) -> dict[str, Any] | None:

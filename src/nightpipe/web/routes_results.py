@@ -116,9 +116,8 @@ async def frame_png(ctx: Ctx, user: UserDep, job: JobDep, frame_id: int, stretch
 
 @router.get("/jobs/{job_id}/frames/{frame_id}/overlay.json")
 def frame_overlay(ctx: Ctx, user: UserDep, job: JobDep, frame_id: int) -> dict[str, Any]:
-    paths = _paths(ctx, user.id)
-    products = job_products(paths.job_output(job.id), paths.job_db_url(job.id))
-    return overlay_json(_frame(products, frame_id), products.output, paths.job_db_url(job.id))
+    products = products_of(ctx, user.id, job.id)
+    return overlay_json(_frame(products, frame_id), products.output, _paths(ctx, user.id).job_db_url(job.id))
 
 
 @router.get("/jobs/{job_id}/sources")
