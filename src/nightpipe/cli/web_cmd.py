@@ -43,11 +43,14 @@ def worker(
         from nightpipe.web.database import open_web_database
 
         db = open_web_database(settings)
+        loop = WorkerState()
         try:
-            count = work(db, settings, WorkerState(), once=True)
+            count = work(db, settings, loop, once=True)
         finally:
             db.dispose()
-        console().print(f"{count} job(s) run", markup=False)
+        console().print(f"{count} job(s) run, {loop.failed} failed", markup=False)
+        if loop.failed:
+            raise typer.Exit(code=1)
         return
     serve_worker(settings)
 

@@ -33,6 +33,7 @@ class WorkerState:
 
     stopping: threading.Event = field(default_factory=threading.Event)
     current: StopRequest | None = None
+    failed: int = 0  # jobs this loop ran that ended "failed" (``nightpipe worker --once`` exits 1)
 
     def stop(self, signum: int = signal.SIGTERM) -> None:
         """End the loop; the job in hand stops at its next frame and is queued again."""
@@ -82,6 +83,8 @@ def run_one(db: Database, settings: Settings, worker: str, state: WorkerState | 
     if stopped and requeue(db, claim.job_id, worker, "the worker was stopped"):
         return claim.job_id
     finish(db, claim.job_id, worker, outcome.status, error=outcome.error, result=outcome.result)
+    if state is not None and outcome.status == "failed":
+        state.failed += 1
     log.info("job %d: %s", claim.job_id, outcome.status)
     return claim.job_id
 
