@@ -149,6 +149,11 @@ def simulate(
     moving: bool = typer.Option(False, "--moving", help="Add a moving object"),
     wcs: bool = typer.Option(False, "--wcs", help="Write the true WCS into the light headers"),
     junk: bool = typer.Option(False, "--junk", help="Add junk files (truncated, empty, text) to the night"),
+    sky: str = typer.Option(
+        "real",
+        help="Stars: 'real' (the index files' Tycho-2 stars at the pointing and random faint ones, so "
+        "the frames plate-solve; random without index files) or 'random' (a field that will not solve)",
+    ),
 ) -> None:
     """Write a synthetic night of raw frames (seeded, reproducible) and its truth.json."""
     from nightpipe.simulate.night import TRUTH_FILE
@@ -191,6 +196,14 @@ def simulate(
         elevation=obs.elevation,
         site_name=obs.name,
     )
+    if sky not in ("real", "random"):
+        raise ConfigError(f"--sky {sky!r} is not real or random")
+    if sky == "real":
+        from nightpipe.simulate.real_sky import real_sky_stars
+
+        stars = real_sky_stars(options, state(ctx).settings.astrometry.index_dirs, seed)
+        if stars is not None:
+            options = replace(options, stars=stars)
     from nightpipe.simulate import simulate_night
 
     truth = simulate_night(outdir, options, progress=progress_for(ctx))
