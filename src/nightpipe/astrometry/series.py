@@ -254,8 +254,9 @@ class NightSolver:
             return None
         return (
             f"the field ({field_arcmin:.0f}' wide) is smaller than the smallest quads of the installed "
-            f"index files ({smallest:.0f}'; add index files for small fields, 4100 series down to "
-            "index-4107 or 5200 series, to astrometry.index_dirs)"
+            f"index files ({smallest:.0f}'; Debian's Tycho-2 files are the 4100 series, whose smallest is "
+            "index-4107 at 22'; add 5200 series files, index-52XX-YY.fits from data.astrometry.net, "
+            "to astrometry.index_dirs)"
         )
 
     def try_catalogue(self, header: fits.Header, stars: StarList) -> tuple[RefinedWcs | None, str]:
