@@ -81,3 +81,37 @@ def test_simulate_draws_the_real_sky_by_default(tmp_path: Path) -> None:
     bright = np.argsort(mags)[:3]
     assert all(np.min(np.abs(tycho.ra - ras[i])) < 1e-6 for i in bright)
     assert main(["-q", "simulate", str(tmp_path / "bad"), *common, "--sky", "nowhere"]) == 2
+
+
+def test_the_gaia_cache_is_searched_and_its_star_count_reported(tmp_path: Path) -> None:
+    """The identify step's recorded Gaia answer (two real stars, far apart) as the cache: the cone
+    around one of them finds it, and a frame that cannot be matched says how many it had."""
+    from nightpipe.astrometry.catalog_solve import gaia_cache_source, solve_by_catalogue
+    from nightpipe.astrometry.solver import Hints
+    from nightpipe.astrometry.sources import StarList
+    from nightpipe.catalogs.answers import AnswerCache
+    from nightpipe.config import load_settings
+    from nightpipe.identify.service import FieldQuery
+    from nightpipe.identify.vizier_services import GaiaService
+
+    settings = load_settings(None, environ={}, overrides=[f"paths.cache={str(tmp_path / 'cache')!r}"])
+    service = GaiaService(max_mag=settings.identify.gaia_max_mag)
+    raw = (Path(__file__).parent / "data" / "identify" / "gaia_dr3_archive_two_sources.vot").read_bytes()
+    ra, dec = 268.0676646661466, 26.50748605871529
+    payload = service.payload(FieldQuery(ra, dec, 0.5))
+    AnswerCache(settings.paths.cache).put(service.name, payload, raw, service_version=service.version)
+    source = gaia_cache_source(settings)
+    found = source.cone(ra + 0.01, dec, 0.1)
+    assert len(found) == 1 and abs(found.ra[0] - ra) < 1e-9 and found.mag[0] == pytest.approx(7.012, abs=1e-3)
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 400, (30, 2))
+    stars = StarList(
+        xy[:, 0], xy[:, 1], np.arange(30.0, 0, -1), np.ones(30), np.zeros(30, bool), 3.0, (400, 400)
+    )
+    hints = Hints(ra=ra, dec=dec, radius_deg=0.05, scale_low=0.9, scale_high=1.1)
+    attempt, why = solve_by_catalogue(stars, hints, (source,), sip_order=2, min_matches=8, max_rms_arcsec=2.0)
+    assert attempt is None
+    assert why == "no catalogue match (Gaia DR3 (identify cache): 1 stars in the field)"
+    elsewhere = Hints(ra=10.0, dec=10.0, radius_deg=0.05, scale_low=0.9, scale_high=1.1)
+    _, why = solve_by_catalogue(stars, elsewhere, (source,), sip_order=2, min_matches=8, max_rms_arcsec=2.0)
+    assert "no cached Gaia answer of the identify step covers this field" in why
