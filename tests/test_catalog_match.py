@@ -111,7 +111,7 @@ def test_the_gaia_cache_is_searched_and_its_star_count_reported(tmp_path: Path) 
     hints = Hints(ra=ra, dec=dec, radius_deg=0.05, scale_low=0.9, scale_high=1.1)
     attempt, why = solve_by_catalogue(stars, hints, (source,), sip_order=2, min_matches=8, max_rms_arcsec=2.0)
     assert attempt is None
-    assert why == "no catalogue match (Gaia DR3 (identify cache): 1 stars in the field)"
+    assert why == "no catalogue match (Gaia DR3 (identify cache): 1 star in the field)"
     elsewhere = Hints(ra=10.0, dec=10.0, radius_deg=0.05, scale_low=0.9, scale_high=1.1)
     _, why = solve_by_catalogue(stars, elsewhere, (source,), sip_order=2, min_matches=8, max_rms_arcsec=2.0)
     assert "no cached Gaia answer of the identify step covers this field" in why

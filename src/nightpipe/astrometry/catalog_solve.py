@@ -83,8 +83,9 @@ def _attempt(
         np.abs(xy[:, 1]) <= height * hints.scale_high / nominal / 2
     )
     n_field = int(on_field.sum())
+    in_field = f"{n_field} star{'' if n_field == 1 else 's'} in the field"
     if len(refs) < min_matches:
-        return CatalogueAttempt(source.name, n_field, None, refs, f"{n_field} stars in the field")
+        return CatalogueAttempt(source.name, n_field, None, refs, in_field)
     bright = np.arange(min(len(refs), MAX_REFS))
     radius_px = max(4.0, 1.5 * (stars.fwhm_px if np.isfinite(stars.fwhm_px) else 2.0))
     # dst = refs in nominal pixels, src = detected stars: the scale dst/src is actual/nominal
@@ -97,9 +98,7 @@ def _attempt(
         min_matches=min(6, min_matches),
     )
     if match is None:
-        return CatalogueAttempt(
-            source.name, n_field, None, refs, f"{n_field} stars in the field, no triangles matched"
-        )
+        return CatalogueAttempt(source.name, n_field, None, refs, f"{in_field}, no triangles matched")
     star_i, ref_i = match.src_index, bright[match.dst_index]
     guess = fit_wcs(
         stars.x[star_i], stars.y[star_i], refs.ra[ref_i], refs.dec[ref_i], shape=stars.shape, sip_order=0
@@ -109,14 +108,14 @@ def _attempt(
     )
     if refined is None:
         return CatalogueAttempt(
-            source.name, n_field, None, refs, f"{n_field} stars in the field, {len(match)} matched, too few"
+            source.name, n_field, None, refs, f"{in_field}, {len(match)} matched, too few"
         )
     q = refined.quality
     if q.n_matched < min_matches:
-        why = f"{n_field} stars in the field, only {q.n_matched} matched (need {min_matches})"
+        why = f"{in_field}, only {q.n_matched} matched (need {min_matches})"
         return CatalogueAttempt(source.name, n_field, None, refs, why)
     if not q.rms_arcsec <= max_rms_arcsec:
-        why = f"{n_field} stars in the field, residual RMS {q.rms_arcsec:.2f} arcsec"
+        why = f"{in_field}, residual RMS {q.rms_arcsec:.2f} arcsec"
         return CatalogueAttempt(source.name, n_field, None, refs, why)
     return CatalogueAttempt(source.name, n_field, refined, refs, "")
 
