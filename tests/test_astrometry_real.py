@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from nightpipe.astrometry.catalog_solve import tycho_source
 from nightpipe.astrometry.index_catalog import IndexCatalog
 from nightpipe.astrometry.series import NightSolver
 from nightpipe.config import AstrometryConfig
@@ -195,5 +197,17 @@ def test_small_field_failure_says_which_index_files_are_missing(
     solver: NightSolver, shared_data: Path
 ) -> None:
     data, header = read_image(shared_data / "eso-midas" / "dss_test1.fits")  # a 5.5' DSS cut-out
-    with pytest.raises(AstrometryError, match=r"smaller than the smallest quads.*4200/5200-series"):
-        solver.solve(data, header, name="dss_test1.fits")
+    catalog = solver.catalog
+    small = NightSolver(solver.config, catalog, sources=(tycho_source(catalog),))
+    with pytest.raises(AstrometryError) as caught:
+        small.solve(data, header, name="dss_test1.fits")
+    message = str(caught.value)
+    # solve-field is not run on it, the catalogue match is, and the reason names the index files'
+    # smallest quads, the series that would cover it, and how many catalogue stars the field holds
+    assert re.search(
+        r"solve-field not tried: the field \(\d+' wide\) is smaller than the smallest quads "
+        r"of the installed index files \(22'",
+        message,
+    ), message
+    assert "4100 series" in message and "5200 series" in message and "astrometry.index_dirs" in message
+    assert re.search(r"the index files' stars: \d+ stars? in the field", message), message

@@ -262,3 +262,19 @@ def test_the_gain_setting_taken_as_electrons_floods_the_cosmic_ray_mask(
         assert np.count_nonzero(out.mask & np.uint16(PixelFlag.COSMIC_RAY)) / out.mask.size > 0.2
         (warning,) = (run.details or {})["warnings"]
         assert "camera.gain = 100 is outside the plausible 0.05-20 e-/ADU; used as configured" in warning
+
+
+def test_nina_masters_write_their_gain_as_egain_beside_the_offset(
+    nina_nights: dict[bool, tuple[Path, Truth]], tmp_path: Path
+) -> None:
+    root, _ = nina_nights[True]
+    settings, _ = _calibrate(root, tmp_path)
+    headers = {path: fits.getheader(path) for path in sorted(settings.paths.masters.rglob("*.fits"))}
+    masters = {path: h for path, h in headers.items() if h.get("NPKIND") in ("bias", "dark", "flat")}
+    assert {h["NPKIND"] for h in masters.values()} == {"bias", "dark", "flat"}
+    for path, header in masters.items():
+        # GAIN beside OFFSET reads as a CMOS gain setting: the e-/ADU are in EGAIN, as N.I.N.A. writes them
+        assert "GAIN" not in header and header["EGAIN"] == TRUE_GAIN, path.name
+        assert (header["OFFSET"], header["GAINSET"]) == (21, SETTING)
+        read = resolve_detector(header, CameraConfig(), name=path.name)
+        assert read.gain == Sourced(TRUE_GAIN, "header EGAIN")

@@ -47,3 +47,39 @@ def test_simulate_bad_dialect(
     assert main(["simulate", "x", "--dialect", "fitswriter"]) == 2
     assert "dialect" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_simulate_nina_camera_flags(tmp_path: Path) -> None:
+    args = [
+        "-q",
+        "simulate",
+        str(tmp_path / "n"),
+        "--size",
+        "48",
+        "--lights",
+        "1",
+        "--bias",
+        "0",
+        "--darks",
+        "0",
+    ]
+    args += [
+        "--flats",
+        "0",
+        "--dialect",
+        "nina",
+        "--gain",
+        "0.8",
+        "--gain-setting",
+        "100",
+        "--offset-setting",
+        "30",
+    ]
+    assert main([*args, "--no-egain"]) == 0
+    header = fits.getheader(tmp_path / "n" / "SIM-1_V_0001.fits")
+    assert (header["GAIN"], header["OFFSET"]) == (100, 30) and "EGAIN" not in header
+    assert Truth.load(tmp_path / "n" / "truth.json").camera["gain"] == 0.8
+    args[2] = str(tmp_path / "e")
+    assert main(args) == 0
+    assert fits.getheader(tmp_path / "e" / "SIM-1_V_0001.fits")["EGAIN"] == 0.8
+    assert main([*args[:-6], "--gain", "-1"]) == 2  # a one-line error, not a traceback

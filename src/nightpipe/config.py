@@ -197,6 +197,11 @@ class TargetConfig(_Section):
     comparisons: tuple[tuple[float, float], ...] = Field(
         (), description="Manual comparison stars as (ra, dec) pairs; empty: automatic"
     )
+    pixel: tuple[float, float] | None = Field(
+        None,
+        description="The target's (x, y) in the night's first light frame (0-based pixels): "
+        "finds it on a night without plate solutions",
+    )
 
 
 class TimeseriesConfig(_Section):

@@ -23,6 +23,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from nightpipe.astrometry.catalog_solve import CatalogueSource, solve_by_catalogue
 from nightpipe.astrometry.checks import (
     RefinedWcs,
     WcsQuality,
@@ -58,7 +59,7 @@ class FrameSolution:
     """The outcome of solving one frame."""
 
     wcs: WCS
-    method: str  # "header", "reference-match" or "solve-field"
+    method: str  # "header", "reference-match", "solve-field" or "catalog-match"
     quality: WcsQuality
     stars: StarList
     seconds: float
@@ -94,6 +95,8 @@ class NightSolver:
     catalog: IndexCatalog
     reference: _Reference | None = None
     _cone: tuple[float, float, float, RefStars] | None = field(default=None, repr=False)
+    sources: tuple[CatalogueSource, ...] = ()  # catalogues to match small fields to directly
+    blind_fallback: bool = True  # a blind solve after a failed hinted one
 
     # ------------------------------------------------------------------ catalogue
     def refs_near(self, ra: float, dec: float, radius: float) -> RefStars:
@@ -224,31 +227,77 @@ class NightSolver:
         """A full solve of the star list with solve-field, refined with SIP on the index stars."""
         cfg = self.config
         hints = hints_from_header(header, cfg)
-        try:
-            result = run_solve_field(
-                stars,
-                hints=hints,
-                index_dirs=cfg.index_dirs,
-                program=cfg.solve_field,
-                timeout_s=cfg.timeout_s,
-                tweak_order=cfg.sip_order,
-            )
-        except AstrometryError as exc:
-            smallest = self.catalog.smallest_quad_arcmin
-            if hints.scale_high is not None and smallest is not None:
-                field_arcmin = max(stars.shape) * hints.scale_high / 60.0
-                if field_arcmin < smallest:
-                    raise AstrometryError(
-                        f"{exc.message}; the field ({field_arcmin:.0f}' wide) is smaller than the "
-                        f"smallest quads of the installed index files ({smallest:.0f}')",
-                        hint="add 4200/5200-series index files for small fields to astrometry.index_dirs",
-                    ) from None
-            raise
+        result = run_solve_field(
+            stars,
+            hints=hints,
+            index_dirs=cfg.index_dirs,
+            program=cfg.solve_field,
+            timeout_s=cfg.timeout_s,
+            tweak_order=cfg.sip_order,
+            blind_fallback=self.blind_fallback,
+        )
         refined = self._refine(result.wcs, stars, fixed_sip=None)
         if refined is None:
             return None, "solve-field solved but too few index stars matched to refine"
         problem = self._acceptable(refined.quality)
         return (None, problem) if problem else (refined, "")
+
+    def smaller_than_index(self, header: fits.Header, stars: StarList) -> str | None:
+        """Why solve-field cannot solve this frame's field (narrower than the smallest index
+        quads, by the scale hint), or None."""
+        hints = hints_from_header(header, self.config)
+        smallest = self.catalog.smallest_quad_arcmin
+        if hints.scale_high is None or smallest is None:
+            return None
+        field_arcmin = max(stars.shape) * hints.scale_high / 60.0
+        if field_arcmin >= smallest:
+            return None
+        return (
+            f"the field ({field_arcmin:.0f}' wide) is smaller than the smallest quads of the installed "
+            f"index files ({smallest:.0f}'; Debian's Tycho-2 files are the 4100 series, whose smallest is "
+            "index-4107 at 22'; add 5200 series files, index-52XX-YY.fits from data.astrometry.net, "
+            "to astrometry.index_dirs)"
+        )
+
+    def try_catalogue(self, header: fits.Header, stars: StarList) -> tuple[RefinedWcs | None, str]:
+        """The detected stars matched straight to the catalogue stars of the hinted field."""
+        cfg = self.config
+        attempt, why = solve_by_catalogue(
+            stars,
+            hints_from_header(header, cfg),
+            self.sources,
+            sip_order=cfg.sip_order,
+            min_matches=MIN_MATCHES,
+            max_rms_arcsec=cfg.max_rms_arcsec,
+        )
+        if attempt is None or attempt.solution is None or attempt.refs is None:
+            return None, why
+        # later frames are refined on the catalogue that solved this one
+        ra, dec, radius = self._field_radius(attempt.solution.wcs, stars.shape)
+        self._cone = (ra, dec, 2.0 * radius, attempt.refs)
+        return attempt.solution, ""
+
+    def _full_solve(self, header: fits.Header, stars: StarList) -> tuple[RefinedWcs | None, str, str]:
+        """solve-field, or the catalogue match for a field too small for the index files (and
+        after solve-field failed): the WCS, its method and why not."""
+        too_small = self.smaller_than_index(header, stars)
+        reasons = []
+        if too_small is None:
+            try:
+                refined, why = self.try_solve_field(header, stars)
+            except (AstrometryError, CatalogError) as exc:
+                refined, why = None, exc.message + (f" ({exc.hint})" if exc.hint else "")
+            if refined is not None:
+                return refined, "solve-field", ""
+            reasons.append(why)
+        else:
+            reasons.append(f"solve-field not tried: {too_small}")
+        if self.sources:
+            refined, why = self.try_catalogue(header, stars)
+            if refined is not None:
+                return refined, "catalog-match", ""
+            reasons.append(why)
+        return None, "", "; ".join(reasons)
 
     # ------------------------------------------------------------------ entry point
     def solve(
@@ -293,11 +342,7 @@ class NightSolver:
         if refined is None:
             if self.reference is not None:
                 reasons.append(why)
-            try:
-                refined, why = self.try_solve_field(header, stars)
-            except (AstrometryError, CatalogError) as exc:
-                refined, why = None, exc.message + (f" ({exc.hint})" if exc.hint else "")
-            method = "solve-field"
+            refined, method, why = self._full_solve(header, stars)
             if refined is None:
                 reasons.append(why)
                 raise AstrometryError("; ".join(r for r in reasons if r), path=name)

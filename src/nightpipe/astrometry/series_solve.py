@@ -14,6 +14,7 @@ from typing import Any
 
 from astropy.io import fits
 
+from nightpipe.astrometry.catalog_solve import catalogue_sources
 from nightpipe.astrometry.checks import RefinedWcs
 from nightpipe.astrometry.index_catalog import IndexCatalog
 from nightpipe.astrometry.outcomes import FrameOutcome, SolveSummary, _Extra, _extra, _Job, _outcome_from
@@ -27,6 +28,8 @@ from nightpipe.progress import NullProgress, Progress
 
 log = logging.getLogger("nightpipe.astrometry.step")  # the name its log lines have always carried
 
+MAX_REFERENCE_TRIES = 4  # full solves of a night without a reference: the first frame and 3 spread
+
 
 class _DeferredError(Exception):
     """Raised by :class:`_MatchOnly` where a full solve would start: the frame goes back to the parent."""
@@ -37,6 +40,10 @@ class _MatchOnly(NightSolver):
 
     def try_solve_field(self, header: fits.Header, stars: StarList) -> tuple[RefinedWcs | None, str]:
         """Defer the frame (a full solve may replace the reference, so it runs in frame order)."""
+        raise _DeferredError
+
+    def try_catalogue(self, header: fits.Header, stars: StarList) -> tuple[RefinedWcs | None, str]:
+        """Defer the frame (a catalogue match makes a new reference too)."""
         raise _DeferredError
 
 
@@ -79,7 +86,9 @@ class _Matcher:
     """
 
     def __init__(self, solver: NightSolver) -> None:
-        self.solver = _MatchOnly(solver.config, solver.catalog, solver.reference, solver._cone)
+        self.solver = _MatchOnly(
+            solver.config, solver.catalog, solver.reference, solver._cone, sources=solver.sources
+        )
 
     def __call__(self, job: _Job) -> tuple[FrameOutcome, _Extra | None] | None:
         solver = copy.copy(self.solver)
@@ -110,11 +119,11 @@ def _solve_jobs(
     if not jobs:
         return summary
     catalog = IndexCatalog.from_dirs(settings.astrometry.index_dirs)
-    solver = NightSolver(settings.astrometry, catalog)
+    solver = NightSolver(settings.astrometry, catalog, sources=catalogue_sources(settings, catalog))
     bar = progress or NullProgress()
     run = _SeriesRun(jobs, solver, summary, on_outcome, plot_dir)
-    first = run.solve_reference(bar)
-    run.rest = list(range(first, len(jobs)))
+    run.solve_reference(bar)
+    run.rest = [i for i in range(len(jobs)) if i not in run.outcomes]
     map_frames(
         _Matcher(solver),
         [jobs[i] for i in run.rest],
@@ -145,37 +154,67 @@ class _SeriesRun:
     outcomes: dict[int, tuple[FrameOutcome, _Extra | None]] = field(default_factory=dict)
     rest: list[int] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
+    held: dict[int, tuple[FrameOutcome, _Extra | None]] = field(default_factory=dict)
+    no_wcs: str | None = None  # why the night has no WCS, when no frame tried gave one
 
-    def serial(self, index: int) -> FrameSolution | None:
-        """Solve frame ``index`` in this process (full solves allowed); the first solution is plotted."""
+    def serial(self, index: int, *, report: bool = True) -> FrameSolution | None:
+        """Solve frame ``index`` in this process (full solves allowed); the first solution is plotted.
+        A failure not reported is held (a reference found later may still match the frame)."""
         job = self.jobs[index]
         outcome, solution = _solve_one(self.solver, job)
-        self.outcomes[index] = (outcome, _extra(solution) if solution is not None else None)
-        if self.on_outcome is not None:
-            self.on_outcome(job, *self.outcomes[index])
+        result = (outcome, _extra(solution) if solution is not None else None)
+        if solution is None and not report:
+            self.held[index] = result
+        else:
+            self.report(index, result)
         if solution is not None and self.plot_dir is not None and not self.plotted:
             drawn = _plot_sample(self.solver, job, solution, self.plot_dir)
             self.summary.plot = str(drawn) if drawn is not None else None
             self.plotted = True
         return solution
 
-    def solve_reference(self, bar: Progress) -> int:
-        """Solve frames in order until one gives the reference or a header WCS; the next index."""
+    def report(self, index: int, result: tuple[FrameOutcome, _Extra | None]) -> None:
+        """Keep frame ``index``'s outcome and hand it to ``on_outcome``."""
+        self.outcomes[index] = result
+        if self.on_outcome is not None:
+            self.on_outcome(self.jobs[index], *result)
+
+    def solve_reference(self, bar: Progress) -> None:
+        """Full solves of the first frame, then of a few frames spread over the night, until one
+        gives the reference or a header WCS. When none does, the night has no WCS: the other
+        frames are not sent to solve-field (they are measured in pixels), and that is said once."""
         jobs = self.jobs
-        bar.start(len(jobs), "solve (reference)")
+        order = reference_order(len(jobs))
+        bar.start(len(order), "solve (reference)")
+        found = False
         try:
-            first = 0
-            while first < len(jobs):
-                solution = self.serial(first)
-                bar.advance(jobs[first].name)
-                first += 1
+            for index in order:
+                solution = self.serial(index, report=False)
+                bar.advance(jobs[index].name)
                 if self.solver.reference is not None or (
                     solution is not None and solution.method == "header"
                 ):
+                    found = True
                     break
+                if solution is None and index == order[0]:
+                    # the first frame's blind solve found nothing: the others try their hints only
+                    self.solver.blind_fallback = False
         finally:
             bar.stop()
-        return first
+            self.solver.blind_fallback = True
+        if found:
+            return
+        tried = sorted(self.held)
+        first = self.held[tried[0]][0]
+        names = ", ".join(jobs[i].name for i in tried)
+        self.no_wcs = (
+            f"the night has no WCS: {len(tried)} frames spread over it ({names}) "
+            f"could not be solved, the first because: {first.reason}; the other frames were not sent to "
+            "solve-field and are measured in pixels"
+        )
+        log.warning("solve: %s", self.no_wcs)
+        for index in tried:
+            self.report(index, self.held.pop(index))
 
     def matched(self, position: int, result: Outcome[tuple[FrameOutcome, _Extra | None] | None]) -> None:
         """Take the parallel part's result for ``rest[position]`` (None: deferred to a full solve)."""
@@ -192,21 +231,40 @@ class _SeriesRun:
             self.deferred.append(index)
             return
         else:
-            self.outcomes[index] = result.value
-        if self.on_outcome is not None:
-            self.on_outcome(job, *self.outcomes[index])
+            self.held.pop(index, None)
+            self.report(index, result.value)
+            return
+        self.held.pop(index, None)
+        self.report(index, self.outcomes[index])
 
     def solve_deferred(self, bar: Progress) -> None:
-        """Solve the deferred frames in this process, in frame order."""
+        """Solve the deferred frames in this process, in frame order (those already tried keep
+        their failure; on a night without WCS none is tried)."""
         if not self.deferred:
             return
         bar.start(len(self.deferred), "solve (full)")
         try:
             for index in sorted(self.deferred):
-                self.serial(index)
-                bar.advance(self.jobs[index].name)
+                job = self.jobs[index]
+                if index in self.held:
+                    self.report(index, self.held.pop(index))
+                elif self.no_wcs is not None:
+                    outcome = FrameOutcome(
+                        job.name, str(job.source), None, False, reason=self.no_wcs, frame_id=job.frame_id
+                    )
+                    self.report(index, (outcome, None))
+                else:
+                    self.serial(index)
+                bar.advance(job.name)
         finally:
             bar.stop()
+
+
+def reference_order(n: int) -> list[int]:
+    """The frames tried for a reference, at most ``MAX_REFERENCE_TRIES``: the first, then frames
+    spread over the night (a bad first frame, clouds at the start, do not leave the night unsolved)."""
+    spread = [0, n // 3, (2 * n) // 3, n - 1]
+    return list(dict.fromkeys(i for i in spread if 0 <= i < n))[:MAX_REFERENCE_TRIES]
 
 
 def _plot_sample(solver: NightSolver, job: _Job, solution: FrameSolution, plot_dir: Path) -> Path | None:

@@ -27,6 +27,11 @@ from nightpipe.store.models import Frame
 SOFTWARE = f"nightpipe {__version__}"
 
 
+def _gain_key(offset: object, gain_setting: object) -> str:
+    """The card of a master's e-/ADU: ``EGAIN`` beside an OFFSET or a gain setting, else ``GAIN``."""
+    return "EGAIN" if offset is not None or gain_setting is not None else "GAIN"
+
+
 def master_header(
     group: FrameGroup,
     used: Sequence[Frame],
@@ -51,7 +56,9 @@ def master_header(
         ("YBINNING", k.ybin, "binning in y"),
         ("NRAWX", k.naxis1, "NAXIS1 of the raw inputs"),
         ("NRAWY", k.naxis2, "NAXIS2 of the raw inputs"),
-        ("GAIN", k.gain, "e-/ADU of the inputs"),
+        # beside a CMOS camera's OFFSET or gain setting, GAIN means the setting (N.I.N.A.,
+        # SharpCap...): the e-/ADU go to EGAIN there, so the master reads back as it was meant
+        (_gain_key(k.offset, k.gain_setting), k.gain, "e-/ADU of the inputs"),
         ("OFFSET", k.offset, "camera offset of the inputs"),
         ("GAINSET", k.gain_setting, "CMOS gain setting of the inputs"),
         ("READOUTM", k.readout_mode, "readout mode of the inputs"),

@@ -53,6 +53,10 @@ def _options(
     longitude: float,
     elevation: float,
     site_name: str,
+    gain: float | None = None,
+    gain_setting: int | None = None,
+    offset_setting: int | None = None,
+    egain: bool = True,
 ) -> SimOptions:
     if psf not in ("moffat", "gaussian"):
         raise ConfigError(f"--psf {psf!r} is not moffat or gaussian")
@@ -84,7 +88,17 @@ def _options(
         seed=seed,
         dialect=dialect,  # type: ignore[arg-type]
         write_wcs=wcs,
-        camera=replace(base.camera, size=size, binning=binning, overscan=overscan, adc_bits=adc_bits),
+        camera=replace(
+            base.camera,
+            size=size,
+            binning=binning,
+            overscan=overscan,
+            adc_bits=adc_bits,
+            gain=gain if gain is not None else base.camera.gain,
+            gain_setting=gain_setting if gain_setting is not None else base.camera.gain_setting,
+            offset_setting=offset_setting if offset_setting is not None else base.camera.offset_setting,
+            header_egain=egain,
+        ),
         calibration=replace(
             base.calibration,
             n_bias=n_bias,
@@ -149,6 +163,21 @@ def simulate(
     moving: bool = typer.Option(False, "--moving", help="Add a moving object"),
     wcs: bool = typer.Option(False, "--wcs", help="Write the true WCS into the light headers"),
     junk: bool = typer.Option(False, "--junk", help="Add junk files (truncated, empty, text) to the night"),
+    gain: float | None = typer.Option(None, help="Electrons per ADU of the camera (default 1.5)"),
+    gain_setting: int | None = typer.Option(
+        None, help="CMOS gain setting the nina dialect writes in GAIN (default 139)"
+    ),
+    offset_setting: int | None = typer.Option(
+        None, help="CMOS offset setting the nina dialect writes in OFFSET (default 21)"
+    ),
+    egain: bool = typer.Option(
+        True, "--egain/--no-egain", help="Write EGAIN (e-/ADU); --no-egain: a driver that does not report it"
+    ),
+    sky: str = typer.Option(
+        "real",
+        help="Stars: 'real' (the index files' Tycho-2 stars at the pointing and random faint ones, so "
+        "the frames plate-solve; random without index files) or 'random' (a field that will not solve)",
+    ),
 ) -> None:
     """Write a synthetic night of raw frames (seeded, reproducible) and its truth.json."""
     from nightpipe.simulate.night import TRUTH_FILE
@@ -190,7 +219,19 @@ def simulate(
         longitude=obs.longitude,
         elevation=obs.elevation,
         site_name=obs.name,
+        gain=gain,
+        gain_setting=gain_setting,
+        offset_setting=offset_setting,
+        egain=egain,
     )
+    if sky not in ("real", "random"):
+        raise ConfigError(f"--sky {sky!r} is not real or random")
+    if sky == "real":
+        from nightpipe.simulate.real_sky import real_sky_stars
+
+        stars = real_sky_stars(options, state(ctx).settings.astrometry.index_dirs, seed)
+        if stars is not None:
+            options = replace(options, stars=stars)
     from nightpipe.simulate import simulate_night
 
     truth = simulate_night(outdir, options, progress=progress_for(ctx))

@@ -13,48 +13,15 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from nightpipe.config import Settings, load_settings, toml_value
 from nightpipe.frames.fitsio import atomic_open
 from nightpipe.progress import Progress
-from nightpipe.simulate.options import SimOptions, StarList
+from nightpipe.simulate.options import SimOptions
+from nightpipe.simulate.real_sky import real_sky_stars
 
 log = logging.getLogger(__name__)
 
 DEMO_RA, DEMO_DEC = 31.0429, 46.6878
-
-
-def _field_stars(options: SimOptions, index_dirs: tuple[Path, ...], seed: int) -> StarList | None:
-    """Tycho-2 stars of the demo field plus random faint ones, or None without index files."""
-    from nightpipe.astrometry.index_catalog import IndexCatalog, find_index_files
-
-    if not find_index_files(index_dirs):
-        log.warning(
-            "no astrometry.net index files in %s: the demo field is random and will not solve",
-            ", ".join(map(str, index_dirs)),
-        )
-        return None
-    half_deg = options.camera.size * options.sky.pixel_scale / 3600.0 / 2.0
-    radius = half_deg * 1.6
-    bright = IndexCatalog.from_dirs(index_dirs, max_files=None).cone(
-        options.site.ra, options.site.dec, radius
-    )
-    rng = np.random.default_rng(seed)
-    n_faint = 400
-    # dN/dm ~ 10^(0.3 m) between 12 and 17.5: inverse-transform sampling
-    lo, hi, slope = 12.0, 17.5, 0.3 * np.log(10)
-    u = rng.uniform(size=n_faint)
-    mags = np.log(np.exp(slope * lo) + u * (np.exp(slope * hi) - np.exp(slope * lo))) / slope
-    cosd = np.cos(np.radians(options.site.dec))
-    ra = options.site.ra + rng.uniform(-radius, radius, n_faint) / cosd
-    dec = options.site.dec + rng.uniform(-radius, radius, n_faint)
-    keep = np.isfinite(bright.mag)
-    return StarList(
-        ra=np.concatenate([bright.ra[keep], ra]),
-        dec=np.concatenate([bright.dec[keep], dec]),
-        mag=np.concatenate([bright.mag[keep], mags]),
-    )
 
 
 def demo_options(
@@ -87,7 +54,7 @@ def demo_options(
             flip_at=flip_at,
         ),
     )
-    stars = _field_stars(options, index_dirs, seed)
+    stars = real_sky_stars(options, index_dirs, seed)
     return replace(options, stars=stars) if stars is not None else options
 
 

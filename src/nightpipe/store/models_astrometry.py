@@ -12,8 +12,10 @@ class PlateSolution(TimestampMixin, Base):
     """The WCS found for one frame, how it was found and how well it fits the reference stars.
 
     ``method`` is ``header`` (the header's own WCS passed the checks), ``reference-match``
-    (matched to the night's reference frame, refined on index stars) or ``solve-field`` (a
-    full astrometry.net solve). Residuals (RMS on the sky and in pixels) are against the index
+    (matched to the night's reference frame, refined on index stars), ``solve-field`` (a
+    full astrometry.net solve) or ``catalog-match`` (a field too small for the index files, its
+    stars matched by triangles to the catalogue stars around the header's position and scale).
+    Residuals (RMS on the sky and in pixels) are against the index
     (Tycho-2, epoch J2000, no proper motion) stars matched to detections, leaving out saturated
     stars when at least 15 others match, after 3-sigma clipping; ``n_matched`` counts those kept.
     """

@@ -51,6 +51,7 @@ class TargetSpec:
     comparisons: tuple[tuple[float, float], ...] = ()
     vsx: tuple[tuple[float, float], ...] = ()
     vsx_labels: tuple[str, ...] = ()  # why each vsx star is variable ('VSX EY UMa (RRAB)'); default 'VSX'
+    pixel: tuple[float, float] | None = None  # (x, y) in the first frame: a night without WCS
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,8 +141,22 @@ class _Located:
     veto_labels: dict[int, str]
 
 
+def _find_pixel(matrix: StarMatrix, pixel: tuple[float, float], radius_px: float = 5.0) -> int | None:
+    """The reference star at ``pixel`` of the first frame (mapped onto the reference frame), or None."""
+    transform = matrix.transforms[0]
+    xy = np.asarray([pixel[0], pixel[1], 1.0])
+    x, y = (transform @ xy) if np.all(np.isfinite(transform)) else xy[:2]
+    dist = np.hypot(matrix.ref_x - x, matrix.ref_y - y)
+    if not np.any(np.isfinite(dist)):
+        return None
+    best = int(np.nanargmin(dist))
+    return best if dist[best] <= radius_px else None
+
+
 def _locate(matrix: StarMatrix, target: TargetSpec, scale: float) -> _Located:
     star = matrix.find(target.ra, target.dec, radius_arcsec=max(3.0 * scale, 5.0))
+    if star is None and target.pixel is not None:
+        star = _find_pixel(matrix, target.pixel)
     if star is None:
         raise TimeseriesError(
             f"target {target.name} (ra {target.ra:.5f}, dec {target.dec:.5f}) not found among the "

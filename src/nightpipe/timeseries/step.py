@@ -265,6 +265,7 @@ def _one_target(
             tuple(target.comparisons),
             (*target.vsx, *found),
             (*("VSX (configured)" for _ in target.vsx), *labels),
+            target.pixel,
         ),
         priors=priors,
         max_comparisons=cfg.max_comparisons,
