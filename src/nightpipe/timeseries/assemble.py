@@ -65,17 +65,32 @@ class Assembled:
 
 
 def transit_window(priors: TransitPriors | None, time: FloatArray) -> tuple[float | None, float | None]:
-    """Predicted mid-time and full duration (days) from the priors, or (None, None)."""
+    """Predicted mid-time and the full width (days) of the window the transit may fall in.
+
+    The points outside it choose the aperture and the number of comparison stars, so it must hold
+    the whole transit, or the choice prefers the aperture in which the transit is shallowest.
+    Without a/Rs it is that of a star of 0.4 solar densities on a central transit
+    (``a/Rs = 4.2 P^(2/3) x 0.4^(1/3)``, a longer transit than most), and it is widened by
+    twice the prediction's error on each side.
+    """
     if priors is None:
         return None, None
     pred = priors.predicted_tc(float(np.median(time)))
     if pred is None:
         return None, None
-    a = priors.a_rs or 8.0
+    if priors.a_rs is not None:
+        a, inc = priors.a_rs, priors.inc or 89.0
+    else:
+        a, inc = LOW_DENSITY_A_RS * priors.period ** (2.0 / 3.0), 90.0
     rp = priors.rp_rs or 0.12
-    b = a * math.cos(math.radians(priors.inc or 89.0))
+    b = a * math.cos(math.radians(inc))
     arg = math.sqrt(max((1 + rp) ** 2 - b**2, 0.0)) / a
-    return pred[0], priors.period / math.pi * math.asin(min(arg, 1.0))
+    duration = priors.period / math.pi * math.asin(min(arg, 1.0))
+    return pred[0], duration + 4.0 * min(pred[1], 0.05)
+
+
+#: a/Rs per day^(2/3) of the period for a star of 0.4 solar densities (Kepler's third law).
+LOW_DENSITY_A_RS = 4.2 * 0.4 ** (1.0 / 3.0)
 
 
 def _meta_vector(tables: Sequence[Table], key: str) -> FloatArray:
