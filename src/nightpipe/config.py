@@ -224,6 +224,11 @@ class TimeseriesConfig(_Section):
     )
     steps: int = Field(1500, ge=100, description="emcee steps per walker (the first half is burn-in)")
     seed: int = Field(42, description="Random seed of the sampler")
+    injections: int = Field(
+        6,
+        ge=0,
+        description="Synthetic transits injected into each fitted night and recovered (0: none)",
+    )
 
 
 class DatabaseConfig(_Section):

@@ -19,6 +19,7 @@ from nightpipe.config import Settings
 from nightpipe.frames.fitsio import atomic_open, atomic_path
 from nightpipe.report.embed import figure_data_uri, png_data_uri, table_html
 from nightpipe.report.identify_section import identify_section
+from nightpipe.report.injection_section import injection_section
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, Master, StepRun
 
@@ -372,6 +373,8 @@ def write_night_report(settings: Settings, db: Database, night: str) -> ReportPa
         table_html(_night_steps(db, night)),
         "<h2>Light curves and fits</h2>",
         _fits(output, night),
+        "<h2>Injection-recovery</h2>",
+        injection_section(output, night),
         "<h2>What is in the field</h2>",
         identify_section(output, night),
         "<h2>Conditions over the night</h2>",

@@ -211,6 +211,11 @@ class SkyOptions:
         Median seeing at zenith, arcsec.
     fwhm_variation
         Fractional RMS of the slow seeing variation through the night.
+    fwhm_peak
+        Fractional rise of the seeing to a maximum at mid-transit (0.5: the FWHM is 1.5 times
+        wider there), a Gaussian bump in time of RMS ``fwhm_peak_hours``; 0: none.
+    fwhm_peak_hours
+        RMS width of that bump, hours.
     psf
         ``"moffat"`` or ``"gaussian"``.
     moffat_beta
@@ -240,6 +245,8 @@ class SkyOptions:
     sky_trend: float = 0.3
     fwhm: float = 3.5
     fwhm_variation: float = 0.12
+    fwhm_peak: float = 0.0
+    fwhm_peak_hours: float = 0.6
     psf: Literal["moffat", "gaussian"] = "moffat"
     moffat_beta: float = 3.0
     drift: tuple[float, float] = (18.0, -7.0)

@@ -112,7 +112,11 @@ def build_series(options: SimOptions, field: StarField, rng: np.random.Generator
         )
     airmass = airmass_kasten_young(alt)
     bjd = bjd_tdb(mids, location, site.ra, site.dec) if n else np.zeros(0)
+    t0 = float(np.mean(bjd[[0, -1]]) if n else 0.0) + tr.t0_offset / 24.0
     fwhm_arcsec = seeing_series(rng, airmass, sky.fwhm, sky.fwhm_variation)
+    if sky.fwhm_peak:
+        hours = (bjd - t0) * 24.0 / max(sky.fwhm_peak_hours, 1e-3)
+        fwhm_arcsec = fwhm_arcsec * (1.0 + sky.fwhm_peak * np.exp(-0.5 * hours**2))
     sky_e = sky_series(airmass, sky.sky_brightness, sky.sky_trend, sky.zeropoint, options.scale**2)
     sky_e = sky_e * site.exptime
     ramp = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(n)
@@ -120,7 +124,6 @@ def build_series(options: SimOptions, field: StarField, rng: np.random.Generator
     dy = sky.drift[1] * ramp + sky.jitter * rng.standard_normal(n)
     rotation, pier_side, repoint = field_turns(options, mids)
     dx, dy = dx + repoint[:, 0], dy + repoint[:, 1]
-    t0 = float(np.mean(bjd[[0, -1]]) if n else 0.0) + tr.t0_offset / 24.0
     if tr.enabled and n:
         target_rel = transit_flux(
             bjd,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,7 +22,6 @@ from astropy.table import Table
 from numpy.typing import NDArray
 
 from nightpipe.errors import TimeseriesError
-from nightpipe.frames.flags import PixelFlag
 from nightpipe.timeseries.comparisons import ComparisonChoice, choose_comparisons
 from nightpipe.timeseries.differential import (
     ApertureChoice,
@@ -30,12 +29,12 @@ from nightpipe.timeseries.differential import (
     oot_scatter,
     out_of_transit,
     relative_flux,
-    running_median_outliers,
 )
 from nightpipe.timeseries.flips import find_flip
 from nightpipe.timeseries.lightcurve import LightCurve
 from nightpipe.timeseries.star_identity import StarMatrix, crossmatch, pixel_scale_arcsec
 from nightpipe.timeseries.transit import TransitPriors
+from nightpipe.timeseries.usable import usable_frames
 
 log = logging.getLogger(__name__)
 FloatArray = NDArray[np.float64]
@@ -67,17 +66,32 @@ class Assembled:
 
 
 def transit_window(priors: TransitPriors | None, time: FloatArray) -> tuple[float | None, float | None]:
-    """Predicted mid-time and full duration (days) from the priors, or (None, None)."""
+    """Predicted mid-time and the full width (days) of the window the transit may fall in.
+
+    The points outside it choose the aperture and the number of comparison stars, so it must hold
+    the whole transit, or the choice prefers the aperture in which the transit is shallowest.
+    Without a/Rs it is that of a star of 0.4 solar densities on a central transit
+    (``a/Rs = 4.2 P^(2/3) x 0.4^(1/3)``, a longer transit than most), and it is widened by
+    twice the prediction's error on each side.
+    """
     if priors is None:
         return None, None
     pred = priors.predicted_tc(float(np.median(time)))
     if pred is None:
         return None, None
-    a = priors.a_rs or 8.0
+    if priors.a_rs is not None:
+        a, inc = priors.a_rs, priors.inc or 89.0
+    else:
+        a, inc = LOW_DENSITY_A_RS * priors.period ** (2.0 / 3.0), 90.0
     rp = priors.rp_rs or 0.12
-    b = a * math.cos(math.radians(priors.inc or 89.0))
+    b = a * math.cos(math.radians(inc))
     arg = math.sqrt(max((1 + rp) ** 2 - b**2, 0.0)) / a
-    return pred[0], priors.period / math.pi * math.asin(min(arg, 1.0))
+    duration = priors.period / math.pi * math.asin(min(arg, 1.0))
+    return pred[0], duration + 4.0 * min(pred[1], 0.05)
+
+
+#: a/Rs per day^(2/3) of the period for a star of 0.4 solar densities (Kepler's third law).
+LOW_DENSITY_A_RS = 4.2 * 0.4 ** (1.0 / 3.0)
 
 
 def _meta_vector(tables: Sequence[Table], key: str) -> FloatArray:
@@ -192,6 +206,7 @@ class _Photometry:
     shape: tuple[int, int] | None
     fwhm: float
     ref_xy: FloatArray  # S x 2, the stars in the reference frame
+    fwhm_series: FloatArray  # each frame's FWHM, px
 
 
 def _gather(tables: Sequence[Table], matrix: StarMatrix) -> _Photometry:
@@ -207,10 +222,11 @@ def _gather(tables: Sequence[Table], matrix: StarMatrix) -> _Photometry:
     )
     radii = tuple(float(r) for r in ref.meta.get("aper_radii_px", range(flux.shape[2])))
     shape = (int(ref.meta["naxis2"]), int(ref.meta["naxis1"])) if "naxis1" in ref.meta else None
-    fwhm = float(np.nanmedian(_meta_vector(tables, "fwhm_px")))
+    fwhm_series = _meta_vector(tables, "fwhm_px")
+    fwhm = float(np.nanmedian(fwhm_series))
     x, y = matrix.gather(tables, "x"), matrix.gather(tables, "y")
     ref_xy = np.column_stack([matrix.ref_x, matrix.ref_y])
-    return _Photometry(flux, err, flags, x, y, radii, shape, fwhm, ref_xy)
+    return _Photometry(flux, err, flags, x, y, radii, shape, fwhm, ref_xy, fwhm_series)
 
 
 def _comparisons(
@@ -223,6 +239,7 @@ def _comparisons(
 ) -> tuple[ComparisonChoice, dict[int, float]]:
     """The comparison ensemble, with the number of stars that gives the least out-of-transit scatter."""
     mid = phot.flux.shape[2] // 2
+    seeing = phot.fwhm_series if np.isfinite(phot.fwhm_series).sum() >= 8 else None
 
     def choose(n: int) -> ComparisonChoice:
         return choose_comparisons(
@@ -239,6 +256,7 @@ def _comparisons(
             manual=where.manual,
             max_comparisons=n,
             edge_margin=edge_margin,
+            seeing=seeing,
         )
 
     choice = choose(max_comparisons)
@@ -290,45 +308,6 @@ def _flip_meta(tables: Sequence[Table], matrix: StarMatrix, keep: NDArray[np.boo
     return {"flip_index": index, "flip_turn_deg": flip.turn_deg, "flip_source": flip.source}
 
 
-def _usable_frames(
-    frames: list[str],
-    time: FloatArray,
-    rel: FloatArray,
-    aperture_for: Callable[[NDArray[np.bool_]], ApertureChoice],
-    outlier_sigma: float,
-    target_flags: NDArray[np.int64] | None = None,
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_], ApertureChoice, list[tuple[str, str]]]:
-    """Frames with a time and every star (``good``), the aperture, the outliers, and why frames go.
-
-    A frame whose target aperture covers pixels without data (NaN in the raw frame, outside the
-    overlap) goes too: its flux is short of part of the star, whatever its neighbours say.
-    """
-    dropped: list[tuple[str, str]] = []
-    good = np.isfinite(time) & np.all(np.isfinite(rel), axis=1) & np.all(rel > 0, axis=1)
-    no_data = (
-        (np.asarray(target_flags) & int(PixelFlag.NO_DATA)) > 0
-        if target_flags is not None
-        else np.zeros(len(frames), dtype=bool)
-    )
-    for i in np.flatnonzero(~good | no_data):
-        if not np.isfinite(time[i]):
-            why = "no BJD_TDB"
-        elif no_data[i]:
-            why = "the target's aperture covers pixels without data (NaN in the frame)"
-        else:
-            why = "target or a comparison star missing"
-        dropped.append((frames[i], why))
-    good &= ~no_data
-    ap = aperture_for(good)
-    outlier = np.zeros(len(frames), dtype=bool)
-    outlier[good] = running_median_outliers(
-        rel[good, ap.index] / np.nanmedian(rel[good, ap.index]), sigma=outlier_sigma
-    )
-    for i in np.flatnonzero(outlier):
-        dropped.append((frames[i], f"outlier: > {outlier_sigma:g} x MAD from the median of its 6 neighbours"))
-    return good, outlier, ap, dropped
-
-
 def build_lightcurve(
     tables: Sequence[Table],
     target: TargetSpec,
@@ -366,7 +345,7 @@ def build_lightcurve(
         return choose_aperture(time[good], rel[good], phot.radii, oot_good)
 
     target_flags = phot.flags[:, star] if phot.flags is not None else None
-    good, outlier, ap, dropped = _usable_frames(frames, time, rel, aperture, outlier_sigma, target_flags)
+    good, outlier, ap, dropped = usable_frames(frames, time, rel, aperture, outlier_sigma, target_flags)
     tc, duration = transit_window(priors, time[good])
     oot = out_of_transit(time, tc, duration)
     keep = good & ~outlier

@@ -52,6 +52,10 @@ class Candidate:
         """One line for the user."""
         parts = ", ".join(f"{k} {v:.3g}" for k, v in self.components.items())
         state = "used" if self.used else "rejected: " + "; ".join(self.reasons) if self.reasons else "spare"
+        factor = self.components.get("seeing_factor", 1.0)
+        if self.used and factor < 1.0:
+            r, t = self.components.get("seeing_r", 0.0), self.components.get("seeing_t", 0.0)
+            state += f", weight x {factor:.2f} because its flux follows the seeing (r {r:+.2f}, t {t:+.1f})"
         return f"star {self.star}: score {self.score:.3f}, weight {self.weight:.3g} ({parts}) -> {state}"
 
 
@@ -159,6 +163,7 @@ def choose_comparisons(
     edge_margin: float = 10.0,
     min_presence: float = 0.95,
     variability_sigma: float = 3.0,
+    seeing: FloatArray | None = None,
 ) -> ComparisonChoice:
     """Choose, score and weight comparison stars for ``target`` (rules in the module doc).
 
@@ -183,6 +188,9 @@ def choose_comparisons(
         is known to vary (``{star: 'VSX EY UMa (RRAB)'}``; default 'VSX').
     manual
         Star columns to use instead of the automatic choice (still weighted and reported).
+    seeing
+        The frames' FWHM: a comparison whose flux relative to the others follows it is
+        down-weighted (:mod:`nightpipe.timeseries.seeing_weights`).
 
     Raises
     ------
@@ -227,6 +235,18 @@ def choose_comparisons(
     comp_flux = _fill(flux[:, chosen])
     weights, comp_sigma = broeg_weights(comp_flux) if len(chosen) > 1 else (np.ones(1), np.zeros(1))
     loo = ensemble_ratios(comp_flux, weights) if len(chosen) > 1 else np.ones((F, 1))
+    seeing_parts: dict[int, dict[str, float]] = {}
+    if seeing is not None and len(chosen) > 2:
+        from nightpipe.timeseries.seeing_weights import seeing_factors
+
+        factor, r_see, t_see = seeing_factors(loo, np.asarray(seeing, dtype=np.float64))
+        if np.any(factor < 1):
+            weights = weights * factor / np.sum(weights * factor)
+            loo = ensemble_ratios(comp_flux, weights)
+        seeing_parts = {
+            s: {"seeing_r": float(r_see[i]), "seeing_t": float(t_see[i]), "seeing_factor": float(factor[i])}
+            for i, s in enumerate(chosen)
+        }
     candidates = []
     for s, why in reasons.items():
         used = s in chosen
@@ -234,6 +254,7 @@ def choose_comparisons(
         comp = dict(parts[s])
         comp["dmag"] = float(dm[s])
         comp["scatter"] = float(comp_sigma[chosen.index(s)]) if used else float(sigma[s])
+        comp.update(seeing_parts.get(s, {}))
         candidates.append(Candidate(s, score[s], weight, used, tuple(why), comp))
     log.info(
         "%d comparison stars %s (of %d candidates); weights %s",

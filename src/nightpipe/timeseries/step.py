@@ -36,6 +36,7 @@ from nightpipe.store.steps import record_step
 from nightpipe.store.values import jsonable
 from nightpipe.timeseries.assemble import TargetSpec, build_lightcurve
 from nightpipe.timeseries.csvmode import bjd_tdb_from_jd_utc
+from nightpipe.timeseries.injection import write_injection
 from nightpipe.timeseries.lightcurve import LightCurve
 from nightpipe.timeseries.products import fit_options, priors_from_target, safe_stem, write_products
 from nightpipe.timeseries.transit import fit_transit
@@ -275,6 +276,11 @@ def _one_target(
     lc = target_times(built.lc, target.ra, target.dec, settings)
     exptime = float(np.nanmedian(lc.aux["exptime"])) if "exptime" in lc.aux else None
     fit = fit_transit(lc, priors, fit_options(cfg, exptime_s=exptime)) if priors is not None else None
+    injection = (
+        write_injection(outdir, safe_stem(target.name), fit, priors, fit_options(cfg, exptime_s=exptime), cfg)
+        if fit is not None and priors is not None
+        else None
+    )
     stars = built.comparisons.stars
     catalogue = night_catalogue(settings, night)
     names = catalogue_names(built.matrix.ref_ra[stars], built.matrix.ref_dec[stars], catalogue)
@@ -309,7 +315,7 @@ def _one_target(
         "aperture_px": lc.meta.get("aperture_px"),
         "aperture_fwhm_factor": lc.meta.get("aperture_fwhm_factor"),
         "comparisons": [int(s) for s in built.comparisons.stars],
-        "products": {k: str(v) for k, v in products.items()},
+        "products": {k: str(v) for k, v in {**products, **(injection or {})}.items()},
         "dropped": built.dropped,
     }
     if fit is not None:

@@ -25,6 +25,7 @@ from nightpipe.timeseries.transit.optimise import (
     robust_std,
 )
 from nightpipe.timeseries.transit.priors import PARAM_NAMES, FitOptions, TransitPriors, starting_point
+from nightpipe.timeseries.transit.rednoise import red_noise_beta
 from nightpipe.timeseries.transit.result import (
     TransitFit,
     binned_scatter,
@@ -135,7 +136,8 @@ class _ProblemBuilder:
 @dataclass(frozen=True)
 class _Fitted:
     """The final least-squares fit: its problem and parameters, the points kept, the errors made to
-    give it a reduced chi-square of 1 and the factor and chi-square that gave them."""
+    give it a reduced chi-square of 1 and then inflated by the red-noise factor ``beta``, the
+    factor and chi-square that gave the first, and ``beta``."""
 
     problem: FitProblem
     theta: FloatArray
@@ -143,6 +145,7 @@ class _Fitted:
     err: FloatArray
     error_scale: float
     chi2_red: float
+    beta: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -209,17 +212,26 @@ def _fit_with_rescaled_errors(
     err_in: FloatArray,
 ) -> _Fitted:
     """Fit the chosen model, rescale the input errors so that it has a reduced chi-square of 1,
-    and fit again with them."""
+    inflate them by the residuals' time-averaging red-noise factor (:func:`red_noise_beta`, at
+    least 1) and fit again with them."""
     problem = build(chosen, used, err)
     theta = least_squares_fit(problem, theta)
     resid = problem.flux - problem.model(theta)[2]
     dof = max(1, int(used.sum()) - len(build.free) - 1 - len(chosen))
     chi2_red = float(np.sum((resid / err_in[used]) ** 2) / dof)  # against the input errors
     scale = math.sqrt(chi2_red) if chi2_red > 0 else 1.0
-    err = err_in * scale
+    beta = red_noise_beta(problem.time, resid, _transit_scales_min(build, theta))
+    err = err_in * scale * beta
     problem = build(chosen, used, err)
     theta = least_squares_fit(problem, theta)
-    return _Fitted(problem, theta, used, err, scale, chi2_red)
+    return _Fitted(problem, theta, used, err, scale, chi2_red, beta)
+
+
+def _transit_scales_min(build: _ProblemBuilder, theta: FloatArray) -> tuple[float, ...]:
+    """Bin widths (minutes) for the red-noise factor: 10 to 30 minutes, the time scales of a
+    transit's ingress and of its mid-time and depth, where correlated noise biases a fit."""
+    del build, theta  # the scales are the usual ones of ground-based transit work (Winn et al. 2008)
+    return (10.0, 15.0, 20.0, 30.0)
 
 
 def _posterior(fitted: _Fitted, opts: FitOptions) -> _Posterior:
@@ -269,6 +281,7 @@ def _assemble(
         residuals=residuals,
         error_scale=fitted.error_scale,
         chi2_red=fitted.chi2_red,
+        red_noise_beta=fitted.beta,
         rms=rms,
         binned_rms=brms,
         binned_expected=bexp,

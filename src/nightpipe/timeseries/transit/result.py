@@ -68,6 +68,7 @@ class TransitFit:
     acceptance: float | None
     outlier_rule: str
     extra: dict[str, Any] = field(default_factory=dict)
+    red_noise_beta: float = 1.0  # the errors' red-noise factor (:mod:`.rednoise`), already in them
 
     @property
     def detrended_flux(self) -> FloatArray:
@@ -111,6 +112,12 @@ class TransitFit:
             },
             "error_scale": self.error_scale,
             "chi2_red": self.chi2_red,
+            "chi2_red_meaning": (
+                "reduced chi-square of the best fit against the light curve's own photon-noise "
+                "errors, before they were scaled by error_scale = sqrt(chi2_red) and then by "
+                "red_noise_beta; well below 1 means those errors were overestimated"
+            ),
+            "red_noise_beta": self.red_noise_beta,
             "rms": self.rms,
             "binned": {
                 "minutes": self.bin_minutes,

@@ -1,0 +1,222 @@
+"""Simulated nights for injection-recovery: one :class:`AccuracyNight` is a demo-field night with its
+own seeing, airmass, extinction, drift, crowding, brightness, cadence, flip and transit timing, run
+through the whole pipeline (:func:`run_accuracy_night`), and compared with its truth in units of
+the reported errors (the pulls).
+
+The field is the demo night's (real Tycho-2 stars round HAT-P-32's position, so that the frames
+plate-solve offline); everything else comes from the case.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nightpipe.config import Settings, load_settings, toml_value
+from nightpipe.simulate.options import SimOptions
+
+#: The parameters whose pulls a campaign reports.
+PULL_PARAMS = ("rp_rs", "tc", "a_rs", "inc")
+
+
+@dataclass(frozen=True)
+class AccuracyNight:
+    """One simulated night of the campaign.
+
+    ``fwhm_peak`` is the fractional rise of the seeing at mid-transit; ``t0_offset_h`` moves the
+    transit from the middle of the series (a partial transit when it is larger than about half the
+    series); ``tight_priors`` gives the fit the true t0 (error 0.001 d), a/Rs and inclination, as an
+    observer copying them from the literature would; ``exptime`` long enough clips the bright stars.
+    """
+
+    seed: int
+    size: int = 320
+    n_lights: int = 60
+    cadence: float = 300.0
+    exptime: float = 60.0
+    fwhm_px: float = 3.2
+    fwhm_variation: float = 0.12
+    fwhm_peak: float = 0.0
+    extinction: float = 0.2
+    drift: tuple[float, float] = (18.0, -7.0)
+    start_utc: str = "2017-12-20T02:00:00"
+    density_scale: float = 1.0
+    target_mag: float = 11.0
+    rp: float = 0.15
+    t0_offset_h: float = 0.0
+    flip_at: int | None = None
+    tight_priors: bool = False
+
+    def label(self) -> str:
+        """A short name for tables."""
+        return "-".join(f"{k}={v}" for k, v in asdict(self).items() if v != getattr(_DEFAULT, k))
+
+
+_DEFAULT = AccuracyNight(seed=0)
+
+
+def night_options(case: AccuracyNight, index_dirs: tuple[Path, ...]) -> SimOptions:
+    """The simulator's options of ``case`` on the demo field."""
+    from nightpipe.pipeline.demo import demo_options
+
+    options = demo_options(
+        index_dirs, seed=case.seed, size=case.size, n_lights=case.n_lights, flip_at=case.flip_at
+    )
+    scale = options.sky.pixel_scale
+    return replace(
+        options,
+        target_mag=case.target_mag,
+        density_scale=case.density_scale,
+        site=replace(options.site, cadence=case.cadence, exptime=case.exptime, start_utc=case.start_utc),
+        sky=replace(
+            options.sky,
+            fwhm=case.fwhm_px * scale,
+            fwhm_variation=case.fwhm_variation,
+            fwhm_peak=case.fwhm_peak,
+            extinction=case.extinction,
+            drift=case.drift,
+        ),
+        transit=replace(options.transit, rp=case.rp, t0_offset=case.t0_offset_h),
+    )
+
+
+def _settings_toml(outdir: Path, truth: dict[str, Any], case: AccuracyNight, steps: int) -> str:
+    """The night's settings: the demo night's, with the case's priors."""
+    field, transit = truth["field"], truth["transit"]
+    site, stars = field["site"], field["stars"]
+    target = int(field["target_index"])
+    camera = truth.get("camera", {})
+    lines = [
+        "[observatory]",
+        f"name = {toml_value(site['name'])}",
+        f"latitude = {site['latitude']}",
+        f"longitude = {site['longitude']}",
+        f"elevation = {site['elevation']}",
+        "[camera]",
+        f"gain = {camera.get('gain', 1.5)}",
+        f"read_noise = {camera.get('read_noise_e', 9.0)}",
+        "[paths]",
+        f"output = {toml_value(str(outdir / 'out'))}",
+        f"masters = {toml_value(str(outdir / 'out' / 'masters'))}",
+        f"cache = {toml_value(str(outdir / 'cache'))}",
+        "[database]",
+        f"url = {toml_value('sqlite:///' + str((outdir / 'nightpipe.sqlite').resolve()))}",
+        "[catalog]",
+        'order = ["tycho2"]',
+        "offline = true",
+        "[timeseries]",
+        "walkers = 32",
+        f"steps = {steps}",
+        "[[timeseries.targets]]",
+        'name = "SIM-T"',
+        f"ra = {float(stars['ra'][target])}",
+        f"dec = {float(stars['dec'][target])}",
+        f"period = {transit['period']}",
+        f"t0_bjd = {transit['t0_bjd_tdb']}",
+    ]
+    if case.tight_priors:
+        lines += ["t0_err = 0.001", f"a_rs = {transit['a']}", f"inclination = {transit['inc']}"]
+    return "\n".join(lines) + "\n"
+
+
+def prepare_night(case: AccuracyNight, outdir: Path, *, steps: int = 600) -> tuple[Settings, Path]:
+    """Simulate ``case`` into ``outdir/raw`` (once) and write its settings (``steps`` emcee steps
+    of 32 walkers: errors from the posterior, as the pipeline reports them)."""
+    from nightpipe.simulate.night import simulate_night
+
+    outdir = outdir.resolve()
+    raw = outdir / "raw"
+    base = load_settings(None, environ={})
+    if not (raw / "truth.json").is_file():
+        simulate_night(raw, night_options(case, base.astrometry.index_dirs))
+    truth = json.loads((raw / "truth.json").read_text())
+    config = outdir / "nightpipe.toml"
+    config.write_text(_settings_toml(outdir, truth, case, steps), encoding="utf-8")
+    return load_settings(config, environ={}), raw
+
+
+def pulls(fit: dict[str, Any], truth: dict[str, Any]) -> dict[str, float]:
+    """(fitted - true) / error of each fitted parameter, the error on the side of the truth."""
+    tr = truth["transit"]
+    true = {"rp_rs": tr["rp"], "tc": tr["t0_bjd_tdb"], "a_rs": tr["a"], "inc": tr["inc"]}
+    out: dict[str, float] = {}
+    for name in PULL_PARAMS:
+        p = fit["params"].get(name)
+        if p is None:
+            continue
+        delta = float(p["median"]) - float(true[name])
+        err = float(p["minus"] if delta > 0 else p["plus"])
+        out[name] = delta / err if err > 0 else math.nan
+    return out
+
+
+def run_accuracy_night(case: AccuracyNight, outdir: Path, *, steps: int = 600) -> dict[str, Any]:
+    """Simulate ``case``, run the whole pipeline on it and compare the fit with the truth.
+
+    Returns the case, the fitted parameters, the pulls, the light curve's scatter against its
+    photon-noise expectation (``rms`` / median error of the input light curve) and the red-noise
+    factor; ``error`` instead when the night failed.
+    """
+    from nightpipe.pipeline.night import run_night
+
+    settings, raw = prepare_night(case, outdir, steps=steps)
+    result = run_night(settings, [raw])
+    fits = sorted(settings.paths.output.glob("lightcurves/*/*_fit.json"))
+    out: dict[str, Any] = {"case": asdict(case)}
+    out["exit_code"] = result.exit_code  # 1 when some frames failed (a frame that did not solve)
+    if not fits:
+        out["error"] = "; ".join(str(s.error) for s in result.steps if s.error) or "no fit"
+        return out
+    fit = json.loads(fits[0].read_text())
+    truth = json.loads((raw / "truth.json").read_text())
+    out["params"] = fit["params"]
+    out["pulls"] = pulls(fit, truth)
+    out["rms"] = fit["rms"]
+    out["photon_rms"] = _photon_rms(fits[0].with_name(fits[0].name.replace("_fit.json", ".csv")))
+    out["red_noise_beta"] = fit.get("red_noise_beta")
+    out["chi2_red"] = fit.get("chi2_red")
+    out["n_used"] = fit.get("n_used")
+    return out
+
+
+def _photon_rms(csv_path: Path) -> float:
+    """The median of the light curve's own (photon, sky and read noise) errors."""
+    from astropy.table import Table
+
+    table = Table.read(csv_path, format="ascii.csv", comment="#")
+    name = next((c for c in ("rel_flux_err_T1", "flux_err") if c in table.colnames), None)
+    if name is None:
+        return math.nan
+    values = np.asarray(table[name], dtype=float)
+    return float(np.nanmedian(values[values > 0]))
+
+
+def pull_table(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per parameter: nights, mean pull, pull width (std), nights beyond 4 sigma; and the scatter
+    ratio (rms over the photon-noise expectation) as ``scatter``."""
+    table: dict[str, dict[str, float]] = {}
+    ok = [r for r in rows if "pulls" in r]
+    for name in PULL_PARAMS:
+        p = np.array([r["pulls"][name] for r in ok if name in r["pulls"]], dtype=float)
+        p = p[np.isfinite(p)]
+        if p.size:
+            table[name] = {
+                "nights": int(p.size),
+                "mean_pull": float(p.mean()),
+                "pull_width": float(p.std(ddof=1)) if p.size > 1 else math.nan,
+                "beyond_4_sigma": int(np.sum(np.abs(p) > 4)),
+            }
+    ratio = np.array([r["rms"] / r["photon_rms"] for r in ok if r.get("photon_rms")], dtype=float)
+    ratio = ratio[np.isfinite(ratio)]
+    if ratio.size:
+        table["scatter"] = {
+            "nights": int(ratio.size),
+            "median_ratio": float(np.median(ratio)),
+            "max_ratio": float(ratio.max()),
+        }
+    return table
