@@ -92,24 +92,31 @@ def _portable(value: Any, output: Path) -> Any:
     return value if value is None or isinstance(value, int | bool) else str(value)
 
 
-def row_fingerprint(database_url: str, output: Path) -> dict[str, str]:
-    """``{table: digest of its sorted rows}``, without keys, clocks and durations."""
+def table_rows(database_url: str, output: Path) -> dict[str, list[str]]:
+    """``{table: its rows as JSON}``, without keys, clocks and durations."""
     db = open_database(database_url)
-    result: dict[str, str] = {}
+    result: dict[str, list[str]] = {}
     tables = MetaData()
     tables.reflect(db.engine)  # what the database holds, whichever models are imported
     try:
         with db.session() as session:
             for name, table in sorted(tables.tables.items()):
                 columns = [c for c in table.columns if c.name not in CLOCK_COLUMNS]
-                rows = [
+                result[name] = [
                     json.dumps([_portable(v, output) for v in row], sort_keys=True)
                     for row in session.execute(select(*columns)).all()
                 ]
-                result[name] = f"{len(rows)}:" + hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
     finally:
         db.dispose()
     return result
+
+
+def row_fingerprint(database_url: str, output: Path) -> dict[str, str]:
+    """``{table: digest of its sorted rows}``, without keys, clocks and durations."""
+    return {
+        name: f"{len(rows)}:" + hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
+        for name, rows in table_rows(database_url, output).items()
+    }
 
 
 def fingerprint(output: Path, database_url: str) -> dict[str, dict[str, str]]:

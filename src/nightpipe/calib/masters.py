@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nightpipe.calib.badpix import bad_pixel_mask
-from nightpipe.calib.library import MasterKeys, as_utc, register_master
+from nightpipe.calib.library import MasterKeys, as_utc, existing_master, register_master
 from nightpipe.calib.master_build import STEP, MastersSummary, build_group, inputs_digest
 from nightpipe.calib.master_files import SOFTWARE, unique_master_path
 from nightpipe.calib.master_groups import BUILD_ORDER, FrameGroup, group_frames
@@ -55,7 +55,8 @@ log = logging.getLogger(__name__)
 def build_badpix(
     db: Database, settings: Settings, masters: Sequence[Master], *, taken: set[Path]
 ) -> list[Master]:
-    """One bad-pixel mask per detector set-up from the darks (hot) and flats (dead, low) built.
+    """One bad-pixel mask per detector set-up from the darks (hot) and flats (dead, low) given;
+    returns the masks written (a mask made from the same masters with the same settings is kept).
 
     The hot pixels come from the longest bias-subtracted dark of the set-up (else the longest
     dark); dead and low-response pixels from every flat of the set-up.
@@ -102,6 +103,10 @@ def build_badpix(
         )
         inputs_hash = inputs_digest([], images)
         path = unique_master_path(Path(settings.paths.masters), keys, taken, inputs_hash)
+        with db.session() as session:
+            kept = existing_master(session, "badpix", inputs_hash, settings_hash)
+        if kept is not None and Path(kept.path) == path and path.is_file():
+            continue  # made from these very masters already (by a run killed before it ended, say)
         header = fits.Header()
         header["NPKIND"] = ("badpix", "nightpipe bad-pixel mask")
         header["BUNIT"] = ("1", "bit flags (nightpipe.frames.flags.PixelFlag), dimensionless")
@@ -206,10 +211,10 @@ def run_masters(
             made.append(row)
             if plots and (row.path in summary.built or not _plot_path(row, settings, group.night).is_file()):
                 _plot(row, settings, group.night)
-    fresh = [m for m in made if m.path in summary.built]
-    if fresh:
-        for row in build_badpix(db, settings, fresh, taken=taken):
-            summary.built.append(row.path)
+    # from every master of the run, built now or kept: a run killed between the last master and
+    # its mask, or one that rebuilt only some masters, must end with the mask an uninterrupted run makes
+    for row in build_badpix(db, settings, made, taken=taken):
+        summary.built.append(row.path)
     summary.seconds = time.perf_counter() - start
     return summary
 
