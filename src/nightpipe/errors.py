@@ -85,6 +85,30 @@ class StoreError(NightpipeError):
     """The database cannot be opened, migrated or written."""
 
 
+class ProductWriteError(NightpipeError, OSError):
+    """A product cannot be written (disk full, read-only folder...); what was there is kept.
+
+    Also an :class:`OSError`, as the failure it replaces was."""
+
+
+def write_problem(exc: OSError) -> tuple[str, str] | None:
+    """What a failed write means and what to do about it, ``(reason, hint)``; ``None`` for an
+    error that is not about writing (a file to read that is missing, say)."""
+    import errno
+
+    text = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or "space on disk" in text:
+        return f"the disk is full ({text})", "free space on that disk and rerun: finished products are kept"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (
+            f"the folder is not writable ({text})",
+            "make it writable or set paths.output to another folder",
+        )
+    if exc.errno == errno.EIO:
+        return f"the disk failed ({text})", "check the disk, then rerun: finished products are kept"
+    return None
+
+
 class PipelineError(NightpipeError):
     """A pipeline run cannot proceed (lock held, missing inputs...)."""
 

@@ -110,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
+    except OSError as exc:  # a full disk or a read-only folder outside any step
+        from nightpipe.pipeline.runner import fault_text
+
+        text = fault_text(exc)
+        if debug or text is None:
+            raise
+        console(err=True).print(labelled("error:", "bold red", text))
+        return ExitCode.FAILED
     except Interrupted as exc:  # a second signal, outside the run's own handling
         console(err=True).print(exc.message())
         return exc.exit_code

@@ -13,12 +13,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import numpy as np
 from astropy.io import fits
 
-from nightpipe.errors import FitsReadError
+from nightpipe.errors import FitsReadError, ProductWriteError, write_problem
 
 PRODUCT_MODE = 0o644
 # what atomic_path leaves behind when a process is killed mid-write: ".<name>.<8 random chars><suffix>"
@@ -125,22 +125,42 @@ def sweep_temporary(folder: Path) -> int:
 def atomic_path(destination: Path | str, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; rename it into place on success.
 
-    On an exception the temporary file is removed and ``destination`` is untouched.
+    On an exception the temporary file is removed and ``destination`` is untouched. A failed
+    write (disk full, read-only folder) is a :class:`ProductWriteError` naming ``destination``.
     """
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=suffix or ".tmp", dir=destination.parent
-    )
-    os.close(fd)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{destination.name}.", suffix=suffix or ".tmp", dir=destination.parent
+        )
+        os.close(fd)
+    except ProductWriteError:
+        raise
+    except OSError as exc:
+        _raise_write_error(destination, exc)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.chmod(tmp, PRODUCT_MODE)  # mkstemp makes 0600; products are for every user of the archive
         os.replace(tmp, destination)
+    except ProductWriteError:
+        raise
+    except OSError as exc:  # disk full, folder made read-only...: the previous product is kept
+        _raise_write_error(destination, exc)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _raise_write_error(destination: Path, exc: OSError) -> NoReturn:
+    """Raise a :class:`ProductWriteError` naming ``destination`` for a failed write, else ``exc``."""
+    problem = write_problem(exc)
+    if problem is None:
+        raise exc
+    raise ProductWriteError(
+        f"cannot write this product: {problem[0]}", path=destination, hint=problem[1]
+    ) from None
 
 
 @contextmanager

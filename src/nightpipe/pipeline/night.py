@@ -20,7 +20,7 @@ from nightpipe.errors import MissingInputError
 from nightpipe.frames.fitsio import sweep_temporary
 from nightpipe.inventory.walk import SCAN_SUFFIXES, iter_fits_files
 from nightpipe.pipeline.interrupt import StoppingProgress, StopRequest
-from nightpipe.pipeline.lock import night_lock
+from nightpipe.pipeline.lock import database_lock, night_lock
 from nightpipe.pipeline.parallel import dask_client
 from nightpipe.pipeline.runner import NightContext, RunSummary, Step, StepResult, run_steps
 from nightpipe.pipeline.tallies import lightcurves_tally, masters_tally, per_frame, scan_tally
@@ -234,7 +234,8 @@ def run_night(
     Raises
     ------
     PipelineError
-        When another run holds the lock.
+        When another run holds the lock of the output folder or of the database (the message
+        names it), or the output folder cannot be written.
     MissingInputError
         When a raw folder does not exist or holds no FITS file.
     Interrupted
@@ -258,7 +259,7 @@ def run_night(
     database = db or open_database(settings.database.url)
     output = settings.paths.output
     try:
-        with night_lock(output, "run"), dask_client(settings.parallel) as client:
+        with night_lock(output, "run"), database_lock(database), dask_client(settings.parallel) as client:
             swept = sweep_temporary(output)
             if swept:
                 log.warning("removed %d unfinished files left by an interrupted run", swept)

@@ -186,6 +186,23 @@ def _record_interrupted(context: NightContext, step: Step, stop: Interrupted, se
         )
 
 
+def fault_text(exc: BaseException) -> str | None:
+    """A plain sentence for a fault of the machine rather than a bug (a full disk, a read-only
+    folder, a database locked too long), naming the file; ``None`` for anything else."""
+    from nightpipe.errors import write_problem
+    from nightpipe.store.db import BUSY_S, is_locked
+
+    if isinstance(exc, OSError) and (problem := write_problem(exc)) is not None:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{problem[0]} ({problem[1]})"
+    if is_locked(exc):
+        return (
+            f"the database stayed locked by another program for {BUSY_S} s "
+            "(find what holds it, an open SQLite shell or a long query, and rerun)"
+        )
+    return None
+
+
 def run_steps(steps: Sequence[Step], context: NightContext) -> RunSummary:
     """Run ``steps`` in order on ``context``; a failing step is recorded and the run goes on.
 
@@ -211,8 +228,13 @@ def run_steps(steps: Sequence[Step], context: NightContext) -> RunSummary:
             error = f"{step.name}: {exc}"
             log.error("%s", error, extra={"step": step.name})
         except Exception as exc:  # a bug in a step must not stop an unattended night
-            error = f"{step.name}: internal error {exc.__class__.__name__}: {exc}"
-            log.exception("%s", error, extra={"step": step.name})
+            error = fault_text(exc)
+            if error is None:
+                error = f"{step.name}: internal error {exc.__class__.__name__}: {exc}"
+                log.exception("%s", error, extra={"step": step.name})
+            else:
+                error = f"{step.name}: {error}"
+                log.error("%s", error, extra={"step": step.name})
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         status = "failed" if error is not None else tally.status if tally is not None else "ok"
         result = StepResult(step.name, status, wall, cpu, summary, tally, error)

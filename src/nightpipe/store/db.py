@@ -18,6 +18,12 @@ from nightpipe.errors import StoreError
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_S = 30  # how long a write waits for another writer of an SQLite file before giving up
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked": another writer held it for longer than ``BUSY_S``."""
+    return "database is locked" in str(exc)
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA busy_timeout=30000")  # BUSY_S
     cursor.close()
 
 
@@ -60,7 +66,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        engine = create_engine(parsed, connect_args={"timeout": BUSY_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(parsed, pool_pre_ping=True)
@@ -92,6 +98,11 @@ def open_database(url: str, *, upgrade: bool = True) -> Database:
             migrate(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
+        if is_locked(exc):
+            raise StoreError(
+                f"the database {safe_url(url)} stayed locked by another program for {BUSY_S} s",
+                hint="find what holds it (a long query, an open SQLite shell) and rerun",
+            ) from None
         raise StoreError(
             f"cannot open or migrate database {safe_url(url)}: {exc.__class__.__name__}: {exc}",
             hint="check that the server runs and the URL is right",
