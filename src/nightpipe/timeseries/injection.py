@@ -59,7 +59,10 @@ def _recover(
     curve = TransitCurve(lc.time, priors, options.exptime_s)
     model = curve(inject["tc"], inject["rp_rs"], inject["a_rs"], inject["inc"], inject["u1"], inject["u2"])
     recovery_priors = replace(priors, t0=inject["tc"], t0_published=None, rp_rs=inject["rp_rs"])
-    got = fit_transit(lc.with_flux(base * model, lc.flux_err), recovery_priors, options)
+    try:
+        got = fit_transit(lc.with_flux(base * model, lc.flux_err), recovery_priors, options)
+    except (np.linalg.LinAlgError, ValueError) as exc:  # a degenerate trial must not fail the night
+        raise TimeseriesError(f"the fit of the injected transit failed ({exc})") from exc
     rp, tc = got.params["rp_rs"], got.params["tc"]
     return {
         "tc_injected": inject["tc"],

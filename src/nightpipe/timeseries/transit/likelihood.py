@@ -32,7 +32,10 @@ def solve_systematics(
     yw = flux * weight
     XtX = np.swapaxes(Xw, -1, -2) @ Xw
     Xty = np.swapaxes(Xw, -1, -2) @ yw
-    coef = np.linalg.solve(XtX, Xty[..., None])[..., 0]
+    try:
+        coef = np.linalg.solve(XtX, Xty[..., None])[..., 0]
+    except np.linalg.LinAlgError:  # degenerate vectors (a constant column, say): the least-norm answer
+        coef = (np.linalg.pinv(XtX) @ Xty[..., None])[..., 0]
     model = (X @ coef[..., None])[..., 0]
     return np.asarray(coef, dtype=np.float64), np.asarray(model, dtype=np.float64)
 
