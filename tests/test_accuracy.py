@@ -129,3 +129,21 @@ def test_options_of_a_quick_fit_are_the_nights_with_least_squares() -> None:
     fit = fit_transit(lc, PRIORS, QUICK)
     result = injection_recovery(fit, PRIORS, opts, n_positions=2)  # must not run the sampler
     assert len(result["injections"]) == 2
+
+
+def test_the_simulated_seeing_peaks_at_mid_transit_and_is_unchanged_elsewhere() -> None:
+    from nightpipe.simulate.field import build_field
+    from nightpipe.simulate.options import SimOptions
+    from nightpipe.simulate.series import build_series
+
+    base = SimOptions(seed=3)
+    base = replace(base, camera=replace(base.camera, size=128), site=replace(base.site, n_lights=40))
+    peaked = replace(base, sky=replace(base.sky, fwhm_peak=0.5, fwhm_peak_hours=0.5))
+    field = build_field(base, np.random.default_rng(1))
+    plain = build_series(base, field, np.random.default_rng(2))
+    peak = build_series(peaked, field, np.random.default_rng(2))
+    ratio = peak.fwhm_arcsec / plain.fwhm_arcsec
+    hours = np.abs(peak.bjd - peak.t0_bjd) * 24.0
+    assert ratio[np.argmin(hours)] == pytest.approx(1.5, abs=0.02)
+    assert np.allclose(ratio[hours > 2.5], 1.0, atol=2e-3)
+    assert np.array_equal(peak.star_e, plain.star_e)  # the same night otherwise

@@ -44,6 +44,7 @@ def _options(
     cosmic_rate: float,
     field_rotation: float,
     flip_at: int | None,
+    seeing_peak: float,
     transit: bool,
     variable: bool,
     moving: bool,
@@ -117,6 +118,7 @@ def _options(
             cosmic_rate=cosmic_rate,
             field_rotation=field_rotation,
             flip_at=flip_at,
+            fwhm_peak=seeing_peak,
         ),
         transit=replace(base.transit, enabled=transit),
         variable_comparison=variable,
@@ -157,6 +159,9 @@ def simulate(
     ),
     flip_at: int | None = typer.Option(
         None, help="Meridian flip before this light (0-based): field turned 180 degrees, PIERSIDE written"
+    ),
+    seeing_peak: float = typer.Option(
+        0.0, help="Fractional rise of the seeing to a maximum at mid-transit (0.6: 1.6 x the FWHM)"
     ),
     transit: bool = typer.Option(True, "--transit/--no-transit", help="Inject the transit"),
     variable: bool = typer.Option(False, "--variable", help="Make one comparison star variable"),
@@ -210,6 +215,7 @@ def simulate(
         cosmic_rate=cosmic_rate,
         field_rotation=field_rotation,
         flip_at=flip_at,
+        seeing_peak=seeing_peak,
         transit=transit,
         variable=variable,
         moving=moving,
