@@ -68,7 +68,10 @@ def make_plan(times: F64, velocities: F64, n_groups: int) -> StackPlan:
     order = np.argsort(t, kind="stable")
     t_ref = 0.5 * (float(t.min()) + float(t.max()))
     groups = [g for g in np.array_split(order, max(1, min(n_groups, t.size))) if g.size]
-    members, shifts, index_cols, offset_cols = [], [], [], []
+    members: list[I64] = []
+    shifts: list[I64] = []
+    index_cols: list[I64] = []
+    offset_cols: list[I64] = []
     for group in groups:
         t_group = float(np.median(t[group]))
         within = np.rint(velocities[:, None, :] * (t[group] - t_group)[None, :, None]).astype(np.int64)
