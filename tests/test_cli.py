@@ -100,3 +100,31 @@ def test_messages_print_brackets_as_they_are(tmp_path: Path, capsys: pytest.Capt
     args = ["-q", "-s", f"database.url='sqlite:///{tmp_path / 'db.sqlite'}'", "solve", str(odd)]
     assert main(args) == 2
     assert f"{odd}: no such file or folder" in " ".join(capsys.readouterr().err.split())
+
+
+def test_one_output_option_moves_products_masters_and_an_sqlite_database(tmp_path: Path) -> None:
+    from nightpipe.cli.common import CliState
+
+    moved = CliState(output=tmp_path / "n2").settings
+    assert moved.paths.output == tmp_path / "n2"
+    assert moved.paths.masters == tmp_path / "n2" / "masters"
+    assert moved.database.url == f"sqlite:///{tmp_path / 'n2' / 'nightpipe.sqlite'}"
+    kept = CliState(output=tmp_path / "n3", overrides=["paths.masters='/srv/masters'"]).settings
+    assert kept.paths.output == tmp_path / "n3" and str(kept.paths.masters) == "/srv/masters"  # --set wins
+    shared = CliState(
+        output=tmp_path / "n4", overrides=["database.url='postgresql+psycopg://db.example/nightpipe'"]
+    ).settings
+    assert shared.database.url == "postgresql+psycopg://db.example/nightpipe"  # a server is never moved
+    assert shared.paths.output == tmp_path / "n4"
+
+
+def test_the_cli_and_report_helpers_docstring_examples() -> None:
+    import doctest
+
+    import nightpipe.cli.common
+    import nightpipe.pipeline.step_state
+    import nightpipe.report.night_state
+
+    for module in (nightpipe.cli.common, nightpipe.pipeline.step_state, nightpipe.report.night_state):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

@@ -62,6 +62,12 @@ def root(
         None, "--config", "-c", help="Configuration file (TOML or INI)", envvar="NIGHTPIPE_CONFIG"
     ),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a setting: section.key=value"),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        help="Put the products, the masters library and the (SQLite) database under this folder: "
+        "one flag isolates a run (a --set of the same setting wins)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debugging detail"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors; no progress bars"),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors"),
@@ -70,7 +76,9 @@ def root(
     ),
 ) -> None:
     """Global options shared by every command."""
-    ctx.obj = CliState(config_path=config, overrides=list(set_), quiet=quiet, verbose=verbose, debug=debug)
+    ctx.obj = CliState(
+        config_path=config, overrides=list(set_), quiet=quiet, verbose=verbose, debug=debug, output=output
+    )
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     configure_logging(level)
 

@@ -35,16 +35,42 @@ class CliState:
     quiet: bool = False
     verbose: bool = False
     debug: bool = False
+    output: Path | None = None
     _settings: Settings | None = None
 
     @property
     def settings(self) -> Settings:
-        """The effective settings, loaded and validated once."""
+        """The effective settings, loaded and validated once (``--output`` applied first, so that
+        a ``--set`` of the same key wins)."""
         if self._settings is None:
             from nightpipe.config import load_settings
 
-            self._settings = load_settings(self.config_path, overrides=self.overrides)
+            settings = load_settings(self.config_path, overrides=self.overrides)
+            if self.output is not None:
+                moved = output_overrides(self.output, sqlite=settings.database.url.startswith("sqlite"))
+                settings = load_settings(self.config_path, overrides=[*moved, *self.overrides])
+            self._settings = settings
         return self._settings
+
+
+def output_overrides(folder: Path, *, sqlite: bool = True) -> list[str]:
+    """The ``--set`` items of ``--output DIR``: the products, the masters library and (when the
+    database is SQLite) the database under ``DIR``, so that one flag isolates a run.
+
+    >>> for item in output_overrides(Path("/tmp/n2")):
+    ...     print(item)
+    paths.output="/tmp/n2"
+    paths.masters="/tmp/n2/masters"
+    database.url="sqlite:////tmp/n2/nightpipe.sqlite"
+    """
+    import json
+
+    folder = folder.expanduser()
+    items = [f"paths.output={json.dumps(str(folder))}"]
+    items.append(f"paths.masters={json.dumps(str(folder / 'masters'))}")
+    if sqlite:
+        items.append(f"database.url={json.dumps('sqlite:///' + str(folder / 'nightpipe.sqlite'))}")
+    return items
 
 
 def state(ctx: typer.Context) -> CliState:

@@ -96,22 +96,31 @@ def run_until_stopped(
 SHOWN_FAILURES = 10  # per step; the night report lists them all
 
 
+def shown_path(path: Path) -> str:
+    """A path relative to the working folder when it lies under it, else as it is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
 def print_run(result: NightRun, settings: Settings) -> None:
-    """A table of every step (status, frames, wall and CPU time, summary), each failed frame
-    with its reason, and where the products are."""
+    """A table of every step (status, frames, wall and CPU time, figures in human units), each
+    failed frame with its reason, and where the products are."""
+    from nightpipe.report.night_state import human_summary
+
+    output = settings.paths.output.resolve()
     table = new_table("nightpipe run")
-    for column in ("night", "step", "status", "frames", "wall s", "cpu s", "summary"):
-        table.add_column(column)
+    for column in ("night", "step", "status", "frames", "wall s", "cpu s"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("summary", overflow="fold")
     failures: list[str] = []
     for label, summary in [("setup", result.setup), *result.nights.items()]:
         for step in summary.steps:
-            brief = ", ".join(
-                f"{k}={v}" for k, v in step.summary.items() if not isinstance(v, str) or len(v) < 40
-            )
+            brief = human_summary(dict(step.summary), output)
             status = step.status if step.error is None else f"{step.status}: {step.error}"
             counted = step.tally.describe() if step.tally is not None else ""
-            row = (label, step.name, status, counted, f"{step.wall_s:.1f}", f"{step.cpu_s:.1f}", brief[:90])
-            table.add_row(*row)
+            table.add_row(label, step.name, status, counted, f"{step.wall_s:.1f}", f"{step.cpu_s:.1f}", brief)
             failures += _failure_lines(label, step)
     out = console()
     out.print(table)
@@ -122,8 +131,8 @@ def print_run(result: NightRun, settings: Settings) -> None:
             out.print(f"{night_name} {line}", highlight=False)
         report = settings.paths.output / "reports" / f"{night_name}.html"
         if report.exists():
-            out.print(f"report for {night_name}: {report.resolve()}")
-    out.print(f"products: {settings.paths.output.resolve()}   database: {settings.database.url}")
+            out.print(f"report for {night_name}: {shown_path(report)}")
+    out.print(f"products: {shown_path(settings.paths.output)}   database: {settings.database.url}")
 
 
 def _failure_lines(label: str, step: StepResult) -> list[str]:

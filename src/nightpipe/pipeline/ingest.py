@@ -26,6 +26,7 @@ from nightpipe.errors import NightpipeError
 from nightpipe.frames.fitsio import atomic_open, atomic_path
 from nightpipe.frames.timing import exposure_mid, night_of, resolve_location
 from nightpipe.inventory import is_scannable, read_file_frames
+from nightpipe.pipeline.interrupt import StopRequest
 
 log = logging.getLogger(__name__)
 MANIFEST = ".nightpipe-ingested.json"
@@ -175,8 +176,13 @@ def write_error_log(night_dir: Path, lines: list[str]) -> Path:
     return path
 
 
-def process_nights(settings: Settings, archive: Path, nights: set[str]) -> dict[str, int]:
+def process_nights(
+    settings: Settings, archive: Path, nights: set[str], stop: StopRequest | None = None
+) -> dict[str, int]:
     """Run the pipeline on each archive night that received files; returns exit codes by night.
+
+    ``stop`` (from :func:`~nightpipe.pipeline.interrupt.stop_on_signals`) ends the night in hand
+    cleanly between two frames, raising :class:`~nightpipe.pipeline.interrupt.Interrupted`.
 
     Failures (steps, frames, the ingest's own) go to ``<night>/nightpipe-errors.log``.
     """
@@ -189,7 +195,7 @@ def process_nights(settings: Settings, archive: Path, nights: set[str]) -> dict[
     codes: dict[str, int] = {}
     for night in sorted(nights - {UNDATED}):
         folder = archive / night
-        result = run_night(settings, [folder])
+        result = run_night(settings, [folder], stop=stop)
         codes[night] = result.exit_code
         lines = [s.error for s in result.steps if s.error]
         db = open_database(settings.database.url)

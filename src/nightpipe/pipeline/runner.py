@@ -20,9 +20,11 @@ from nightpipe.config import Settings
 from nightpipe.errors import NightpipeError
 from nightpipe.exit_codes import ExitCode
 from nightpipe.pipeline.interrupt import Interrupted, StopRequest
+from nightpipe.pipeline.step_state import carried_state
 from nightpipe.progress import NullProgress, Progress
 from nightpipe.store.db import Database
 from nightpipe.store.steps import record_step
+from nightpipe.store.values import jsonable
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +242,7 @@ def run_steps(steps: Sequence[Step], context: NightContext) -> RunSummary:
         result = StepResult(step.name, status, wall, cpu, summary, tally, error)
         results.append(result)
         with context.db.session() as session:
+            state = carried_state(session, context.night, f"night:{step.name}", jsonable(summary), wall)
             record_step(
                 session,
                 step=f"night:{step.name}",
@@ -250,6 +253,7 @@ def run_steps(steps: Sequence[Step], context: NightContext) -> RunSummary:
                     "summary": summary,
                     "cpu_s": cpu,
                     "tally": None if tally is None else tally.describe(),
+                    "state": state,
                 },
                 seconds=wall,
             )

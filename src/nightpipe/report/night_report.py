@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import html
-import json
 import logging
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 
 from nightpipe import __version__
 from nightpipe.config import Settings
 from nightpipe.frames.fitsio import atomic_open, atomic_path
-from nightpipe.report.embed import figure_data_uri, png_data_uri, table_html
+from nightpipe.report.conditions import conditions_section
+from nightpipe.report.embed import png_data_uri, table_html
 from nightpipe.report.identify_section import identify_section
 from nightpipe.report.injection_section import injection_section
+from nightpipe.report.interactive import load_library, page_scripts
+from nightpipe.report.night_state import state_rows, this_run_line
+from nightpipe.report.target_section import target_sections
 from nightpipe.store.db import Database
 from nightpipe.store.models import Frame, Master, StepRun
 
@@ -34,6 +37,10 @@ td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}th{background:#f3f3f
 .ok{color:#176e2c}.failed{color:#b00020;font-weight:bold}.skipped{color:#888}
 .figs img{max-width:100%;margin:.5em 0;border:1px solid #eee}.empty{color:#888}
 .summary span{display:inline-block;margin-right:2em}
+figure{margin:.5em 0}figure img{max-width:100%}figcaption{font-size:.85em;color:#555}
+.note{background:#fff6d6;padding:.3em .6em}.hint{color:#666;font-size:.85em}
+.np-readout{font-family:ui-monospace,monospace;font-size:.8em;min-height:1.2em;color:#333}
+.thisrun{color:#444}section.target{border-top:3px solid #5a8fd8;margin-top:1.5em}
 """
 
 
@@ -149,28 +156,6 @@ def _night_failures(run: StepRun) -> list[dict[str, Any]]:
     return targets or [{"step": run.step, "file": "(night)", "reason": run.reason}]
 
 
-def _night_steps(db: Database, night: str | None) -> list[dict[str, Any]]:
-    with db.session() as session:
-        runs = session.scalars(
-            select(StepRun).where(StepRun.frame_id.is_(None), StepRun.night == night).order_by(StepRun.id)
-        )
-        rows = []
-        for run in runs:
-            summary = (run.details or {}).get("summary", {})
-            rows.append(
-                {
-                    "step": run.step.removeprefix("night:"),
-                    "status": run.status,
-                    "frames": (run.details or {}).get("tally"),
-                    "wall s": run.seconds,
-                    "cpu s": (run.details or {}).get("cpu_s"),
-                    "summary": ", ".join(f"{k}={v}" for k, v in summary.items()),
-                    "error": run.reason,
-                }
-            )
-    return rows
-
-
 def _masters(db: Database) -> list[dict[str, Any]]:
     with db.session() as session:
         masters = session.scalars(select(Master).where(Master.valid).order_by(Master.kind, Master.obs_time))
@@ -188,58 +173,9 @@ def _masters(db: Database) -> list[dict[str, Any]]:
         ]
 
 
-def _conditions_series(db: Database, night: str) -> dict[str, np.ndarray]:
-    """Seeing, sky, airmass and zero point per frame of the night, from the database."""
-    from nightpipe.store.models_calphot import ZeroPoint
-    from nightpipe.store.models_photometry import PhotometryFrame
-
-    with db.session() as session:
-        rows = session.execute(
-            select(
-                Frame.jd_utc,
-                PhotometryFrame.fwhm_px,
-                PhotometryFrame.sky,
-                ZeroPoint.airmass,
-                ZeroPoint.zero_point,
-            )
-            .join(PhotometryFrame, PhotometryFrame.frame_id == Frame.id)
-            .join(ZeroPoint, ZeroPoint.frame_id == Frame.id, isouter=True)
-            .where(Frame.night == night, Frame.jd_utc.is_not(None))
-            .order_by(Frame.jd_utc)
-        ).all()
-    names = ("time", "fwhm_px", "sky", "airmass", "zero_point")
-    return {n: np.array([r[k] for r in rows], dtype=float) for k, n in enumerate(names)}  # None -> nan
-
-
-def _conditions_figure(db: Database, night: str) -> str | None:
-    """Seeing, sky, airmass and zero point over the night."""
-    series = _conditions_series(db, night)
-    if series["time"].size < 2:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [k for k in ("fwhm_px", "sky", "airmass", "zero_point") if np.isfinite(series[k]).any()]
-    if not keys:
-        return None
-    t = series["time"]
-    hours = (t - np.floor(t.min() - 0.5) - 0.5) * 24.0
-    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 2.0 * len(keys)), sharex=True, squeeze=False)
-    labels = {"fwhm_px": "FWHM (px)", "sky": "sky (ADU/px)", "airmass": "airmass", "zero_point": "zero point"}
-    for ax, key in zip(axes[:, 0], keys, strict=True):
-        ax.plot(hours, series[key], ".", ms=4)
-        ax.set_ylabel(labels[key])
-        ax.grid(alpha=0.3)
-    axes[-1, 0].set_xlabel("hours since midnight UT of the night's date")
-    fig.suptitle(f"Conditions over the night {night}")
-    return figure_data_uri(fig)
-
-
 def _figure_gallery(output: Path, night: str) -> str:
     parts = []
-    for sub in ("lightcurves", "plots"):
+    for sub in ("plots",):  # the light curves' own figures are in the targets' sections
         folder = output / sub / night
         if not folder.is_dir():
             continue
@@ -248,17 +184,6 @@ def _figure_gallery(output: Path, night: str) -> str:
             image = f"<img src='{png_data_uri(png)}' alt='{caption}'>"
             parts.append(f"<figure>{image}<figcaption>{caption}</figcaption></figure>")
     return "".join(parts) or "<p class='empty'>no plots</p>"
-
-
-def _fits(output: Path, night: str) -> str:
-    folder = output / "lightcurves" / night
-    rows = []
-    if folder.is_dir():
-        for path in sorted(folder.rglob("*_fit.json")):
-            row = fit_summary_row(json.loads(path.read_text()))
-            row["file"] = path.name
-            rows.append(row)
-    return table_html(rows)
 
 
 def _estimate(params: dict[str, Any], name: str, fmt: str, scale: float = 1.0) -> str | None:
@@ -353,12 +278,21 @@ def report_inputs_digest(settings: Settings, db: Database, night: str) -> str:
     return digest.hexdigest()[:32]
 
 
+def extra_sections(settings: Settings, db: Database, night: str) -> list[str]:
+    """Sections other steps add to the report (injection-recovery, movers...): each is a function
+    ``(settings, db, night) -> html`` listed in :data:`EXTRA_SECTIONS`; an empty string leaves it out."""
+    return [text for section in EXTRA_SECTIONS if (text := section(settings, db, night))]
+
+
+EXTRA_SECTIONS: tuple[Callable[[Settings, Database, str], str], ...] = ()
+
+
 def write_night_report(settings: Settings, db: Database, night: str) -> ReportPaths:
     """Write ``reports/<night>.html`` and ``reports/<night>.zip`` under ``paths.output``."""
     output = settings.paths.output
     frames = _frame_rows(db, night)
     failures = _failures(db, night)
-    conditions = _conditions_figure(db, night)
+    library = load_library()
     counts: dict[str, int] = {}
     for row in frames:
         counts[row["kind"]] = counts.get(row["kind"], 0) + 1
@@ -369,19 +303,18 @@ def write_night_report(settings: Settings, db: Database, night: str) -> ReportPa
         + "".join(f"<span>{html.escape(k)}: {v}</span>" for k, v in sorted(counts.items()))
         + f"<span>{len(failures)} failures</span>"
         + f"<span>generated {generated} by nightpipe {__version__}</span></p>",
-        "<h2>Steps</h2>",
-        table_html(_night_steps(db, night)),
-        "<h2>Light curves and fits</h2>",
-        _fits(output, night),
+        f"<p class='thisrun'>{html.escape(this_run_line(db, night))}</p>",
+        target_sections(settings, night, library),
         "<h2>Injection-recovery</h2>",
         injection_section(output, night),
+        "<h2>The night</h2>",
+        table_html(state_rows(db, night, output)),
+        "<h2>Conditions over the night</h2>",
+        conditions_section(db, night, library),
+        *extra_sections(settings, db, night),
         "<h2>What is in the field</h2>",
         identify_section(output, night),
-        "<h2>Conditions over the night</h2>",
-        f"<img src='{conditions}' alt='conditions'>"
-        if conditions
-        else "<p class='empty'>no source tables yet</p>",
-        "<h2>Figures</h2>",
+        "<h2>Other figures</h2>",
         f"<div class='figs'>{_figure_gallery(output, night)}</div>",
         "<h2>Masters in the library</h2>",
         table_html(_masters(db)),
@@ -389,6 +322,7 @@ def write_night_report(settings: Settings, db: Database, night: str) -> ReportPa
         table_html(failures),
         "<h2>Frames</h2>",
         table_html(frames, limit=2000),
+        page_scripts(library),
     ]
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"

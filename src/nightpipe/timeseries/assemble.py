@@ -384,6 +384,8 @@ def build_lightcurve(
             "outlier_rule": f"|flux - median of the 6 neighbours| > {outlier_sigma:g} x 1.4826 MAD",
             "n_outliers": int(outlier.sum()),
             "frames": frames,
+            "reference_frame": frames[matrix.ref_frame],
+            "annulus_px": ref_meta.get("annulus_px"),
             "naxis2": shape[0] if shape else None,
             **_flip_meta(tables, matrix, keep),
         },

@@ -124,6 +124,10 @@ def plot_corner(samples: np.ndarray, names: Sequence[str], path: Path | str, *, 
                 for v in (lo, med, hi):
                     ax.axvline(v, color="C0", ls="--" if v != med else "-", lw=0.8)
                 ax.set_yticks([])
+                digits = max(0, min(6, 1 - int(np.floor(np.log10(max(hi - lo, 1e-12) / 2)))))
+                ax.set_title(  # every panel names what it shows, as corner.py's show_titles does
+                    f"{names[i]} = {med:.{digits}f} +{hi - med:.{digits}f}/-{med - lo:.{digits}f}", fontsize=7
+                )
             else:
                 ax.hist2d(samples[:, j], samples[:, i], bins=bins, cmap="Greys")
             if i == n - 1:
@@ -135,5 +139,5 @@ def plot_corner(samples: np.ndarray, names: Sequence[str], path: Path | str, *, 
             elif j > 0:
                 ax.set_yticklabels([])
             ax.tick_params(labelsize=6)
-    fig.subplots_adjust(left=0.08, bottom=0.08, right=0.98, top=0.98, wspace=0.08, hspace=0.08)
+    fig.subplots_adjust(left=0.08, bottom=0.08, right=0.98, top=0.95, wspace=0.08, hspace=0.2)
     return _save(fig, path, tight=False)

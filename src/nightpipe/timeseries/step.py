@@ -248,6 +248,7 @@ def _one_target(
 ) -> dict[str, Any]:
     from nightpipe.identify.vetoes import known_variables_of, night_catalogue
     from nightpipe.timeseries.exports import aavso_filter
+    from nightpipe.timeseries.field_record import field_record
     from nightpipe.timeseries.star_names import catalogue_names
 
     if target.ra is None or target.dec is None:
@@ -305,6 +306,7 @@ def _one_target(
                 "rule": built.aperture.rule,
             },
             "dropped_frames": [list(d) for d in built.dropped],
+            "field": field_record(built, names),
         },
     )
     out: dict[str, Any] = {
