@@ -39,6 +39,8 @@ CLOCK_COLUMNS = {
     "updated_at",
     "scanned_at",
     "input_hash",
+    "at",  # when a night-level step last did its work (pipeline/step_state.py)
+    "wall_s",
 }
 WRITTEN_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")  # HISTORY's time of writing
 FITS_SUFFIXES = (".fits", ".fit", ".fts")

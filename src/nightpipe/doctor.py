@@ -76,7 +76,7 @@ def check_index_files(settings: Settings) -> Check:
         return Check("index files", False, f"none in {where}", TYCHO2_APT)
     small = ""
     if quads[0] > 10:
-        small = (f"; fields under {quads[0]:.0f}' need the 4100 scales 0-6 or the 5200 series "
+        small = (f"; fields under {quads[0]:.0f}' need the 5200 series (Tycho-2 and Gaia, quads down to 2') "
                  "(data.astrometry.net) in a folder listed in astrometry.index_dirs")  # fmt: skip
     widest = min(10 * quads[1] / 60, 180.0)
     found = f"{len(paths)} files in {where}: quads {quads[0]:.0f}' to {quads[1]:.0f}', "
