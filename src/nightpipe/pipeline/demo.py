@@ -13,11 +13,12 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from nightpipe.config import Settings, load_settings, toml_value
+from nightpipe.config import Settings, load_settings
 from nightpipe.frames.fitsio import atomic_open
 from nightpipe.progress import Progress
 from nightpipe.simulate.options import SimOptions
 from nightpipe.simulate.real_sky import real_sky_stars
+from nightpipe.simulate.settings_file import night_settings_lines
 
 log = logging.getLogger(__name__)
 
@@ -69,23 +70,7 @@ def _settings_toml(outdir: Path, truth: dict[str, object]) -> str:
     assert isinstance(camera, dict)
     lines = [
         "# Settings of the nightpipe demo night (written by `nightpipe demo`).",
-        "[observatory]",
-        f"name = {toml_value(site['name'])}",
-        f"latitude = {site['latitude']}",
-        f"longitude = {site['longitude']}",
-        f"elevation = {site['elevation']}",
-        "[camera]",
-        f"gain = {camera.get('gain', 1.5)}",
-        f"read_noise = {camera.get('read_noise_e', 9.0)}",
-        "[paths]",
-        f"output = {toml_value(str(outdir / 'out'))}",
-        f"masters = {toml_value(str(outdir / 'out' / 'masters'))}",
-        f"cache = {toml_value(str(outdir / 'cache'))}",
-        "[database]",
-        f"url = {toml_value('sqlite:///' + str((outdir / 'nightpipe.sqlite').resolve()))}",
-        "[catalog]",
-        'order = ["tycho2"]',
-        "offline = true",
+        *night_settings_lines(outdir, site, camera),
         "[timeseries]",
         "steps = 1500",
         "[[timeseries.targets]]",

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from nightpipe.config import Settings, load_settings, toml_value
+from nightpipe.config import Settings, load_settings
 from nightpipe.simulate.options import SimOptions
+from nightpipe.simulate.settings_file import night_settings_lines
 
 #: The parameters whose pulls a campaign reports.
 PULL_PARAMS = ("rp_rs", "tc", "a_rs", "inc")
@@ -92,23 +93,7 @@ def _settings_toml(outdir: Path, truth: dict[str, Any], case: AccuracyNight, ste
     target = int(field["target_index"])
     camera = truth.get("camera", {})
     lines = [
-        "[observatory]",
-        f"name = {toml_value(site['name'])}",
-        f"latitude = {site['latitude']}",
-        f"longitude = {site['longitude']}",
-        f"elevation = {site['elevation']}",
-        "[camera]",
-        f"gain = {camera.get('gain', 1.5)}",
-        f"read_noise = {camera.get('read_noise_e', 9.0)}",
-        "[paths]",
-        f"output = {toml_value(str(outdir / 'out'))}",
-        f"masters = {toml_value(str(outdir / 'out' / 'masters'))}",
-        f"cache = {toml_value(str(outdir / 'cache'))}",
-        "[database]",
-        f"url = {toml_value('sqlite:///' + str((outdir / 'nightpipe.sqlite').resolve()))}",
-        "[catalog]",
-        'order = ["tycho2"]',
-        "offline = true",
+        *night_settings_lines(outdir, site, camera),
         "[timeseries]",
         "walkers = 32",
         f"steps = {steps}",
