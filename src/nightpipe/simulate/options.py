@@ -20,16 +20,6 @@ from nightpipe.errors import ConfigError
 from nightpipe.simulate.camera_options import CalibrationOptions, CameraOptions
 from nightpipe.simulate.dialects import DIALECTS, Dialect
 
-__all__ = [
-    "CalibrationOptions",
-    "CameraOptions",
-    "SimOptions",
-    "SiteOptions",
-    "SkyOptions",
-    "StarList",
-    "TransitOptions",
-]
-
 
 @dataclass(frozen=True)
 class SiteOptions:
