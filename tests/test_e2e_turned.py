@@ -18,14 +18,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select
 
-from night_helpers import DemoNight, night_settings
+from night_helpers import DemoNight, night_settings, plate_solutions
 from nightpipe.config import Settings
 from nightpipe.pipeline.demo import prepare_demo
 from nightpipe.pipeline.night import run_night
-from nightpipe.store import open_database
-from nightpipe.store.models_astrometry import PlateSolution
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("turned_nights")]
 SIZE, LIGHTS = 512, 40
@@ -40,17 +37,6 @@ def _run(root: Path, raw: Path, out: Path) -> tuple[Settings, dict[str, Any], di
     assert result.exit_code == 0, [s.error for s in result.steps if s.error]
     fit = json.loads(next(settings.paths.output.glob("lightcurves/*/*_fit.json")).read_text())
     return settings, fit, json.loads((raw / "truth.json").read_text())
-
-
-def _solutions(settings: Settings) -> list[PlateSolution]:
-    db = open_database(settings.database.url)
-    try:
-        with db.session() as session:
-            rows = list(session.scalars(select(PlateSolution).order_by(PlateSolution.path)))
-            session.expunge_all()
-            return rows
-    finally:
-        db.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +60,7 @@ def test_a_meridian_flip_gives_the_light_curve_of_the_still_night(
     root = tmp_path / "flipped"
     _, raw = prepare_demo(root, size=SIZE, n_lights=LIGHTS, flip_at=FLIP_AT)
     settings, fit, truth = _run(root, raw, root)
-    solutions = _solutions(settings)
+    solutions = plate_solutions(settings)
     assert len(solutions) == LIGHTS and all(s.solved for s in solutions)
     assert [s.method for s in solutions].count("solve-field") == 1  # the flipped frames match the first
     turn = np.array([s.rotation for s in solutions])
@@ -93,7 +79,7 @@ def test_a_turning_field_gives_the_light_curve_of_the_still_night(
     root = tmp_path / "turning"
     _, raw = prepare_demo(root, size=SIZE, n_lights=LIGHTS, field_rotation=ROTATION_DEG_PER_HOUR)
     settings, fit, truth = _run(root, raw, root)
-    solutions = _solutions(settings)
+    solutions = plate_solutions(settings)
     assert len(solutions) == LIGHTS and all(s.solved for s in solutions)
     assert [s.method for s in solutions].count("solve-field") == 1  # every turned frame matches the first
     injected = max(f.get("rotation_deg", 0.0) for f in truth["frames"])

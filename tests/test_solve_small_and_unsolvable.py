@@ -19,17 +19,14 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-from sqlalchemy import select
 
+from night_helpers import plate_solutions, root_settings
 from nightpipe.astrometry import solver as solver_module
-from nightpipe.config import Settings, load_settings
 from nightpipe.frames.fitsio import atomic_open
 from nightpipe.pipeline.demo import _settings_toml, demo_options
 from nightpipe.pipeline.night import run_night
 from nightpipe.simulate.night import simulate_night
 from nightpipe.simulate.real_sky import real_sky_stars
-from nightpipe.store import open_database
-from nightpipe.store.models_astrometry import PlateSolution
 
 pytestmark = pytest.mark.slow
 INDEX_DIRS = (Path("/usr/share/astrometry"),)
@@ -70,29 +67,14 @@ def _night(
     return raw
 
 
-def _settings(root: Path, *overrides: str) -> Settings:
-    return load_settings(root / "nightpipe.toml", environ={}, overrides=list(overrides))
-
-
-def _solutions(settings: Settings) -> list[PlateSolution]:
-    db = open_database(settings.database.url)
-    try:
-        with db.session() as session:
-            rows = list(session.scalars(select(PlateSolution).order_by(PlateSolution.path)))
-            session.expunge_all()
-            return rows
-    finally:
-        db.dispose()
-
-
 def test_a_field_smaller_than_the_index_files_is_solved_by_catalogue_matching(tmp_path: Path) -> None:
     raw = _night(tmp_path, real_sky=True, size=600, scale=1.2, n_lights=LIGHTS, at=M34)
-    settings = _settings(tmp_path)
+    settings = root_settings(tmp_path)
     result = run_night(settings, [raw])
     status = {s.name: s.status for s in result.steps}
     # (a dozen Tycho-2 stars are too few for zero points on every frame: that step may be partial)
     assert status["solve"] == "ok" and status["lightcurves"] == "ok", status
-    solutions = _solutions(settings)
+    solutions = plate_solutions(settings)
     assert len(solutions) == LIGHTS and all(s.solved for s in solutions), [s.reason for s in solutions]
     methods = [s.method for s in solutions]
     assert methods.count("catalog-match") == 1 and methods.count("reference-match") == LIGHTS - 1, methods
@@ -124,12 +106,12 @@ def test_an_unsolvable_night_costs_a_few_solver_calls_and_still_gives_light_curv
         return run(cmd, timeout=timeout)
 
     monkeypatch.setattr(solver_module, "_run_with_timeout", counted)
-    settings = _settings(tmp_path, "astrometry.timeout_s=8")
+    settings = root_settings(tmp_path, "astrometry.timeout_s=8")
     run_night(settings, [raw])
     # the first frame hinted and blind, then three frames spread over the night, hinted only
     assert len(calls) <= 5, calls
     assert sum("--ra" not in cmd for cmd in calls) == 1  # one blind solve
-    solutions = _solutions(settings)
+    solutions = plate_solutions(settings)
     assert len(solutions) == 12 and not any(s.solved for s in solutions)
     untried = [s for s in solutions if s.reason and s.reason.startswith("the night has no WCS")]
     assert len(untried) == 12 - 4

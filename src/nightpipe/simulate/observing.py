@@ -1,4 +1,8 @@
-"""Times, airmass, barycentric times, seeing, sky and scintillation through the night."""
+"""Times, airmass, barycentric times, seeing, sky and scintillation through the night.
+
+Altitudes come from the pipeline's own :func:`nightpipe.frames.timing.altitudes_deg` (one
+algorithm for the simulator and the reduction).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import warnings
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import FK5, EarthLocation, SkyCoord, get_body_barycentric
+from astropy.coordinates import EarthLocation, get_body_barycentric
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyWarning
 
@@ -15,26 +19,6 @@ def exposure_starts(start_utc: str, n: int, cadence: float) -> Time:
     """UTC start times of ``n`` exposures taken every ``cadence`` seconds from ``start_utc``."""
     start = Time(start_utc, scale="utc", format="isot")
     return start + np.arange(n) * cadence * u.s
-
-
-def altitude_deg(times: Time, location: EarthLocation, ra: float, dec: float) -> np.ndarray:
-    """Geometric altitude of ``(ra, dec)`` (ICRS) seen from ``location`` at ``times``, degrees.
-
-    The coordinates are precessed to the equinox of date (FK5, no IERS table needed) and the
-    hour angle taken from the mean sidereal time of UTC (UT1 - UTC < 1 s is negligible for an
-    airmass). Refraction is not applied. Agrees with astropy's AltAz to about 0.01 degree.
-    """
-    jd = np.atleast_1d(np.asarray(times.utc.jd, dtype=float))
-    mean_epoch = Time(float(np.mean(jd)), format="jd", scale="utc")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyWarning)
-        now = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs").transform_to(FK5(equinox=mean_epoch))
-    gmst = 280.46061837 + 360.98564736629 * (jd - 2451545.0)
-    hour_angle = np.radians(gmst + location.lon.deg - now.ra.deg)
-    lat = np.radians(location.lat.deg)
-    d = np.radians(now.dec.deg)
-    sin_alt = np.sin(lat) * np.sin(d) + np.cos(lat) * np.cos(d) * np.cos(hour_angle)
-    return np.asarray(np.degrees(np.arcsin(np.clip(sin_alt, -1, 1))))
 
 
 def airmass_kasten_young(altitude: np.ndarray) -> np.ndarray:

@@ -10,10 +10,10 @@ from astropy.coordinates import EarthLocation
 from astropy.time import Time
 
 from nightpipe.errors import ConfigError
+from nightpipe.frames.timing import altitudes_deg
 from nightpipe.simulate.field import StarField
 from nightpipe.simulate.observing import (
     airmass_kasten_young,
-    altitude_deg,
     bjd_tdb,
     exposure_starts,
     seeing_series,
@@ -102,7 +102,7 @@ def build_series(options: SimOptions, field: StarField, rng: np.random.Generator
     starts = exposure_starts(site.start_utc, n, site.cadence)
     mids = starts + 0.5 * site.exptime * u.s
     location = site_location(options)
-    alt = altitude_deg(mids, location, site.ra, site.dec) if n else np.zeros(0)
+    alt = altitudes_deg(mids.utc.jd, site.ra, site.dec, site.latitude, site.longitude, site.elevation)
     if n and alt.min() < MIN_ALTITUDE:
         worst = int(np.argmin(alt))
         raise ConfigError(
