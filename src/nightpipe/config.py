@@ -303,6 +303,11 @@ class MoversConfig(_Section):
     match_radius_arcsec: float = Field(
         20.0, gt=0, description="Largest O-C over a track for it to be identified with an MPCORB orbit"
     )
+    aperture_m: float | None = Field(
+        None, gt=0, description="Telescope aperture (m) for the ADES telescope block (required by the MPC)"
+    )
+    telescope_design: str = Field("Reflector", description="ADES telescope design (Reflector, Refractor...)")
+    detector: str = Field("CCD", description="ADES detector (CCD, CMO...)")
 
 
 class Settings(_Section):

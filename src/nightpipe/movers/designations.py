@@ -61,3 +61,13 @@ def unpack_number(packed: str) -> str:
     if not text[1:].isdigit() or text[0] not in DIGITS:
         return ""
     return str(DIGITS.index(text[0]) * 10000 + int(text[1:]))
+
+
+def ades_ids(number: str, designation: str) -> tuple[str, str, str]:
+    """ADES (permID, provID, trkSub) of an 80-column line's packed number and designation: the
+    number unpacked, a packed provisional designation unpacked, anything else a trkSub."""
+    perm = unpack_number(number) if number.strip() else ""
+    if perm or not designation.strip():
+        return perm, "", ""
+    readable = unpack_provisional(designation.strip())
+    return ("", readable, "") if readable != designation.strip() else ("", "", designation.strip())

@@ -309,6 +309,17 @@ def write_products(
         tmp.write_text("\n".join(header + [mpc80_line(o) for o in observations]) + "\n")
     with atomic_path(folder / f"{night}.ades.psv", suffix=".psv") as tmp:
         tmp.write_text(ades_psv(observations, observer=observer, site_code=station, catalogue="Gaia3"))
+    from nightpipe.movers.ades_xml import Telescope, ades_xml
+
+    cfg = settings.movers
+    scope = None
+    if cfg.aperture_m is not None:
+        scope = Telescope(cfg.telescope_design, cfg.aperture_m, cfg.detector, settings.observatory.name)
+    else:
+        log.warning("movers.aperture_m is not set: the ADES XML has no telescope block the MPC requires")
+    xml = ades_xml(observations, observer=observer, site_code=station, catalogue="Gaia3", telescope=scope)
+    with atomic_path(folder / f"{night}.ades.xml", suffix=".xml") as tmp:
+        tmp.write_text(xml)
     return {
         "tracks": len(tracks),
         "identified": int(sum(1 for r in rows if r[-1])),
