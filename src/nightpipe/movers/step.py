@@ -367,6 +367,12 @@ def run_movers(settings: Settings, db: Database, *, night: str | None, force: bo
     bodies = Table.read(bodies_file, format="ascii.ecsv") if bodies_file.is_file() else None
     names = identify_tracks(tracks, moving, bodies, settings)
     summary = write_products(folder, night, settings, tracks, subset, names)
+    from nightpipe.movers.strips import write_strips
+
+    strips = write_strips(
+        db, settings.paths.output, night, folder, tracks, moving, [n.designation for n in names]
+    )
+    summary["strips"] = len(strips)
     from nightpipe.store.steps import record_step
 
     with db.session() as session:
