@@ -118,3 +118,41 @@ def test_a_track_is_identified_among_many_orbits_with_its_offset() -> None:
     assert found[0].oc_ra_arcsec == pytest.approx(offset[0], abs=0.2)
     assert found[0].oc_dec_arcsec == pytest.approx(offset[1], abs=0.2)
     assert separation_arcsec(obs_ra, obs_dec, ra[0], dec[0]).max() <= found[0].max_arcsec + 1e-9
+
+
+def test_the_step_names_a_track_after_its_mpcorb_orbit_and_reports_it_numbered(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from nightpipe.config import validate_settings
+    from nightpipe.movers.linking import Track
+    from nightpipe.movers.mpc import parse_mpc80
+    from nightpipe.movers.step import NightDetections, identify_tracks, write_products
+    from nightpipe.movers.transients import Detections
+
+    orbit_file = tmp_path / "MPCORB.DAT"
+    orbit_file.write_bytes(b"\n".join([*HEADER, CERES]) + b"\n")
+    settings = validate_settings(
+        {"movers": {"mpcorb": str(orbit_file)}, "identify": {"observatory_code": "G96"},
+         "observatory": {"latitude": 31.68, "longitude": -110.88, "elevation": 2345.0}}
+    )  # fmt: skip
+    site = Site(31.68, -110.88, 2345.0)
+    jd = 2459017.5 + np.arange(6) * 5.0 / 1440.0
+    ra, dec, _ = astrometric(parse_mpcorb([CERES])[0], jd, site)
+    n = jd.size
+    ints = np.arange(n, dtype=np.int64)
+    # the Ceres track and a candidate 1 degree away
+    det = Detections(np.r_[ints, ints], np.r_[jd, jd], np.r_[ra[0], ra[0] + 1.0], np.r_[dec[0], dec[0]],
+                     np.full(2 * n, 0.3), np.r_[ints, ints + n], np.zeros(2 * n, np.int64))  # fmt: skip
+    tracks = [
+        Track(ints, jd[0], np.zeros(2), np.zeros(2), 0.1),
+        Track(ints + n, jd[0], np.zeros(2), np.zeros(2), 0.1),
+    ]
+    names = identify_tracks(tracks, det, None, settings)
+    assert names[0].designation == "(1) Ceres" and names[0].number == "1" and names[0].source == "mpcorb"
+    assert abs(names[0].oc_ra_arcsec) < 0.01 and names[1].designation == "NP00002" and names[1].source == ""
+    night = NightDetections(
+        det, np.full(2 * n, 8.5), np.full(2 * n, 0.05), "V", n, (ra[0, 0], dec[0, 0]), 3.0
+    )
+    write_products(tmp_path, "2020-06-16", settings, tracks, night, names)
+    lines = [ln for ln in (tmp_path / "2020-06-16.mpc.txt").read_text().splitlines() if len(ln) == 80]
+    assert [parse_mpc80(ln)["number"] for ln in lines[:n]] == ["00001"] * n
+    assert {parse_mpc80(ln)["designation"] for ln in lines[n:]} == {"NP00002"}
+    assert "<permID>1</permID>" in (tmp_path / "2020-06-16.ades.xml").read_text()
