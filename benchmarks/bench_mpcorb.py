@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+import nightpipe.identify.night_input  # noqa: F401  (imported before timing: its first import is slow)
 from nightpipe.movers.kepler import Site, astrometric
 from nightpipe.movers.mpcorb import read_mpcorb
 from nightpipe.movers.orbit_match import identify_with_orbits, near_field
