@@ -46,7 +46,10 @@ def main() -> None:
         path = Path(tmp) / "MPCORB.DAT"
         _write(path, n)
         t0 = time.perf_counter()
-        orbits = read_mpcorb(path)
+        orbits = read_mpcorb(path, Path(tmp) / "cache")
+        t1 = time.perf_counter()
+        read_mpcorb(path, Path(tmp) / "cache")
+        cached = time.perf_counter() - t1
         t1 = time.perf_counter()
         jd = 2461041.5 + np.arange(20) * 3 / 1440
         target = orbits.take(np.array([n // 2]))
@@ -63,14 +66,18 @@ def main() -> None:
         floor = time.perf_counter() - t4
     assert found[0] is not None and found[0].packed == str(orbits.packed[n // 2])
     print(f"orbits {n}, load {os.getloadavg()[0]:.2f}")
-    print(f"read {t1 - t0:.2f} s ({(t1 - t0) / n * 1e6:.1f} us/orbit)")
+    print(
+        f"read {t1 - t0 - cached:.2f} s ({(t1 - t0 - cached) / n * 1e6:.1f} us/orbit), "
+        f"from the cache {cached:.2f} s"
+    )
     print(
         f"coarse pass {t2 - t1:.2f} s, {near.size} near the field; "
         f"floor {floor:.2f} s; ratio {(t2 - t1) / floor:.1f}"
     )
     print(f"identify one track (coarse + exact) {t3 - t2:.2f} s")
     print(
-        f"extrapolated to 1.4 M orbits: read {(t1 - t0) * 1.4e6 / n:.0f} s, "
+        f"extrapolated to 1.4 M orbits: read {(t1 - t0 - cached) * 1.4e6 / n:.0f} s "
+        f"(cached {cached * 1.4e6 / n:.1f} s), "
         f"identify {(t3 - t2) * 1.4e6 / n:.0f} s"
     )
 

@@ -156,3 +156,18 @@ def test_the_step_names_a_track_after_its_mpcorb_orbit_and_reports_it_numbered(t
     assert [parse_mpc80(ln)["number"] for ln in lines[:n]] == ["00001"] * n
     assert {parse_mpc80(ln)["designation"] for ln in lines[n:]} == {"NP00002"}
     assert "<permID>1</permID>" in (tmp_path / "2020-06-16.ades.xml").read_text()
+
+
+def test_a_parsed_mpcorb_file_is_cached_until_it_changes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from nightpipe.movers.mpcorb import read_mpcorb
+
+    orbit_file = tmp_path / "MPCORB.DAT"
+    orbit_file.write_bytes(b"\n".join([*HEADER, CERES]) + b"\n")
+    first = read_mpcorb(orbit_file, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("mpcorb-*.npz"))) == 1
+    again = read_mpcorb(orbit_file, tmp_path / "cache")
+    assert again.name[0] == "(1) Ceres" and again.a[0] == first.a[0]
+    orbit_file.write_bytes(b"\n".join([*HEADER, CERES, CERES.replace(b"00001", b"00002", 1)]) + b"\n")
+    assert len(read_mpcorb(orbit_file, tmp_path / "cache")) == 2
+    with pytest.raises(FileNotFoundError, match="movers.mpcorb"):
+        read_mpcorb(tmp_path / "missing.dat")

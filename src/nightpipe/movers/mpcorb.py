@@ -150,10 +150,21 @@ def _empty() -> Orbits:
     return Orbits(s, s, f, f, f, f, f, f, f, f, f)
 
 
-def read_mpcorb(path: Path) -> Orbits:
-    """The orbits of an MPCORB.DAT file (plain or ``.gz``)."""
+def read_mpcorb(path: Path, cache_dir: Path | None = None) -> Orbits:
+    """The orbits of an MPCORB.DAT file (plain or ``.gz``); with ``cache_dir``, parsed once and kept
+    there as ``.npz`` (keyed by the file's path, size and modification time)."""
     if not path.is_file():
         raise FileNotFoundError(f"movers.mpcorb: no file {path} (download MPCORB.DAT or a subset of it)")
+    cached = None
+    if cache_dir is not None:
+        import hashlib
+
+        stat = path.stat()
+        key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:20]
+        cached = cache_dir / f"mpcorb-{key}.npz"
+        if cached.is_file():
+            with np.load(cached, allow_pickle=False) as data:
+                return Orbits(**{k: data[k] for k in Orbits.__dataclass_fields__})
     if path.suffix == ".gz":
         import gzip
 
@@ -164,4 +175,9 @@ def read_mpcorb(path: Path) -> Orbits:
     orbits, _ = parse_mpcorb(data.splitlines())
     if not len(orbits):
         raise ValueError(f"movers.mpcorb: {path} has no readable orbit line (is it MPCORB.DAT format?)")
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp.npz")
+        np.savez(tmp, **{k: getattr(orbits, k) for k in Orbits.__dataclass_fields__})
+        tmp.replace(cached)
     return orbits

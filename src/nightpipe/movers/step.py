@@ -233,7 +233,7 @@ def _orbit_identifications(tracks: list[Track], moving: Detections, settings: Se
     from nightpipe.movers.mpcorb import read_mpcorb
     from nightpipe.movers.orbit_match import identify_with_orbits
 
-    orbits = read_mpcorb(Path(settings.movers.mpcorb))
+    orbits = read_mpcorb(Path(settings.movers.mpcorb), settings.paths.output / "movers" / "cache")
     site = Site(settings.observatory.latitude, settings.observatory.longitude, settings.observatory.elevation)
     per_track = [(moving.jd[t.members], moving.ra[t.members], moving.dec[t.members]) for t in tracks]
     return identify_with_orbits(orbits, per_track, site, radius_arcsec=settings.movers.match_radius_arcsec)
