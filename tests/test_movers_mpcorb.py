@@ -38,6 +38,7 @@ def test_packed_epochs_and_designations_follow_the_mpc_rules() -> None:
     assert pack_provisional("2019 RB21") == "K19R21B" and pack_provisional("NP00001") == "NP00001"
     assert unpack_provisional("K07Tf8A") == "2007 TA418" and unpack_number("~AZaz") == "3140113"
     assert unpack_number("M9762") == "229762" and unpack_number("K19R21B") == ""
+    assert pack_number("-") == "" and pack_number("") == ""  # SkyBoT's unnumbered bodies
 
 
 def test_mpcorb_lines_are_read_after_the_header_and_bad_lines_are_skipped() -> None:

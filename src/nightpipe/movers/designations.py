@@ -10,10 +10,10 @@ PROVISIONAL = re.compile(r"^(1[89]|20)(\d\d) ([A-Z])([A-Z])(\d*)$")
 
 
 def pack_number(number: str) -> str:
-    """The 5-character packed form of a minor-planet number ('' stays '')."""
+    """The 5-character packed form of a minor-planet number ('' when it is not a number)."""
     text = number.strip().strip("()")
-    if not text:
-        return ""
+    if not text.isdigit():
+        return ""  # unnumbered ('', '-' as SkyBoT writes it)
     value = int(text)
     if value < 100000:
         return f"{value:05d}"
