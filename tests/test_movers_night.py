@@ -79,3 +79,23 @@ def test_injected_asteroids_are_linked_measured_and_reported(demo_night: DemoNig
     assert len(mpc) == int(tracks["n"].sum())
     assert {parse_mpc80(ln)["designation"] for ln in mpc} == set(tracks["designation"])
     assert (folder / f"{night}.ades.psv").read_text().startswith("# version=2017")
+    assert (folder / f"{night}.ades.xml").read_text().count("<optical>") == len(mpc)
+    # a strip per object: STAMPS stamps of STAMP_PX side by side, and the report's table shows them
+    from PIL import Image
+
+    from nightpipe.movers.strips import GAP_PX, STAMP_PX, STAMPS, safe_name
+    from nightpipe.report.movers_section import movers_section
+
+    for name in tracks["designation"]:
+        with Image.open(folder / "strips" / f"{safe_name(str(name))}.png") as strip:
+            assert strip.format == "PNG" and strip.size == (
+                STAMPS * STAMP_PX + (STAMPS - 1) * GAP_PX,
+                STAMP_PX,
+            )
+    section = movers_section(settings.paths.output, night)
+    assert section.count("<img src='data:image/png;base64,") == len(MOVERS)
+    assert "0 identified, 2 candidates" in section and all(str(n) in section for n in tracks["designation"])
+    report = next(settings.paths.output.rglob(f"*{night}*.html"), None)
+    assert (
+        report is not None and "Moving objects" in report.read_text() and "strip of NP" in report.read_text()
+    )

@@ -281,6 +281,17 @@ class MoversConfig(_Section):
         0.25, gt=0, le=1, description="A place detected on this fraction of the frames is static sky"
     )
     observer: str = Field("", description="Observer's name for the MPC/ADES header (default: the site's)")
+    mpcorb: Path | None = Field(
+        None, description="MPCORB.DAT (or a subset, plain or .gz) for offline identification by orbit"
+    )
+    match_radius_arcsec: float = Field(
+        20.0, gt=0, description="Largest O-C over a track for it to be identified with an MPCORB orbit"
+    )
+    aperture_m: float | None = Field(
+        None, gt=0, description="Telescope aperture (m) for the ADES telescope block (required by the MPC)"
+    )
+    telescope_design: str = Field("Reflector", description="ADES telescope design (Reflector, Refractor...)")
+    detector: str = Field("CCD", description="ADES detector (CCD, CMO...)")
 
 
 class Settings(_Section):

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from nightpipe.movers.designations import ades_ids
+
 JD_UNIX = 2440587.5
 
 
@@ -107,8 +109,9 @@ def ades_psv(observations: list[Observation], *, observer: str, site_code: str, 
     rows = [" | ".join(columns)]
     for o in observations:
         when = _utc(o.jd_utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        perm, prov, trk = ades_ids(o.number, o.designation)
         rows.append(" | ".join([
-            o.number, "", "" if o.number else o.designation, "CCD", o.station, when,
+            perm, prov, trk, "CCD", o.station, when,
             f"{o.ra:.6f}", f"{o.dec:+.6f}", _opt(o.rms_ra_arcsec, 3), _opt(o.rms_dec_arcsec, 3), catalogue,
             _opt(o.mag, 2), _opt(o.rms_mag, 2), o.band if o.mag is not None else "",
         ]))  # fmt: skip

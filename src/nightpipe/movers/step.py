@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from astropy.table import Table
@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from nightpipe.config import Settings
 from nightpipe.frames.fitsio import atomic_path
 from nightpipe.frames.flags import PixelFlag
+from nightpipe.movers.designations import pack_number, pack_provisional, unpack_number, unpack_provisional
 from nightpipe.movers.linking import LinkOptions, Track, link
 from nightpipe.movers.mpc import Observation, ades_psv, mpc80_line
 from nightpipe.movers.transients import Detections, transients
@@ -36,8 +37,8 @@ STEP = "movers"
 # (the static-sky test removes them), and a mover crossing one is still a good measurement
 ARTEFACTS = int(PixelFlag.COSMIC_RAY)
 TRACK_COLUMNS: tuple[str, ...] = ("designation", "number", "n", "rate_arcsec_min", "position_angle_deg")
-TRACK_COLUMNS += ("rms_arcsec", "mag", "identified")
-TRACK_TYPES = (str, str, int, float, float, float, float, bool)
+TRACK_COLUMNS += ("rms_arcsec", "mag", "identified", "source", "oc_ra_arcsec", "oc_dec_arcsec")
+TRACK_TYPES = (str, str, int, float, float, float, float, bool, str, float, float)
 OBS_COLUMNS = ("object", "jd_utc", "ra", "dec", "sigma_arcsec", "mag")
 OBS_TYPES = (str, float, float, float, float, float)
 
@@ -172,29 +173,70 @@ def _transient_rows(det: Detections, radius: float, min_frames: int) -> np.ndarr
     )
 
 
-def identify_tracks(tracks: list[Track], moving: Detections, bodies: Table | None) -> list[tuple[str, str]]:
-    """(designation, number) per track: the SkyBoT body seen on most of its frames, else a candidate."""
-    out: list[tuple[str, str]] = []
+class TrackName(NamedTuple):
+    """What a track is: a known body (designation, number) with its O-C, or a candidate."""
+
+    designation: str  # readable: "2019 RB21", "(1) Ceres", or a temporary "NP00001"
+    number: str  # the minor-planet number, unpacked ('' when unnumbered)
+    source: str  # "skybot", "mpcorb" or "" (a candidate)
+    oc_ra_arcsec: float = float("nan")
+    oc_dec_arcsec: float = float("nan")
+
+
+def identify_tracks(
+    tracks: list[Track],
+    moving: Detections,
+    bodies: Table | None,
+    settings: Settings | None = None,
+) -> list[TrackName]:
+    """Per track: the SkyBoT body seen on most of its frames, else the MPCORB orbit it follows
+    (``movers.mpcorb``), else a candidate with a temporary designation."""
+    out: list[TrackName] = []
+    seen: dict[tuple[int, int], tuple[str, str]] = {}
+    if bodies is not None and len(bodies):
+        seen = {
+            (int(f), int(s)): (str(n), str(num))
+            for f, s, n, num in zip(
+                bodies["frame_id"], bodies["source_index"], bodies["name"], bodies["number"], strict=True
+            )
+            if int(s) >= 0
+        }
+    orbital = _orbit_identifications(tracks, moving, settings)
     for k, track in enumerate(tracks):
-        names: list[tuple[str, str]] = []
-        if bodies is not None and len(bodies):
-            seen = {
-                (int(f), int(s)): (str(n), str(num))
-                for f, s, n, num in zip(
-                    bodies["frame_id"], bodies["source_index"], bodies["name"], bodies["number"], strict=True
-                )
-                if int(s) >= 0
-            }
-            names = [
-                seen[key]
-                for m in track.members
-                if (key := (int(moving.frame[m]), int(moving.source_index[m]))) in seen
-            ]
+        names = [
+            seen[key]
+            for m in track.members
+            if (key := (int(moving.frame[m]), int(moving.source_index[m]))) in seen
+        ]
+        found = orbital[k]
         if names and len(names) * 2 >= track.members.size:
-            out.append(max(set(names), key=names.count))
+            name, number = max(set(names), key=names.count)
+            number = "" if number in ("-", "--", "None") else number
+            if found is not None and (found.name == name or unpack_number(found.packed) == number):
+                out.append(TrackName(name, number, "skybot", found.oc_ra_arcsec, found.oc_dec_arcsec))
+            else:
+                out.append(TrackName(name, number, "skybot"))
+        elif found is not None:
+            number = unpack_number(found.packed)
+            name = found.name if number else unpack_provisional(found.packed)
+            out.append(TrackName(name, number, "mpcorb", found.oc_ra_arcsec, found.oc_dec_arcsec))
         else:
-            out.append((f"NP{k + 1:05d}", ""))
+            out.append(TrackName(f"NP{k + 1:05d}", "", ""))
     return out
+
+
+def _orbit_identifications(tracks: list[Track], moving: Detections, settings: Settings | None) -> list[Any]:
+    """MPCORB identifications per track (all ``None`` without ``movers.mpcorb``)."""
+    if settings is None or settings.movers.mpcorb is None or not tracks:
+        return [None] * len(tracks)
+    from nightpipe.movers.kepler import Site
+    from nightpipe.movers.mpcorb import read_mpcorb
+    from nightpipe.movers.orbit_match import identify_with_orbits
+
+    orbits = read_mpcorb(Path(settings.movers.mpcorb), settings.paths.output / "movers" / "cache")
+    site = Site(settings.observatory.latitude, settings.observatory.longitude, settings.observatory.elevation)
+    per_track = [(moving.jd[t.members], moving.ra[t.members], moving.dec[t.members]) for t in tracks]
+    return identify_with_orbits(orbits, per_track, site, radius_arcsec=settings.movers.match_radius_arcsec)
 
 
 def write_products(
@@ -203,13 +245,14 @@ def write_products(
     settings: Settings,
     tracks: list[Track],
     moving: NightDetections,
-    names: list[tuple[str, str]],
+    names: list[TrackName],
 ) -> dict[str, Any]:
     """tracks.ecsv, observations.ecsv and the MPC and ADES reports."""
     station = settings.identify.observatory_code
     observer = settings.movers.observer or settings.observatory.name
-    rows, observations = [], []
-    for track, (name, number) in zip(tracks, names, strict=True):
+    rows, observations, objects = [], [], []
+    for track, who in zip(tracks, names, strict=True):
+        name, number = who.designation, who.number
         mags = moving.mag[track.members]
         rows.append(
             (
@@ -220,16 +263,20 @@ def write_products(
                 track.position_angle_deg,
                 track.rms_arcsec,
                 float(np.nanmedian(mags)) if np.isfinite(mags).any() else np.nan,
-                number != "" or not name.startswith("NP"),
+                who.source != "",
+                who.source,
+                who.oc_ra_arcsec,
+                who.oc_dec_arcsec,
             )
         )
         for m in track.members:
             det = moving.det
+            objects.append(name)
             mag = float(moving.mag[m]) if np.isfinite(moving.mag[m]) else None
             observations.append(
                 Observation(
-                    designation=name if not number else "",
-                    number=number[:5],
+                    designation="" if number else pack_provisional(name),
+                    number=pack_number(number),
                     jd_utc=float(det.jd[m]),
                     ra=float(det.ra[m]),
                     dec=float(det.dec[m]),
@@ -243,7 +290,8 @@ def write_products(
             )
     track_table = Table(rows=rows, names=TRACK_COLUMNS, dtype=TRACK_TYPES)
     obs_rows = [
-        (o.designation or o.number, o.jd_utc, o.ra, o.dec, o.rms_ra_arcsec, o.mag) for o in observations
+        (who, o.jd_utc, o.ra, o.dec, o.rms_ra_arcsec, o.mag)
+        for who, o in zip(objects, observations, strict=True)
     ]
     obs_table = Table(rows=obs_rows, names=OBS_COLUMNS, dtype=OBS_TYPES)
     for table, name in ((track_table, "tracks.ecsv"), (obs_table, "observations.ecsv")):
@@ -261,6 +309,17 @@ def write_products(
         tmp.write_text("\n".join(header + [mpc80_line(o) for o in observations]) + "\n")
     with atomic_path(folder / f"{night}.ades.psv", suffix=".psv") as tmp:
         tmp.write_text(ades_psv(observations, observer=observer, site_code=station, catalogue="Gaia3"))
+    from nightpipe.movers.ades_xml import Telescope, ades_xml
+
+    cfg = settings.movers
+    scope = None
+    if cfg.aperture_m is not None:
+        scope = Telescope(cfg.telescope_design, cfg.aperture_m, cfg.detector, settings.observatory.name)
+    else:
+        log.warning("movers.aperture_m is not set: the ADES XML has no telescope block the MPC requires")
+    xml = ades_xml(observations, observer=observer, site_code=station, catalogue="Gaia3", telescope=scope)
+    with atomic_path(folder / f"{night}.ades.xml", suffix=".xml") as tmp:
+        tmp.write_text(xml)
     return {
         "tracks": len(tracks),
         "identified": int(sum(1 for r in rows if r[-1])),
@@ -306,8 +365,14 @@ def run_movers(settings: Settings, db: Database, *, night: str | None, force: bo
         return {"skipped": 0, "unchanged": 1, "folder": str(folder)}
     moving, tracks, subset = find_tracks(night_det, settings)
     bodies = Table.read(bodies_file, format="ascii.ecsv") if bodies_file.is_file() else None
-    names = identify_tracks(tracks, moving, bodies)
+    names = identify_tracks(tracks, moving, bodies, settings)
     summary = write_products(folder, night, settings, tracks, subset, names)
+    from nightpipe.movers.strips import write_strips
+
+    strips = write_strips(
+        db, settings.paths.output, night, folder, tracks, moving, [n.designation for n in names]
+    )
+    summary["strips"] = len(strips)
     from nightpipe.store.steps import record_step
 
     with db.session() as session:

@@ -21,6 +21,7 @@ from nightpipe.report.embed import png_data_uri, table_html
 from nightpipe.report.identify_section import identify_section
 from nightpipe.report.injection_section import injection_section
 from nightpipe.report.interactive import load_library, page_scripts
+from nightpipe.report.movers_section import movers_section
 from nightpipe.report.night_state import state_rows, this_run_line
 from nightpipe.report.target_section import target_sections
 from nightpipe.store.db import Database
@@ -58,7 +59,7 @@ class ReportPaths:
 def night_products(output: Path, night: str) -> list[Path]:
     """Product files of a night (tables, light curves, plots, masters), not calibrated frames."""
     found: list[Path] = []
-    for sub in ("sources", "lightcurves", "plots", "astrometry", "tables", "identify"):
+    for sub in ("sources", "lightcurves", "plots", "astrometry", "tables", "identify", "movers"):
         folder = output / sub / night
         if folder.is_dir():
             found += sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -314,6 +315,8 @@ def write_night_report(settings: Settings, db: Database, night: str) -> ReportPa
         *extra_sections(settings, db, night),
         "<h2>What is in the field</h2>",
         identify_section(output, night),
+        "<h2>Moving objects</h2>",
+        movers_section(output, night),
         "<h2>Other figures</h2>",
         f"<div class='figs'>{_figure_gallery(output, night)}</div>",
         "<h2>Masters in the library</h2>",
