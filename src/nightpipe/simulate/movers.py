@@ -67,7 +67,7 @@ class MoverSpec:
                 raise ConfigError(f"--mover {text!r}: {value!r} is not a number") from None
         if "mag" not in values:
             raise ConfigError(f"--mover {text!r} has no mag=", hint="e.g. --mover mag=17.5,rate=2")
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def mover_paths(
     scale: float,
     cadence: float,
     exptime: float,
-    electrons: np.ndarray,
+    electrons: list[np.ndarray],
 ) -> MoverPaths | None:
     """The paths of ``specs`` over ``n`` lights (``electrons``: per mover per light), or ``None``."""
     if not specs or not n:

@@ -280,9 +280,9 @@ class _Night:
             }
         if s.movers is not None:
             p = s.movers
-            mx, my = frame_positions(p.x[:, i], p.y[:, i], s.dx[i], s.dy[i], s.rotation_deg[i], self.shape[1])
+            px, py = frame_positions(p.x[:, i], p.y[:, i], s.dx[i], s.dy[i], s.rotation_deg[i], self.shape[1])
             entry["movers"] = [
                 {"x": float(a), "y": float(b), "flux_e": float(f)}
-                for a, b, f in zip(mx, my, p.flux_e[:, i], strict=True)
+                for a, b, f in zip(px, py, p.flux_e[:, i], strict=True)
             ]
         return entry
