@@ -297,6 +297,14 @@ class MoversConfig(_Section):
         0.25, gt=0, le=1, description="A place detected on this fraction of the frames is static sky"
     )
     observer: str = Field("", description="Observer's name for the MPC/ADES header (default: the site's)")
+    synthetic: bool = Field(
+        False, description="Also search faint movers by synthetic tracking (shift-and-stack)"
+    )
+    synthetic_threshold: float = Field(6.5, gt=0, description="Stack SNR of a synthetic-tracking peak")
+    synthetic_min_snr: float = Field(7.0, gt=0, description="SNR a peak must reach when fitted in the frames")
+    synthetic_max_shift_px: float = Field(
+        40.0, gt=0, description="Largest track motion over the night searched by synthetic tracking, pixels"
+    )
 
 
 class Settings(_Section):
