@@ -45,7 +45,7 @@ def make_cube(
     if snr > 0:
         for m in range(PER_CUBE):
             angle = rng.uniform(0, 2 * np.pi)
-            speed = rng.uniform(0.2, 0.7)  # px per frame
+            speed = rng.uniform(*speeds)  # px per frame
             vx, vy = speed * np.cos(angle), speed * np.sin(angle)
             cx, cy = 20 + (m % 3) * 44, 30 + (m // 3) * 64  # mid-night places, well apart
             x0, y0 = cx - vx * (N - 1) / 2, cy - vy * (N - 1) / 2
@@ -89,7 +89,11 @@ def half_point(levels: np.ndarray, fraction: np.ndarray) -> float:
 
 def main() -> None:
     parser = bench_parser(__doc__, "fewer SNR levels, one noise cube")
+    parser.add_argument(
+        "--speeds", type=float, nargs=2, default=(0.2, 0.7), help="Range of mover speeds, px per frame"
+    )
     args = parser.parse_args()
+    speeds = (float(args.speeds[0]), float(args.speeds[1]))
     from nightpipe.movers.faint import FaintOptions, find_faint
 
     levels = np.array(
@@ -102,7 +106,7 @@ def main() -> None:
     start = time.perf_counter()
     rows = []
     for j, snr in enumerate(levels):
-        cube, movers, static = make_cube(float(snr), 100 + j)
+        cube, movers, static = make_cube(float(snr), 100 + j, speeds)
         frame_rate, linkable = single_frame(cube, movers, static)
         found = find_faint(cube, times, FWHM, FaintOptions(max_shift_px=24)).tracks
         got = 0
@@ -126,7 +130,7 @@ def main() -> None:
     for seed in range(1 if args.quick else 3):
         cube, _, _ = make_cube(0.0, 900 + seed)
         noise_false.append(len(find_faint(cube, times, FWHM, FaintOptions(max_shift_px=24)).tracks))
-    cube, movers, _ = make_cube(20.0, 7)
+    cube, movers, _ = make_cube(20.0, 7, speeds)
     tracks = find_faint(cube, times, FWHM, FaintOptions(max_shift_px=24)).tracks
     k = np.arange(N)
     rms = []
@@ -140,6 +144,8 @@ def main() -> None:
     gain = 2.5 * np.log10(single / synth)
     law = 2.5 * np.log10(np.sqrt(N))
     load1 = os.getloadavg()
+    print(f"mover speeds {speeds[0]}-{speeds[1]} px/frame ({speeds[0] * (N - 1) / FWHM:.1f}-"
+          f"{speeds[1] * (N - 1) / FWHM:.1f} FWHM over the night)")  # fmt: skip
     print(f"50 % recovery at SNR/frame {single:.2f} (single frame, 5 sigma) and {synth:.2f} (synthetic)")
     print(f"depth gained {gain:.2f} mag; sqrt(N) law {law:.2f} mag; difference {gain - law:+.2f} mag")
     print(f"false tracks on {len(noise_false)} cubes without movers: {noise_false}")
@@ -154,6 +160,7 @@ def main() -> None:
         "false_tracks": noise_false,
         "rms_px_snr20": rms,
         "load": [load0, load1],
+        "speeds_px_per_frame": speeds,
     }
     folder = ROOT / "bench-results"
     folder.mkdir(exist_ok=True)
