@@ -31,7 +31,7 @@ N, SIZE, FWHM, PER_CUBE = 30, 128, 3.0, 6
 
 
 def make_cube(
-    snr: float, seed: int
+    snr: float, seed: int, speeds: tuple[float, float] = (0.2, 0.7)
 ) -> tuple[np.ndarray, list[tuple[float, float, float, float]], np.ndarray]:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:SIZE, 0:SIZE]
