@@ -26,7 +26,7 @@ def test_synthetic_tracking_finds_the_faint_mover(
 
     # one bright mover (linked) and one faint one (peak 30 ADU above a sky of a few hundred)
     monkeypatch.setattr(
-        test_movers_night, "MOVERS", [((60.0, 80.0), (8.0, 5.0), 4000.0), ((150.0, 300.0), (1.5, -1.0), 30.0)]
+        test_movers_night, "MOVERS", [((60.0, 80.0), (8.0, 5.0), 4000.0), ((150.0, 300.0), (0.6, -0.4), 30.0)]
     )
     root, raw = demo_night(SIZE, LIGHTS)
     _inject(raw, tmp_path / "raw")
@@ -37,6 +37,13 @@ def test_synthetic_tracking_finds_the_faint_mover(
     step = next(s for s in result.steps if s.name == "movers")
     tracks = Table.read(settings.paths.output / "movers" / night / "tracks.ecsv")
     frames = [f for f in json.loads((raw / "truth.json").read_text())["frames"] if f["kind"] == "light"]
+    import shutil
+
+    shutil.copytree(settings.paths.output / "movers" / night, "/tmp/wt6_e2e_movers", dirs_exist_ok=True)
     print(step, tracks)
-    assert len(tracks) == 2, tracks
     assert np.all(tracks["n"] >= 0.8 * len(frames))
+    cadence_min = float(np.median(np.diff([f["mid_jd_utc"] for f in frames]))) * 1440.0
+    scale = float(step.summary.get("synthetic_scale", 0)) if step.summary else 0.0
+    rates = sorted(float(r) for r in tracks["rate_arcsec_min"])
+    print("rates", rates, "cadence", cadence_min, scale)
+    assert len(tracks) == 2, tracks
