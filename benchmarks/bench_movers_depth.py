@@ -92,8 +92,10 @@ def main() -> None:
     parser.add_argument(
         "--speeds", type=float, nargs=2, default=(0.2, 0.7), help="Range of mover speeds, px per frame"
     )
+    parser.add_argument("--halves", action="store_true", help="Static sky of each half from the other half")
     args = parser.parse_args()
     speeds = (float(args.speeds[0]), float(args.speeds[1]))
+    static = "halves" if args.halves else "median"
     from nightpipe.movers.faint import FaintOptions, find_faint
 
     levels = np.array(
@@ -102,13 +104,14 @@ def main() -> None:
         else [0.7, 0.9, 1.1, 1.3, 1.6, 2.0, 3.0, 4.0, 5.0, 6.5, 8.0]
     )
     times = np.arange(N) * 2.0 / 1440.0
+    opts = FaintOptions(max_shift_px=24, static=static)
     load0 = os.getloadavg()
     start = time.perf_counter()
     rows = []
     for j, snr in enumerate(levels):
         cube, movers, static = make_cube(float(snr), 100 + j, speeds)
         frame_rate, linkable = single_frame(cube, movers, static)
-        found = find_faint(cube, times, FWHM, FaintOptions(max_shift_px=24)).tracks
+        found = find_faint(cube, times, FWHM, opts).tracks
         got = 0
         for x0, y0, vx, vy in movers:
             xr, yr = x0 + vx * (N - 1) / 2, y0 + vy * (N - 1) / 2
@@ -129,9 +132,9 @@ def main() -> None:
     noise_false = []
     for seed in range(1 if args.quick else 3):
         cube, _, _ = make_cube(0.0, 900 + seed)
-        noise_false.append(len(find_faint(cube, times, FWHM, FaintOptions(max_shift_px=24)).tracks))
+        noise_false.append(len(find_faint(cube, times, FWHM, opts).tracks))
     cube, movers, _ = make_cube(20.0, 7, speeds)
-    tracks = find_faint(cube, times, FWHM, FaintOptions(max_shift_px=24)).tracks
+    tracks = find_faint(cube, times, FWHM, opts).tracks
     k = np.arange(N)
     rms = []
     for x0, y0, vx, vy in movers:
@@ -161,6 +164,7 @@ def main() -> None:
         "rms_px_snr20": rms,
         "load": [load0, load1],
         "speeds_px_per_frame": speeds,
+        "static": static,
     }
     folder = ROOT / "bench-results"
     folder.mkdir(exist_ok=True)

@@ -5,6 +5,7 @@ and confirmed in the individual frames (:mod:`nightpipe.movers.confirm`), duplic
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,7 @@ class FaintOptions:
     step_px: float = 1.0
     threshold: float = 6.5
     max_peaks: int = 100
+    static: str = "median"  # or "halves": each half of the night against the other half's median
     confirm: ConfirmOptions = field(default_factory=ConfirmOptions)
 
 
@@ -50,15 +52,43 @@ def frame_noise(static_free: F32) -> F64:
     return np.asarray(out, float)
 
 
+def subtract_static(cube: F32, times: F64, *, chunk_rows: int = 128) -> F32:
+    """The static sky removed in place: from each frame of one half of the night (in time), the median
+    of the frames of the other half. A mover then leaves no trace of itself in its own template (a
+    median of all the frames would absorb part of a slow one, which stays for many frames on the same
+    pixels) unless it moves less than its size between the halves."""
+    order = np.argsort(times, kind="stable")
+    first, second = np.array_split(order, 2)
+    for y0 in range(0, cube.shape[1], chunk_rows):
+        block = cube[:, y0 : y0 + chunk_rows]
+        med_first = np.nanmedian(block[first], axis=0)
+        med_second = np.nanmedian(block[second], axis=0)
+        block[first] -= med_second[None]
+        block[second] -= med_first[None]
+    return cube
+
+
 def find_faint(
     registered: F32, times: F64, fwhm_px: float, options: FaintOptions, *, kernel: StackKernel | None = None
 ) -> FaintResult:
-    """Synthetic tracking on ``registered`` (frames, H, W) taken at ``times`` (days)."""
+    """Synthetic tracking on ``registered`` (frames, H, W) taken at ``times`` (days); pixels off a
+    frame are NaN (a pixel off every frame stays without data, silently)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        return _find_faint(registered, times, fwhm_px, options, kernel)
+
+
+def _find_faint(
+    registered: F32, times: F64, fwhm_px: float, options: FaintOptions, kernel: StackKernel | None
+) -> FaintResult:
     t = np.asarray(times, float)
     static_free = np.array(registered, dtype=np.float32, copy=True)
-    for y0 in range(0, static_free.shape[1], 128):
-        block = static_free[:, y0 : y0 + 128]
-        block -= np.nanmedian(block, axis=0)[None]
+    if options.static == "halves":
+        subtract_static(static_free, t)
+    else:
+        for y0 in range(0, static_free.shape[1], 128):
+            block = static_free[:, y0 : y0 + 128]
+            block -= np.nanmedian(block, axis=0)[None]
     noise = frame_noise(static_free)
     span = float(np.ptp(t))
     grid = velocity_grid(
@@ -68,7 +98,7 @@ def find_faint(
         min_motion_px=options.confirm.min_motion_px,
     )
     plan = best_plan(t, grid)
-    cube = prepare(static_free.copy(), fwhm_px)
+    cube = prepare(static_free.copy(), fwhm_px, subtract_static=False)
     result = search(cube, plan, kernel=kernel)
     del cube
     found = peaks(result, options.threshold)[: options.max_peaks]
