@@ -49,4 +49,4 @@ def test_synthetic_tracking_finds_the_faint_mover(
     if not (others.size == 1 and np.isclose(others[0], faint, rtol=0.1)):
         # known (2026-12-07): the faint mover is not among the confirmed tracks and two false ones
         # (0.14 and 0.21 arcsec/min) are; the 100 strongest peaks are star residuals of the real field
-        pytest.xfail(f"synthetic tracks at {sorted(others.tolist())} arcsec/min, the faint mover at {faint:.2f}")
+        pytest.xfail(f"synthetic tracks at {sorted(others.tolist())} arcsec/min, faint mover at {faint:.2f}")
