@@ -292,6 +292,14 @@ class MoversConfig(_Section):
     )
     telescope_design: str = Field("Reflector", description="ADES telescope design (Reflector, Refractor...)")
     detector: str = Field("CCD", description="ADES detector (CCD, CMO...)")
+    synthetic: bool = Field(
+        False, description="Also search faint movers by synthetic tracking (shift-and-stack)"
+    )
+    synthetic_threshold: float = Field(6.5, gt=0, description="Stack SNR of a synthetic-tracking peak")
+    synthetic_min_snr: float = Field(7.0, gt=0, description="SNR a peak must reach when fitted in the frames")
+    synthetic_max_shift_px: float = Field(
+        40.0, gt=0, description="Largest track motion over the night searched by synthetic tracking, pixels"
+    )
 
 
 class Settings(_Section):

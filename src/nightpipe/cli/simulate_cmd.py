@@ -58,11 +58,13 @@ def _options(
     gain_setting: int | None = None,
     offset_setting: int | None = None,
     egain: bool = True,
+    movers: list[str] | None = None,
 ) -> SimOptions:
     if psf not in ("moffat", "gaussian"):
         raise ConfigError(f"--psf {psf!r} is not moffat or gaussian")
     if dialect not in DIALECTS:
         raise ConfigError(f"--dialect {dialect!r} is not one of {', '.join(DIALECTS)}")
+    from nightpipe.simulate.movers import MoverSpec
     from nightpipe.simulate.options import SimOptions
 
     base = SimOptions()
@@ -123,6 +125,7 @@ def _options(
         transit=replace(base.transit, enabled=transit),
         variable_comparison=variable,
         moving_object=moving,
+        movers=tuple(MoverSpec.parse(m) for m in movers or ()),
         junk_files=junk,
     )
 
@@ -166,6 +169,12 @@ def simulate(
     transit: bool = typer.Option(True, "--transit/--no-transit", help="Inject the transit"),
     variable: bool = typer.Option(False, "--variable", help="Make one comparison star variable"),
     moving: bool = typer.Option(False, "--moving", help="Add a moving object"),
+    mover: list[str] = typer.Option(
+        [],
+        "--mover",
+        help="Add a moving object (repeat): mag=17.5,rate=2 (arcsec/min) or mag=18,px=1.5 (px/frame), "
+        "optional angle= (deg from +x), x=, y= (start, px); what is left out is random",
+    ),
     wcs: bool = typer.Option(False, "--wcs", help="Write the true WCS into the light headers"),
     junk: bool = typer.Option(False, "--junk", help="Add junk files (truncated, empty, text) to the night"),
     gain: float | None = typer.Option(None, help="Electrons per ADU of the camera (default 1.5)"),
@@ -229,6 +238,7 @@ def simulate(
         gain_setting=gain_setting,
         offset_setting=offset_setting,
         egain=egain,
+        movers=mover,
     )
     if sky not in ("real", "random"):
         raise ConfigError(f"--sky {sky!r} is not real or random")

@@ -364,9 +364,14 @@ def run_movers(settings: Settings, db: Database, *, night: str | None, force: bo
     if _unchanged(db, night, digest, folder):
         return {"skipped": 0, "unchanged": 1, "folder": str(folder)}
     moving, tracks, subset = find_tracks(night_det, settings)
+    synthetic: dict[str, float] = {}
+    if settings.movers.synthetic:
+        from nightpipe.movers.synthetic_step import add_faint_tracks
+
+        moving, tracks, subset, synthetic = add_faint_tracks(settings, db, night, moving, tracks, subset)
     bodies = Table.read(bodies_file, format="ascii.ecsv") if bodies_file.is_file() else None
     names = identify_tracks(tracks, moving, bodies, settings)
-    summary = write_products(folder, night, settings, tracks, subset, names)
+    summary = {**write_products(folder, night, settings, tracks, subset, names), **synthetic}
     from nightpipe.movers.strips import write_strips
 
     strips = write_strips(

@@ -102,15 +102,18 @@ def best_plan(times: F64, velocities: F64, *, max_groups: int = 12) -> StackPlan
     return min(plans, key=lambda p: p.cost)
 
 
-def prepare(frames: F32, fwhm_px: float, *, clip: float = 6.0, chunk_rows: int = 128) -> F32:
-    """Static sky removed (median of the frames), matched filter, per-frame noise to 1, clipped; in place
-    on a float32 cube (frames, H, W) of registered frames (NaN: no data, counts as 0)."""
+def prepare(
+    frames: F32, fwhm_px: float, *, clip: float = 6.0, chunk_rows: int = 128, subtract_static: bool = True
+) -> F32:
+    """Static sky removed (median of the frames; ``subtract_static=False``: already done), matched
+    filter, per-frame noise to 1, clipped; in place on a float32 cube (frames, H, W) of registered
+    frames (NaN: no data, counts as 0)."""
     from scipy.ndimage import gaussian_filter
 
     cube = np.asarray(frames, dtype=np.float32)
     if cube.ndim != 3 or cube.shape[0] < 3:
         raise ValueError(f"synthetic tracking needs a cube of >= 3 registered frames, got shape {cube.shape}")
-    for y0 in range(0, cube.shape[1], chunk_rows):
+    for y0 in range(0, cube.shape[1], chunk_rows) if subtract_static else ():
         block = cube[:, y0 : y0 + chunk_rows]
         block -= np.nanmedian(block, axis=0)[None]
     np.nan_to_num(cube, copy=False, nan=0.0)

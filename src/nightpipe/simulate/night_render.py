@@ -16,6 +16,7 @@ from nightpipe.simulate.field import StarField, build_field
 from nightpipe.simulate.fitswrite import Card
 from nightpipe.simulate.flats import gradient_map
 from nightpipe.simulate.headers import FrameMeta, header_cards
+from nightpipe.simulate.movers import trail_points
 from nightpipe.simulate.noise import ccd_noise, total_noise
 from nightpipe.simulate.options import SimOptions
 from nightpipe.simulate.plan import PlannedFrame
@@ -86,6 +87,10 @@ class _Night:
             mx, my = self._moving_position(i)
             x, y = np.append(x, mx), np.append(y, my)
             flux = np.append(flux, s.moving_e[i])
+        if s.movers is not None:
+            tx, ty, tf = trail_points(s.movers, i)
+            tx, ty = frame_positions(tx, ty, s.dx[i], s.dy[i], s.rotation_deg[i], self.shape[1])
+            x, y, flux = np.append(x, tx), np.append(y, ty), np.append(flux, tf)
         stars = render_stars_compiled(self.shape, x, y, flux, float(s.fwhm_px[i]), sky.psf, sky.moffat_beta)
         return stars, float(s.sky_e[i])
 
@@ -273,4 +278,11 @@ class _Night:
                 "y": my,
                 "flux_e": float(s.moving_e[i]),
             }
+        if s.movers is not None:
+            p = s.movers
+            px, py = frame_positions(p.x[:, i], p.y[:, i], s.dx[i], s.dy[i], s.rotation_deg[i], self.shape[1])
+            entry["movers"] = [
+                {"x": float(a), "y": float(b), "flux_e": float(f)}
+                for a, b, f in zip(px, py, p.flux_e[:, i], strict=True)
+            ]
         return entry

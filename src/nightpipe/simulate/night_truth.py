@@ -18,6 +18,8 @@ def _truth(night: _Night, entries: list[dict[str, Any]]) -> Truth:
     opts, fld = night.options, night.field
     options_data = to_jsonable(replace(opts, stars=None))
     options_data["stars"] = "given" if opts.stars is not None else "random"
+    if not opts.movers:
+        del options_data["movers"]  # a night without them writes the truth it wrote before
     return Truth(
         version=TRUTH_VERSION,
         seed=opts.seed,
@@ -38,7 +40,29 @@ def _truth(night: _Night, entries: list[dict[str, Any]]) -> Truth:
         }
         if fld.variable >= 0
         else None,
+        movers=_movers_truth(night),
     )
+
+
+def _movers_truth(night: _Night) -> list[dict[str, Any]]:
+    """The injected movers: magnitude, rate (px per frame and arcsec per minute), direction on the
+    reference grid, and the reference-grid path at each light's mid-exposure (per-light positions
+    with the pointing offsets are in the light entries' ``movers``)."""
+    paths = night.series.movers
+    if paths is None:
+        return []
+    return [
+        {
+            "mag": spec.mag,
+            "rate_px_per_frame": float(paths.rate_px_frame[m]),
+            "rate_arcsec_per_min": float(paths.rate_arcsec_min[m]),
+            "angle_deg": float(paths.angle_deg[m]),
+            "trail_px": float(2.0 * np.hypot(paths.trail_x[m], paths.trail_y[m])),
+            "x_ref": paths.x[m],
+            "y_ref": paths.y[m],
+        }
+        for m, spec in enumerate(night.options.movers)
+    ]
 
 
 def _camera_truth(night: _Night) -> dict[str, Any]:

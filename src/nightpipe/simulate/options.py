@@ -19,6 +19,7 @@ import numpy as np
 from nightpipe.errors import ConfigError
 from nightpipe.simulate.camera_options import CalibrationOptions, CameraOptions
 from nightpipe.simulate.dialects import DIALECTS, Dialect
+from nightpipe.simulate.movers import MoverSpec
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,9 @@ class SimOptions:
         Add a moving object (asteroid) crossing the field.
     moving_mag, moving_rate
         Its magnitude and rate (arcsec per minute).
+    movers
+        More moving objects, each with its own start, rate, direction and magnitude
+        (:class:`nightpipe.simulate.movers.MoverSpec`), trailed over the exposure.
     junk_files
         Also write the junk a real night folder holds: a truncated light frame, an empty
         ``.fits`` file, a text file named ``.fits`` and a log file (listed in the truth's
@@ -241,6 +245,7 @@ class SimOptions:
     moving_object: bool = False
     moving_mag: float = 14.0
     moving_rate: float = 0.5
+    movers: tuple[MoverSpec, ...] = ()
     junk_files: bool = False
 
     def __post_init__(self) -> None:

@@ -12,6 +12,7 @@ from astropy.time import Time
 from nightpipe.errors import ConfigError
 from nightpipe.frames.timing import altitudes_deg
 from nightpipe.simulate.field import StarField
+from nightpipe.simulate.movers import MoverPaths, mover_paths
 from nightpipe.simulate.observing import (
     airmass_kasten_young,
     bjd_tdb,
@@ -61,6 +62,8 @@ class LightSeries:
         Electrons of every star in every frame (above the flat, after extinction).
     moving_x, moving_y, moving_e
         The moving object (empty arrays when there is none).
+    movers
+        The paths of the other moving objects (``options.movers``), or ``None``.
     t0_bjd
         Mid-transit time, BJD_TDB.
     scintillation
@@ -87,6 +90,7 @@ class LightSeries:
     moving_e: np.ndarray
     t0_bjd: float
     scintillation: np.ndarray
+    movers: MoverPaths | None = None
 
 
 def site_location(options: SimOptions) -> EarthLocation:
@@ -159,6 +163,19 @@ def build_series(options: SimOptions, field: StarField, rng: np.random.Generator
         moving_e = extinction * float(electrons_per_second(options.moving_mag, sky.zeropoint)) * site.exptime
     else:
         moving_x = moving_y = moving_e = np.zeros(0)
+    paths = mover_paths(
+        options.movers,
+        seed=options.seed,
+        n=n,
+        size=options.camera.size,
+        scale=options.scale,
+        cadence=site.cadence,
+        exptime=site.exptime,
+        electrons=[
+            extinction * float(electrons_per_second(m.mag, sky.zeropoint)) * site.exptime
+            for m in options.movers
+        ],
+    )
     scint = young_scintillation(site.aperture_cm, airmass, site.elevation, site.exptime)
     return LightSeries(
         starts=starts,
@@ -181,4 +198,5 @@ def build_series(options: SimOptions, field: StarField, rng: np.random.Generator
         moving_e=moving_e,
         t0_bjd=t0,
         scintillation=scint,
+        movers=paths,
     )

@@ -75,6 +75,10 @@ class Truth:
         cosmic rays.
     moving_object, variable
         The moving object and the variable comparison star, when asked for.
+    movers
+        The other moving objects (``SimOptions.movers``): magnitude, rates, direction, path;
+        left out of ``truth.json`` when there are none. Light entries then carry ``movers``
+        (``x``, ``y``, ``flux_e`` of each, 0-based pixels of that light).
     junk
         Files that are not frames (``junk_files`` option): name and what is wrong with each.
     """
@@ -91,10 +95,14 @@ class Truth:
     moving_object: dict[str, Any] | None = None
     variable: dict[str, Any] | None = None
     junk: list[dict[str, str]] = dc_field(default_factory=list)
+    movers: list[dict[str, Any]] = dc_field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data."""
-        return {f.name: to_jsonable(getattr(self, f.name)) for f in fields(self)}
+        """Plain JSON data (without ``movers`` when there are none, as before they existed)."""
+        data = {f.name: to_jsonable(getattr(self, f.name)) for f in fields(self)}
+        if not self.movers:
+            del data["movers"]
+        return data
 
     def lights(self) -> list[dict[str, Any]]:
         """The light-frame entries, in time order."""
