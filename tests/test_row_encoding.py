@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nightpipe.calphot.night_products import write_sources_csv
-from nightpipe.photometry.step import _finite_rows
+from nightpipe.photometry.step_rows import finite_rows
 
 
 @pytest.mark.parametrize("shape", [(0, 3), (1, 1), (7, 3), (5,), (2, 0)])
@@ -22,7 +22,7 @@ def test_flux_rows_are_the_json_of_each_row(shape: tuple[int, ...]) -> None:
         values.flat[1], values.flat[2] = np.inf, -0.0
     arr = values if values.ndim == 2 else values[:, np.newaxis]
     expected = [json.dumps([v if np.isfinite(v) else None for v in row]) for row in arr.tolist()]
-    assert _finite_rows(values) == expected
+    assert finite_rows(values) == expected
 
 
 def test_sources_csv_is_what_the_dict_writer_wrote(tmp_path: Path) -> None:
