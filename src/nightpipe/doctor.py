@@ -128,13 +128,21 @@ def check_cache(settings: Settings) -> Check:
 
 
 def check_numba() -> Check:
-    """Whether compiled kernels can be cached (else every first run compiles again)."""
-    folder = os.environ.get("NUMBA_CACHE_DIR")
-    target = Path(folder) if folder else Path(__file__).parent / "photometry" / "__pycache__"
-    probe = target if target.exists() else target.parent
+    """Whether compiled kernels can be cached (else every first run compiles again), and where:
+    ``NUMBA_CACHE_DIR`` (the command line sets it to the user cache, see :mod:`nightpipe.kernel_cache`),
+    else numba's own choice, ``__pycache__`` beside the modules or its user-wide cache."""
+    from nightpipe.kernel_cache import cache_dir, default_cache_dir
+
+    chosen = cache_dir(os.environ)
+    in_tree = Path(__file__).parent / "photometry" / "__pycache__"
+    user_wide = Path("~/.cache/numba").expanduser()
+    target = chosen or (in_tree if os.access(in_tree.parent, os.W_OK) else user_wide)
+    probe = target
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
     writable = os.access(probe, os.W_OK)
-    cached = len(list(target.glob("*.nbi"))) if target.is_dir() else 0
-    fix = "" if writable else "export NUMBA_CACHE_DIR=~/.cache/nightpipe/numba"
+    cached = sum(1 for _ in target.rglob("*.nbi")) if target.is_dir() else 0
+    fix = "" if writable else f"export NUMBA_CACHE_DIR={default_cache_dir(os.environ)}"
     return Check("numba cache", writable, f"{target} ({'writable' if writable else 'read-only'}, "
                  f"{cached} kernels cached)", fix)  # fmt: skip
 

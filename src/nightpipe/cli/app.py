@@ -31,6 +31,7 @@ from nightpipe.cli import (
 from nightpipe.cli.common import CliState, console, labelled
 from nightpipe.errors import NightpipeError
 from nightpipe.exit_codes import ExitCode, exit_code_lines
+from nightpipe.kernel_cache import use_user_cache
 from nightpipe.logs import configure_logging
 from nightpipe.pipeline.interrupt import Interrupted
 
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     become one line on stderr."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    use_user_cache()  # before any command imports numba: compiled kernels go to one writable folder
     try:
         # without standalone mode a command's ``typer.Exit(code)`` comes back as the return value
         code = app(args=args, prog_name="nightpipe", standalone_mode=False)

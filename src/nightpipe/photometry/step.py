@@ -12,7 +12,6 @@ goes on.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,11 @@ from nightpipe.frames.fitsio import open_fits, read_image
 from nightpipe.frames.headers import header_cards
 from nightpipe.frames.headers.pointing import pier_side
 from nightpipe.photometry.measure import CameraParams, FrameMeasurement, measure_frame
+from nightpipe.photometry.step_rows import (
+    frame_summary,
+    insert_measurements,
+    measurement_rows,
+)
 from nightpipe.photometry.table import build_source_table, source_table_name, write_source_table
 from nightpipe.pipeline.framestep import FrameTask, StepRecord, run_frame_step
 from nightpipe.progress import Progress
@@ -40,7 +44,6 @@ from nightpipe.store.db import Database
 from nightpipe.store.models import Frame
 from nightpipe.store.models_photometry import Measurement, PhotometryFrame
 from nightpipe.store.steps import calibrated_frames
-from nightpipe.store.values import finite_list, finite_or_none
 
 log = logging.getLogger(__name__)
 
@@ -304,14 +307,14 @@ class PhotometryStep:
         """Measure one frame and write its table (no database: runs on a worker)."""
         table, _meas = measure_file(job.path, self.settings, frame=job.frame, airmass=job.airmass)
         write_source_table(table, job.out)
-        return _Measured(rows=measurement_rows(job.frame.id, table), summary=_frame_summary(table))
+        return _Measured(rows=measurement_rows(job.frame.id, table), summary=frame_summary(table))
 
     def store(self, session: Session, task: FrameTask[_Job], result: _Measured) -> StepRecord:
         """The frame's ``measurements`` and ``photometry_frames`` rows."""
         frame, out, info = task.item.frame, task.item.out, result.summary
         session.execute(delete(Measurement).where(Measurement.frame_id == frame.id))
         if result.rows:
-            _insert_measurements(session, result.rows)
+            insert_measurements(session, result.rows)
         summary = session.scalars(select(PhotometryFrame).where(PhotometryFrame.frame_id == frame.id)).first()
         if summary is None:
             summary = PhotometryFrame(frame_id=frame.id)
@@ -330,89 +333,6 @@ class PhotometryStep:
         summary.software = info["software"]
         details = {"n_sources": info["n_sources"], "fwhm_px": info["fwhm_px"], "sky": info["sky"]}
         return StepRecord(output_path=str(out), details=details)
-
-
-MEASUREMENT_COLUMNS = (
-    "frame_id",
-    "source_index",
-    "x",
-    "y",
-    "ra",
-    "dec",
-    "fwhm",
-    "peak",
-    "bkg",
-    "psf_flux",
-    "psf_flux_err",
-    "flux",
-    "flux_err",
-    "flags",
-)
-
-
-def measurement_rows(frame_id: int, table: Table) -> list[tuple[Any, ...]]:
-    """The ``measurements`` rows of a source table, as tuples in the order of
-    ``MEASUREMENT_COLUMNS`` (non-finite values become ``None``; ``flux`` and ``flux_err`` are
-    JSON arrays already encoded, here in the worker rather than in the writing thread)."""
-    n = len(table)
-    cols = {
-        name: np.asarray(table[name], dtype=float) if name in table.colnames else np.full(n, np.nan)
-        for name in ("x", "y", "ra", "dec", "fwhm", "peak", "bkg", "psf_flux", "psf_flux_err")
-    }
-    optional = ("ra", "dec", "fwhm", "peak", "bkg", "psf_flux", "psf_flux_err")
-    return list(
-        zip(
-            [frame_id] * n,
-            np.asarray(table["id"], dtype=int).tolist(),
-            cols["x"].tolist(),
-            cols["y"].tolist(),
-            *(finite_list(cols[name]) for name in optional),
-            _finite_rows(np.asarray(table["aper_flux"], dtype=float)),
-            _finite_rows(np.asarray(table["aper_flux_err"], dtype=float)),
-            np.asarray(table["flags"], dtype=int).tolist(),
-            strict=True,
-        )
-    )
-
-
-def _finite_rows(values: np.ndarray) -> list[str]:
-    """The rows of a 2-D array as JSON arrays of floats, non-finite values as ``null``."""
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim == 1:  # one aperture
-        arr = arr[:, np.newaxis]
-    rows: list[list[float | None]] = arr.tolist()
-    for i, j in np.argwhere(~np.isfinite(arr)).tolist():
-        rows[i][j] = None
-    return [json.dumps(row) for row in rows]
-
-
-def _insert_measurements(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """One driver-level executemany of the rows (SQLAlchemy's per-row parameter processing
-    cost as much as SQLite's own work: 19 against 10 ms for a frame of 1,100 sources)."""
-    connection = session.connection()
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {Measurement.__tablename__} ({', '.join(MEASUREMENT_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(MEASUREMENT_COLUMNS))})"
-    )
-    connection.exec_driver_sql(sql, rows)
-
-
-def _frame_summary(table: Table) -> dict[str, Any]:
-    n = len(table)
-    meta = table.meta
-    ell = np.asarray(table["ellipticity"], dtype=float)
-    return {
-        "n_sources": n,
-        "fwhm_px": meta.get("fwhm_px"),
-        "fwhm_arcsec": meta.get("fwhm_arcsec"),
-        "ellipticity": finite_or_none(np.nanmedian(ell)) if n and np.isfinite(ell).any() else None,
-        "sky": meta.get("sky"),
-        "sky_rms": meta.get("sky_rms"),
-        "aper_radii_px": list(meta.get("aper_radii_px", [])),
-        "unit": str(meta.get("unit", "adu")),
-        "software": str(meta.get("software")),
-    }
 
 
 def run_photometry(
