@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -29,7 +30,10 @@ from typing import Any
 import numpy as np
 
 import harness
-from nightpipe.simulate.accuracy import AccuracyNight, pull_table, run_accuracy_night
+from nightpipe.simulate.accuracy import AccuracyNight, pull_table, rescore, run_accuracy_night
+
+#: A night whose usable frames cover less of its transit than this is reported apart.
+MIN_COVERAGE = 0.25
 
 STARTS = ("2017-12-20T00:30:00", "2017-12-20T02:00:00", "2017-12-20T03:30:00")
 
@@ -100,13 +104,49 @@ def _markdown(table: dict[str, dict[str, float]], n: int, failed: int) -> str:
     return "\n".join(lines)
 
 
+def _tables(rows: list[dict[str, Any]]) -> str:
+    """The table of every night, then that of the nights whose usable frames cover their transit."""
+    failed = sum("error" in r for r in rows)
+    covered = [r for r in rows if "pulls" in r and (r.get("coverage") or 0.0) >= MIN_COVERAGE]
+    missed = [
+        f"night {k} (coverage {r.get('coverage', 0.0):.2f})"
+        for k, r in enumerate(rows)
+        if "pulls" in r and (r.get("coverage") or 0.0) < MIN_COVERAGE
+    ]
+    return (
+        "All nights:\n"
+        + _markdown(pull_table(rows), len(rows), failed)
+        + f"\n\nNights whose usable frames cover at least {MIN_COVERAGE:.0%} of the injected transit"
+        + f" ({len(covered)}; apart: {', '.join(missed) or 'none'}):\n"
+        + _markdown(pull_table(covered), len(covered), 0)
+    )
+
+
+def _rescore(path: Path, work: Path) -> int:
+    """Recompute the pulls and coverage of a finished (or stopped) campaign from its night folders."""
+    data = json.loads(path.read_text())
+    rows = [rescore(r, work / f"night-{k:03d}") for k, r in enumerate(data["nights"])]
+    data.update(nights=rows, table=pull_table(rows))
+    path.write_text(json.dumps(data, indent=1, default=str))
+    sys.stdout.write(_tables(rows) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = harness.bench_parser(__doc__, "4 nights only")
     parser.add_argument("--nights", type=int, default=50)
     parser.add_argument("--steps", type=int, default=600, help="emcee steps (32 walkers)")
     parser.add_argument("--work", type=Path, default=None, help="keep every night under this folder")
     parser.add_argument("--out", type=Path, default=Path("bench-results/accuracy.json"))
+    parser.add_argument(
+        "--rescore", action="store_true", help="recompute the pulls and coverage of --out from --work"
+    )
     args = parser.parse_args(argv)
+    if args.rescore:
+        if args.work is None:
+            parser.error("--rescore needs --work (the campaign's night folders)")
+        return _rescore(args.out, args.work)
+    load_start = os.getloadavg()
     cases = campaign(4 if args.quick else args.nights)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-accuracy-"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -129,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps({"nights": rows, "table": pull_table(rows)}, indent=1, default=str))
     table = pull_table(rows)
     failed = sum("error" in r for r in rows)
-    sys.stdout.write(_markdown(table, len(rows), failed) + "\n")
-    print(json.dumps({"table": table, "failed": failed, "nights": len(rows)}))
+    sys.stdout.write(_tables(rows) + "\n")
+    load = {"start": load_start, "end": os.getloadavg()}
+    print(json.dumps({"table": table, "failed": failed, "nights": len(rows), "load": load}))
     return 0
 
 

@@ -163,9 +163,9 @@ def quantile_pull(true: float, z: list[float], quantiles: list[float]) -> float:
     ``Phi^-1(1 - CDF(true))`` (positive when the posterior lies above the truth), the CDF
     interpolated between the quantiles, as simulation-based calibration places a truth in its
     posterior; it stays right where the posterior is one-sided (an inclination against 90 deg).
-    Beyond the listed quantiles (a truth outside ``z[0]..z[-1]`` sigma) the pull is extended
-    linearly with the width of the outermost quantile bin, so a truth far outside still counts
-    as far.
+    Beyond the listed quantiles (a truth outside ``z[0]..z[-1]`` sigma) the pull goes on
+    linearly in units of the posterior's own 1-sigma half-width on that side, so a truth far
+    outside still counts as far.
 
     >>> zs = [-2.0, -1.0, 0.0, 1.0, 2.0]
     >>> quantile_pull(9.0, zs, [8.0, 9.0, 10.0, 11.0, 12.0]), quantile_pull(16.0, zs, [8, 9, 10, 11, 12])
@@ -173,12 +173,13 @@ def quantile_pull(true: float, z: list[float], quantiles: list[float]) -> float:
     """
     zs = np.asarray(z, dtype=float)
     q = np.maximum.accumulate(np.asarray(quantiles, dtype=float))
+    median = float(np.interp(0.0, zs, q))
     if true < q[0]:
-        step = max(q[1] - q[0], 1e-300)
-        return float(-(zs[0] - (q[0] - true) / step * (zs[1] - zs[0])))
+        sigma = max(median - float(np.interp(-1.0, zs, q)), 1e-300)
+        return float(-(zs[0] - (q[0] - true) / sigma))
     if true > q[-1]:
-        step = max(q[-1] - q[-2], 1e-300)
-        return float(-(zs[-1] + (true - q[-1]) / step * (zs[-1] - zs[-2])))
+        sigma = max(float(np.interp(1.0, zs, q)) - median, 1e-300)
+        return float(-(zs[-1] + (true - q[-1]) / sigma))
     # interpolate z in the quantiles (ties: the middle of their z range)
     lo = np.interp(true, q, zs, left=zs[0], right=zs[-1])
     hi = -np.interp(-true, -q[::-1], -zs[::-1])
@@ -249,11 +250,62 @@ def run_accuracy_night(case: AccuracyNight, outdir: Path, *, steps: int = 600) -
     out["pulls"] = pulls(fit, truth)
     out["sided_pulls"] = sided_pulls(fit, truth)
     out["rms"] = fit["rms"]
-    out["photon_rms"] = _photon_rms(fits[0].with_name(fits[0].name.replace("_fit.json", ".csv")))
+    csv_path = fits[0].with_name(fits[0].name.replace("_fit.json", ".csv"))
+    out["photon_rms"] = _photon_rms(csv_path)
+    out["coverage"] = transit_coverage(_times(csv_path), truth, case.cadence)
     out["red_noise_beta"] = fit.get("red_noise_beta")
     out["chi2_red"] = fit.get("chi2_red")
     out["n_used"] = fit.get("n_used")
     return out
+
+
+def transit_coverage(times: np.ndarray, truth: dict[str, Any], cadence_s: float) -> float:
+    """The fraction of the injected transit (first to fourth contact) that the light curve's
+    points cover: the points inside it over the number the cadence would put there (at most 1).
+    A night whose usable frames miss its transit (the target's aperture on masked pixels, say)
+    cannot measure it: the campaign reports its pulls apart.
+
+    >>> tr = {"transit": {"t0_bjd_tdb": 0.0, "period": 2.0, "rp": 0.1, "a": 6.0, "inc": 90.0}}
+    >>> round(transit_coverage(np.arange(-0.2, 0.0, 300 / 86400), tr, 300.0), 2)
+    0.5
+    """
+    tr = truth["transit"]
+    rp, a, inc = float(tr["rp"]), float(tr["a"]), math.radians(float(tr["inc"]))
+    b = a * math.cos(inc)
+    arg = math.sqrt(max((1 + rp) ** 2 - b**2, 0.0)) / (a * math.sin(inc))
+    t14 = float(tr["period"]) / math.pi * math.asin(min(arg, 1.0))
+    if t14 <= 0:
+        return 0.0
+    t = np.asarray(times, dtype=float) - float(tr["t0_bjd_tdb"])
+    inside = int(np.sum(np.abs(t) <= t14 / 2))
+    return min(1.0, inside / (t14 * 86400.0 / cadence_s))
+
+
+def _times(csv_path: Path) -> np.ndarray:
+    """The light curve's BJD_TDB column."""
+    from astropy.table import Table
+
+    table = Table.read(csv_path, format="ascii.csv", comment="#")
+    return np.asarray(table["BJD_TDB"], dtype=float)
+
+
+def rescore(row: dict[str, Any], night_dir: Path) -> dict[str, Any]:
+    """``row`` with its pulls recomputed from the night's fit and truth files (the current
+    :func:`pulls`) and its transit coverage; unchanged when the night has no fit."""
+    fits = sorted(night_dir.glob("out/lightcurves/*/*_fit.json"))
+    truth_path = night_dir / "raw" / "truth.json"
+    if "error" in row or not fits or not truth_path.is_file():
+        return row
+    fit = json.loads(fits[0].read_text())
+    truth = json.loads(truth_path.read_text())
+    csv_path = fits[0].with_name(fits[0].name.replace("_fit.json", ".csv"))
+    cadence = float(row["case"].get("cadence", 300.0))
+    return {
+        **row,
+        "pulls": pulls(fit, truth),
+        "sided_pulls": sided_pulls(fit, truth),
+        "coverage": transit_coverage(_times(csv_path), truth, cadence),
+    }
 
 
 def _photon_rms(csv_path: Path) -> float:
