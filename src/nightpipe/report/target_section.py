@@ -1,6 +1,7 @@
 """The report's section of one target, science first: the light curve (model, binned points,
 residuals; interactive when uPlot is at hand), the parameter table, the field with the target and
-comparison stars drawn, the comparison-star table and a compact figure of the best of them, then
+comparison stars drawn, the comparison-star table and a compact figure of the best of them, the
+chosen aperture's curve of growth, then
 the diagnostics (detrending vectors, the posterior's corner plot)."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nightpipe.config import Settings, TargetConfig
+from nightpipe.report.aperture_section import aperture_section
 from nightpipe.report.comparison_section import compact_comparisons, comparison_table
 from nightpipe.report.embed import png_data_uri, table_html
 from nightpipe.report.field_figure import field_figure
@@ -112,6 +114,8 @@ def target_section(settings: Settings, fit_path: Path, night: str, library: Char
             parts.append(f"<figure><img src='{compact}' alt='best comparison stars'></figure>")
     else:
         parts.append("<p class='empty'>no comparison-star record in this fit (rebuild the light curve)</p>")
+    parts.append("<h3>Aperture: the curve of growth</h3>")
+    parts.append(aperture_section(fit.get("meta") or {}))
     parts.append("<h3>Diagnostics</h3>")
     parts.append(
         _image(folder / f"{stem}_diagnostics.png", "detrending vectors", "airmass, FWHM, sky, centroid")

@@ -26,6 +26,7 @@ from nightpipe.timeseries.comparisons import ComparisonChoice, choose_comparison
 from nightpipe.timeseries.differential import (
     ApertureChoice,
     choose_aperture,
+    curve_of_growth,
     oot_scatter,
     out_of_transit,
     relative_flux,
@@ -376,6 +377,7 @@ def build_lightcurve(
             "aperture_fwhm_factor": _fwhm_factor(ref_meta, ap.index),
             "aperture_radii_px": list(radii),
             "aperture_scatter": list(ap.scatter),
+            "aperture_growth": curve_of_growth(flux[:, star, :], keep & oot),
             "aperture_rule": ap.rule,
             "comparisons": [int(c) for c in comps],
             "comparison_weights": [float(w) for w in choice.weights],

@@ -134,6 +134,24 @@ def choose_aperture(
     return ApertureChoice(best, tuple(radii), tuple(float(s) for s in scatter), rule)
 
 
+def curve_of_growth(target_flux: FloatArray, mask: NDArray[np.bool_]) -> list[float]:
+    """The target's curve of growth over the night: its median flux in each aperture on the
+    frames of ``mask`` (out of transit), over that of the largest aperture (NaN where unknown).
+
+    >>> curve_of_growth(np.array([[50.0, 90.0, 100.0], [40.0, 80.0, 100.0]]), np.array([True, True]))
+    [0.45, 0.85, 1.0]
+    """
+    flux = np.asarray(target_flux, dtype=float)
+    if flux.ndim != 2 or flux.shape[1] == 0:
+        return []
+    rows = flux[np.asarray(mask, dtype=bool)] if np.any(mask) else flux
+    med = np.array([np.nanmedian(c) if np.isfinite(c).any() else math.nan for c in rows.T])
+    ref = med[-1]
+    if not (np.isfinite(ref) and ref > 0):
+        return [math.nan] * int(med.size)
+    return [float(v / ref) for v in med]
+
+
 def running_median_outliers(flux: FloatArray, *, sigma: float = 4.0, window: int = 7) -> NDArray[np.bool_]:
     """True for points further than ``sigma`` x 1.4826 MAD from the median of their neighbours."""
     good = np.isfinite(flux)

@@ -28,7 +28,8 @@ def robust_std(values: FloatArray) -> float:
 
 
 def _grid_start(problem: FitProblem, theta0: FloatArray) -> FloatArray:
-    """The best of a grid of mid-times (every ~3 min over the span) and radius ratios.
+    """The best of a grid of mid-times (every ~3 min over the span), radius ratios and (when it
+    is free) a/Rs, i.e. durations.
 
     Least squares from one guess can settle in a wrong mid-time; the grid, evaluated in one
     vectorised call, gives a start in the right basin.
@@ -38,9 +39,14 @@ def _grid_start(problem: FitProblem, theta0: FloatArray) -> FloatArray:
     tcs = np.arange(t_lo + step / 2, t_hi, step)
     i_tc, i_rp = problem.free.index("tc"), problem.free.index("rp_rs")
     rps = np.array([0.6, 1.0, 1.4]) * theta0[i_rp]
-    thetas = np.repeat(theta0[None, :], tcs.size * rps.size, axis=0)
-    thetas[:, i_tc] = np.repeat(tcs, rps.size)
-    thetas[:, i_rp] = np.tile(rps, tcs.size)
+    # with a/Rs free, also durations from 0.6 to 1.6 x the start's (a/Rs from 1.6 to 0.6 x)
+    ars = theta0[problem.free.index("a_rs")] * np.array([0.6, 1.0, 1.6]) if "a_rs" in problem.free else None
+    shapes = np.array([(r, a) for r in rps for a in (ars if ars is not None else [math.nan])])
+    thetas = np.repeat(theta0[None, :], tcs.size * len(shapes), axis=0)
+    thetas[:, i_tc] = np.repeat(tcs, len(shapes))
+    thetas[:, i_rp] = np.tile(shapes[:, 0], tcs.size)
+    if ars is not None:
+        thetas[:, problem.free.index("a_rs")] = np.tile(shapes[:, 1], tcs.size)
     logp = problem.log_prob_batch(thetas)
     if not np.any(np.isfinite(logp)):
         return theta0
@@ -64,15 +70,23 @@ def least_squares_fit(problem: FitProblem, theta0: FloatArray, *, grid: bool = T
     return theta0 if best is None else best
 
 
-def covariance_scale(problem: FitProblem, theta: FloatArray) -> FloatArray:
-    """Approximate 1-sigma widths from the Jacobian at ``theta`` (for the walkers' start)."""
+def jacobian_widths(problem: FitProblem, theta: FloatArray) -> FloatArray:
+    """The 1-sigma widths of the least-squares fit at ``theta``, ``sqrt(diag((J^T J)^-1))``,
+    uncapped: what a fit without a sampler reports (a parameter the data leave free gets a large
+    width, or ``inf`` when the Jacobian is singular, not a made-up one)."""
     res = least_squares(problem.residuals, theta, max_nfev=1)
     J = np.asarray(res.jac)
     try:
-        cov = np.linalg.pinv(J.T @ J)
-        sig = np.sqrt(np.clip(np.diag(cov), 0, None))
+        sig = np.sqrt(np.clip(np.diag(np.linalg.pinv(J.T @ J)), 0, None))
     except np.linalg.LinAlgError:
-        sig = np.zeros(theta.size)
+        sig = np.full(theta.size, np.inf)
+    return np.where(np.isfinite(sig) & (sig > 0), sig, np.inf)
+
+
+def covariance_scale(problem: FitProblem, theta: FloatArray) -> FloatArray:
+    """Widths to scatter the walkers' start by: :func:`jacobian_widths` kept between a floor and
+    10 x the floor (a start in the basin of ``theta``; not an error to report)."""
+    sig = jacobian_widths(problem, theta)
     floor = np.array(
         [{"tc": 2e-4, "rp_rs": 2e-3, "a_rs": 0.05, "inc": 0.1}.get(n, 0.02) for n in problem.free]
     )

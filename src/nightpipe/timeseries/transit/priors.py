@@ -128,9 +128,27 @@ class FitOptions:
     bin_minutes: float = 10.0
 
 
+SOLAR_DENSITY_KG_M3 = 1408.0
+GRAVITATIONAL_CONSTANT = 6.674e-11
+
+
+def a_rs_from_density(period_days: float, density_solar: float = 1.0) -> float:
+    """a/Rs of a circular orbit of ``period_days`` round a star of mean density ``density_solar``
+    (solar units): ``(G rho P^2 / 3 pi)^(1/3)`` (Seager & Mallen-Ornelas 2003).
+
+    >>> round(a_rs_from_density(365.25), 1), round(a_rs_from_density(2.15), 2)
+    (214.9, 7.01)
+    """
+    p = period_days * 86400.0
+    rho = density_solar * SOLAR_DENSITY_KG_M3
+    return float((GRAVITATIONAL_CONSTANT * rho * p**2 / (3.0 * math.pi)) ** (1.0 / 3.0))
+
+
 def starting_point(lc: LightCurve, priors: TransitPriors) -> dict[str, float]:
     """Values of every parameter to start from: the ephemeris mid-time when it falls in the
-    observed span, else the deepest point of the smoothed curve; the known values or defaults."""
+    observed span, else the deepest point of the smoothed curve; the known values, else a/Rs of a
+    star of solar density (the duration of a Sun-like host, :func:`a_rs_from_density`) and
+    defaults."""
     pred = priors.predicted_tc(float(np.median(lc.time)))
     span = (float(lc.time.min()), float(lc.time.max()))
     if pred is not None and span[0] < pred[0] < span[1]:
@@ -144,7 +162,7 @@ def starting_point(lc: LightCurve, priors: TransitPriors) -> dict[str, float]:
     return {
         "tc": tc,
         "rp_rs": priors.rp_rs or 0.1,
-        "a_rs": priors.a_rs or 10.0,
+        "a_rs": priors.a_rs or min(max(a_rs_from_density(priors.period), 2.0), 150.0),
         "inc": min(priors.inc or 89.0, 89.9),
         "u1": u[0],
         "u2": u[1],

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from nightpipe.timeseries.detrend import BicStep
 from nightpipe.timeseries.lightcurve import LightCurve, bin_arrays
 from nightpipe.timeseries.transit.likelihood import FitProblem
-from nightpipe.timeseries.transit.optimise import covariance_scale
+from nightpipe.timeseries.transit.optimise import jacobian_widths
 from nightpipe.timeseries.transit.priors import TransitPriors
 
 FloatArray = NDArray[np.float64]
@@ -134,8 +134,28 @@ class TransitFit:
                 "o_minus_c_sigma": None if oc is None or oc[1] == 0 else oc[0] / oc[1],
             },
             "sampler": {"acceptance": self.acceptance, **self.extra.get("sampler", {})},
+            "posterior_quantiles": posterior_quantiles(self.samples, self.sample_names),
             "meta": {k: v for k, v in self.lc.meta.items() if _jsonable(v)},
         }
+
+
+#: The normal scores whose posterior quantiles a fit summary lists: -3.5 to 3.5 sigma by 0.25.
+QUANTILE_Z = tuple(round(-3.5 + 0.25 * k, 2) for k in range(29))
+
+
+def posterior_quantiles(samples: FloatArray | None, names: Sequence[str]) -> dict[str, Any] | None:
+    """Each sampled parameter's quantiles at the normal scores :data:`QUANTILE_Z` (the levels
+    ``Phi(z)``): enough of the posterior's shape to place a value in it (its CDF, as
+    simulation-based calibration compares a known truth with a posterior), also where the
+    posterior is one-sided (an inclination against 90 degrees). None without samples.
+    """
+    if samples is None or samples.size == 0:
+        return None
+    from scipy.stats import norm
+
+    levels = 100.0 * norm.cdf(np.array(QUANTILE_Z))
+    q = np.percentile(samples, levels, axis=0)
+    return {"z": list(QUANTILE_Z), **{n: [float(v) for v in q[:, i]] for i, n in enumerate(names)}}
 
 
 def _jsonable(value: Any) -> bool:
@@ -166,10 +186,11 @@ def param_estimates(
     problem: FitProblem, best: FloatArray, samples: FloatArray | None
 ) -> dict[str, ParamEstimate]:
     """Medians and 68 % intervals of the samples, or without samples the least-squares values
-    with the Jacobian widths; ``best`` is the least-squares fit."""
+    with the Jacobian widths (uncapped: :func:`~.optimise.jacobian_widths`); ``best`` is the
+    least-squares fit."""
     out: dict[str, ParamEstimate] = {}
     if samples is None:
-        width = covariance_scale(problem, best)
+        width = jacobian_widths(problem, best)
         for name, value, w in zip(problem.free, best, width, strict=True):
             out[name] = ParamEstimate(float(value), float(w), float(w), float(value))
         return out
