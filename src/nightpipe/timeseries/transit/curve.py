@@ -172,14 +172,9 @@ class TransitCurve:
         cols = self.candidates(tc, rp, a_rs)
         if cols.size:
             ds = self.separation(tc, a_rs, inc, self.time[cols])
-            part = np.ones_like(ds)
-            for i in range(n_sets):
-                r = abs(float(rp[i]))
-                inside = np.flatnonzero(ds[i] < 1.0 + r)  # elsewhere the flux is exactly 1
-                if inside.size:
-                    part[i, inside] = self._qld(
-                        np.ascontiguousarray(ds[i, inside]), r, float(u1[i]), float(u2[i]), 1
-                    )
+            part = np.empty_like(ds)
+            for i in range(n_sets):  # batman gives exactly 1 where the separation is >= 1 + Rp/Rs
+                part[i] = self._qld(ds[i], abs(float(rp[i])), float(u1[i]), float(u2[i]), 1)
             flux[:, cols] = part
         if self.supersample > 1:
             flux = flux.reshape(n_sets, -1, self.supersample).mean(axis=2)
