@@ -187,16 +187,16 @@ class TransitWell:
     separation is at least ``q * a/Rs``, within half a period either side."""
 
     def __init__(self, dt: FloatArray, left: FloatArray, right: FloatArray) -> None:
-        self._dt = dt  # grid times of the bounds, increasing, 0 at index ``zero``
-        self._left = left  # left[k]: bound for every time in [dt[0], dt[k+1]] (nonincreasing)
+        self._dt = dt  # grid times of the bounds, increasing
+        self._neg_left = -left  # left[k]: bound for every time in [dt[0], dt[k+1]] (nonincreasing)
         self._right = right  # right[k]: bound for every time in [dt[k], dt[-1]] (nondecreasing)
 
     def interval(self, q: float) -> tuple[float, float]:
         """``(lo, hi)``: outside, within the table, the separation is >= ``q * a/Rs``."""
-        dt, left, right = self._dt, self._left, self._right
+        dt, right = self._dt, self._right
         k_hi = int(np.searchsorted(right, q, side="left"))  # first k with right[k] >= q
         hi = float(dt[min(k_hi, dt.size - 1)])
-        k_lo = int(np.searchsorted(-left, -q, side="right")) - 1  # last k with left[k] >= q
+        k_lo = int(np.searchsorted(self._neg_left, -q, side="right")) - 1  # last k with left[k] >= q
         lo = float(dt[k_lo + 1]) if k_lo >= 0 else float(dt[0])
         return lo, hi
 

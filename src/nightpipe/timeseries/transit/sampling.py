@@ -4,9 +4,11 @@ reproducible draw for draw, run until the chain is long against its autocorrelat
 The model is vectorised over the walkers (emcee's ``vectorize=True``: one call per half-ensemble
 move). Sampling stops at the first check (every :data:`CHECK_EVERY` steps) where the second half
 of the chain, the part kept, is at least :data:`KEEP_TAUS` autocorrelation times long (so the
-discarded first half, the burn-in, is as long), the autocorrelation time changed by less than
-:data:`TAU_RTOL` since the previous check, and the kept samples hold at least
-:data:`MIN_EFFECTIVE` independent ones; ``FitOptions.steps`` caps the chain.
+discarded first half, the burn-in, is as long), the autocorrelation time differs by less than
+:data:`TAU_RTOL` from its estimate on a chain :data:`TAU_BASELINE` times as long (a short chain
+underestimates it, and the estimate grows with the chain until the chain is long enough: a
+comparison with the previous check, a few percent shorter, would miss that), and the kept
+samples hold at least :data:`MIN_EFFECTIVE` independent ones; ``FitOptions.steps`` caps the chain.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from nightpipe.timeseries.transit.priors import FitOptions
 FloatArray = NDArray[np.float64]
 
 #: Steps between two convergence checks.
-CHECK_EVERY = 100
+CHECK_EVERY = 50
 #: The kept half of the chain must be this many autocorrelation times long.
 KEEP_TAUS = 10.0
-#: Largest relative change of the autocorrelation time between two checks.
+#: Largest relative change of the autocorrelation time against the estimate on the shorter chain.
 TAU_RTOL = 0.05
+#: Length of that shorter chain, as a fraction of the current one.
+TAU_BASELINE = 0.7
 #: Least number of independent samples kept (walkers x kept steps / autocorrelation time).
 MIN_EFFECTIVE = 600.0
 
@@ -68,6 +72,8 @@ def converged(steps: int, tau: float, tau_before: float, nwalkers: int) -> bool:
     True
     >>> converged(600, 40.0, 40.5, 64)  # 300 kept < 400
     False
+    >>> converged(1000, 40.0, 30.0, 64)  # tau still growing with the chain
+    False
     """
     kept = steps - steps // 2
     if not (math.isfinite(tau) and tau > 0 and math.isfinite(tau_before)):
@@ -97,12 +103,15 @@ def sample_posterior(
     sampler = emcee.EnsembleSampler(nwalkers, ndim, problem.log_prob_batch, vectorize=True)
     sampler.random_state = np.random.RandomState(opts.seed).get_state()  # reproducible proposals
     state: Any = start
-    steps, tau, tau_before, stopped = 0, math.nan, math.nan, False
+    steps, tau, stopped = 0, math.nan, False
+    history: dict[int, float] = {}
     while steps < opts.steps:
         chunk = min(CHECK_EVERY, opts.steps - steps)
         state = sampler.run_mcmc(state, chunk, progress=False)
         steps += chunk
-        tau_before, tau = tau, autocorr_time(sampler.get_chain(discard=steps // 2))
+        tau = history[steps] = autocorr_time(sampler.get_chain(discard=steps // 2))
+        shorter = [n for n in history if n <= TAU_BASELINE * steps]
+        tau_before = history[max(shorter)] if shorter else math.nan
         if converged(steps, tau, tau_before, nwalkers):
             stopped = True
             break
