@@ -296,8 +296,9 @@ def main() -> int:
     per_eval = ex["sampling_cpu_s"] / smp["model_evaluations"]
     floor = per_eval * smp["walkers"] * 20 * smp["autocorr_steps"]
     print(
-        f"  ours stopped after {smp['steps']} of {steps} steps on the autocorrelation rule "
-        f"(tau {smp['autocorr_steps']:.0f}, {smp['effective_samples']:.0f} independent samples, "
+        f"  ours ran {smp['steps']} of at most {steps} steps "
+        f"({'stopped by' if smp['stopped_on_autocorr'] else 'capped before'} the autocorrelation rule; "
+        f"tau {smp['autocorr_steps']:.0f}, {smp['effective_samples']:.0f} independent samples, "
         f"{smp['model_evaluations']} evaluations; peer {walkers * steps}); floor {floor:.2f} s CPU "
         f"({per_eval * 1e6:.0f} us per evaluation x {smp['walkers']} walkers x 20 tau), ours / floor "
         f"{ex['sampling_cpu_s'] / floor:.1f}; load {os.getloadavg()[0]:.1f}"
