@@ -14,7 +14,15 @@ targets of issue 11 are checked as PASS/FAIL lines on the real WASP-126 TPF (tim
 SPOC-aperture fluxes against lightkurve) and on a synthetic TPF with an injected transit
 (depth and mid-time within errors). Writes ``bench-results/tess.json``.
 
-Usage: ``.venv/bin/python benchmarks/bench_tess.py [--quick]``
+``--sector`` (issue 22) instead measures ``nightpipe tess`` on a synthetic TESS sector
+light-curve file (27 days at 2 minutes, a transit every 3.3 days: 19,440 cadences, 8 transits):
+the whole command as a process (wall, CPU, load), and in one worker the joint fit's posterior
+sampling against a peer sampled the usual way (EXOTIC/juliet style: ``batman.TransitModel``
+called once per walker, emcee not vectorised, a fixed 64 x 1,500 chain) on the same windows,
+with the ratio and a floor (one model evaluation x the evaluations the stopping rule needs at
+least: 64 walkers x 20 autocorrelation times).
+
+Usage: ``.venv/bin/python benchmarks/bench_tess.py [--quick] [--sector]``
 """
 
 from __future__ import annotations
@@ -123,11 +131,22 @@ def check_targets(tmp: Path) -> list[tuple[str, bool, str]]:
 def main() -> int:
     parser = bench_parser(__doc__, "smaller files, fewer repeats")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--sector", action="store_true", help="nightpipe tess on a sector light curve")
+    parser.add_argument("--sector-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         side, case, path, repeats = args.worker
         worker(side, case, path, int(repeats))
         return 0
+    if args.sector_worker:
+        from tess_sector import sector_worker
+
+        sector_worker(*args.sector_worker)
+        return 0
+    if args.sector:
+        from tess_sector import bench_sector
+
+        return bench_sector(args.quick, __file__, ROOT)
     from nightpipe.tess.synthetic import InjectedTransit, write_synthetic_tpf
 
     repeats = 3 if args.quick else 5

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import sys
 import time
@@ -141,6 +142,7 @@ def bench_exotic(walkers: int, steps: int) -> dict:
         "peer_sampling_s": peer,
         "walkers": walkers,
         "steps": steps,
+        "sampler": fit.extra["sampler"],
     }
 
 
@@ -289,6 +291,17 @@ def main() -> int:
         f"emcee posterior {walkers}x{steps} on 140 pts: ours {ex['sampling_s']:.2f} s wall "
         f"({ex['sampling_cpu_s']:.2f} s CPU), batman+emcee peer {ex['peer_sampling_s']:.2f} s wall "
         f"({ex['peer_sampling_cpu_s']:.2f} s CPU), CPU ratio {ratio:.2f}, peak RSS {peak_rss_mb():.0f} MB"
+    )
+    smp = ex["sampler"]
+    per_eval = ex["sampling_cpu_s"] / smp["model_evaluations"]
+    floor = per_eval * smp["walkers"] * 20 * smp["autocorr_steps"]
+    print(
+        f"  ours ran {smp['steps']} of at most {steps} steps "
+        f"({'stopped by' if smp['stopped_on_autocorr'] else 'capped before'} the autocorrelation rule; "
+        f"tau {smp['autocorr_steps']:.0f}, {smp['effective_samples']:.0f} independent samples, "
+        f"{smp['model_evaluations']} evaluations; peer {walkers * steps}); floor {floor:.2f} s CPU "
+        f"({per_eval * 1e6:.0f} us per evaluation x {smp['walkers']} walkers x 20 tau), ours / floor "
+        f"{ex['sampling_cpu_s'] / floor:.1f}; load {os.getloadavg()[0]:.1f}"
     )
     print(
         f"whole fit (least squares, BIC selection, posterior): {ex['fit_total_s']:.2f} s wall, "
