@@ -16,6 +16,7 @@ Usage: ``python benchmarks/bench_crash.py [--quick] [--trials N] [--seed S]``
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import tempfile
@@ -56,12 +57,22 @@ def main() -> int:
         root.mkdir(parents=True, exist_ok=True)
         _, raw = prepare_demo(root, size=SIZE, n_lights=LIGHTS)
         run = work / "run"
-        fresh(run)
-        start = time.monotonic()
-        proc = run_to_end(root, raw, run)
-        wall = time.monotonic() - start
-        reference = products(run)
-        sys.stdout.write(f"uninterrupted run: exit {proc.returncode}, {wall:.1f} s\n")
+        sys.stdout.write(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
+        # the first run fills the caches (compiled kernels, index files): the second one's wall time
+        # is what a killed run takes, so that the moments of the kills cover every step
+        walls, prints = [], []
+        for _ in range(2):
+            fresh(run)
+            start = time.monotonic()
+            proc = run_to_end(root, raw, run)
+            walls.append(time.monotonic() - start)
+            prints.append(products(run))
+        reference, wall = prints[-1], walls[-1]
+        repeat = mismatches(prints[0], reference)
+        sys.stdout.write(
+            f"uninterrupted runs: exit {proc.returncode}, {walls[0]:.1f} s then {wall:.1f} s, "
+            f"{len(repeat)} differences between the two\n"
+        )
         outcomes = []
         for trial in range(trials):
             at = wall * (trial + rng.random()) / trials
@@ -95,6 +106,7 @@ def main() -> int:
         "leftovers": sum(len(o["leftovers"]) for o in outcomes),
         "steps_killed": dict(Counter(str(o["step"]) for o in outcomes)),
         "uninterrupted_s": round(wall, 1),
+        "load_at_end": [round(v, 2) for v in os.getloadavg()],
     }
     sys.stdout.write(
         f"trials {figures['trials']} / mismatches {figures['mismatches']} / "
