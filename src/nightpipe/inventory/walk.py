@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from nightpipe.frames.fitsio import FITS_SUFFIXES
 
@@ -44,9 +48,35 @@ def iter_fits_files(paths: Iterable[Path | str]) -> Iterator[str]:
 
 
 def file_sha1(path: str, chunk_size: int = 1 << 20) -> str:
-    """SHA-1 of a file's bytes, read in chunks."""
+    """SHA-1 of a file's content, read in chunks: its bytes, or for a gzip or bzip2 file the bytes
+    it decompresses to, so that ``x.fits`` and ``x.fits.gz`` of the same frame are duplicates (a
+    compressed file that cannot be decompressed to its end is hashed as it is: its read says why).
+
+    Examples
+    --------
+    >>> import gzip, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.fits").write_bytes(b"SIMPLE" * 1000)
+    >>> _ = (folder / "a.fits.gz").write_bytes(gzip.compress(b"SIMPLE" * 1000))
+    >>> file_sha1(str(folder / "a.fits")) == file_sha1(str(folder / "a.fits.gz"))
+    True
+    """
+    lower = path.lower()
+    opener = gzip.open if lower.endswith(".gz") else bz2.open if lower.endswith(".bz2") else None
+    if opener is not None:
+        try:
+            return _stream_sha1(opener(path, "rb"), chunk_size)
+        except (EOFError, zlib.error, gzip.BadGzipFile, ValueError):
+            pass
+        except OSError as exc:  # bz2's "Invalid data stream", not a missing file
+            if exc.errno is not None:
+                raise
+    return _stream_sha1(open(path, "rb"), chunk_size)
+
+
+def _stream_sha1(handle: BinaryIO, chunk_size: int) -> str:
     digest = hashlib.sha1(usedforsecurity=False)
-    with open(path, "rb") as handle:
+    with handle:
         while block := handle.read(chunk_size):
             digest.update(block)
     return digest.hexdigest()
