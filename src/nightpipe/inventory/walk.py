@@ -7,9 +7,8 @@ import gzip
 import hashlib
 import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from nightpipe.frames.fitsio import FITS_SUFFIXES
 
@@ -65,18 +64,19 @@ def file_sha1(path: str, chunk_size: int = 1 << 20) -> str:
     opener = gzip.open if lower.endswith(".gz") else bz2.open if lower.endswith(".bz2") else None
     if opener is not None:
         try:
-            return _stream_sha1(opener(path, "rb"), chunk_size)
+            with opener(path, "rb") as stream:
+                return _digest(stream.read, chunk_size)
         except (EOFError, zlib.error, gzip.BadGzipFile, ValueError):
             pass
         except OSError as exc:  # bz2's "Invalid data stream", not a missing file
             if exc.errno is not None:
                 raise
-    return _stream_sha1(open(path, "rb"), chunk_size)
+    with open(path, "rb") as handle:
+        return _digest(handle.read, chunk_size)
 
 
-def _stream_sha1(handle: BinaryIO, chunk_size: int) -> str:
+def _digest(read: Callable[[int], bytes], chunk_size: int) -> str:
     digest = hashlib.sha1(usedforsecurity=False)
-    with handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
+    while block := read(chunk_size):
+        digest.update(block)
     return digest.hexdigest()
