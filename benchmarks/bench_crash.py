@@ -1,13 +1,14 @@
 """Crash campaign: ``nightpipe run`` killed with SIGKILL at random moments, rerun, compared.
 
 A small simulated night (``prepare_demo``, 256x256, 14 lights: enough for the transit fit) is
-run once uninterrupted; then, TRIALS times, a run in a fresh folder is killed with SIGKILL at
-a random moment (the moments are spread over the whole run: trial i is killed at a uniform
-random time in the i-th of TRIALS equal slices of the uninterrupted run's wall time), and
-rerun to its end. Every product of the resumed run (files byte for byte, FITS card by card and
-pixel by pixel, database rows of every table, per-frame step runs; ``tests/product_fingerprint.py``)
-is compared with the uninterrupted run's. It counts the trials whose products differ, rows the
-resumed database holds more often than the uninterrupted one, and temporary files left.
+run twice uninterrupted (the first fills the caches; the second's log gives every step's
+duration); then, TRIALS times, a run in a fresh folder is killed with SIGKILL at a random moment
+inside one step (trial i: step i mod n, in their order, at a uniform random time within that
+step's duration after the log says it started), and rerun to its end. Every product of the
+resumed run (files byte for byte, FITS card by card and pixel by pixel, database rows of every
+table, per-frame step runs; ``tests/product_fingerprint.py``) is compared with the
+uninterrupted run's. It counts the trials whose products differ, rows the resumed database holds
+more often than the uninterrupted one, and temporary files left.
 
 Usage: ``python benchmarks/bench_crash.py [--quick] [--trials N] [--seed S]``
 (``--quick``: 4 trials). The last line is the figures as JSON.
@@ -16,11 +17,14 @@ Usage: ``python benchmarks/bench_crash.py [--quick] [--trials N] [--seed S]``
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from harness import bench_parser
@@ -38,6 +42,19 @@ from crash_campaign import (  # noqa: E402
 )
 
 SIZE, LIGHTS = 256, 14
+DONE = re.compile(r"\[(\w+)\] done in ([\d.]+) s")
+
+
+def in_step(name: str, after_s: float) -> Callable[[Path], bool]:
+    """True ``after_s`` seconds after the killed run's log says step ``name`` started."""
+    started: list[float] = []
+
+    def when(run: Path) -> bool:
+        if not started and f"[{name}] starting" in (run / "killed.log").read_text():
+            started.append(time.monotonic())
+        return bool(started) and time.monotonic() - started[0] >= after_s
+
+    return when
 
 
 def main() -> int:
@@ -56,17 +73,34 @@ def main() -> int:
         root.mkdir(parents=True, exist_ok=True)
         _, raw = prepare_demo(root, size=SIZE, n_lights=LIGHTS)
         run = work / "run"
+        sys.stdout.write(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
+        # the first run fills the caches (compiled kernels, index files); the second one, with its
+        # log, gives each step's duration: trial i is killed at a random moment inside step i mod n
+        # (the steps in their order), so that every step is covered whatever the machine's load
         fresh(run)
         start = time.monotonic()
         proc = run_to_end(root, raw, run)
+        first_wall = time.monotonic() - start
+        first = products(run)
+        fresh(run)
+        start = time.monotonic()
+        kill_during(root, raw, run, when=lambda _run: False)  # to its end, with its log
         wall = time.monotonic() - start
         reference = products(run)
-        sys.stdout.write(f"uninterrupted run: exit {proc.returncode}, {wall:.1f} s\n")
+        durations = [(m[1], float(m[2])) for m in DONE.finditer((run / "killed.log").read_text())]
+        repeat = mismatches(first, reference)
+        sys.stdout.write(
+            f"uninterrupted runs: exit {proc.returncode}, {first_wall:.1f} s then {wall:.1f} s, "
+            f"{len(repeat)} differences between the two; steps: "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in durations)
+            + "\n"
+        )
         outcomes = []
         for trial in range(trials):
-            at = wall * (trial + rng.random()) / trials
+            name, seconds = durations[trial % len(durations)]
+            at = rng.random() * seconds
             fresh(run)
-            step = kill_during(root, raw, run, after_s=at)
+            step = kill_during(root, raw, run, when=in_step(name, at))
             rerun = run_to_end(root, raw, run)
             resumed = products(run)
             lines = mismatches(reference, resumed)
@@ -74,7 +108,7 @@ def main() -> int:
                 lines.append(f"exit {rerun.returncode} != {proc.returncode}: {rerun.stderr[-500:]}")
             outcome = {
                 "trial": trial + 1,
-                "killed_at_s": round(at, 1),
+                "aimed_at": f"{name} + {at:.2f} s",
                 "step": step or "(finished first)",
                 "mismatches": lines,
                 "duplicates": duplicate_rows(reference, resumed),
@@ -82,7 +116,7 @@ def main() -> int:
             }
             outcomes.append(outcome)
             sys.stdout.write(
-                f"trial {trial + 1:2d}: killed at {at:5.1f} s in {outcome['step']:<12} "
+                f"trial {trial + 1:2d}: aimed at {name:>12} + {at:5.2f} s, killed in {outcome['step']:<12} "
                 f"{len(lines)} mismatches, {outcome['duplicates']} duplicate rows, "
                 f"{len(outcome['leftovers'])} leftovers\n"
             )
@@ -95,6 +129,7 @@ def main() -> int:
         "leftovers": sum(len(o["leftovers"]) for o in outcomes),
         "steps_killed": dict(Counter(str(o["step"]) for o in outcomes)),
         "uninterrupted_s": round(wall, 1),
+        "load_at_end": [round(v, 2) for v in os.getloadavg()],
     }
     sys.stdout.write(
         f"trials {figures['trials']} / mismatches {figures['mismatches']} / "

@@ -30,26 +30,27 @@ from product_fingerprint import differences, file_fingerprint, row_fingerprint, 
 STARTING = re.compile(r"\[(\w+)\] starting")
 
 
-def nightpipe_command(root: Path, run: Path, *args: str) -> list[str]:
-    """``python -m nightpipe.cli.app`` with the demo's settings, products and database in ``run``."""
+def nightpipe_command(root: Path, run: Path, *args: str, url: str | None = None) -> list[str]:
+    """``python -m nightpipe.cli.app`` with the demo's settings, products in ``run/out`` and the
+    database ``run/db.sqlite`` (or at ``url``)."""
     cmd = [sys.executable, "-m", "nightpipe.cli.app", "-c", str(root / "nightpipe.toml")]
     for setting in (
         f"paths.output={str(run / 'out')!r}",
         f"paths.masters={str(run / 'out' / 'masters')!r}",
-        f"database.url='sqlite:///{run / 'db.sqlite'}'",
+        f"database.url={url or sqlite_url(run)!r}",
     ):
         cmd += ["-s", setting]
     return [*cmd, *args]
 
 
-def _env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
     return {**os.environ, "COLUMNS": "200"}
 
 
-def run_to_end(root: Path, raw: Path, run: Path) -> subprocess.CompletedProcess[str]:
+def run_to_end(root: Path, raw: Path, run: Path, url: str | None = None) -> subprocess.CompletedProcess[str]:
     """One ``nightpipe run`` to its end."""
-    cmd = nightpipe_command(root, run, "-q", "run", str(raw))
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, env=_env(), timeout=900)
+    cmd = nightpipe_command(root, run, "-q", "run", str(raw), url=url)
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, env=child_env(), timeout=900)
 
 
 def kill_during(
@@ -70,7 +71,7 @@ def kill_during(
             nightpipe_command(root, run, "run", str(raw)),
             stdout=subprocess.DEVNULL,
             stderr=err,
-            env=_env(),
+            env=child_env(),
         )
         start = time.monotonic()
         while proc.poll() is None and time.monotonic() - start < 900:
@@ -100,9 +101,15 @@ def written(folder: str, count: int) -> Callable[[Path], bool]:
     )
 
 
-def frame_runs(run: Path) -> list[tuple[str, str]]:
-    """``("step frame", "status reason")`` of every per-frame step run."""
-    db = open_database(f"sqlite:///{run / 'db.sqlite'}")
+def sqlite_url(run: Path) -> str:
+    """The database of the runs in ``run`` (``nightpipe_command``'s default)."""
+    return f"sqlite:///{run / 'db.sqlite'}"
+
+
+def frame_run_rows(run: Path, url: str | None = None) -> list[tuple[str, str, str, str | None]]:
+    """``(step, frame file name, status, reason)`` of every per-frame step run of the database of
+    the runs in ``run`` (or at ``url``)."""
+    db = open_database(url or sqlite_url(run))
     try:
         with db.session() as session:
             rows = session.execute(
@@ -112,7 +119,13 @@ def frame_runs(run: Path) -> list[tuple[str, str]]:
             ).all()
     finally:
         db.dispose()
-    return [(f"{step} {Path(path).name}", f"{status} {reason}") for step, path, status, reason in rows]
+    return [(step, Path(path).name, status, reason) for step, path, status, reason in rows]
+
+
+def frame_runs(run: Path, url: str | None = None) -> list[tuple[str, str]]:
+    """``("step frame", "status reason")`` of every per-frame step run."""
+    rows = frame_run_rows(run, url)
+    return [(f"{step} {name}", f"{status} {reason}") for step, name, status, reason in rows]
 
 
 @dataclass
@@ -125,15 +138,15 @@ class Products:
     repeated_frame_runs: int = 0  # a frame's step recorded twice
 
 
-def products(run: Path) -> Products:
-    """The products of the run in ``run`` (``out/`` and ``db.sqlite``)."""
-    url = f"sqlite:///{run / 'db.sqlite'}"
+def products(run: Path, url: str | None = None) -> Products:
+    """The products of the run in ``run`` (``out/``, and ``db.sqlite`` or the database at ``url``)."""
+    url = url or sqlite_url(run)
     output = run / "out"
     rows = row_fingerprint(url, output)
     # the night-level rows count what each run did (8 calibrated, or 3 calibrated and 5 kept):
     # the per-frame runs are compared instead
     rows.pop("step_runs")
-    runs = frame_runs(run)
+    runs = frame_runs(run, url)
     prints = {"files": file_fingerprint(output), "rows": rows, "frame_runs": dict(runs)}
     temporary = [p for p in output.rglob(".*") if p.is_file() and is_temporary(p)]
     repeated = sum(n - 1 for n in Counter(key for key, _ in runs).values())

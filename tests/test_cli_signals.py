@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from crash_campaign import frame_run_rows
 from night_helpers import DemoNight
 from nightpipe.frames.fitsio import is_temporary
 from nightpipe.store import open_database
-from nightpipe.store.models import Frame, StepRun
+from nightpipe.store.models import StepRun
 from product_fingerprint import differences, fingerprint
 from test_cli_night import nightpipe_args, run_nightpipe
 
@@ -42,17 +43,7 @@ def _fingerprint(run: Path) -> dict[str, dict[str, str]]:
 
 def _frame_runs(run: Path) -> dict[tuple[str, str], tuple[str, str | None]]:
     """``(step, frame) -> (status, reason)`` of every per-frame step run."""
-    db = open_database(f"sqlite:///{run / 'db.sqlite'}")
-    try:
-        with db.session() as session:
-            rows = session.execute(
-                select(StepRun.step, Frame.path, StepRun.status, StepRun.reason).join(
-                    Frame, Frame.id == StepRun.frame_id
-                )
-            ).all()
-    finally:
-        db.dispose()
-    return {(step, Path(path).name): (status, reason) for step, path, status, reason in rows}
+    return {(step, name): (status, reason) for step, name, status, reason in frame_run_rows(run)}
 
 
 def _ok_runs(run: Path, step: str) -> int:

@@ -76,9 +76,10 @@ def night(tmp_path: Path) -> Path:
     mef[0].header["DATE-OBS"] = "2024-03-01"
     mef[0].header["UT"] = "04:30:00"
     mef.writeto(root / "mef.fits")
-    # compressed copies
+    # compressed frames (a frame of its own: the gzip of another file would be its duplicate)
     src = (root / "lights" / "target 0.FITS").read_bytes()
-    (root / "lights" / "target 0 copy.fits.gz").write_bytes(gzip.compress(src))
+    own = _frame(tmp_path / "elsewhere" / "own.fits", "Light Frame", exptime=60.0, seed=39).read_bytes()
+    (root / "lights" / "target 0 copy.fits.gz").write_bytes(gzip.compress(own))
     comp = fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(np.arange(64, dtype=np.int16).reshape(8, 8))])
     comp[1].header["IMAGETYP"] = "BIAS"
     comp.writeto(root / "cal" / "bias.fits.fz")

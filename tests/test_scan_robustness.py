@@ -3,6 +3,7 @@ links that lead nowhere, byte-identical copies, and the problems table that show
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -175,6 +176,48 @@ def test_a_byte_identical_copy_is_used_once_with_a_note_naming_both(tmp_path: Pa
     assert rows["z_copy.fits"].status == "ok" and rows["a_light.fits"].status == "missing"
     scan_paths([raw], Settings(), db)  # re-read once revived, then unchanged
     assert _rows(db)["z_copy.fits"].status == "ok"
+
+
+def test_a_frame_and_its_gzip_twin_are_used_once_with_a_note(tmp_path: Path, db: Database) -> None:
+    raw = tmp_path / "raw"
+    original = _light(raw / "a_light.fits")
+    twin = raw / "a_light.fits.gz"
+    twin.write_bytes(gzip.compress(original.read_bytes()))
+    broken = raw / "cut.fits.gz"  # a gzip cut short: hashed as it is, its read says what is wrong
+    broken.write_bytes(gzip.compress(_light(tmp_path / "other.fits", 7).read_bytes())[:400])
+    summary = scan_paths([raw], Settings(), db)
+    assert summary.duplicates == 1
+    rows = _rows(db)
+    assert rows["a_light.fits"].status == "ok" and rows["a_light.fits"].error is None
+    assert rows["a_light.fits.gz"].status == "duplicate"
+    assert rows["a_light.fits.gz"].error is not None
+    assert rows["a_light.fits.gz"].error.startswith(
+        f"{twin}: same bytes, once decompressed, as {original} (SHA-1 "
+    )
+    assert rows["cut.fits.gz"].status == "bad"
+
+
+def test_a_dark_without_an_exposure_time_is_named_and_never_grouped(tmp_path: Path, db: Database) -> None:
+    from nightpipe.calib.master_groups import group_frames
+
+    raw = tmp_path / "raw"
+    for i in range(3):
+        _light(raw / f"dark_{i}.fits", i, IMAGETYP="Dark Frame", EXPTIME=30.0)
+    _light(raw / "dark_no_exptime.fits", 9, IMAGETYP="Dark Frame", EXPTIME=None)
+    scan_paths([raw], Settings(), db)
+    rows = _rows(db)
+    bad = rows["dark_no_exptime.fits"]
+    assert bad.status == "bad"
+    assert bad.error is not None and bad.error.startswith(
+        f"{raw / 'dark_no_exptime.fits'}: a dark without an exposure time: no EXPTIME/EXPOSURE card"
+    )
+    # the masters' grouping leaves a dark without EXPTIME out even when it is handed one
+    darks = [f for f in rows.values() if f.kind == "dark"]
+    assert len(darks) == 4
+    groups = group_frames(darks, Settings())
+    assert [sorted(Path(f.path).name for f in g.frames) for g in groups] == [
+        ["dark_0.fits", "dark_1.fits", "dark_2.fits"]
+    ]
 
 
 def test_problems_table_shows_whole_relative_names(

@@ -305,6 +305,16 @@ def _cases(raw: Path, lights: list[Path], target_xy: tuple[float, float]) -> tup
     add(Case("exptime-negative", ("exptime_negative.fits",), ERROR, ("exptime", "-60")))
     header_case("dark_exptime_text.fits", 1, set_cards(IMAGETYP="Dark Frame", EXPTIME="sixty", EXPOSURE=None))
     add(Case("dark-exptime-text", ("dark_exptime_text.fits",), ERROR, ("exptime", "sixty"), "calibration"))
+    header_case("dark_no_exptime.fits", 1, set_cards(IMAGETYP="Dark Frame", EXPTIME=None, EXPOSURE=None))
+    add(
+        Case(
+            "dark-no-exptime",
+            ("dark_no_exptime.fits",),
+            ERROR,
+            ("without an exposure time", "exptime"),
+            "calibration",
+        )
+    )
     # the next ones replace good lights: they must stay in the light curve
     for i, name, cards, expect, says in (
         (11, "no_imagetyp.fits", {"IMAGETYP": None}, USED, ()),
@@ -332,6 +342,10 @@ def _cases(raw: Path, lights: list[Path], target_xy: tuple[float, float]) -> tup
     shutil.copyfile(light[13], raw / "copy_of_light.fits")
     used_lights.add(13)
     add(Case("duplicate", ("copy_of_light.fits",), ERROR, ("same bytes", light[13].name)))
+    # the same frame compressed: used once (light 21 stays a good light: in the light curve once)
+    with gzip.open(raw / "twin_of_light.fits.gz", "wb") as handle:
+        handle.write(light[21].read_bytes())
+    add(Case("duplicate-gzip", ("twin_of_light.fits.gz",), ERROR, ("once decompressed", light[21].name)))
     spaced = raw / "light with spaces.fits"
     light[0].rename(spaced)
     used_lights.add(0)

@@ -150,6 +150,18 @@ def judge_case(case: Case, corpus: Corpus, facts: RunFacts) -> Verdict:
     return Verdict(case, CLEAR, "")
 
 
+def _bad_products(corpus: Corpus, facts: RunFacts) -> set[str]:
+    """The names of the calibrated products of the cases that must not be used."""
+    return {
+        Path(facts.calibrated[f.id]).name
+        for case in corpus.cases
+        if case.expect == ERROR
+        for rel in case.files
+        for f in facts.rows.get(str(corpus.raw / rel), [])
+        if f.id in facts.calibrated
+    }
+
+
 def judge(corpus: Corpus, facts: RunFacts) -> list[Verdict]:
     """The verdict of every case, plus the checks on the whole light curve: the good lights in it,
     once each, no non-finite point, and a reference frame that is not a corrupt one."""
@@ -163,6 +175,8 @@ def judge(corpus: Corpus, facts: RunFacts) -> list[Verdict]:
         verdicts.append(Verdict(whole, WRONG, "a frame is in the light curve twice"))
     elif not all(math.isfinite(v) for v in facts.curve_flux):
         verdicts.append(Verdict(whole, WRONG, "a non-finite point in the light curve"))
+    elif facts.reference is None or Path(facts.reference).name in _bad_products(corpus, facts):
+        verdicts.append(Verdict(whole, WRONG, f"the light curve's reference frame is {facts.reference}"))
     else:
         verdicts.append(Verdict(whole, CLEAR, ""))
     return verdicts

@@ -107,6 +107,44 @@ def wcs_cards(solution: FrameSolution) -> fits.Header:
     return cards
 
 
+_SOLVE_HISTORY = "nightpipe solve: "
+
+
+def drop_solve_history(header: fits.Header) -> int:
+    """Remove the HISTORY of an earlier solve (in place; a long one spans several cards); returns the
+    number of cards removed. A frame solved again (a run killed after the WCS was written, before it
+    was recorded) then holds one solve's HISTORY, as a frame solved once.
+
+    Examples
+    --------
+    >>> h = fits.Header()
+    >>> h.add_history("calibrated")
+    >>> h.add_history("nightpipe solve: WCS by solve-field, 15 index stars, RMS 0.50 arcsec (0.084 px)")
+    >>> drop_solve_history(h), list(h["HISTORY"])
+    (2, ['calibrated'])
+    """
+    cards = list(header.cards)
+    drop: list[int] = []
+    i = 0
+    while i < len(cards):
+        card = cards[i]
+        if card.keyword == "HISTORY" and str(card.value).startswith(_SOLVE_HISTORY):
+            text, j = str(card.value), i
+            # the text is one sentence ending in "px)": the cards after it up to that end are its rest
+            while (
+                not text.rstrip().endswith("px)") and j + 1 < len(cards) and cards[j + 1].keyword == "HISTORY"
+            ):
+                j += 1
+                text += str(cards[j].value)
+            drop.extend(range(i, j + 1))
+            i = j + 1
+        else:
+            i += 1
+    for index in reversed(drop):
+        del header[index]
+    return len(drop)
+
+
 def apply_solution(header: fits.Header, solution: FrameSolution) -> fits.Header:
     """Put the solution into ``header`` (in place): its WCS replaces any other, plus HISTORY.
 
@@ -119,6 +157,7 @@ def apply_solution(header: fits.Header, solution: FrameSolution) -> fits.Header:
         header["NPWRMSA"] = (round(float(q.rms_arcsec), 4), "[arcsec] residual RMS on index stars")
         return header
     strip_wcs(header)
+    drop_solve_history(header)
     for card in wcs_cards(solution).cards:
         header[card.keyword] = (card.value, card.comment)
     header.add_history(

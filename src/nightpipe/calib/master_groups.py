@@ -64,7 +64,7 @@ def group_frames(frames: Sequence[Frame], settings: Settings) -> list[FrameGroup
     Frames are grouped by kind, night, binning, raw size, gain, gain setting, offset and readout mode, flats
     also by filter (case-insensitive); darks are split into runs of exposures within the
     relative ``exposure_tolerance``, and every group into runs of temperatures within
-    ``temperature_tolerance``.
+    ``temperature_tolerance``. Darks without an exposure time are left out.
     """
     cal = settings.calibration
     buckets: dict[tuple[Any, ...], list[Frame]] = {}
@@ -90,8 +90,10 @@ def group_frames(frames: Sequence[Frame], settings: Settings) -> list[FrameGroup
         members = buckets[key]
         runs = [members]
         if members[0].kind == "dark":
+            # a dark without an exposure time is never grouped (the scan marks it unusable, naming
+            # the card): it would join darks of any exposure
             runs = _split(
-                members,
+                [f for f in members if f.exptime is not None],
                 lambda f: f.exptime,
                 lambda a, b: abs(b - a) <= cal.exposure_tolerance * max(abs(a), abs(b)) + 1e-9,
             )

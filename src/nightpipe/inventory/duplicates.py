@@ -1,7 +1,9 @@
 """Byte-identical files: used once, the copies marked ``duplicate`` with a note naming both files.
 
 A night folder copied twice, or a frame saved under two names, would otherwise be calibrated,
-measured and fitted twice. Files are compared by the SHA-1 of their bytes (``frames.sha1``); of each
+measured and fitted twice. Files are compared by the SHA-1 of their bytes (``frames.sha1``; of the
+decompressed bytes for gzip and bzip2 files, so that ``x.fits`` and ``x.fits.gz`` are duplicates; an
+fpack ``.fz`` file is compressed tile by tile and is not compared with its plain twin); of each
 set of identical readable files the first scanned (the lowest row id; paths in order within one
 scan) is kept, the others get ``status = 'duplicate'``. A copy whose original changed or went away
 is readable again: it goes back to ``ok`` and is re-read by the next scan (its notes come back).
@@ -32,10 +34,15 @@ def duplicate_note(path: str, original: str, sha1: str) -> str:
     --------
     >>> duplicate_note("/n/b.fits", "/n/a.fits", "ab" * 20)[:60]
     '/n/b.fits: same bytes as /n/a.fits (SHA-1 abababababab...): '
+    >>> duplicate_note("/n/a.fits.gz", "/n/a.fits", "ab" * 20)[:52]
+    '/n/a.fits.gz: same bytes, once decompressed, as /n/a'
     """
+    same = "same bytes as"
+    if any(p.lower().endswith((".gz", ".bz2")) for p in (path, original)):
+        same = "same bytes, once decompressed, as"
     return str(
         FitsReadError(
-            f"same bytes as {original} (SHA-1 {sha1[:12]}...): a duplicate, used once as {original}",
+            f"{same} {original} (SHA-1 {sha1[:12]}...): a duplicate, used once as {original}",
             path=path,
             hint="delete one of the two copies if they are not meant to be the same",
         )

@@ -4,7 +4,8 @@
 number of seconds makes the frame unusable (it cannot be matched to a dark, nor scaled), unless
 another exposure keyword gives the time; a ``DATE-OBS`` that is not a date-time is said, with the
 keyword the time came from instead, or that the frame has no time (a light without a time belongs
-to no night and is in no light curve). The texts name the file, the keyword and its value.
+to no night and is in no light curve). A dark without any exposure keyword is unusable too (it
+would be grouped with darks of any exposure). The texts name the file, the keyword and its value.
 """
 
 from __future__ import annotations
@@ -111,6 +112,16 @@ def check_frame(path: str, frame: FrameInfo) -> FrameInfo:
             )
         else:
             notes.append(text)
+    if unusable is None and frame.header.kind == "dark" and frame.header.exptime is None:
+        unusable = str(
+            HeaderError(
+                f"a dark without an exposure time: no {'/'.join(EXPTIME_KEYS[:2])} card "
+                "(nor any other exposure keyword)",
+                path=path,
+                hint="darks are grouped and matched to lights by EXPTIME: add the card, or set it "
+                "with a [[camera.overrides]] rule",
+            )
+        )
     timing = time_problem(frame.cards, frame.header.kind, frame.time.source if frame.time else None)
     if timing is not None:
         notes.append(str(HeaderError(timing, path=path, hint="fix the DATE-OBS card")))

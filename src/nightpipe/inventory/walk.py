@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from nightpipe.frames.fitsio import FITS_SUFFIXES
@@ -44,9 +47,36 @@ def iter_fits_files(paths: Iterable[Path | str]) -> Iterator[str]:
 
 
 def file_sha1(path: str, chunk_size: int = 1 << 20) -> str:
-    """SHA-1 of a file's bytes, read in chunks."""
-    digest = hashlib.sha1(usedforsecurity=False)
+    """SHA-1 of a file's content, read in chunks: its bytes, or for a gzip or bzip2 file the bytes
+    it decompresses to, so that ``x.fits`` and ``x.fits.gz`` of the same frame are duplicates (a
+    compressed file that cannot be decompressed to its end is hashed as it is: its read says why).
+
+    Examples
+    --------
+    >>> import gzip, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.fits").write_bytes(b"SIMPLE" * 1000)
+    >>> _ = (folder / "a.fits.gz").write_bytes(gzip.compress(b"SIMPLE" * 1000))
+    >>> file_sha1(str(folder / "a.fits")) == file_sha1(str(folder / "a.fits.gz"))
+    True
+    """
+    lower = path.lower()
+    opener = gzip.open if lower.endswith(".gz") else bz2.open if lower.endswith(".bz2") else None
+    if opener is not None:
+        try:
+            with opener(path, "rb") as stream:
+                return _digest(stream.read, chunk_size)
+        except (EOFError, zlib.error, gzip.BadGzipFile, ValueError):
+            pass
+        except OSError as exc:  # bz2's "Invalid data stream", not a missing file
+            if exc.errno is not None:
+                raise
     with open(path, "rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
+        return _digest(handle.read, chunk_size)
+
+
+def _digest(read: Callable[[int], bytes], chunk_size: int) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    while block := read(chunk_size):
+        digest.update(block)
     return digest.hexdigest()

@@ -5,7 +5,10 @@ copied to ``ARCHIVE/<night>/<its path under INCOMING>`` through a temporary file
 checksum verified against the source, then renamed into place; the source is deleted
 only with ``move=True`` and only after that verification. A manifest remembers what was
 ingested (by size, mtime and checksum) so each pass reads only new or changed files.
-Files still being written (changed within ``settle_s`` seconds) wait for the next pass.
+Files still being written (changed within ``settle_s`` seconds) wait for the next pass, and so
+does a file whose size or modification time changed while it was copied (its size and mtime are
+read again after the copy, before the copy is renamed into place). A destination is always
+inside the archive: a path that would climb out of it (``..``, an absolute name) is refused.
 """
 
 from __future__ import annotations
@@ -73,20 +76,78 @@ def _sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verified_copy(source: Path, destination: Path) -> str:
-    """Copy ``source`` to ``destination`` atomically and verify the copy's SHA-1; returns it.
+class StillWrittenError(NightpipeError):
+    """The source changed (size or modification time) while it was copied: it is still being
+    written, and waits for a later pass."""
+
+
+def _same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
+    return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
+
+
+def _changed(path: Path, before: os.stat_result) -> bool:
+    try:
+        return not _same_file_state(before, path.stat())
+    except OSError:
+        return False
+
+
+def archive_destination(archive: Path, night: str, relative: Path | str) -> Path:
+    """``archive/<night>/<relative>``, refused when it would not be inside ``archive/<night>``.
 
     Raises
     ------
     NightpipeError
+        For an absolute ``relative``, one that climbs out with ``..``, or a night that is not a
+        plain folder name.
+
+    Examples
+    --------
+    >>> str(archive_destination(Path("/a"), "2017-12-19", "cam 1/x.fits"))
+    '/a/2017-12-19/cam 1/x.fits'
+    >>> archive_destination(Path("/a"), "2017-12-19", "../x.fits")
+    Traceback (most recent call last):
+    ...
+    nightpipe.errors.NightpipeError: ../x.fits: would be written outside the archive folder /a/2017-12-19 ...
+    """
+    rel = Path(relative)
+    folder = archive / night
+    bad_night = night in ("", ".", "..") or "/" in night or "\\" in night
+    if bad_night or rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise NightpipeError(
+            f"would be written outside the archive folder {folder}",
+            path=relative,
+            hint="rename the file (no '..' and no absolute path); it is left where it is",
+        )
+    return folder / rel
+
+
+def verified_copy(source: Path, destination: Path, before: os.stat_result | None = None) -> str:
+    """Copy ``source`` to ``destination`` atomically and verify the copy's SHA-1; returns it.
+
+    ``before`` is the source's state when it was chosen (``os.stat``): when its size or
+    modification time differs after the copy, the copy is dropped and :class:`StillWrittenError` raised.
+
+    Raises
+    ------
+    StillWrittenError
+        When the source changed while it was copied (nothing is left behind).
+    NightpipeError
         When the copy fails or its checksum differs from the source's (nothing is left behind).
     """
     try:
+        before = before or source.stat()
         expected = _sha1(source)
         with atomic_path(destination, suffix=".part") as tmp:
             shutil.copyfile(source, tmp)
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
+            if not _same_file_state(before, source.stat()):
+                raise StillWrittenError(
+                    "changed while it was copied: still being written",
+                    path=source,
+                    hint="nothing to do: it is copied by a later pass, once it has stopped changing",
+                )
             got = _sha1(tmp)
             if got != expected:
                 raise NightpipeError(
@@ -144,9 +205,17 @@ def ingest(
             continue
         try:
             night = file_night(path, settings)
-            destination = archive / night / path.relative_to(incoming)
-            sha1 = verified_copy(path, destination)
+            destination = archive_destination(archive, night, path.relative_to(incoming))
+            sha1 = verified_copy(path, destination, stat)
+        except StillWrittenError as exc:
+            summary.waiting += 1
+            log.info("%s", exc, extra={"step": "ingest"})
+            continue
         except NightpipeError as exc:
+            if _changed(path, stat):  # read while it was written (a truncated header, say): not bad
+                summary.waiting += 1
+                log.info("%s: changed while it was read: still being written", path, extra={"step": "ingest"})
+                continue
             summary.bad += 1
             summary.errors.append(str(exc))
             log.warning("%s", exc, extra={"step": "ingest"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +19,7 @@ from nightpipe.errors import StoreError
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_KEY = 0x6E70_6D69  # the advisory lock PostgreSQL migrations wait for ("npmi")
 BUSY_S = 30  # how long a write waits for another writer of an SQLite file before giving up
 
 
@@ -72,14 +74,34 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
+@contextmanager
+def _one_migration_at_a_time(connection: Connection) -> Iterator[None]:
+    """Wait for any other process migrating the same database: two runs started at once would
+    both find no schema and both create it (PostgreSQL: a transaction-level advisory lock; an
+    SQLite file: a blocking ``flock`` on a file beside it, as SQLite cannot wait for a writer
+    inside a transaction that has already read)."""
+    url = connection.engine.url
+    if url.get_backend_name() != "sqlite":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        yield
+        return
+    if not url.database or url.database == ":memory:":
+        yield
+        return
+    file = Path(url.database).expanduser()
+    with open(file.with_name(f".{file.name}.nightpipe-migrate"), "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision of every migration branch."""
+    """Bring the schema to the newest revision of every migration branch (one process at a time)."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with engine.connect() as first, _one_migration_at_a_time(first), engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "heads")
 
