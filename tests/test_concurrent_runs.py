@@ -81,7 +81,7 @@ def test_two_runs_at_once_one_refused_and_the_products_of_one_run(
             time.sleep(0.05)
         loser = next(i for i, p in enumerate(procs) if p.poll() is not None)
         winner = procs[1 - loser]
-        assert procs[loser].returncode == ExitCode.FAILED, logs[loser].read_text()[-2000:]
+        assert procs[loser].returncode == ExitCode.BUSY, logs[loser].read_text()[-2000:]
         refusal = logs[loser].read_text()
         assert REFUSED in refusal and "pid " in refusal, refusal[-2000:]
 
@@ -96,7 +96,7 @@ def test_two_runs_at_once_one_refused_and_the_products_of_one_run(
             timeout=600,
         )
         assert winner.poll() is None, "the first run ended before the third was refused: no lock was tested"
-        assert third.returncode == ExitCode.FAILED, third.stderr[-2000:]
+        assert third.returncode == ExitCode.BUSY, third.stderr[-2000:]
         assert f"{REFUSED} the database" in third.stderr, third.stderr[-2000:]
         assert not [p for p in (other / "out").rglob("*.fits")], "the refused run wrote products"
 

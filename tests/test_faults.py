@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from nightpipe.errors import PipelineError, ProductWriteError
+from nightpipe.errors import ProductWriteError, RunBusyError
 from nightpipe.frames.fitsio import atomic_path, write_fits_atomic
 from nightpipe.pipeline.lock import database_lock
 from nightpipe.store.db import open_database
@@ -24,7 +24,7 @@ def test_a_second_run_on_the_same_database_is_refused_naming_the_first(db_url: s
     first, second = open_database(db_url), open_database(db_url)
     try:
         with database_lock(first):
-            with pytest.raises(PipelineError) as refused, database_lock(second):
+            with pytest.raises(RunBusyError) as refused, database_lock(second):
                 pytest.fail("two runs held the database's lock at once")
             message = str(refused.value)
             assert "another nightpipe run is working on the database" in message

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nightpipe.config import ParallelConfig, Settings, load_settings
-from nightpipe.errors import CalibrationError, PipelineError
+from nightpipe.errors import CalibrationError, RunBusyError
 from nightpipe.pipeline.lock import night_lock
 from nightpipe.pipeline.parallel import dask_client, map_frames
 from nightpipe.pipeline.runner import NightContext, Step, run_steps
@@ -60,7 +60,7 @@ def test_runner_goes_on_after_a_failing_step(tmp_path: Path) -> None:
 def test_lock_refuses_a_second_run(tmp_path: Path) -> None:
     with (
         night_lock(tmp_path, "n1"),
-        pytest.raises(PipelineError, match="another nightpipe run"),
+        pytest.raises(RunBusyError, match="another nightpipe run"),
         night_lock(tmp_path, "n1"),
     ):
         pass

@@ -113,6 +113,13 @@ class PipelineError(NightpipeError):
     """A pipeline run cannot proceed (lock held, missing inputs...)."""
 
 
+class RunBusyError(PipelineError):
+    """Another nightpipe run holds the lock of the output folder or of the database: nothing was
+    done, and a scheduler (cron, systemd timer) may simply try again at its next turn."""
+
+    exit_code = ExitCode.BUSY
+
+
 class MissingInputError(PipelineError):
     """A command has nothing to do because its input is missing (the message says which command
     makes it): photometry before any frame is calibrated, a run on a folder without FITS files."""

@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     OK = 0  # everything was done
     FAILED = 1  # some frames (or a whole step) failed; the others were done
     USAGE = 2  # usage or configuration error, or nothing to do because an input is missing
+    BUSY = 75  # another run holds the night or the database; nothing was done (sysexits EX_TEMPFAIL)
     INTERRUPTED = 130  # stopped by SIGINT (Ctrl-C), 128 + 2
     TERMINATED = 143  # stopped by SIGTERM, 128 + 15
 
@@ -22,6 +23,7 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "all done",
     ExitCode.FAILED: "some frames failed (the night report lists each with its reason)",
     ExitCode.USAGE: "usage or configuration error, or missing inputs (it says what to run)",
+    ExitCode.BUSY: "another run is working on this night or database; nothing done, try again later",
     ExitCode.INTERRUPTED: "interrupted by SIGINT (Ctrl-C); rerun to resume",
     ExitCode.TERMINATED: "stopped by SIGTERM; rerun to resume",
 }

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from nightpipe.errors import PipelineError
+from nightpipe.errors import PipelineError, RunBusyError
 from nightpipe.store.db import Database, safe_url
 
 HINT = "wait for it to finish, or stop it; the lock goes away with the process, even after kill -9"
@@ -65,7 +65,7 @@ def _file_lock(path: Path, what: str, setting: str) -> Iterator[Path]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise PipelineError(
+            raise RunBusyError(
                 f"another nightpipe run is working on {what}: {holder}", path=path, hint=HINT
             ) from None
         handle.seek(0)
@@ -123,7 +123,7 @@ def database_lock(db: Database) -> Iterator[None]:
             ).all()
             names = "; ".join(str(name or "a session") for name, _addr in holders) or "another session"
             conn.rollback()
-            raise PipelineError(
+            raise RunBusyError(
                 f"another nightpipe run is working on the database {safe_url(db.url)}: {names}", hint=HINT
             )
         conn.commit()
