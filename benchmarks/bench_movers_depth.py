@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import bench_parser
+from nightpipe.simulate.mover_cubes import add_movers, static_field_cube
 
 ROOT = Path(__file__).resolve().parents[1]
 N, SIZE, FWHM, PER_CUBE = 30, 128, 3.0, 6
@@ -34,13 +35,7 @@ def make_cube(
     snr: float, seed: int, speeds: tuple[float, float] = (0.2, 0.7)
 ) -> tuple[np.ndarray, list[tuple[float, float, float, float]], np.ndarray]:
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
-    s = FWHM / 2.3548
-    static = np.zeros((SIZE, SIZE))
-    for _ in range(15):
-        x, y, a = rng.uniform(5, SIZE - 5), rng.uniform(5, SIZE - 5), rng.uniform(5, 200)
-        static += a * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * s**2))
-    cube = rng.normal(0, 1, (N, SIZE, SIZE)) + static[None] + 10.0
+    cube, static = static_field_cube(rng, N, SIZE, FWHM)
     movers = []
     if snr > 0:
         for m in range(PER_CUBE):
@@ -50,10 +45,8 @@ def make_cube(
             cx, cy = 20 + (m % 3) * 44, 30 + (m // 3) * 64  # mid-night places, well apart
             x0, y0 = cx - vx * (N - 1) / 2, cy - vy * (N - 1) / 2
             movers.append((x0, y0, vx, vy))
-            peak = snr / (np.sqrt(np.pi) * s)
-            for k in range(N):
-                cube[k] += peak * np.exp(-((xx - x0 - vx * k) ** 2 + (yy - y0 - vy * k) ** 2) / (2 * s**2))
-    return cube.astype(np.float32), movers, (static + 10.0).astype(np.float32)
+        add_movers(cube, [(*m, snr) for m in movers], FWHM)
+    return cube.astype(np.float32), movers, static.astype(np.float32)
 
 
 def single_frame(

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nightpipe.movers.faint import FaintOptions, find_faint
+from nightpipe.simulate.mover_cubes import add_movers, static_field_cube
 
 N, SIZE, FWHM = 30, 128, 3.0
 TIMES = np.arange(N) * 2.0 / 1440.0  # days, a frame every 2 minutes
@@ -15,19 +16,8 @@ TIMES = np.arange(N) * 2.0 / 1440.0  # days, a frame every 2 minutes
 
 def _cube(movers: list[tuple[float, float, float, float, float]], seed: int) -> np.ndarray:
     """Unit-noise frames with static stars and Gaussian movers (x0, y0, vx, vy px/frame, peak SNR/frame)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
-    s = FWHM / 2.3548
-    static = np.zeros((SIZE, SIZE))
-    for _ in range(15):
-        x, y, a = rng.uniform(5, SIZE - 5), rng.uniform(5, SIZE - 5), rng.uniform(5, 200)
-        static += a * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * s**2))
-    cube = rng.normal(0, 1, (N, SIZE, SIZE)) + static[None] + 10.0
-    # the per-frame SNR of a Gaussian of peak A in unit noise (PSF fit): A * sqrt(pi) * s
-    for x0, y0, vx, vy, snr in movers:
-        peak = snr / (np.sqrt(np.pi) * s)
-        for k in range(N):
-            cube[k] += peak * np.exp(-((xx - x0 - vx * k) ** 2 + (yy - y0 - vy * k) ** 2) / (2 * s**2))
+    cube, _static = static_field_cube(np.random.default_rng(seed), N, SIZE, FWHM)
+    add_movers(cube, movers, FWHM)
     return cube.astype(np.float32)
 
 
