@@ -109,7 +109,7 @@ def build_badpix(
             continue  # made from these very masters already (by a run killed before it ended, say)
         header = fits.Header()
         header["NPKIND"] = ("badpix", "nightpipe bad-pixel mask")
-        header["BUNIT"] = ("1", "bit flags (nightpipe.frames.flags.PixelFlag), dimensionless")
+        header["BUNIT"] = ("1", "bit flags: nightpipe.frames.flags.PixelFlag")
         header["NPINHASH"] = inputs_hash
         header["NPSOFT"] = SOFTWARE
         header["HOTSIG"] = (cal.hot_pixel_sigma, "hot: dark above median + HOTSIG x MAD std")
