@@ -54,11 +54,22 @@ def start_walkers(problem: FitProblem, theta: FloatArray, nwalkers: int, seed: i
 
 def autocorr_time(chain: FloatArray) -> float:
     """The largest integrated autocorrelation time (steps) of a ``steps x walkers x dim`` chain
-    (emcee's estimator, ``tol=0``: an estimate even for a short chain); NaN when undefined."""
+    (emcee's estimator, ``tol=0``: an estimate even for a short chain); NaN when undefined, which
+    is also when a walker has not moved in some parameter over the chain (its autocorrelation is
+    0/0, and that parameter's time is unknown, so the chain is not called converged).
+
+    >>> chain = np.random.default_rng(1).standard_normal((200, 8, 2))
+    >>> 0.5 < autocorr_time(chain) < 2.0
+    True
+    >>> chain[:, 3, 1] = 0.7  # one walker stuck in the second parameter
+    >>> autocorr_time(chain)
+    nan
+    """
     import emcee
 
     try:
-        return float(np.nanmax(emcee.autocorr.integrated_time(chain, tol=0)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(np.max(emcee.autocorr.integrated_time(chain, tol=0)))
     except (emcee.autocorr.AutocorrError, ValueError):  # pragma: no cover
         return math.nan
 
