@@ -101,7 +101,7 @@ def product_keywords(
     if cosmic:
         keys["CRMODE"] = (cosmic["mode"], "cosmic-ray detection mode")
         keys["NCOSMIC"] = (cosmic["pixels"], "pixels flagged as cosmic rays")
-        keys["CRPSFW"] = (cosmic.get("psf_fwhm", 0.0), "[px] PSF FWHM of the cosmic-ray star veto (0: none)")
+        keys["CRPSFW"] = (cosmic.get("psf_fwhm", 0.0), "[px] PSF FWHM of the cosmic-ray veto (0: none)")
     return keys
 
 
