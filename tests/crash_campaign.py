@@ -30,14 +30,17 @@ from product_fingerprint import differences, file_fingerprint, row_fingerprint, 
 STARTING = re.compile(r"\[(\w+)\] starting")
 
 
-def nightpipe_command(root: Path, run: Path, *args: str, url: str | None = None) -> list[str]:
+def nightpipe_command(
+    root: Path, run: Path, *args: str, url: str | None = None, settings: tuple[str, ...] = ()
+) -> list[str]:
     """``python -m nightpipe.cli.app`` with the demo's settings, products in ``run/out`` and the
-    database ``run/db.sqlite`` (or at ``url``)."""
+    database ``run/db.sqlite`` (or at ``url``), then ``settings`` (``-s`` each)."""
     cmd = [sys.executable, "-m", "nightpipe.cli.app", "-c", str(root / "nightpipe.toml")]
     for setting in (
         f"paths.output={str(run / 'out')!r}",
         f"paths.masters={str(run / 'out' / 'masters')!r}",
         f"database.url={url or sqlite_url(run)!r}",
+        *settings,
     ):
         cmd += ["-s", setting]
     return [*cmd, *args]

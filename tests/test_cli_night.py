@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from crash_campaign import nightpipe_command
 from night_helpers import DemoNight
 
 SIZE, LIGHTS = 256, 8
@@ -24,15 +24,7 @@ def small(demo_night: DemoNight) -> tuple[Path, Path]:
 
 def nightpipe_args(root: Path, out: Path, *args: str, settings: tuple[str, ...] = ()) -> list[str]:
     """``python -m nightpipe.cli.app`` with the demo's settings, products and database in ``out``."""
-    cmd = [sys.executable, "-m", "nightpipe.cli.app", "-c", str(root / "nightpipe.toml")]
-    for setting in (
-        f"paths.output={str(out / 'out')!r}",
-        f"paths.masters={str(out / 'out' / 'masters')!r}",
-        f"database.url='sqlite:///{out / 'db.sqlite'}'",
-        *settings,
-    ):
-        cmd += ["-s", setting]
-    return [*cmd, *args]
+    return nightpipe_command(root, out, *args, settings=settings)
 
 
 def run_nightpipe(cmd: list[str]) -> subprocess.CompletedProcess[str]:
