@@ -74,15 +74,39 @@ def bjd_tdb_of_jd_utc(
         toward = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
         _, earth = erfa.epv00(tdb.jd1, tdb.jd2)
         earth_m = np.asarray(earth["p"]) * erfa.DAU
-        lon = np.radians(np.broadcast_to(np.asarray(lon_deg, float), (n,)))
-        lat = np.radians(np.broadcast_to(np.asarray(lat_deg, float), (n,)))
-        height = np.broadcast_to(np.asarray(height_m, float), (n,))
-        itrs = erfa.gd2gc(1, lon, lat, height).reshape(n, 3)  # WGS84
-        to_terrestrial = erfa.c2t00b(tt.jd1, tt.jd2, times.jd1, times.jd2, 0.0, 0.0)
-        site_gcrs = np.einsum("nji,nj->ni", to_terrestrial, itrs)
+        site_gcrs = site_gcrs_m((tt.jd1, tt.jd2), (times.jd1, times.jd2), lat_deg, lon_deg, height_m)
     delay_s = np.einsum("ni,ni->n", earth_m + site_gcrs, toward) / erfa.CMPS
     bjd = (tdb.jd1 + tdb.jd2) + delay_s / 86400.0
     return np.asarray(np.where(np.isfinite(delay_s), bjd, np.nan))
+
+
+def site_gcrs_m(
+    jd_tt: tuple[np.ndarray, np.ndarray],
+    jd_utc: tuple[np.ndarray, np.ndarray],
+    lat_deg: Sequence[float] | np.ndarray | float,
+    lon_deg: Sequence[float] | np.ndarray | float,
+    height_m: Sequence[float] | np.ndarray | float,
+) -> np.ndarray:
+    """Geocentric GCRS position of a site at each time, metres, shape (times, 3).
+
+    The site's WGS84 position (ERFA ``gd2gc``) rotated by the IAU 2000B celestial-to-terrestrial
+    matrix (``c2t00b``), with UT1 taken as UTC and no polar motion (a few metres, below 0.1 ms of
+    light time and 0.1 arcsec of a near-Earth object's parallax). ``jd_tt`` and ``jd_utc`` are
+    two-part Julian dates (``jd1``, ``jd2``) of the same instants; the site may be one or one per time.
+    """
+    import erfa
+
+    tt1, tt2 = (np.atleast_1d(np.asarray(v, np.float64)) for v in jd_tt)
+    utc1, utc2 = (np.atleast_1d(np.asarray(v, np.float64)) for v in jd_utc)
+    n = tt1.size
+    lon = np.radians(np.broadcast_to(np.asarray(lon_deg, float), (n,)))
+    lat = np.radians(np.broadcast_to(np.asarray(lat_deg, float), (n,)))
+    height = np.broadcast_to(np.asarray(height_m, float), (n,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", erfa.ErfaWarning)
+        itrs = erfa.gd2gc(1, lon, lat, height).reshape(n, 3)  # WGS84
+        to_terrestrial = erfa.c2t00b(tt1, tt2, utc1, utc2, 0.0, 0.0)
+    return np.asarray(np.einsum("nji,nj->ni", to_terrestrial, itrs))
 
 
 def altitudes_deg(

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import erfa
 import numpy as np
+from astropy.time import Time
 
+from nightpipe.frames.barycentric import site_gcrs_m
 from nightpipe.movers.mpcorb import Orbits
 
 C_AU_DAY = 173.1446326846693  # the speed of light, AU per day
@@ -30,14 +32,11 @@ class Site:
     height_m: float
 
 
-def tt_from_utc(jd_utc: np.ndarray) -> np.ndarray:
-    """JD TT of JD UTC (ERFA's leap-second table; TDB is taken as TT, within 2 ms)."""
-    jd_utc = np.atleast_1d(np.asarray(jd_utc, float))
+def _times(jd_utc: np.ndarray) -> Time:
+    """The UTC instants as an astropy ``Time`` (its TT and two-part dates: one UTC-to-TT path)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", erfa.ErfaWarning)
-        tai1, tai2 = erfa.utctai(np.floor(jd_utc), jd_utc - np.floor(jd_utc))
-        tt1, tt2 = erfa.taitt(tai1, tai2)
-    return np.asarray(tt1 + tt2, float)
+        warnings.simplefilter("ignore", erfa.ErfaWarning)  # "dubious year" for far dates
+        return Time(np.atleast_1d(np.asarray(jd_utc, float)), format="jd", scale="utc")
 
 
 def eccentric_anomaly(mean: np.ndarray, e: np.ndarray) -> np.ndarray:
@@ -77,21 +76,18 @@ def heliocentric(orbits: Orbits, jd_tt: np.ndarray) -> np.ndarray:
 
 def observer(jd_utc: np.ndarray, site: Site | None) -> np.ndarray:
     """Heliocentric ICRS position of the geocentre or of a site, AU, shape (3, times)."""
-    jd_utc = np.atleast_1d(np.asarray(jd_utc, float))
-    tt = tt_from_utc(jd_utc)
+    times = _times(jd_utc)
+    tt = times.tt
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", erfa.ErfaWarning)
-        pvh, _ = erfa.epv00(np.floor(tt), tt - np.floor(tt))
-        earth = np.asarray(pvh["p"], float).reshape(-1, 3).T
-        if site is None:
-            return earth
-        itrs = erfa.gd2gc(1, np.deg2rad(site.longitude_deg), np.deg2rad(site.latitude_deg), site.height_m)
-        # celestial-to-terrestrial matrix (UT1 taken as UTC, no polar motion: < 0.1" of parallax)
-        c2t = erfa.c2t06a(
-            np.floor(tt), tt - np.floor(tt), np.floor(jd_utc), jd_utc - np.floor(jd_utc), 0.0, 0.0
-        )
-    gcrs = np.einsum("tji,j->it", c2t, np.asarray(itrs, float)) / AU_M
-    return earth + gcrs
+        pvh, _ = erfa.epv00(tt.jd1, tt.jd2)
+    earth = np.asarray(pvh["p"], float).reshape(-1, 3).T
+    if site is None:
+        return earth
+    gcrs = site_gcrs_m(
+        (tt.jd1, tt.jd2), (times.jd1, times.jd2), site.latitude_deg, site.longitude_deg, site.height_m
+    )
+    return np.asarray(earth + gcrs.T / AU_M)
 
 
 def astrometric(
@@ -99,7 +95,7 @@ def astrometric(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Astrometric RA, Dec (degrees) and distance (AU), each of shape (orbits, times)."""
     jd_utc = np.atleast_1d(np.asarray(jd_utc, float))
-    tt = tt_from_utc(jd_utc)
+    tt = np.asarray(_times(jd_utc).tt.jd, float)
     where = observer(jd_utc, site)[:, None, :]
     target = heliocentric(orbits, tt)
     for _ in range(2 if light_time else 0):
