@@ -284,8 +284,11 @@ class MoversConfig(_Section):
     mpcorb: Path | None = Field(
         None, description="MPCORB.DAT (or a subset, plain or .gz) for offline identification by orbit"
     )
+    comets: Path | None = Field(
+        None, description="CometEls.txt (the MPC's comet elements, or a subset) for identifying comets"
+    )
     match_radius_arcsec: float = Field(
-        20.0, gt=0, description="Largest O-C over a track for it to be identified with an MPCORB orbit"
+        20.0, gt=0, description="Largest O-C over a track for it to be identified with an orbit"
     )
     aperture_m: float | None = Field(
         None, gt=0, description="Telescope aperture (m) for the ADES telescope block (required by the MPC)"

@@ -64,13 +64,14 @@ def unpack_epoch(packed: str) -> tuple[int, int, int]:
     return century + int(packed[1:3]), _DIGITS.index(packed[3]), _DIGITS.index(packed[4])
 
 
-def _jd(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """JD at 0h of Gregorian dates (Fliegel and Van Flandern), vectorised."""
+def calendar_jd(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """JD of Gregorian dates whose day may have a fraction (Fliegel and Van Flandern), vectorised."""
+    whole = np.floor(day).astype(np.int64)
     a = (14 - month) // 12
     y = year + 4800 - a
     m = month + 12 * a - 3
-    jdn = day + (153 * m + 2) // 5 + 365 * y + y // 4 - y // 100 + y // 400 - 32045
-    return jdn.astype(float) - 0.5
+    jdn = whole + (153 * m + 2) // 5 + 365 * y + y // 4 - y // 100 + y // 400 - 32045
+    return np.asarray(jdn.astype(float) - 0.5 + (day - whole), float)
 
 
 def _epochs(packed: np.ndarray) -> np.ndarray:
@@ -81,7 +82,7 @@ def _epochs(packed: np.ndarray) -> np.ndarray:
             y, m, d = unpack_epoch(str(value))
         except (ValueError, IndexError):
             continue
-        out[packed == value] = _jd(np.array([y]), np.array([m]), np.array([d]))[0]
+        out[packed == value] = calendar_jd(np.array([y]), np.array([m]), np.array([d]))[0]
     return out
 
 
@@ -150,6 +151,16 @@ def _empty() -> Orbits:
     return Orbits(s, s, f, f, f, f, f, f, f, f, f)
 
 
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes, decompressed when it ends in ``.gz``."""
+    if path.suffix == ".gz":
+        import gzip
+
+        with gzip.open(path, "rb") as handle:
+            return handle.read()
+    return path.read_bytes()
+
+
 def read_mpcorb(path: Path, cache_dir: Path | None = None) -> Orbits:
     """The orbits of an MPCORB.DAT file (plain or ``.gz``); with ``cache_dir``, parsed once and kept
     there as ``.npz`` (keyed by the file's path, size and modification time)."""
@@ -165,13 +176,7 @@ def read_mpcorb(path: Path, cache_dir: Path | None = None) -> Orbits:
         if cached.is_file():
             with np.load(cached, allow_pickle=False) as data:
                 return Orbits(**{k: data[k] for k in Orbits.__dataclass_fields__})
-    if path.suffix == ".gz":
-        import gzip
-
-        with gzip.open(path, "rb") as handle:
-            data = handle.read()
-    else:
-        data = path.read_bytes()
+    data = read_bytes(path)
     orbits, _ = parse_mpcorb(data.splitlines())
     if not len(orbits):
         raise ValueError(f"movers.mpcorb: {path} has no readable orbit line (is it MPCORB.DAT format?)")

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nightpipe.movers.comets import Comets
 from nightpipe.movers.kepler import Site, astrometric
 from nightpipe.movers.mpcorb import Orbits
+
+if TYPE_CHECKING:
+    from nightpipe.config import Settings
+
+Track = tuple[np.ndarray, np.ndarray, np.ndarray]  # jd_utc, ra, dec of a track's detections
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +32,7 @@ class Identification:
     oc_ra_arcsec: float  # (O - C) in RA x cos(Dec)
     oc_dec_arcsec: float
     max_arcsec: float  # the largest separation over the track's detections
+    source: str = "mpcorb"  # which file's orbit: "mpcorb" (MPCORB.DAT) or "comets" (CometEls.txt)
 
 
 def separation_arcsec(ra1: np.ndarray, dec1: np.ndarray, ra2: np.ndarray, dec2: np.ndarray) -> np.ndarray:
@@ -34,7 +42,9 @@ def separation_arcsec(ra1: np.ndarray, dec1: np.ndarray, ra2: np.ndarray, dec2: 
     return np.asarray(np.rad2deg(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1)))) * 3600.0)
 
 
-def near_field(orbits: Orbits, jd_utc: float, centre: tuple[float, float], radius_deg: float) -> np.ndarray:
+def near_field(
+    orbits: Orbits | Comets, jd_utc: float, centre: tuple[float, float], radius_deg: float
+) -> np.ndarray:
     """Indices of the orbits within ``radius_deg`` of the field centre at ``jd_utc`` (geocentric)."""
     ra, dec, _ = astrometric(orbits, np.array([jd_utc]), None, light_time=False)
     sep = separation_arcsec(
@@ -44,7 +54,7 @@ def near_field(orbits: Orbits, jd_utc: float, centre: tuple[float, float], radiu
 
 
 def match_track(
-    orbits: Orbits,
+    orbits: Orbits | Comets,
     jd_utc: np.ndarray,
     ra: np.ndarray,
     dec: np.ndarray,
@@ -68,12 +78,13 @@ def match_track(
         float(dra.mean()),
         float(ddec.mean()),
         float(worst[best]),
+        "comets" if isinstance(orbits, Comets) else "mpcorb",
     )
 
 
 def identify_with_orbits(
-    orbits: Orbits,
-    tracks: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    orbits: Orbits | Comets,
+    tracks: list[Track],
     site: Site | None,
     *,
     radius_arcsec: float,
@@ -91,5 +102,30 @@ def identify_with_orbits(
     # the margin covers the topocentric parallax, the light time and the motion over the night
     keep = near_field(orbits, float(np.median(jd)), centre, float(field_radius) + margin_deg)
     near = orbits.take(keep)
-    log.info("MPCORB: %d of %d orbits near the field", len(near), len(orbits))
+    log.info("%s: %d of %d orbits near the field", type(orbits).__name__, len(near), len(orbits))
     return [match_track(near, *track, site, radius_arcsec) for track in tracks]
+
+
+def identify_from_files(tracks: list[Track], settings: Settings) -> list[Identification | None]:
+    """Per track, the orbit of ``movers.mpcorb`` it follows, else the comet of ``movers.comets``
+    (``None`` for a track neither has, and for all without either file)."""
+    from pathlib import Path
+
+    from nightpipe.movers.comets import read_comets
+    from nightpipe.movers.mpcorb import read_mpcorb
+
+    cfg, where = settings.movers, settings.observatory
+    site = Site(where.latitude, where.longitude, where.elevation)
+    found: list[Identification | None] = [None] * len(tracks)
+    if cfg.mpcorb is not None:
+        orbits = read_mpcorb(Path(cfg.mpcorb), settings.paths.output / "movers" / "cache")
+        found = identify_with_orbits(orbits, tracks, site, radius_arcsec=cfg.match_radius_arcsec)
+    rest = [k for k, f in enumerate(found) if f is None]
+    if cfg.comets is not None and rest:
+        comets = read_comets(Path(cfg.comets))
+        more = identify_with_orbits(
+            comets, [tracks[k] for k in rest], site, radius_arcsec=cfg.match_radius_arcsec
+        )
+        for k, f in zip(rest, more, strict=True):
+            found[k] = f
+    return found

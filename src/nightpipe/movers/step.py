@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from nightpipe.config import Settings
 from nightpipe.frames.fitsio import atomic_path
 from nightpipe.frames.flags import PixelFlag
-from nightpipe.movers.designations import pack_number, pack_provisional, unpack_number, unpack_provisional
+from nightpipe.movers.designations import report_fields, unpack_number, unpack_provisional
 from nightpipe.movers.linking import LinkOptions, Track, link
 from nightpipe.movers.mpc import Observation, ades_psv, mpc80_line
 from nightpipe.movers.transients import Detections, transients
@@ -178,7 +178,7 @@ class TrackName(NamedTuple):
 
     designation: str  # readable: "2019 RB21", "(1) Ceres", or a temporary "NP00001"
     number: str  # the minor-planet number, unpacked ('' when unnumbered)
-    source: str  # "skybot", "mpcorb" or "" (a candidate)
+    source: str  # "skybot", "mpcorb", "comets" or "" (a candidate)
     oc_ra_arcsec: float = float("nan")
     oc_dec_arcsec: float = float("nan")
 
@@ -218,25 +218,21 @@ def identify_tracks(
                 out.append(TrackName(name, number, "skybot"))
         elif found is not None:
             number = unpack_number(found.packed)
-            name = found.name if number else unpack_provisional(found.packed)
-            out.append(TrackName(name, number, "mpcorb", found.oc_ra_arcsec, found.oc_dec_arcsec))
+            name = found.name if number or found.source == "comets" else unpack_provisional(found.packed)
+            out.append(TrackName(name, number, found.source, found.oc_ra_arcsec, found.oc_dec_arcsec))
         else:
             out.append(TrackName(f"NP{k + 1:05d}", "", ""))
     return out
 
 
 def _orbit_identifications(tracks: list[Track], moving: Detections, settings: Settings | None) -> list[Any]:
-    """MPCORB identifications per track (all ``None`` without ``movers.mpcorb``)."""
-    if settings is None or settings.movers.mpcorb is None or not tracks:
+    """Identifications by orbit per track (all ``None`` without ``movers.mpcorb`` and ``movers.comets``)."""
+    if settings is None or not tracks:
         return [None] * len(tracks)
-    from nightpipe.movers.kepler import Site
-    from nightpipe.movers.mpcorb import read_mpcorb
-    from nightpipe.movers.orbit_match import identify_with_orbits
+    from nightpipe.movers.orbit_match import identify_from_files
 
-    orbits = read_mpcorb(Path(settings.movers.mpcorb), settings.paths.output / "movers" / "cache")
-    site = Site(settings.observatory.latitude, settings.observatory.longitude, settings.observatory.elevation)
     per_track = [(moving.jd[t.members], moving.ra[t.members], moving.dec[t.members]) for t in tracks]
-    return identify_with_orbits(orbits, per_track, site, radius_arcsec=settings.movers.match_radius_arcsec)
+    return identify_from_files(per_track, settings)
 
 
 def write_products(
@@ -273,10 +269,11 @@ def write_products(
             det = moving.det
             objects.append(name)
             mag = float(moving.mag[m]) if np.isfinite(moving.mag[m]) else None
+            packed_number, packed_designation = report_fields(name, number)
             observations.append(
                 Observation(
-                    designation="" if number else pack_provisional(name),
-                    number=pack_number(number),
+                    designation=packed_designation,
+                    number=packed_number,
                     jd_utc=float(det.jd[m]),
                     ra=float(det.ra[m]),
                     dec=float(det.dec[m]),
@@ -322,7 +319,7 @@ def write_products(
         tmp.write_text(xml)
     return {
         "tracks": len(tracks),
-        "identified": int(sum(1 for r in rows if r[-1])),
+        "identified": int(sum(1 for r in rows if r[7])),
         "observations": len(observations),
     }
 
