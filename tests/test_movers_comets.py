@@ -98,15 +98,15 @@ def test_hyperbolic_orbits_keep_their_energy_and_angular_momentum() -> None:
     zero = np.zeros(3)
     comets = Comets(names, names, np.full(3, 2459000.5), q, e, zero + 30, zero + 60, zero + 40, zero)
     t = 2459000.5 + np.array([-400.0, -3.0, 0.0, 50.0, 2000.0])
-    h = 1e-3
+    h = 1e-2  # days: the JD's rounding (5e-10 d) limits a smaller step
     r = heliocentric(comets, t)
     v = (heliocentric(comets, t + h) - heliocentric(comets, t - h)) / (2 * h)
     radius, speed2 = np.linalg.norm(r, axis=0), (v**2).sum(axis=0)
     mu = GAUSS_K**2
     energy = speed2 / 2 - mu / radius
-    assert np.allclose(energy, (mu * (e - 1) / (2 * q))[:, None], rtol=1e-6, atol=1e-10)
+    assert np.allclose(energy, (mu * (e - 1) / (2 * q))[:, None], rtol=2e-5, atol=1e-9)
     momentum = np.linalg.norm(np.cross(r, v, axis=0), axis=0)
-    assert np.allclose(momentum, np.sqrt(mu * q * (1 + e))[:, None], rtol=1e-6)
+    assert np.allclose(momentum, np.sqrt(mu * q * (1 + e))[:, None], rtol=2e-5)
 
 
 def test_comet_designations_follow_the_mpc_and_ades_forms() -> None:
