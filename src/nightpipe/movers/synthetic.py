@@ -136,7 +136,8 @@ class SearchResult:
     velocity: NDArray[np.int32]  # (H, W) index into plan.velocities
     plan: StackPlan
     seconds: float
-    method: str = "two-pass"  # or "coarse-fine (...)": see :mod:`nightpipe.movers.coarse_fine`
+    method: str = "two-pass"  # or "coarse-fine": see :mod:`nightpipe.movers.coarse_fine`
+    refined: int = 0  # coarse-fine: the binned pixels refined at full resolution
 
     @property
     def frame_pixels_per_s(self) -> float:
