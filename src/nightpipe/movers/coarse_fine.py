@@ -9,13 +9,18 @@ the pixels, a quarter of the velocities). Every binned pixel whose coarse stack 
 one pixel around them, at the full grid's velocities within ``reach`` steps of the coarse best one,
 with the frame shifts of the full plan (so a refined value is the one :func:`synthetic.search`
 gives for that pixel and velocity). Above the threshold the map is then the full search's map
-wherever the coarse stage lost less than ``1 - fraction`` of a peak's SNR (measured in
+wherever the coarse stage lost less than ``1 - fraction`` of a peak's SNR and the best velocity
+is within ``reach`` steps of the coarse one, as it is for a mover (measured in
 ``benchmarks/bench_shift_stack.py`` and the tests); elsewhere it holds the coarse SNR, which is
-below ``fraction * threshold``.
+below ``fraction * threshold``. Not so for what is not a mover (star residuals, artefacts): their
+best velocity can be far from the coarse one, the refined value is then lower than the full
+search's (never higher). A tile where more than ``dense`` of the bins need refining (a field of
+residuals) is searched in full instead, so there the map is the full search's exactly.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -24,13 +29,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nightpipe.movers.stack_kernels import NumbaKernel, StackKernel
-from nightpipe.movers.synthetic import SearchResult, StackPlan, best_plan, search
+from nightpipe.movers.synthetic import SearchResult, StackPlan, best_plan, search, search_tile
+
+log = logging.getLogger(__name__)
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 
+DENSE_TILE = 128  # full-resolution side of the tiles searched in full when crowded with candidates
 MIN_FWHM_PX = 3.0  # below it a 2x2 bin undersamples the PSF: the coarse stage would lose too much
 
 
@@ -109,6 +117,7 @@ def search_coarse_fine(
     *,
     fraction: float = 0.6,
     reach: int = 3,
+    dense: float = 0.3,
     kernel: StackKernel | None = None,
     tile: int = 256,
 ) -> SearchResult:
@@ -133,7 +142,15 @@ def search_coarse_fine(
     snr = np.repeat(np.repeat(coarse.snr, 2, axis=0), 2, axis=1)[:height, :width].copy()
     which = nearest[np.repeat(np.repeat(coarse.velocity, 2, axis=0), 2, axis=1)[:height, :width]]
     which = which.astype(np.int32)
-    cy, cx = np.nonzero(coarse.snr >= fraction * threshold)
+    near_threshold = coarse.snr >= fraction * threshold
+    full_tiles = _dense_tiles(near_threshold, dense)
+    for y0, x0 in full_tiles:
+        box = (y0, x0, min(DENSE_TILE, height - y0), min(DENSE_TILE, width - x0))
+        exact, exact_v = search_tile(cube, plan, back_end, box)
+        snr[y0 : y0 + box[2], x0 : x0 + box[3]] = exact * np.float32(1.0 / math.sqrt(n))
+        which[y0 : y0 + box[2], x0 : x0 + box[3]] = exact_v
+        near_threshold[y0 // 2 : (y0 + box[2]) // 2, x0 // 2 : (x0 + box[3]) // 2] = False
+    cy, cx = np.nonzero(near_threshold)
     if cy.size:
         steps = np.array([[a, b] for a in range(-reach, reach + 1) for b in range(-reach, reach + 1)])
         centre = coarse_idx[coarse.velocity[cy, cx]]  # (K, 2)
@@ -146,7 +163,23 @@ def search_coarse_fine(
         best, best_v = back_end.block_max(cube, origins, candidates, frame_shifts(plan), 4)
         _scatter_max(snr, which, origins, best * np.float32(1.0 / math.sqrt(n)), best_v)
     seconds = time.perf_counter() - start
-    return SearchResult(snr, which, plan, seconds, method="coarse-fine", refined=int(cy.size))
+    log.debug("coarse-fine: %d bins refined, %d dense tiles searched in full", cy.size, len(full_tiles))
+    return SearchResult(
+        snr, which, plan, seconds, method="coarse-fine", refined=int(cy.size), full_tiles=len(full_tiles)
+    )
+
+
+def _dense_tiles(near_threshold: NDArray[np.bool_], dense: float) -> list[tuple[int, int]]:
+    """Full-resolution corners of the ``DENSE_TILE`` tiles in which more than ``dense`` of the bins
+    reached the coarse threshold: a field of residuals, not a few movers (their velocities are no
+    longer where the coarse stage puts them, and refining costs as much as the full search)."""
+    b = DENSE_TILE // 2
+    out = []
+    for yb in range(0, near_threshold.shape[0], b):
+        for xb in range(0, near_threshold.shape[1], b):
+            if float(near_threshold[yb : yb + b, xb : xb + b].mean()) > dense:
+                out.append((2 * yb, 2 * xb))
+    return out
 
 
 def _scatter_max(snr: F32, which: I32, origins: I64, best: F32, best_v: I32) -> None:

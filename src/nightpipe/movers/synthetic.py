@@ -138,6 +138,7 @@ class SearchResult:
     seconds: float
     method: str = "two-pass"  # or "coarse-fine": see :mod:`nightpipe.movers.coarse_fine`
     refined: int = 0  # coarse-fine: the binned pixels refined at full resolution
+    full_tiles: int = 0  # coarse-fine: the tiles crowded with candidates, searched in full
 
     @property
     def frame_pixels_per_s(self) -> float:
@@ -170,26 +171,37 @@ def search(
 
     back_end = kernel or NumbaKernel()
     n, height, width = cube.shape
-    m = plan.margin
     best = np.full((height, width), -np.inf, dtype=np.float32)
     which = np.full((height, width), -1, dtype=np.int32)
     start = time.perf_counter()
     for y0 in range(0, height, tile):
         for x0 in range(0, width, tile):
             h, w = min(tile, height - y0), min(tile, width - x0)
-            padded = np.zeros((n, h + 2 * m, w + 2 * m), dtype=np.float32)
-            ys, ye = max(0, y0 - m), min(height, y0 + h + m)
-            xs, xe = max(0, x0 - m), min(width, x0 + w + m)
-            padded[:, ys - y0 + m : ye - y0 + m, xs - x0 + m : xe - x0 + m] = cube[:, ys:ye, xs:xe]
-            partials = back_end.partial_sums(padded, plan.members, plan.shifts)
-            core_best = np.full((h, w), -np.inf, dtype=np.float32)
-            core_which = np.full((h, w), -1, dtype=np.int32)
-            back_end.combine_max(partials, plan.index, plan.offsets, m, core_best, core_which)
+            core_best, core_which = search_tile(cube, plan, back_end, (y0, x0, h, w))
             best[y0 : y0 + h, x0 : x0 + w] = core_best
             which[y0 : y0 + h, x0 : x0 + w] = core_which
     seconds = time.perf_counter() - start
     best *= np.float32(1.0 / math.sqrt(n))
     return SearchResult(best, which, plan, seconds)
+
+
+def search_tile(
+    cube: F32, plan: StackPlan, back_end: StackKernel, box: tuple[int, int, int, int]
+) -> tuple[F32, NDArray[np.int32]]:
+    """The two passes on the tile ``box`` = (y0, x0, h, w) of the cube (with its margin, zeros off the
+    cube): the best stack sum (not yet divided by sqrt(frames)) per pixel and its velocity."""
+    y0, x0, h, w = box
+    n, height, width = cube.shape
+    m = plan.margin
+    padded = np.zeros((n, h + 2 * m, w + 2 * m), dtype=np.float32)
+    ys, ye = max(0, y0 - m), min(height, y0 + h + m)
+    xs, xe = max(0, x0 - m), min(width, x0 + w + m)
+    padded[:, ys - y0 + m : ye - y0 + m, xs - x0 + m : xe - x0 + m] = cube[:, ys:ye, xs:xe]
+    partials = back_end.partial_sums(padded, plan.members, plan.shifts)
+    core_best = np.full((h, w), -np.inf, dtype=np.float32)
+    core_which = np.full((h, w), -1, dtype=np.int32)
+    back_end.combine_max(partials, plan.index, plan.offsets, m, core_best, core_which)
+    return core_best, core_which
 
 
 @dataclass(frozen=True)
