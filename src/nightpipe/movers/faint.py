@@ -99,7 +99,7 @@ def _find_faint(
     )
     plan = best_plan(t, grid)
     cube = prepare(static_free.copy(), fwhm_px, subtract_static=False)
-    result = search(cube, plan, kernel=kernel)
+    result = search(cube, plan, kernel=kernel, exact_above=options.threshold, fwhm_px=fwhm_px)
     del cube
     found = peaks(result, options.threshold)[: options.max_peaks]
     confirmed: list[ConfirmedTrack] = []

@@ -9,8 +9,11 @@ A search is two passes over a tile of the registered, static-subtracted, matched
    each shifted by the group's offset, kept where it is the best so far (a max-projection map
    and the index of the velocity that gave it).
 
-:class:`NumbaKernel` runs both on the CPU (numba, ``parallel``, ``nogil``); a GPU kernel (CuPy,
-numba.cuda) only has to implement the same two methods on the same arrays.
+The coarse-to-fine search (:mod:`nightpipe.movers.coarse_fine`) runs these on binned frames, then
+:meth:`StackKernel.block_max`: the plain stack of small blocks of pixels at a few velocities each.
+
+:class:`NumbaKernel` runs them on the CPU (numba, ``parallel``, ``nogil``); a GPU kernel (CuPy,
+numba.cuda) only has to implement the same three methods on the same arrays.
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ class StackKernel(Protocol):
         """For each velocity ``v``: ``S = sum_g partials[index[v, g], y + offsets[v, g, 0], x + ...]``
         on the core ``[margin, H - margin)`` of the tile; where ``S > best``, ``best = S`` and
         ``which = v`` (``best`` and ``which`` are the core's shape, updated in place)."""
+        ...
+
+    def block_max(self, cube: F32, origins: I64, candidates: I64, shifts: I64, block: int) -> tuple[F32, I32]:
+        """For each block ``k`` (pixels ``origins[k] + [0, block)`` on each axis) and each velocity
+        ``v`` of ``candidates[k]`` (-1 for none): ``S = sum_f cube[f, y + shifts[v, f, 0], x + ...]``
+        (reads outside the cube count as 0); returns the largest ``S`` per pixel (K, block, block)
+        and its velocity (-1 if none)."""
         ...
 
 
@@ -90,6 +100,40 @@ def _combine_max(
                     which[r, c] = v
 
 
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath=True)
+def _block_max(
+    cube: F32, origins: I64, candidates: I64, shifts: I64, block: int
+) -> tuple[F32, I32]:  # pragma: no cover - compiled
+    n, height, width = cube.shape
+    n_blk, n_cand = candidates.shape
+    best = np.full((n_blk, block, block), -np.inf, dtype=np.float32)
+    which = np.full((n_blk, block, block), -1, dtype=np.int32)
+    for k in numba.prange(n_blk):
+        acc = np.zeros((block, block), dtype=np.float32)
+        y0, x0 = origins[k, 0], origins[k, 1]
+        for c in range(n_cand):
+            v = candidates[k, c]
+            if v < 0:
+                continue
+            acc[:] = 0.0
+            for f in range(n):
+                sy, sx = shifts[v, f, 0], shifts[v, f, 1]
+                for by in range(block):
+                    yy = y0 + by + sy
+                    if yy < 0 or yy >= height:
+                        continue
+                    for bx in range(block):
+                        xx = x0 + bx + sx
+                        if 0 <= xx < width:
+                            acc[by, bx] += cube[f, yy, xx]
+            for by in range(block):
+                for bx in range(block):
+                    if acc[by, bx] > best[k, by, bx]:
+                        best[k, by, bx] = acc[by, bx]
+                        which[k, by, bx] = v
+    return best, which
+
+
 class NumbaKernel:
     """The CPU back-end: numba, parallel over partial stacks and over rows, the GIL released."""
 
@@ -102,6 +146,16 @@ class NumbaKernel:
     ) -> None:
         """See :meth:`StackKernel.combine_max`."""
         _combine_max(partials, index, offsets, margin, best, which)
+
+    def block_max(self, cube: F32, origins: I64, candidates: I64, shifts: I64, block: int) -> tuple[F32, I32]:
+        """See :meth:`StackKernel.block_max`."""
+        return _block_max(
+            np.ascontiguousarray(cube, dtype=np.float32),
+            np.ascontiguousarray(origins, dtype=np.int64),
+            np.ascontiguousarray(candidates, dtype=np.int64),
+            np.ascontiguousarray(shifts, dtype=np.int64),
+            int(block),
+        )
 
 
 def stack_reference(tile: F32, shifts: I64) -> F32:
