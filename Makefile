@@ -13,6 +13,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/nightpipe doctor --warm  # compile the kernels once now, not in the first night (issue 22)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -6,7 +6,8 @@ the process and its children). The peers cannot run here offline (EXOTIC and pro
 online services); their figures on this machine are quoted from ../shared/PERFORMANCE.md.
 
 Usage: ``python benchmarks/bench_night.py [--quick] [--cold]`` (``--quick``: serial run only;
-``--cold``: instead, the serial night twice on an empty numba cache, the first run compiling every
+``--cold [--warm-first]``: instead, the serial night twice on an empty numba cache (after
+``nightpipe doctor --warm`` with ``--warm-first``), the first run compiling every
 kernel and the second reading them back: issue 22 wants the first no more than 10 s slower).
 """
 
@@ -75,12 +76,27 @@ def run_once(workers: int, env: dict[str, str] | None = None) -> dict[str, objec
         }
 
 
-def cold_and_warm() -> int:
+def warm_up(env: dict[str, str]) -> None:
+    """``nightpipe doctor --warm`` as the install does (``make``), timed: the install-time cost."""
+    cmd = [sys.executable, "-m", "nightpipe.cli.app", "-c", str(CONFIG), "doctor", "--warm"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"install-time warm-up (nightpipe doctor --warm): wall {time.perf_counter() - start:.1f} s, "
+          f"cpu {cpu:.1f} s, exit {proc.returncode}")  # fmt: skip
+
+
+def cold_and_warm(warm_first: bool = False) -> int:
     """The serial night on an empty numba cache (the command line's default cache folder under a
-    fresh XDG_CACHE_HOME), then again on the cache the first run wrote."""
+    fresh XDG_CACHE_HOME), then again on the cache the first run wrote; with ``warm_first`` the
+    install's warm-up runs on the empty cache before the first night."""
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="nightpipe-numba-") as cache:
         env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"} | {"XDG_CACHE_HOME": cache}
+        if warm_first:
+            warm_up(env)
         cold, warm = run_once(0, env), run_once(0, env)
         kernels = len(list(Path(cache).rglob("*.nbi")))
     for name, run in (("first (empty cache)", cold), ("second (cache warm)", warm)):
@@ -100,12 +116,15 @@ def cold_and_warm() -> int:
 def main() -> int:
     parser = bench_parser(__doc__, "serial run only")
     parser.add_argument("--cold", action="store_true", help="first and second night on an empty numba cache")
+    parser.add_argument(
+        "--warm-first", action="store_true", help="with --cold: run the install's warm-up first"
+    )
     args = parser.parse_args()
     if not NIGHT.is_dir():
         print(f"skipped: {NIGHT} not found")
         return 0
     if args.cold:
-        return cold_and_warm()
+        return cold_and_warm(args.warm_first)
     runs = [run_once(0)] + ([] if args.quick else [run_once(2)])
     for run in runs:
         print(

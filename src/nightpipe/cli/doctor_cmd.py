@@ -7,13 +7,27 @@ import typer
 from nightpipe.cli.common import console, state
 
 
-def doctor(ctx: typer.Context) -> None:
+def doctor(
+    ctx: typer.Context,
+    warm: bool = typer.Option(
+        False,
+        "--warm",
+        help="Only compile the night's numba kernels into the cache (once per install), no checks",
+    ),
+) -> None:
     """Check the solver, index files, database, cache, numba, Dask, PostgreSQL driver and browser."""
     from rich.table import Table
     from rich.text import Text
 
     from nightpipe.doctor import run_checks
 
+    if warm:
+        from nightpipe.kernel_warmup import warm_kernels
+
+        stages = warm_kernels(state(ctx).settings.photometry)
+        done = ", ".join(f"{stage.name} {stage.seconds:.1f} s" for stage in stages)
+        console().print(f"numba kernels compiled or loaded: {done}")
+        return
     checks = run_checks(state(ctx).settings)
     table = Table(show_lines=False)
     for column in ("", "what", "found", "to fix"):
