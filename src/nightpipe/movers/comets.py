@@ -58,16 +58,17 @@ def _comet_row(line: str) -> dict[str, object]:
     """The fields of one element line (``ValueError`` when a number does not read)."""
     day = float(line[22:29])
     jd = calendar_jd(np.array([int(line[14:18])]), np.array([int(line[19:21])]), np.array([day]))[0]
-    row: dict[str, object] = {k: float(line[a:b]) for k, (a, b) in _COLUMNS.items()}
-    magnitude = line[91:95].strip()
-    row.update(
-        packed=line[:12],
-        name=line[102:158].strip() or line[:12].strip(),
-        perihelion_tt=float(jd),
-        H=float(magnitude) if magnitude else np.nan,
-    )
-    if not (row["q"] > 0 and row["e"] >= 0):  # type: ignore[operator]
+    values = {k: float(line[a:b]) for k, (a, b) in _COLUMNS.items()}
+    if not (values["q"] > 0 and values["e"] >= 0):
         raise ValueError("q must be positive and e non-negative")
+    magnitude = line[91:95].strip()
+    row: dict[str, object] = {
+        **values,
+        "packed": line[:12],
+        "name": line[102:158].strip() or line[:12].strip(),
+        "perihelion_tt": float(jd),
+        "H": float(magnitude) if magnitude else np.nan,
+    }
     return row
 
 

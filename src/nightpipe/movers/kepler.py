@@ -146,9 +146,9 @@ def _comet_positions(comets: Comets, jd_tt: np.ndarray) -> np.ndarray:
     return _to_equatorial(f * q, g * speed, comets.peri, comets.node, comets.incl)
 
 
-def observer(jd_utc: np.ndarray, site: Site | None) -> np.ndarray:
+def observer(jd_utc: np.ndarray | Time, site: Site | None) -> np.ndarray:
     """Heliocentric ICRS position of the geocentre or of a site, AU, shape (3, times)."""
-    times = _times(jd_utc)
+    times = jd_utc if isinstance(jd_utc, Time) else _times(jd_utc)
     tt = times.tt
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", erfa.ErfaWarning)
@@ -166,9 +166,9 @@ def astrometric(
     orbits: Orbits | Comets, jd_utc: np.ndarray, site: Site | None, *, light_time: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Astrometric RA, Dec (degrees) and distance (AU), each of shape (orbits, times)."""
-    jd_utc = np.atleast_1d(np.asarray(jd_utc, float))
-    tt = np.asarray(_times(jd_utc).tt.jd, float)
-    where = observer(jd_utc, site)[:, None, :]
+    times = _times(jd_utc)
+    tt = np.asarray(times.tt.jd, float)
+    where = observer(times, site)[:, None, :]
     target = heliocentric(orbits, tt)
     for _ in range(2 if light_time else 0):
         tau = np.sqrt(((target - where) ** 2).sum(axis=0)) / C_AU_DAY
