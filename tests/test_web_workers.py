@@ -186,3 +186,42 @@ def test_a_lone_job_keeps_the_lines_of_the_engine_thread_pools(tmp_path: Path, d
         engine_log.setLevel(logging.NOTSET)
     text = (tmp_path / "job.log").read_text()
     assert "from a pool thread" in text and "from the job's thread" in text
+
+
+def test_a_job_ending_while_a_record_is_walked_does_not_hide_it_from_the_next_handler(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The cause of a line once missing from a job's log under load: the other job's handler was
+    taken off the shared logger while a record walked its handlers, shifting the list under it."""
+    from nightpipe.store.db import open_database
+    from nightpipe.web.job_progress import JobLogHandler
+
+    logger = logging.getLogger("nightpipe.fake-walk")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+    class EndsOnFirstRecord(JobLogHandler):
+        def emit(self, record: logging.LogRecord) -> None:
+            super().emit(record)
+            self.detach(logger)  # the job ends while the record is being handled
+
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.INFO)
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    ending = EndsOnFirstRecord(open_database(db_url), 1, tmp_path / "job.log")
+    other = Collect()
+    ending.attach(logger)
+    logger.addHandler(other)
+    try:
+        logger.info("seen by both")
+        logger.info("seen by the other only")
+    finally:
+        logger.removeHandler(other)
+        ending.close()
+    assert other.lines == ["seen by both", "seen by the other only"]
+    assert (tmp_path / "job.log").read_text().count("seen by") == 1

@@ -69,6 +69,21 @@ class JobLogHandler(logging.Handler):
         )
         self.addFilter(ContextFilter())
 
+    def attach(self, logger: logging.Logger) -> None:
+        """Add this handler to ``logger`` by replacing its list of handlers, never changing it in place."""
+        with _threads_lock:
+            logger.handlers = [*logger.handlers, self]
+
+    def detach(self, logger: logging.Logger) -> None:
+        """Take this handler off ``logger``, again by replacing the list.
+
+        ``Logger.removeHandler`` shifts the list that another thread's record may be walking through
+        (``Logger.callHandlers`` iterates ``logger.handlers`` without a lock), so a job ending at that
+        moment made the other job's handler miss the record: a line lost from the other user's log.
+        A walk already started keeps the old list and sees every handler it held."""
+        with _threads_lock:
+            logger.handlers = [h for h in logger.handlers if h is not self]
+
     def owns(self, record: logging.LogRecord) -> bool:
         with _threads_lock:
             owner = _job_of_thread.get(record.thread or 0)

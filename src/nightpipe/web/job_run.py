@@ -132,7 +132,7 @@ def run_claim(db: Database, server: Settings, claim: Claim, stop: StopRequest) -
     paths = UserPaths(server.web.data_dir, claim.owner_id).make()
     handler = JobLogHandler(db, claim.job_id, paths.job_log(claim.job_id))
     engine_log = logging.getLogger("nightpipe")
-    engine_log.addHandler(handler)
+    handler.attach(engine_log)
     try:
         uploads = chosen_uploads(db, claim)
         if not uploads:
@@ -162,5 +162,5 @@ def run_claim(db: Database, server: Settings, claim: Claim, stop: StopRequest) -
         log.exception("job %d crashed", claim.job_id)
         return Outcome("failed", f"unexpected error: {exc.__class__.__name__}: {exc} (see the job's log)")
     finally:
-        engine_log.removeHandler(handler)
+        handler.detach(engine_log)
         handler.close()
