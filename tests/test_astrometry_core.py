@@ -29,9 +29,12 @@ from nightpipe.astrometry.match import (
     turn_angle_deg,
     vote_offset,
 )
-from nightpipe.astrometry.sources import StarList, detect_stars
-from nightpipe.config import AstrometryConfig
+from nightpipe.astrometry.series import NightSolver
+from nightpipe.astrometry.sources import StarList, frame_stars
+from nightpipe.config import AstrometryConfig, PhotometryConfig
 from nightpipe.errors import AstrometryError, CatalogError
+from nightpipe.frames.flags import PixelFlag
+from nightpipe.photometry.frame_sources import detect_frame
 
 INDEX_DIR = Path("/usr/share/astrometry")
 SHAPE = (500, 650)
@@ -169,7 +172,11 @@ def test_match_any_orientation_gives_up_on_unrelated_lists() -> None:
     assert match_points_any_orientation(a, b, min_matches=10) is None
 
 
-def test_detect_stars_finds_injected_positions() -> None:
+def _frame_stars(img: np.ndarray, flags: np.ndarray | None = None) -> StarList:
+    return frame_stars(img, detect_frame(img, PhotometryConfig(), mask=flags))
+
+
+def test_frame_stars_finds_injected_positions() -> None:
     rng = np.random.default_rng(7)
     yy, xx = np.mgrid[:200, :300]
     truth = rng.uniform([10, 10], [290, 190], (20, 2))
@@ -178,20 +185,28 @@ def test_detect_stars_finds_injected_positions() -> None:
     for (x, y), f in zip(truth, fluxes, strict=True):
         img += f / (2 * np.pi * 1.3**2) * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 1.3**2))
     img += rng.normal(0, 3, img.shape)
-    stars = detect_stars(img)
+    stars = _frame_stars(img.astype(np.float32))
     assert len(stars) == 20
     assert np.allclose(stars.xy[:5], truth[:5], atol=0.05)  # brightest first, same order
     assert stars.fwhm_px == pytest.approx(2.3548 * 1.3, rel=0.15)
+    assert not stars.saturated.any()
+    # a calibrated frame's SATURATED bits mark the star on them
+    flags = np.zeros(img.shape, np.uint16)
+    x0, y0 = np.rint(truth[0]).astype(int)
+    flags[y0, x0] = int(PixelFlag.SATURATED)
+    marked = _frame_stars(img.astype(np.float32), flags)
+    assert marked.saturated[0] and not marked.saturated[1:].any()
 
 
-def test_detect_stars_handles_nan_and_rejects_bad_shapes() -> None:
-    img = np.random.default_rng(8).normal(100, 2, (100, 100))
+def test_frame_stars_handles_nan_and_rejects_bad_shapes() -> None:
+    img = np.random.default_rng(8).normal(100, 2, (100, 100)).astype(np.float32)
     img[:, :10] = np.nan
-    assert len(detect_stars(img)) <= 2
+    assert len(_frame_stars(img)) <= 2
     with pytest.raises(AstrometryError, match="2-D"):
-        detect_stars(np.zeros((3, 4, 5)))
-    with pytest.raises(AstrometryError, match="no finite"):
-        detect_stars(np.full((20, 20), np.nan))
+        frame_stars(np.zeros((3, 4, 5)), detect_frame(img, PhotometryConfig()))
+    solver = NightSolver(AstrometryConfig(), IndexCatalog([]))
+    with pytest.raises(AstrometryError, match="source detection failed"):
+        solver.detect(np.full((20, 20), np.nan, np.float32))
 
 
 def test_hints_from_header_variants() -> None:

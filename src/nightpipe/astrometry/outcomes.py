@@ -78,6 +78,7 @@ class _Job:
     frame_id: int | None = None
     night: str | None = None
     input_hash: str | None = None
+    detections: Path | None = None  # where the frame's source list is kept for the photometry
 
 
 def _outcome_from(job: _Job, solution: FrameSolution, output: Path) -> FrameOutcome:

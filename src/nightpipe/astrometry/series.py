@@ -42,15 +42,16 @@ from nightpipe.astrometry.match import (
     turn_angle_deg,
 )
 from nightpipe.astrometry.solver import run_solve_field
-from nightpipe.astrometry.sources import StarList, detect_stars
-from nightpipe.config import AstrometryConfig
-from nightpipe.errors import AstrometryError, CatalogError
+from nightpipe.astrometry.sources import StarList, frame_stars
+from nightpipe.config import AstrometryConfig, PhotometryConfig
+from nightpipe.errors import AstrometryError, CatalogError, PhotometryError
+from nightpipe.photometry.frame_sources import FrameDetection, detect_frame
 
 log = logging.getLogger(__name__)
 
 MIN_MATCHES = 8
 MIN_UNSATURATED_FOR_FIT = 15
-DETECT_SIGMA = 8.0  # star lists for astrometry need only the few hundred brightest stars
+MAX_STARS = 300  # star lists for astrometry need only the few hundred brightest stars
 MAX_SIP_TURN_DEG = 2.0  # a frame turned more than this from the reference also tries a SIP of its own
 
 
@@ -83,6 +84,9 @@ class NightSolver:
         The ``astrometry`` settings.
     catalog
         Reference stars (from the index files) used to check and refine every WCS.
+    detection
+        The ``photometry`` settings: the frame's stars are the photometry's detection (one
+        detection per frame, shared with the photometry step).
 
     Examples
     --------
@@ -97,6 +101,27 @@ class NightSolver:
     _cone: tuple[float, float, float, RefStars] | None = field(default=None, repr=False)
     sources: tuple[CatalogueSource, ...] = ()  # catalogues to match small fields to directly
     blind_fallback: bool = True  # a blind solve after a failed hinted one
+    detection: PhotometryConfig = field(default_factory=PhotometryConfig)
+
+    # ------------------------------------------------------------------ detection
+    def detect(self, data: np.ndarray, flags: np.ndarray | None = None) -> tuple[FrameDetection, float]:
+        """The photometry's detection of a frame and the saturation level it used.
+
+        ``flags`` is a calibrated frame's uint16 MASK plane (its SATURATED bits mark saturated
+        stars); without it a star reaching the image's maximum, when at least 5 pixels do, is
+        saturated.
+        """
+        saturation = np.inf
+        if flags is None:
+            finite = np.isfinite(data)
+            top = float(np.max(data, where=finite, initial=-np.inf))
+            if np.isfinite(top) and np.count_nonzero(data >= top) >= 5:
+                saturation = top
+        try:
+            found = detect_frame(data, self.detection, mask=flags, saturation=saturation)
+        except PhotometryError as exc:  # no usable sky (an all-NaN frame, a 3-D array)
+            raise AstrometryError(f"source detection failed: {exc.message}") from None
+        return found, saturation
 
     # ------------------------------------------------------------------ catalogue
     def refs_near(self, ra: float, dec: float, radius: float) -> RefStars:
@@ -306,10 +331,13 @@ class NightSolver:
         header: fits.Header,
         *,
         name: str = "frame",
-        mask: np.ndarray | None = None,
-        saturated_pixels: np.ndarray | None = None,
+        flags: np.ndarray | None = None,
+        stars: StarList | None = None,
     ) -> FrameSolution:
         """Find a checked WCS for one frame.
+
+        ``flags``: a calibrated frame's uint16 MASK plane; ``stars``: its star list when already
+        built (:func:`~nightpipe.astrometry.sources.frame_stars`), else the frame is detected here.
 
         Raises
         ------
@@ -317,14 +345,8 @@ class NightSolver:
             With every reason when nothing works (too few stars, solver failure, checks).
         """
         start = time.perf_counter()
-        stars = detect_stars(
-            data,
-            mask=mask,
-            saturated_pixels=saturated_pixels,
-            max_stars=300,
-            sigma=DETECT_SIGMA,
-            deblend_nthresh=8,
-        )
+        if stars is None:
+            stars = frame_stars(data, self.detect(data, flags)[0], max_stars=MAX_STARS)
         if len(stars) < MIN_MATCHES:
             raise AstrometryError(
                 f"only {len(stars)} stars detected (blank, cloudy or badly out of focus?)", path=name
@@ -348,9 +370,29 @@ class NightSolver:
                 raise AstrometryError("; ".join(r for r in reasons if r), path=name)
             # the first solved frame, or one the old reference no longer matches (a meridian flip,
             # a re-pointing): later frames are matched to this one
-            self.reference = _Reference(stars.brightest(150), refined.wcs, sip_of(refined.wcs))
+            self.reference = _Reference(stars.brightest(150), shipped_wcs(refined.wcs), sip_of(refined.wcs))
         note = "; ".join(r for r in reasons if r and not r.startswith("no celestial WCS"))
         return FrameSolution(refined.wcs, method, refined.quality, stars, time.perf_counter() - start, note)
+
+
+def shipped_wcs(wcs: WCS) -> WCS:
+    """The WCS as another process receives it: astropy pickles a WCS as its FITS header, whose
+    values wcslib writes with fewer digits than a float holds (CRVAL to ~1e-13 deg). The reference
+    frame's WCS is rounded so once, here, so that frames matched to it in this process, in
+    threads or on Dask workers start from the same bits (the round trip gives back what it is given).
+
+    Examples
+    --------
+    >>> w = WCS(naxis=2)
+    >>> w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    >>> w.wcs.crval = [31.043793340209337, 46.688426030000001]
+    >>> once = shipped_wcs(w)
+    >>> bool((shipped_wcs(once).wcs.crval == once.wcs.crval).all())
+    True
+    """
+    import pickle
+
+    return pickle.loads(pickle.dumps(wcs))
 
 
 def _separation(ra1: float, dec1: float, ra2: float, dec2: float) -> float:

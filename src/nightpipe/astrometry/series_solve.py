@@ -8,7 +8,7 @@ import copy
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,12 @@ from nightpipe.astrometry.catalog_solve import catalogue_sources
 from nightpipe.astrometry.checks import RefinedWcs
 from nightpipe.astrometry.index_catalog import IndexCatalog
 from nightpipe.astrometry.outcomes import FrameOutcome, SolveSummary, _Extra, _extra, _Job, _outcome_from
-from nightpipe.astrometry.series import FrameSolution, NightSolver
-from nightpipe.astrometry.sources import StarList
+from nightpipe.astrometry.series import MAX_STARS, FrameSolution, NightSolver
+from nightpipe.astrometry.sources import StarList, frame_stars
 from nightpipe.astrometry.wcs_io import read_frame_for_solving, strip_wcs, was_solved_by_us, write_solution
 from nightpipe.config import Settings
 from nightpipe.errors import AstrometryError, CatalogError, FitsReadError, NightpipeError
+from nightpipe.photometry.frame_sources import detection_key, write_detections
 from nightpipe.pipeline.parallel import Outcome, map_frames
 from nightpipe.progress import NullProgress, Progress
 
@@ -54,9 +55,13 @@ def _solve_one(solver: NightSolver, job: _Job) -> tuple[FrameOutcome, FrameSolut
         header = frame.header
         if was_solved_by_us(header):
             header = strip_wcs(header.copy())  # re-solve instead of trusting our own earlier WCS
-        solution = solver.solve(
-            frame.data, header, name=job.name, mask=frame.mask, saturated_pixels=frame.saturated
-        )
+        found, saturation = solver.detect(frame.data, frame.flags)
+        if job.detections is not None:  # the photometry step reuses it (issue 18)
+            key = detection_key(frame.data, frame.flags, solver.detection, saturation)
+            write_detections(found.detections, key, job.detections)
+        stars = frame_stars(frame.data, found, max_stars=MAX_STARS)
+        solution = solver.solve(frame.data, header, name=job.name, flags=frame.flags, stars=stars)
+        solution = replace(solution, seconds=time.perf_counter() - start)  # with the detection
         output = write_solution(job.source, solution, job.destination, hdu=frame.hdu)
         return _outcome_from(job, solution, output), solution
     except (AstrometryError, FitsReadError, CatalogError) as exc:
@@ -87,7 +92,12 @@ class _Matcher:
 
     def __init__(self, solver: NightSolver) -> None:
         self.solver = _MatchOnly(
-            solver.config, solver.catalog, solver.reference, solver._cone, sources=solver.sources
+            solver.config,
+            solver.catalog,
+            solver.reference,
+            solver._cone,
+            sources=solver.sources,
+            detection=solver.detection,
         )
 
     def __call__(self, job: _Job) -> tuple[FrameOutcome, _Extra | None] | None:
@@ -119,7 +129,12 @@ def _solve_jobs(
     if not jobs:
         return summary
     catalog = IndexCatalog.from_dirs(settings.astrometry.index_dirs)
-    solver = NightSolver(settings.astrometry, catalog, sources=catalogue_sources(settings, catalog))
+    solver = NightSolver(
+        settings.astrometry,
+        catalog,
+        sources=catalogue_sources(settings, catalog),
+        detection=settings.photometry,
+    )
     bar = progress or NullProgress()
     run = _SeriesRun(jobs, solver, summary, on_outcome, plot_dir)
     run.solve_reference(bar)

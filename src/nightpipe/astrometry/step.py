@@ -22,6 +22,7 @@ from nightpipe.astrometry.outcomes import FrameOutcome, SolveSummary, _Extra, _J
 from nightpipe.astrometry.series_solve import _solve_jobs
 from nightpipe.config import Settings
 from nightpipe.frames.fitsio import FITS_SUFFIXES
+from nightpipe.photometry.frame_sources import detection_settings, detections_path
 from nightpipe.pipeline.framestep import FrameTask, StepRecord, StepWriter, previous_runs, split_unchanged
 from nightpipe.pipeline.interrupt import Interrupted
 from nightpipe.progress import Progress
@@ -73,7 +74,8 @@ def solve_files(
 
 def _calibrated_jobs(session: Session, settings: Settings, night: str | None) -> list[_Job]:
     rows = calibrated_frames(session, night)
-    digest = settings.digest("astrometry")
+    # the star lists are the photometry's detection: its settings are the solve's too
+    digest = f"{settings.digest('astrometry')}:{detection_settings(settings.photometry)}"
     jobs = []
     for frame, run in sorted(rows, key=lambda r: (r[0].mid_utc is None, r[0].mid_utc or 0, r[0].path)):
         path = Path(str(run.output_path))
@@ -85,6 +87,7 @@ def _calibrated_jobs(session: Session, settings: Settings, night: str | None) ->
                 frame_id=frame.id,
                 night=frame.night,
                 input_hash=hashlib.sha256(f"{run.input_hash or path}:{digest}".encode()).hexdigest(),
+                detections=detections_path(settings.paths.output, frame.night, path),
             )
         )
     return jobs

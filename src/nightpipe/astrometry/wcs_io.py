@@ -35,13 +35,15 @@ OUR_KEYS = ("NPWCS", "NPWMETH", "NPWNMAT", "NPWRMSA", "NPWRMSP", "NPWSCALE", "NP
 
 @dataclass(frozen=True)
 class FrameForSolving:
-    """The image to solve with its header, bad-pixel mask and saturated-pixel map (if known)."""
+    """The image to solve with its header, bad-pixel mask and saturated-pixel map (if known), and
+    a calibrated frame's MASK plane (uint16 PixelFlag bits, as the photometry reads it)."""
 
     data: np.ndarray
     header: fits.Header
     hdu: int
     mask: np.ndarray | None
     saturated: np.ndarray | None
+    flags: np.ndarray | None = None
 
 
 def read_frame_for_solving(path: Path | str) -> FrameForSolving:
@@ -60,7 +62,7 @@ def read_frame_for_solving(path: Path | str) -> FrameForSolving:
             data = np.asarray(hdul[index].data, dtype=np.float32)
             flags = None
             if "MASK" in hdul and hdul["MASK"].data is not None:
-                flags = np.asarray(hdul["MASK"].data).astype(np.uint32)
+                flags = np.asarray(hdul["MASK"].data, dtype=np.uint16)
         except (OSError, ValueError, TypeError, IndexError) as exc:
             raise FitsReadError(
                 f"cannot read image data ({exc})",
@@ -73,7 +75,9 @@ def read_frame_for_solving(path: Path | str) -> FrameForSolving:
     if flags is not None and flags.shape == data.shape:
         mask = (flags & int(BAD_PIXEL_FLAGS | PixelFlag.NO_DATA | PixelFlag.COSMIC_RAY)) != 0
         saturated = (flags & int(PixelFlag.SATURATED)) != 0
-    return FrameForSolving(data, header, index, mask, saturated)
+    else:
+        flags = None
+    return FrameForSolving(data, header, index, mask, saturated, flags)
 
 
 def strip_wcs(header: fits.Header) -> fits.Header:

@@ -15,7 +15,8 @@ from nightpipe.config import PhotometryConfig
 from nightpipe.errors import PhotometryError
 from nightpipe.photometry.aperture import ApertureResult, aperture_photometry
 from nightpipe.photometry.background import Background, mesh_background
-from nightpipe.photometry.detect import Detections, detect_sources
+from nightpipe.photometry.detect import Detections
+from nightpipe.photometry.frame_sources import detect_frame
 from nightpipe.photometry.profiles import ProfileFit, fit_profile
 from nightpipe.photometry.psf import EPSF, PSFResult, build_epsf, fit_psf
 from nightpipe.photometry.shape import Shapes, frame_fwhm, measure_shapes
@@ -107,6 +108,7 @@ def measure_frame(
     uncertainty: np.ndarray | None = None,
     uncertainty_includes_source: bool = True,
     camera: CameraParams | None = None,
+    detections: Detections | None = None,
 ) -> FrameMeasurement:
     """Background, detection, shapes, seeing and multi-aperture photometry of one frame.
 
@@ -124,6 +126,9 @@ def measure_frame(
         Whether ``uncertainty`` includes the Poisson noise of the stars' light.
     camera
         Gain, read noise, dark and saturation.
+    detections
+        The frame's sources when already found by :func:`~nightpipe.photometry.frame_sources.detect_frame`
+        with these settings on these pixels (the solve step's shared list): not detected again.
 
     Returns
     -------
@@ -144,7 +149,15 @@ def measure_frame(
     """
     cam = camera or CameraParams()
     bkg = mesh_background(data, mask, box=config.background_box, filter_size=config.background_filter)
-    det = _detect(data, bkg, mask, config, cam)
+    if detections is None:
+        detections = detect_frame(
+            data, config, mask=mask, saturation=cam.saturation, background=bkg
+        ).detections
+    if len(detections) == 0:
+        raise PhotometryError(
+            f"no source above {config.detect_sigma} sigma", hint="lower photometry.detect_sigma"
+        )
+    det = detections
     sub = np.asarray(data, dtype=np.float32) - bkg.level
     shapes, fwhm, method, profile = _seeing(sub, det)
     radii = aperture_radii(config, fwhm)
@@ -183,32 +196,6 @@ def measure_frame(
         psf=psf_result,
         epsf=epsf,
     )
-
-
-def _detect(
-    data: np.ndarray,
-    bkg: Background,
-    mask: np.ndarray | None,
-    config: PhotometryConfig,
-    cam: CameraParams,
-) -> Detections:
-    """The frame's sources above ``detect_sigma``; a :class:`PhotometryError` when there is none."""
-    det = detect_sources(
-        data,
-        bkg.level,
-        bkg.rms,
-        mask=mask,
-        detect_sigma=config.detect_sigma,
-        min_area=config.min_area,
-        deblend_contrast=config.deblend_contrast,
-        edge_margin=config.edge_margin,
-        saturation=cam.saturation,
-    )
-    if len(det) == 0:
-        raise PhotometryError(
-            f"no source above {config.detect_sigma} sigma", hint="lower photometry.detect_sigma"
-        )
-    return det
 
 
 def _seeing(sub: np.ndarray, det: Detections) -> tuple[Shapes, float, str, ProfileFit | None]:

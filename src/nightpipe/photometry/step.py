@@ -31,6 +31,7 @@ from nightpipe.frames.detector import log_warnings, resolve_detector
 from nightpipe.frames.fitsio import open_fits, read_image
 from nightpipe.frames.headers import header_cards
 from nightpipe.frames.headers.pointing import pier_side
+from nightpipe.photometry.frame_sources import detection_key, detections_path, read_detections, source_stem
 from nightpipe.photometry.measure import CameraParams, FrameMeasurement, measure_frame
 from nightpipe.photometry.step_rows import (
     frame_summary,
@@ -224,11 +225,14 @@ def measure_file(
     frame: Frame | None = None,
     airmass: float | None = None,
     image: FrameImage | None = None,
+    shared: Path | None = None,
 ) -> tuple[Table, FrameMeasurement]:
     """Measure one frame file and build its source table (nothing written).
 
     ``airmass``: the frame's airmass when already computed (see :func:`frame_meta`); ``image``:
-    the file already read with :func:`read_frame`.
+    the file already read with :func:`read_frame`; ``shared``: the source list the solve step
+    kept for this frame (:mod:`nightpipe.photometry.frame_sources`), reused when its key says it
+    was found on these pixels with these settings, else the frame is detected here.
 
     Raises
     ------
@@ -238,6 +242,12 @@ def measure_file(
     image = image if image is not None else read_frame(path)
     calibrated = image.mask is not None
     cam = camera_params(settings, image.header, calibrated=calibrated, unit=image.unit, name=str(image.path))
+    found = None
+    if shared is not None:
+        key = detection_key(image.data, image.mask, settings.photometry, cam.saturation)
+        found = read_detections(shared, key)
+        if found is None:
+            log.debug("%s: no usable shared source list, detecting", image.path.name)
     try:
         meas = measure_frame(
             image.data,
@@ -246,6 +256,7 @@ def measure_file(
             uncertainty=image.uncertainty,
             uncertainty_includes_source=True,  # calibrate's UNCERT holds the Poisson noise of every pixel
             camera=cam,
+            detections=found,
         )
     except PhotometryError as exc:
         raise PhotometryError(exc.message, path=image.path, hint=exc.hint) from None
@@ -261,11 +272,13 @@ def measure_file(
 
 def table_path(settings: Settings, night: str | None, source: Path) -> Path:
     """Where the source table of a frame goes: ``<output>/sources/<night>/<stem>.fits``."""
-    name = source.name
-    for suffix in (".gz", ".bz2", ".fz"):
-        name = name.removesuffix(suffix)
-    stem = Path(name).stem
+    stem = source_stem(source)
     return Path(settings.paths.output) / "sources" / (night or "unknown-night") / source_table_name(stem)
+
+
+def shared_detections_path(settings: Settings, night: str | None, source: Path) -> Path:
+    """Where the solve step keeps the source list of a calibrated frame for the photometry."""
+    return detections_path(settings.paths.output, night, source)
 
 
 def _input_hash(path: Path, settings: Settings) -> str:
@@ -300,12 +313,20 @@ class PhotometryStep:
     store_batch = 16  # frames per transaction (a commit per frame cost as much as the inserts)
     retry_failed = True
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, reuse_detections: bool = True) -> None:
         self.settings = settings
+        self.reuse_detections = reuse_detections
 
     def process(self, job: _Job) -> _Measured:
         """Measure one frame and write its table (no database: runs on a worker)."""
-        table, _meas = measure_file(job.path, self.settings, frame=job.frame, airmass=job.airmass)
+        shared = (
+            shared_detections_path(self.settings, job.frame.night, job.path)
+            if self.reuse_detections
+            else None
+        )
+        table, _meas = measure_file(
+            job.path, self.settings, frame=job.frame, airmass=job.airmass, shared=shared
+        )
         write_source_table(table, job.out)
         return _Measured(rows=measurement_rows(job.frame.id, table), summary=frame_summary(table))
 
@@ -343,6 +364,7 @@ def run_photometry(
     force: bool = False,
     progress: Progress | None = None,
     client: Any = None,
+    reuse_detections: bool = True,
 ) -> PhotometrySummary:
     """Measure every calibrated frame (of ``night``, or all), write tables and database rows.
 
@@ -363,6 +385,8 @@ def run_photometry(
         Progress sink (one advance per frame measured).
     client
         A ``distributed.Client``, or ``None`` for threads (``settings.parallel.threads``).
+    reuse_detections
+        Reuse the source list the solve step kept for a frame when it fits (else detect anew).
 
     Returns
     -------
@@ -379,7 +403,13 @@ def run_photometry(
         key = _input_hash(path, settings) if path.is_file() else ""
         tasks.append(FrameTask(frame.id, frame.night, key, job, str(path), outputs=(path, out)))
     tally = run_frame_step(
-        PhotometryStep(settings), tasks, db, settings.parallel, force=force, client=client, progress=progress
+        PhotometryStep(settings, reuse_detections=reuse_detections),
+        tasks,
+        db,
+        settings.parallel,
+        force=force,
+        client=client,
+        progress=progress,
     )
     return PhotometrySummary(
         ok=tally.ok,
