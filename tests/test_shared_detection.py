@@ -21,6 +21,7 @@ from astropy.io import fits
 from night_helpers import DemoNight, night_settings
 from nightpipe.config import PhotometryConfig, Settings
 from nightpipe.photometry import frame_sources
+from nightpipe.photometry.detect import Detections
 from nightpipe.photometry.frame_sources import (
     KEY_CARD,
     detect_frame,
@@ -140,3 +141,27 @@ def test_a_night_detects_each_frame_once(
         _assert_same_tables(_tables(settings), shared)
     finally:
         db.dispose()
+
+
+def test_a_kept_source_list_round_trips_its_key_without_a_fits_warning(tmp_path: Path) -> None:
+    """The 64-character key fills its card: written without a comment, it is never truncated."""
+    import hashlib
+    import warnings
+
+    det = Detections(
+        x=np.array([10.5, 20.25]),
+        y=np.array([3.0, 40.0]),
+        peak=np.array([100.0, 200.0], np.float32),
+        npix=np.array([9, 12], np.int32),
+        flux_iso=np.array([1000.0, 2500.0]),
+        flags=np.array([0, 4], np.uint16),
+    )
+    key = hashlib.sha256(b"pixels").hexdigest()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = write_detections(det, key, tmp_path / "frame.fits")
+        back = read_detections(path, key)
+    assert back is not None
+    np.testing.assert_array_equal(back.x, det.x)
+    np.testing.assert_array_equal(back.flags, det.flags)
+    assert read_detections(path, hashlib.sha256(b"other pixels").hexdigest()) is None

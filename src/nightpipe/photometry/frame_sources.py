@@ -149,7 +149,8 @@ def write_detections(det: Detections, key: str, destination: Path | str) -> Path
     """Write a source list with its key (``NPDETKEY``), atomically."""
     destination = Path(destination)
     header = fits.Header()
-    header[KEY_CARD] = (key, "hash of the pixels, mask and detection settings")
+    # The quoted 64-character hash fills the 80-column card: no room for a comment.
+    header[KEY_CARD] = key
     content = FitsTable(columns={name: np.asarray(getattr(det, name)) for name in _COLUMNS}, header=header)
     payload = table_bytes(content, extname="DETECT")
     destination.parent.mkdir(parents=True, exist_ok=True)
