@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--halves", action="store_true", help="Static sky of each half from the other half")
     args = parser.parse_args()
     speeds = (float(args.speeds[0]), float(args.speeds[1]))
-    static = "halves" if args.halves else "median"
+    static_mode = "halves" if args.halves else "median"
     from nightpipe.movers.faint import FaintOptions, find_faint
 
     levels = np.array(
@@ -97,7 +97,7 @@ def main() -> None:
         else [0.7, 0.9, 1.1, 1.3, 1.6, 2.0, 3.0, 4.0, 5.0, 6.5, 8.0]
     )
     times = np.arange(N) * 2.0 / 1440.0
-    opts = FaintOptions(max_shift_px=24, static=static)
+    opts = FaintOptions(max_shift_px=24, static=static_mode)
     load0 = os.getloadavg()
     start = time.perf_counter()
     rows = []
@@ -157,7 +157,7 @@ def main() -> None:
         "rms_px_snr20": rms,
         "load": [load0, load1],
         "speeds_px_per_frame": speeds,
-        "static": static,
+        "static": static_mode,
     }
     folder = ROOT / "bench-results"
     folder.mkdir(exist_ok=True)
