@@ -44,10 +44,7 @@ def plot_master(path: Path | str, out: Path | str, *, max_pixels: int = 1024) ->
     The image is shown between its 1st and 99th percentiles, block-averaged down to at most
     ``max_pixels`` per side; the title gives kind, frames, level and noise. Written atomically.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no backend or GUI machinery to import
 
     path, out = Path(path), Path(out)
     with open_fits(path) as hdul:
@@ -57,23 +54,21 @@ def plot_master(path: Path | str, out: Path | str, *, max_pixels: int = 1024) ->
         nmask = int(np.count_nonzero(mask)) if mask is not None else 0
     stats = image_statistics(data)
     shown = _downsample(data, max_pixels)
-    fig, ax = plt.subplots(figsize=(7.5, 6.0), dpi=100)
-    try:
-        image = ax.imshow(shown, origin="lower", cmap="viridis", vmin=stats["p1"], vmax=stats["p99"])
-        fig.colorbar(image, ax=ax, label=str(header.get("BUNIT") or "value"))
-        kind = header.get("NPKIND", "master")
-        ax.set_title(f"{kind}: {path.name}", fontsize=9)
-        text = (
-            f"frames {header.get('NCOMBINE', '?')}   median {stats['median']:.4g}   "
-            f"MAD std {stats['mad_std']:.3g}   min {stats['min']:.4g}   max {stats['max']:.4g}   "
-            f"flagged px {nmask}"
-        )
-        ax.set_xlabel(text, fontsize=8)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(7.5, 6.0), dpi=100)
+    ax = fig.subplots()
+    image = ax.imshow(shown, origin="lower", cmap="viridis", vmin=stats["p1"], vmax=stats["p99"])
+    fig.colorbar(image, ax=ax, label=str(header.get("BUNIT") or "value"))
+    kind = header.get("NPKIND", "master")
+    ax.set_title(f"{kind}: {path.name}", fontsize=9)
+    text = (
+        f"frames {header.get('NCOMBINE', '?')}   median {stats['median']:.4g}   "
+        f"MAD std {stats['mad_std']:.3g}   min {stats['min']:.4g}   max {stats['max']:.4g}   "
+        f"flagged px {nmask}"
+    )
+    ax.set_xlabel(text, fontsize=8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight")
     return out
 
 
