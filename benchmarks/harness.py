@@ -4,7 +4,8 @@
 * :func:`run_json_child`: run a script again in a fresh Python process (one side of a
   measurement, so that its time and peak RSS are its own) and read the JSON it prints last;
 * :func:`nightpipe_command`: the ``python -m nightpipe.cli.app`` command line of a run with a
-  given configuration into a given output folder and database.
+  given configuration into a given output folder and database;
+* :func:`measure_process`: wall, CPU and peak memory of one command run as its own process.
 
 The scripts run as ``python benchmarks/bench_<name>.py``, which puts this folder on ``sys.path``:
 they ``import harness``. Not a benchmark itself (``run_all.py`` runs ``bench_*.py`` only).
@@ -17,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,3 +66,24 @@ def nightpipe_command(
     for setting in (f"paths.output='{output}'", f"database.url='{db_url}'", *settings):
         cmd += ["-s", setting]
     return [*cmd, *args]
+
+
+def measure_process(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run ``cmd`` as one process and measure it alone (``os.wait4``): wall and CPU (user + system,
+    its children included) seconds, peak resident memory in MB, exit code, the end of its stderr."""
+    child_env = {**os.environ, **env} if env is not None else None
+    start = time.perf_counter()
+    proc = subprocess.Popen(list(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=child_env)
+    assert proc.stderr is not None
+    stderr = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stderr.close()
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "peak_mb": round(usage.ru_maxrss / 1024.0, 1),
+        "exit": proc.returncode,
+        "stderr": stderr.decode(errors="replace")[-1500:],
+    }
