@@ -19,11 +19,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from harness import bench_parser, measure_process
+from harness import bench_parser, measure_process, read_floor
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 2.0
@@ -51,16 +50,6 @@ def make_bias(folder: Path, frames: int, size: int) -> Path:
     cmd += ["--lights", "0", "--bias", str(frames), "--darks", "0", "--flats", "0", "--size", str(size)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return folder
-
-
-def read_floor(folder: Path) -> tuple[float, int]:
-    """Seconds to read every FITS file in ``folder`` once (after a first pass fills the page cache)."""
-    files = sorted(folder.glob("*.fits"))
-    nbytes = sum(len(p.read_bytes()) for p in files)
-    start = time.perf_counter()
-    for path in files:
-        path.read_bytes()
-    return time.perf_counter() - start, nbytes
 
 
 def ours(raw: Path, work: Path) -> dict[str, Any]:

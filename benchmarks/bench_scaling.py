@@ -23,14 +23,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench_night import step_times
-from harness import bench_parser, measure_process
+from harness import bench_parser, measure_process, read_floor
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMORY_BYTES = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -44,18 +43,6 @@ def simulate(folder: Path, lights: int, size: int) -> Path:
     )
     subprocess.run([sys.executable, "-c", code, str(folder), str(size), str(lights)], check=True)
     return folder / "nightpipe.toml"
-
-
-def read_floor(raw: Path) -> tuple[float, int]:
-    """Seconds to read every raw frame of ``raw`` once (second pass, page cache warm) and their bytes."""
-    files = sorted(raw.glob("*.fits"))
-    total = 0
-    for path in files:  # first pass fills the page cache
-        total += len(path.read_bytes())
-    start = time.perf_counter()
-    for path in files:
-        path.read_bytes()
-    return time.perf_counter() - start, total
 
 
 def run_night(config: Path, raw: Path) -> dict[str, Any]:

@@ -5,7 +5,8 @@
   measurement, so that its time and peak RSS are its own) and read the JSON it prints last;
 * :func:`nightpipe_command`: the ``python -m nightpipe.cli.app`` command line of a run with a
   given configuration into a given output folder and database;
-* :func:`measure_process`: wall, CPU and peak memory of one command run as its own process.
+* :func:`measure_process`: wall, CPU and peak memory of one command run as its own process;
+* :func:`read_floor`: the time to read a folder's FITS files once, page cache warm (a floor).
 
 The scripts run as ``python benchmarks/bench_<name>.py``, which puts this folder on ``sys.path``:
 they ``import harness``. Not a benchmark itself (``run_all.py`` runs ``bench_*.py`` only).
@@ -87,3 +88,14 @@ def measure_process(cmd: Sequence[str], env: Mapping[str, str] | None = None) ->
         "exit": proc.returncode,
         "stderr": stderr.decode(errors="replace")[-1500:],
     }
+
+
+def read_floor(folder: Path) -> tuple[float, int]:
+    """Seconds to read every FITS file in ``folder`` once (after a first pass fills the page
+    cache) and their bytes."""
+    files = sorted(folder.glob("*.fits"))
+    nbytes = sum(len(p.read_bytes()) for p in files)
+    start = time.perf_counter()
+    for path in files:
+        path.read_bytes()
+    return time.perf_counter() - start, nbytes
