@@ -150,7 +150,12 @@ def main() -> int:
     doc = {"by_frames": by_frames, "by_size": by_size, "thousand": thousand, "summary": result}
     (folder / "scaling.json").write_text(json.dumps(doc, indent=1))
     print(json.dumps({"summary": result}))
-    return 0
+    failed = [
+        r for r in [warm, *by_frames, *by_size, *([thousand] if thousand else [])] if r["exit"] not in (0, 1)
+    ]
+    for r in failed:
+        print(f"night of {r['lights']} lights x {r['size']}² failed: exit {r['exit']}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
