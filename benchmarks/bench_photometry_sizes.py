@@ -94,7 +94,6 @@ def child(size: int, repeats: int) -> dict[str, Any]:
         "size": size,
         "stars": n_stars,
         "sources": len(first.detections),
-        "threads": int(os.environ.get("NUMBA_NUM_THREADS", "0")) or os.cpu_count(),
         **{f"{k}_s": v for k, v in medians.items()},
     }
 
